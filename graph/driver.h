@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * A block driver: one table of operations plus one table of options.
+ *
+ * Drivers are called only through the checked wrappers in graph/io.h and
+ * graph/node.h, which verify ranges, writability, permissions and drain state
+ * and supply fallbacks for operations a driver leaves out (pwrite_zeroes
+ * falls back to writing a zero buffer, block_status to "all data").
+ * Per-node state lives in node->opaque (state_size bytes, zeroed); nothing
+ * per node lives in a static.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#include "aio/coroutine.h"
+#include "aio/iov.h"
+#include "graph/option.h"
+
+typedef struct BlockNode BlockNode;
+typedef struct BlockChild BlockChild;
+
+typedef enum BlockDriverKind {
+    BLOCK_DRIVER_PROTOCOL,
+    BLOCK_DRIVER_FORMAT,
+    BLOCK_DRIVER_FILTER,
+} BlockDriverKind;
+
+typedef enum BlockReqFlags {
+    BLOCK_REQ_FUA         = 1 << 0,  /* write: stable on return */
+    BLOCK_REQ_MAY_UNMAP   = 1 << 1,  /* write_zeroes: may punch a hole */
+    BLOCK_REQ_NO_FALLBACK = 1 << 2,  /* write_zeroes: fail with -ENOTSUP rather than write zeroes */
+} BlockReqFlags;
+
+/* Block status bits (node_co_block_status). */
+typedef enum BlockStatus {
+    BLOCK_STATUS_DATA         = 1 << 0,  /* reads return stored data */
+    BLOCK_STATUS_ZERO         = 1 << 1,  /* reads return zeroes */
+    BLOCK_STATUS_ALLOCATED    = 1 << 2,  /* this layer defines the content (not the backing) */
+    BLOCK_STATUS_OFFSET_VALID = 1 << 3,  /* *map is the offset in *file */
+    BLOCK_STATUS_RECURSE      = 1 << 4,  /* ask *file at *map (raw pass-through) */
+} BlockStatus;
+
+/* Permission bits, QEMU's numbering (lock bytes 100+bit and 200+bit). */
+typedef enum BlockPerm {
+    BLOCK_PERM_CONSISTENT_READ = 1 << 0,
+    BLOCK_PERM_WRITE           = 1 << 1,
+    BLOCK_PERM_WRITE_UNCHANGED = 1 << 2,
+    BLOCK_PERM_RESIZE          = 1 << 3,
+    BLOCK_PERM_ALL             = (1 << 4) - 1,
+} BlockPerm;
+
+typedef struct BlockDriver {
+    const char *name;
+    BlockDriverKind kind;
+    size_t state_size;
+    const OptionSpec *options;               /* driver's own options */
+    const char *const *child_roles;          /* roles it accepts, NULL-terminated */
+    const char *const *required_child_roles; /* roles that must be given */
+    const char *const *capabilities;         /* Driver.Capabilities */
+    bool supports_backing;                   /* has a "backing" role opened from the image */
+    bool dynamic_read_only;                  /* can switch RO<->RW at run time */
+
+    /* Format probing: score 0..100 that buf (start of the image) is ours. */
+    int (*probe)(const uint8_t *buf, size_t len);
+
+    /*
+     * Opens the node.  Non-backing children are attached before this runs;
+     * the backing child after, so that a format can read the backing file
+     * name from its header first (set node->backing_filename / _format).
+     * Sets node->size.  Returns 0 or a negative errno with *errp set.
+     */
+    int coroutine_fn (*co_open)(BlockNode *node, const OptionSet *opts, GError **errp);
+    /* Called after the backing child is attached or changed. */
+    int coroutine_fn (*co_backing_changed)(BlockNode *node, GError **errp);
+    /* Flushing is done by the core before close; close only releases. */
+    void (*close)(BlockNode *node);
+
+    int coroutine_fn (*co_preadv)(BlockNode *node, uint64_t offset, uint64_t bytes,
+                                  IOVector *qiov, BlockReqFlags flags);
+    int coroutine_fn (*co_pwritev)(BlockNode *node, uint64_t offset, uint64_t bytes,
+                                   IOVector *qiov, BlockReqFlags flags);
+    int coroutine_fn (*co_pwrite_zeroes)(BlockNode *node, uint64_t offset, uint64_t bytes,
+                                         BlockReqFlags flags);
+    int coroutine_fn (*co_pdiscard)(BlockNode *node, uint64_t offset, uint64_t bytes);
+    int coroutine_fn (*co_flush)(BlockNode *node);
+    /* Grows (or shrinks, if the driver can) to size; sets node->size. */
+    int coroutine_fn (*co_truncate)(BlockNode *node, uint64_t size, GError **errp);
+    /* Returns BlockStatus bits for [offset, offset+*pnum), *pnum <= bytes, > 0. */
+    int coroutine_fn (*co_block_status)(BlockNode *node, uint64_t offset, uint64_t bytes,
+                                        uint64_t *pnum, uint64_t *map, BlockNode **file);
+
+    /*
+     * What this node needs from (perm) and allows others on (shared) the
+     * child in `role`, given what its own users need and share.  NULL: the
+     * core's default for the driver kind.
+     */
+    void (*child_perm)(BlockNode *node, const char *role,
+                       uint64_t parent_perm, uint64_t parent_shared,
+                       uint64_t *ret_perm, uint64_t *ret_shared);
+
+    /* Dynamic read-only: reopen the underlying image RW or RO. */
+    int (*set_writable)(BlockNode *node, bool writable, GError **errp);
+
+    /*
+     * Reopen with new options: prepare stages and checks (may fail), then
+     * exactly one of commit or abort.  NULL: only options that are equal to
+     * the current ones are accepted.
+     */
+    int coroutine_fn (*reopen_prepare)(BlockNode *node, const OptionSet *new_opts,
+                                       void **ret_state, GError **errp);
+    void (*reopen_commit)(BlockNode *node, void *state);
+    void (*reopen_abort)(BlockNode *node, void *state);
+} BlockDriver;
+
+/* All drivers, in one explicit list. */
+const BlockDriver *const *block_drivers(void);
+const BlockDriver *block_driver_find(const char *name);
+const char *block_driver_kind_name(BlockDriverKind kind);

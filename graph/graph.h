@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The graph: all nodes by name, and the transactions that change it.
+ * Everything here runs on the main loop; functions marked coroutine_fn
+ * drain and do I/O and must run in a coroutine.
+ */
+
+#include <glib.h>
+#include "graph/node.h"
+#include "graph/spec.h"
+
+typedef struct GraphListener {
+    void (*node_added)(BlockNode *node, void *opaque);
+    void (*node_removed)(BlockNode *node, void *opaque);
+    void (*node_changed)(BlockNode *node, const char *property, void *opaque);
+} GraphListener;
+
+/* One listener (the bus); NULL to unset. */
+void graph_set_listener(const GraphListener *listener, void *opaque);
+
+BlockNode *graph_lookup(const char *name);
+guint graph_node_count(void);
+/* Nodes in the order they were added (read-only list of BlockNode*). */
+GList *graph_nodes(void);
+
+/*
+ * Adds the node described by spec with its inline children, all or nothing:
+ * on error nothing of it stays in the graph.  The new node is user-owned
+ * (stays until graph_co_remove_node).
+ */
+BlockNode *coroutine_fn graph_co_add_node(const BlockdevSpec *spec, GError **errp);
+
+/* Removes a user-owned node; refuses one that a parent, export or job uses. */
+int coroutine_fn graph_co_remove_node(const char *name, GError **errp);
+
+/* SIGTERM: flush and close every node, roots first. */
+void coroutine_fn graph_co_close_all(void);
+
+/* The graph as XML (<blockgraph> with every node) or Graphviz dot. */
+char *graph_describe(const char *format, GError **errp);

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The request path.  Every user of a node (parent driver, export, job) does
+ * I/O through its BlockChild with these wrappers, which check the range,
+ * the permission the link holds and the node's writability, wait while the
+ * node is drained, count in-flight requests and supply fallbacks.  They
+ * return 0 (or BlockStatus bits) or a negative errno.
+ */
+
+#include "graph/node.h"
+
+int coroutine_fn node_co_preadv(BlockChild *c, uint64_t offset, uint64_t bytes,
+                                IOVector *qiov, BlockReqFlags flags);
+int coroutine_fn node_co_pwritev(BlockChild *c, uint64_t offset, uint64_t bytes,
+                                 IOVector *qiov, BlockReqFlags flags);
+int coroutine_fn node_co_pread(BlockChild *c, uint64_t offset, uint64_t bytes,
+                               void *buf, BlockReqFlags flags);
+int coroutine_fn node_co_pwrite(BlockChild *c, uint64_t offset, uint64_t bytes,
+                                const void *buf, BlockReqFlags flags);
+int coroutine_fn node_co_pwrite_zeroes(BlockChild *c, uint64_t offset, uint64_t bytes,
+                                       BlockReqFlags flags);
+int coroutine_fn node_co_pdiscard(BlockChild *c, uint64_t offset, uint64_t bytes);
+int coroutine_fn node_co_flush(BlockChild *c);
+int coroutine_fn node_co_truncate(BlockChild *c, uint64_t size, GError **errp);
+
+/* Status of c->node alone: BlockStatus bits, *pnum > 0 bytes share them. */
+int coroutine_fn node_co_block_status(BlockChild *c, uint64_t offset, uint64_t bytes,
+                                      uint64_t *pnum, uint64_t *map, BlockNode **file);
+/*
+ * Status over the node and its backing chain down to (not including) base:
+ * ALLOCATED if any layer above base holds the range, ZERO / DATA as reads
+ * see it.
+ */
+int coroutine_fn node_co_block_status_above(BlockChild *c, BlockNode *base,
+                                            uint64_t offset, uint64_t bytes,
+                                            uint64_t *pnum);
+
+/* Direct forms for the node's own housekeeping (flush at close, Node.Flush). */
+int coroutine_fn node_co_flush_node(BlockNode *node);
+
+/*
+ * Drain: waits until no request is in flight on node and holds new ones back
+ * until node_drain_end.  Nests.
+ */
+void coroutine_fn node_co_drain_begin(BlockNode *node);
+void node_drain_end(BlockNode *node);

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * A node of the block graph and the links to and from it.
+ *
+ * A BlockChild is one use of a node: by a parent node through a role
+ * ("file", "backing"), by an export or by a job.  node->parents lists every
+ * use (so Node.Users reads it), parent->children the links a node holds.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#include "aio/coroutine.h"
+#include "graph/driver.h"
+#include "graph/option.h"
+
+typedef enum BlockUserKind {
+    BLOCK_USER_NODE,        /* a parent node through a child link */
+    BLOCK_USER_EXPORT,
+    BLOCK_USER_JOB,
+    BLOCK_USER_INTERNAL,    /* the daemon itself (shutdown, tests) */
+} BlockUserKind;
+
+struct BlockChild {
+    BlockNode *node;            /* the node being used */
+    char *role;                 /* "file", "backing", "export", ... */
+    BlockUserKind user_kind;
+    BlockNode *parent;          /* BLOCK_USER_NODE only */
+    char *user_name;            /* export or job id; parent node name */
+    uint64_t perm;              /* BlockPerm bits taken */
+    uint64_t shared_perm;       /* BlockPerm bits others may take */
+    unsigned frozen;            /* > 0: the link may not be changed (jobs) */
+    bool owns_node;             /* inline child: goes with the parent unless used elsewhere */
+};
+
+struct BlockNode {
+    char *name;
+    bool name_generated;        /* "#blockNNN" for unnamed inline children */
+    const BlockDriver *drv;
+    void *opaque;               /* driver state, drv->state_size bytes */
+    OptionSet *options;         /* common + driver options as opened */
+
+    char *filename;             /* protocol: the path; format: its file's */
+    char *backing_filename;     /* set by a format's co_open when the image names one */
+    char *backing_format;
+    uint64_t size;
+
+    bool read_only;             /* configured read-only=on */
+    bool auto_read_only;
+    bool writable;              /* open read-write right now */
+    bool active;
+    bool user_owned;            /* added by AddNode: stays until RemoveNode */
+
+    GPtrArray *children;        /* BlockChild*: links this node holds */
+    GPtrArray *parents;         /* BlockChild*: uses of this node */
+    BlockChild *file;           /* shortcuts into children, or NULL */
+    BlockChild *backing;
+
+    /* Request path. */
+    uint32_t request_alignment; /* >= 1 */
+    uint64_t max_transfer;      /* 0: no limit */
+    unsigned in_flight;
+    unsigned quiesce_counter;   /* > 0: drained; new requests wait */
+    CoQueue quiesce_waiters;    /* requests held back while drained */
+    CoQueue idle_waiters;       /* drainers waiting for in_flight == 0 */
+
+    GList *graph_link;          /* position in the graph's node list */
+    char *object_path;          /* D-Bus path, set by the graph */
+};
+
+/* node-name rules as in QEMU: a letter first, then letters, digits, '-', '.', '_'; at most 31. */
+#define NODE_NAME_MAX 31
+bool node_name_is_valid(const char *name);
+
+/* Options every node takes, whatever its driver. */
+extern const OptionSpec node_common_options[];
+
+const char *node_user_kind_name(BlockUserKind kind);
+
+/* Perm bits -> "consistent-read", "write", ... (NULL-terminated, g_strfreev). */
+char **block_perm_names(uint64_t perm);
+/* "write, resize" for messages. */
+char *block_perm_describe(uint64_t perm);
+
+/* Attaches a user (export, job) to node; fails if the permissions conflict. */
+BlockChild *node_attach_user(BlockNode *node, BlockUserKind kind, const char *user_name,
+                             const char *role, uint64_t perm, uint64_t shared_perm,
+                             GError **errp);
+void node_detach_user(BlockChild *child);
+
+/* Links child under parent in role; permissions from the parent's driver. */
+BlockChild *node_attach_child(BlockNode *parent, BlockNode *child, const char *role,
+                              GError **errp);
+/* Unlinks; frees the child node if the link owned it and nobody else uses it. */
+void node_detach_child(BlockChild *child);
+
+BlockChild *node_find_child(const BlockNode *node, const char *role);
+
+/* A string describing a user for messages: "node 'top' (uses node 'base' as 'backing' child)". */
+char *block_child_describe_user(const BlockChild *child);
+
+/* Tells the bus that a node property changed (PropertiesChanged). */
+void node_notify_changed(BlockNode *node, const char *property);
