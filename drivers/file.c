@@ -339,9 +339,8 @@ static void file_set_open_error(BlockNode *node, const FileState *s, const char 
                     "the file system does not support O_DIRECT", filename, node->name);
         return;
     }
-    bg_set_error_errno(errp, (int)ret, "Could not open '%s' %s for node '%s': %s",
-                       filename, writable ? "read-write" : "read-only", node->name,
-                       g_strerror((int)-ret));
+    bg_set_error_errno(errp, (int)ret, "Could not open '%s' %s for node '%s'",
+                       filename, writable ? "read-write" : "read-only", node->name);
 }
 
 static int coroutine_fn file_co_open(BlockNode *node, const OptionSet *opts, GError **errp)
@@ -380,7 +379,7 @@ static int coroutine_fn file_co_open(BlockNode *node, const OptionSet *opts, GEr
     return 0;
 }
 
-static void file_close(BlockNode *node)
+static void coroutine_fn file_close(BlockNode *node)
 {
     FileState *s = node->opaque;
 
@@ -401,9 +400,9 @@ static int file_set_writable(BlockNode *node, bool writable, GError **errp)
     if (fd < 0) {
         int err = errno;
 
-        bg_set_error_errno(errp, -err, "Could not reopen '%s' %s for node '%s': %s",
+        bg_set_error_errno(errp, -err, "Could not reopen '%s' %s for node '%s'",
                            node->filename, writable ? "read-write" : "read-only",
-                           node->name, g_strerror(err));
+                           node->name);
         return -err;
     }
     close(s->fd);
