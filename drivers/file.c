@@ -42,6 +42,7 @@ typedef enum FileLocking {
 
 typedef struct FileState {
     int fd;
+    int buffered_fd;            /* O_DIRECT: for the unaligned tail, opened on demand */
     FileAio aio;
     FileLocking locking;        /* stored for the locking work; unused yet */
     bool direct;
@@ -55,6 +56,11 @@ typedef struct FileState {
 
 static const char *const file_aio_values[] = { "threads", "native", NULL };
 static const char *const file_locking_values[] = { "auto", "on", "off", NULL };
+
+static int file_open_flags(const FileState *s, bool writable)
+{
+    return O_CLOEXEC | (s->direct ? O_DIRECT : 0) | (writable ? O_RDWR : O_RDONLY);
+}
 
 /* ---- reads and writes ---- */
 
@@ -113,6 +119,38 @@ static long coroutine_fn file_co_rw_bounce(FileState *s, bool write, uint64_t of
     return ret;
 }
 
+/*
+ * With O_DIRECT, the core aligns requests except at the end of a file whose
+ * size is no multiple of the alignment.  Those go through a second, buffered
+ * descriptor; the kernel keeps page cache and direct I/O coherent.
+ */
+static long coroutine_fn file_co_rw_unaligned(BlockNode *node, bool write, uint64_t offset,
+                                              uint64_t bytes, IOVector *qiov)
+{
+    FileState *s = node->opaque;
+    FileRwJob job = {
+        .write = write, .offset = offset, .bytes = bytes,
+        .iov = qiov->iov, .niov = qiov->niov,
+    };
+
+    if (s->buffered_fd < 0) {
+        FileOpenJob open_job = {
+            .filename = node->filename,
+            .flags = file_open_flags(s, node->writable) & ~O_DIRECT,
+        };
+        long ret = worker_pool_co_run(file_job_open, &open_job);
+
+        if (ret < 0)
+            return ret;
+        if (s->buffered_fd >= 0)        /* another request was quicker */
+            close(open_job.fd);
+        else
+            s->buffered_fd = open_job.fd;
+    }
+    job.fd = s->buffered_fd;
+    return worker_pool_co_run(file_job_rw, &job);
+}
+
 static int coroutine_fn file_co_rw(BlockNode *node, bool write, uint64_t offset,
                                    uint64_t bytes, IOVector *qiov)
 {
@@ -130,7 +168,9 @@ static int coroutine_fn file_co_rw(BlockNode *node, bool write, uint64_t offset,
         return (int)ret;
     }
 
-    if (file_iov_aligned(s, qiov))
+    if (s->direct && ((offset | bytes) & (node->request_alignment - 1)))
+        ret = file_co_rw_unaligned(node, write, offset, bytes, qiov);
+    else if (file_iov_aligned(s, qiov))
         ret = file_co_rw_raw(s, write, offset, qiov->iov, qiov->niov, bytes);
     else
         ret = file_co_rw_bounce(s, write, offset, qiov, bytes);
@@ -296,11 +336,6 @@ static int coroutine_fn file_co_block_status(BlockNode *node, uint64_t offset, u
 
 /* ---- open, close, reopen ---- */
 
-static int file_open_flags(const FileState *s, bool writable)
-{
-    return O_CLOEXEC | (s->direct ? O_DIRECT : 0) | (writable ? O_RDWR : O_RDONLY);
-}
-
 static bool file_parse_options(BlockNode *node, FileState *s, const OptionSet *opts,
                                GError **errp)
 {
@@ -352,6 +387,7 @@ static int coroutine_fn file_co_open(BlockNode *node, const OptionSet *opts, GEr
     long ret;
 
     s->fd = -1;
+    s->buffered_fd = -1;
     if (!file_parse_options(node, s, opts, errp))
         return -EINVAL;
 
@@ -385,7 +421,9 @@ static void coroutine_fn file_close(BlockNode *node)
 
     if (s->fd >= 0)
         close(s->fd);
-    s->fd = -1;
+    if (s->buffered_fd >= 0)
+        close(s->buffered_fd);
+    s->fd = s->buffered_fd = -1;
 }
 
 /* Reopens the same file read-write or read-only (dynamic auto-read-only). */
@@ -407,6 +445,9 @@ static int file_set_writable(BlockNode *node, bool writable, GError **errp)
     }
     close(s->fd);
     s->fd = fd;
+    if (s->buffered_fd >= 0)
+        close(s->buffered_fd);     /* reopened with the new mode on demand */
+    s->buffered_fd = -1;
     node->writable = writable;
     return 0;
 }
