@@ -14,6 +14,7 @@
 
 #include "aio/loop.h"
 #include "graph/driver.h"
+#include "graph/io.h"
 #include "test-qcow2-util.h"
 
 static char *tmpdir;
