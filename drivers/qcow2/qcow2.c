@@ -25,6 +25,29 @@ int coroutine_fn qcow2_file_pread(Qcow2State *s, uint64_t off, uint64_t len, voi
     return node_co_pread(s->node->file, off, len, buf, 0);
 }
 
+/*
+ * The request path does not write past the end of a node: grow the file
+ * first, in steps of at least 1 MiB (sparse, so cheap) to keep the number
+ * of truncate calls low while an image fills.
+ */
+static int coroutine_fn grow_file_for(Qcow2State *s, uint64_t end)
+{
+    BlockNode *file = s->node->file->node;
+    if (end <= file->size)
+        return 0;
+    co_mutex_lock(&s->grow_lock);   /* concurrent growers must not shrink it back */
+    int ret = 0;
+    if (end > file->size) {
+        uint64_t step = MAX(s->cluster_size, 1u << 20);
+        uint64_t new_size = (end + step - 1) / step * step;
+        ret = node_co_truncate(s->node->file, new_size, NULL);
+        if (ret < 0)
+            ret = node_co_truncate(s->node->file, end, NULL);
+    }
+    co_mutex_unlock(&s->grow_lock);
+    return ret;
+}
+
 static void note_write_end(Qcow2State *s, uint64_t end)
 {
     if (end > s->file_size)
@@ -33,7 +56,9 @@ static void note_write_end(Qcow2State *s, uint64_t end)
 
 int coroutine_fn qcow2_file_pwrite(Qcow2State *s, uint64_t off, uint64_t len, const void *buf)
 {
-    int ret = node_co_pwrite(s->node->file, off, len, buf, 0);
+    int ret = grow_file_for(s, off + len);
+    if (ret == 0)
+        ret = node_co_pwrite(s->node->file, off, len, buf, 0);
     if (ret == 0)
         note_write_end(s, off + len);
     return ret;
@@ -46,7 +71,9 @@ int coroutine_fn qcow2_file_preadv(Qcow2State *s, uint64_t off, uint64_t len, IO
 
 int coroutine_fn qcow2_file_pwritev(Qcow2State *s, uint64_t off, uint64_t len, IOVector *qiov)
 {
-    int ret = node_co_pwritev(s->node->file, off, len, qiov, 0);
+    int ret = grow_file_for(s, off + len);
+    if (ret == 0)
+        ret = node_co_pwritev(s->node->file, off, len, qiov, 0);
     if (ret == 0)
         note_write_end(s, off + len);
     return ret;
@@ -356,6 +383,7 @@ static int coroutine_fn qcow2_open(BlockNode *node, const OptionSet *opts, GErro
     s->writable = node->writable;
     s->allocs = g_hash_table_new(g_int64_hash, g_int64_equal);
     co_mutex_init(&s->lock);
+    co_mutex_init(&s->grow_lock);
     int ret = qcow2_do_open(s, opts, errp);
     if (ret < 0) {
         qcow2_free_state(s);

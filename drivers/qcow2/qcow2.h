@@ -157,6 +157,7 @@ struct Qcow2State {
     uint64_t l2_slice_size;     /* l2-cache-entry-size in bytes */
 
     CoMutex lock;               /* all metadata */
+    CoMutex grow_lock;          /* growing the image file */
     GHashTable *allocs;         /* guest cluster -> Qcow2Alloc* in flight */
     uint64_t free_cluster_index;
     uint64_t file_size;         /* image file length as we know it */

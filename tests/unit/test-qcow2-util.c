@@ -12,6 +12,8 @@
 #include "graph/spec.h"
 #include "test-qcow2-util.h"
 
+static GPtrArray *open_images;   /* TestImage*: closed by qt_close_all after a failure */
+
 typedef struct OpenReq {
     BlockdevSpec *spec;
     BlockNode *node;
@@ -79,6 +81,9 @@ TestImage *qt_open(const char *path, const char *name, bool read_only,
     img->node_name = g_strdup(name);
     img->node = r.node;
     img->child = c;
+    if (!open_images)
+        open_images = g_ptr_array_new();
+    g_ptr_array_add(open_images, img);
     return img;
 }
 
@@ -98,6 +103,8 @@ void qt_close(TestImage *img)
 {
     if (!img)
         return;
+    if (open_images)
+        g_ptr_array_remove(open_images, img);
     aio_run_coroutine(close_entry, img);
     g_free(img->node_name);
     g_free(img);
@@ -214,4 +221,11 @@ bool qt_have_qemu_tools(void)
     g_autofree char *a = g_find_program_in_path("qemu-img");
     g_autofree char *b = g_find_program_in_path("qemu-io");
     return a && b;
+}
+
+void qt_close_all(void)
+{
+    while (open_images && open_images->len)
+        qt_close(g_ptr_array_index(open_images, open_images->len - 1));
+    g_clear_pointer(&open_images, g_ptr_array_unref);
 }

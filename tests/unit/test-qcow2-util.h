@@ -27,6 +27,8 @@ typedef struct TestImage {
 TestImage *qt_open(const char *path, const char *name, bool read_only,
                    const char *const *opts, GError **errp);
 void qt_close(TestImage *img);
+/* Closes whatever a failed test left open. */
+void qt_close_all(void);
 
 int qt_read(TestImage *img, uint64_t off, uint64_t len, void *buf);
 int qt_write(TestImage *img, uint64_t off, uint64_t len, const void *buf);

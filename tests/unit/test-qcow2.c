@@ -487,6 +487,12 @@ static void test_driver_table(void **state)
     assert_int_equal(drv->probe((const uint8_t *)"nothing!", 8), 0);
 }
 
+static int teardown_each(void **state)
+{
+    qt_close_all();
+    return 0;
+}
+
 static int setup(void **state)
 {
     if (!qt_have_qemu_tools())
@@ -512,18 +518,18 @@ int main(void)
         return 77;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_driver_table),
-        cmocka_unit_test(test_read_qemu_images),
-        cmocka_unit_test(test_write_qemu_checks),
-        cmocka_unit_test(test_refcount_widths),
-        cmocka_unit_test(test_refcount_table_growth),
-        cmocka_unit_test(test_resize),
-        cmocka_unit_test(test_backing_chain),
-        cmocka_unit_test(test_compressed_zlib),
-        cmocka_unit_test(test_compressed_zstd),
-        cmocka_unit_test(test_small_caches),
-        cmocka_unit_test(test_lazy_refcounts),
-        cmocka_unit_test(test_concurrent_writes),
+        cmocka_unit_test_teardown(test_driver_table, teardown_each),
+        cmocka_unit_test_teardown(test_read_qemu_images, teardown_each),
+        cmocka_unit_test_teardown(test_write_qemu_checks, teardown_each),
+        cmocka_unit_test_teardown(test_refcount_widths, teardown_each),
+        cmocka_unit_test_teardown(test_refcount_table_growth, teardown_each),
+        cmocka_unit_test_teardown(test_resize, teardown_each),
+        cmocka_unit_test_teardown(test_backing_chain, teardown_each),
+        cmocka_unit_test_teardown(test_compressed_zlib, teardown_each),
+        cmocka_unit_test_teardown(test_compressed_zstd, teardown_each),
+        cmocka_unit_test_teardown(test_small_caches, teardown_each),
+        cmocka_unit_test_teardown(test_lazy_refcounts, teardown_each),
+        cmocka_unit_test_teardown(test_concurrent_writes, teardown_each),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     aio_loop_shutdown();
