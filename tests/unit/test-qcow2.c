@@ -129,7 +129,7 @@ static void random_writes(TestImage *img, GRand *r, uint8_t *expected, uint64_t 
     g_autofree uint8_t *buf = g_malloc(max_len);
     for (int i = 0; i < count; i++) {
         uint64_t len = g_rand_int_range(r, 1, max_len);
-        uint64_t off = (uint64_t)g_rand_double(r) * (size - len);
+        uint64_t off = (uint64_t)(g_rand_double(r) * (size - len));
         fill_random(r, buf, len);
         assert_int_equal(qt_write(img, off, len, buf), 0);
         memcpy(expected + off, buf, len);
@@ -138,6 +138,8 @@ static void random_writes(TestImage *img, GRand *r, uint8_t *expected, uint64_t 
 
 static void write_and_check(const Geometry *geo, unsigned refcount_bits)
 {
+    g_printerr("# compat=%s cluster_size=%u refcount_bits=%u\n", geo->compat,
+               geo->cluster_size, refcount_bits);
     g_autofree char *path = tmp_path("written.qcow2");
     g_autofree char *raw = tmp_path("expected.raw");
     RUN("qemu-img create -q -f qcow2 -o compat=%s,cluster_size=%u,refcount_bits=%u %s %" PRIu64,
