@@ -148,7 +148,8 @@ static void write_and_check(const Geometry *geo, unsigned refcount_bits)
     g_autoptr(GRand) r = g_rand_new_with_seed(geo->cluster_size + refcount_bits);
 
     GError *err = NULL;
-    TestImage *img = qt_open(path, "img", false, NULL, &err);
+    const char *const unmap[] = { "discard", "unmap", NULL };
+    TestImage *img = qt_open(path, "img", false, unmap, &err);
     if (!img)
         fail_msg("open: %s", err->message);
     random_writes(img, r, expected, geo->size, 60, 300 * 1024);
