@@ -115,7 +115,11 @@ static void coroutine_fn graph_release(BlockNode *first)
         while (node->children->len > 0) {
             BlockChild *c = g_ptr_array_index(node->children, node->children->len - 1);
             BlockNode *child = c->node;
+            g_autoptr(GError) err = NULL;
 
+            /* A child that stays must drop what this link held (write mode, locks). */
+            if (!perm_update_link(c, 0, BLOCK_PERM_ALL, &err))
+                g_warning("Releasing node '%s': %s", child->name, err->message);
             block_child_unlink(c);
             if (!child->user_owned && child->parents->len == 0)
                 g_ptr_array_add(todo, child);

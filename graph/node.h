@@ -61,6 +61,8 @@ struct BlockNode {
                                    nodes go when their last user goes */
     bool opened;                /* co_open succeeded: close is due */
     bool registered;            /* in the graph (visible, on the bus) */
+    uint64_t locked_perm;       /* what apply_perm last applied (image locks) */
+    uint64_t locked_shared;
 
     GPtrArray *children;        /* BlockChild*: links this node holds */
     GPtrArray *parents;         /* BlockChild*: uses of this node */
