@@ -5,3 +5,4 @@
 
 extern const BlockDriver block_driver_null_co;
 extern const BlockDriver block_driver_raw;
+extern const BlockDriver block_driver_error;

@@ -5,6 +5,7 @@
 static const BlockDriver *const drivers[] = {
     &block_driver_null_co,
     &block_driver_raw,
+    &block_driver_error,
     NULL,
 };
 

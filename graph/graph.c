@@ -99,7 +99,7 @@ static void coroutine_fn graph_release(BlockNode *first)
         BlockNode *node = g_ptr_array_steal_index(todo, todo->len - 1);
 
         /* Nobody uses the node any more: flush, then wait for what is left in flight. */
-        if (node->opened) {
+        if (node->opened && !node->failure) {
             int r = node_co_flush_node(node);
             if (r < 0)
                 g_warning("Failed to flush node '%s' before closing it: %s", node->name,

@@ -220,11 +220,21 @@ static bool refresh_node(BlockNode *node, Transaction *tran, GError **errp)
     uint64_t perm, shared;
 
     cumulative_perm(node, &perm, &shared);
+    if ((perm & PERM_WRITING) && !node->active) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INACTIVE,
+                    "Node '%s' is inactive: it takes no writers", node->name);
+        return false;
+    }
     if ((perm & PERM_WRITING) && !node->writable && !make_writable(node, tran, errp))
         return false;
     if (!(perm & PERM_WRITING) && node->writable && node_is_dynamic_read_only(node) &&
         !set_writable(node, false, tran, errp))
         return false;
+    /* An inactive node belongs to another host for now: it holds no locks. */
+    if (!node->active) {
+        perm = 0;
+        shared = BLOCK_PERM_ALL;
+    }
     if (!apply_locks(node, perm, shared, tran, errp))
         return false;
     for (guint i = 0; i < node->children->len; i++) {
@@ -266,7 +276,7 @@ void perm_for_child(BlockNode *parent, const char *role, uint64_t *ret_perm, uin
     } else {
         /* Storage of a format: written (metadata too) whenever the format is writable. */
         *ret_perm = BLOCK_PERM_CONSISTENT_READ;
-        if (parent->writable)
+        if (parent->writable && parent->active)
             *ret_perm |= PERM_WRITING;
         *ret_shared = BLOCK_PERM_CONSISTENT_READ | BLOCK_PERM_WRITE_UNCHANGED;
     }
