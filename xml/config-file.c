@@ -140,7 +140,8 @@ char **config_dir_list(const char *dir, GError **errp)
         if (g_str_has_suffix(name, ".xml") && name[0] != '.')
             g_ptr_array_add(names, g_strdup(name));
     }
-    qsort(names->pdata, names->len, sizeof(char *), compare_names);
+    if (names->len > 1)
+        qsort(names->pdata, names->len, sizeof(char *), compare_names);
     for (guint i = 0; i < names->len; i++) {
         char *path = g_build_filename(dir, names->pdata[i], NULL);
 
