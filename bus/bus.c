@@ -109,12 +109,9 @@ char *bus_path_decode(const char *prefix, const char *path)
     return name;
 }
 
-const char *bus_node_path(BlockNode *node)
+char *bus_node_path(const BlockNode *node)
 {
-    if (!node->object_path) {
-        node->object_path = bus_path_encode(BUS_NODE_PREFIX, node->name);
-    }
-    return node->object_path;
+    return bus_path_encode(BUS_NODE_PREFIX, node->name);
 }
 
 int bus_register_fallback(sd_bus *bus, const char *prefix, const char *interface,

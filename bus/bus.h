@@ -120,9 +120,9 @@ char *bus_path_encode(const char *prefix, const char *name);
 /* The name in a path under prefix (one level), or NULL.  g_free the result. */
 char *bus_path_decode(const char *prefix, const char *path);
 
-/* The node's object path (cached in node->object_path). */
+/* The node's object path.  g_free the result. */
 struct BlockNode;
-const char *bus_node_path(struct BlockNode *node);
+char *bus_node_path(const struct BlockNode *node);
 
 /*
  * Registers a fallback vtable for objects under prefix (with the enumerator
