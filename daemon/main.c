@@ -17,7 +17,9 @@
 #include <systemd/sd-daemon.h>
 
 #include "aio/coroutine.h"
+#include "aio/linux-aio.h"
 #include "aio/loop.h"
+#include "aio/worker-pool.h"
 #include "bus/bus.h"
 #include "daemon/config-dir.h"
 #include "daemon/log.h"
@@ -214,6 +216,8 @@ int main(int argc, char **argv)
             ret = serve(&args);
         }
         bus_close();
+        worker_pool_shutdown();
+        linux_aio_shutdown();
         aio_loop_shutdown();
     }
     g_free(args.address);
