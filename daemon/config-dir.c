@@ -22,7 +22,12 @@ static void prefix_location(GError **errp, const char *source, int line)
     if (!errp || !*errp || !source) {
         return;
     }
-    if (!strstr((*errp)->message, source)) {
+    if (strstr((*errp)->message, source)) {
+        return;
+    }
+    if (g_str_has_prefix((*errp)->message, "line ")) {
+        g_prefix_error(errp, "%s ", source);
+    } else {
         g_prefix_error(errp, "%s line %d: ", source, line);
     }
 }

@@ -12,10 +12,10 @@ GOOD = '''<blockgraph>
   <blockdev driver="raw" node-name="a1"><file ref="a0"/></blockdev>
 </blockgraph>
 '''
-# uses a node of 10-good.xml; the third item is bad (line 4)
+# the third item is bad (line 4): the first two must not stay
 BAD = '''<blockgraph>
   <blockdev driver="null-co" node-name="b0"/>
-  <blockdev driver="raw" node-name="b1"><file ref="a0"/></blockdev>
+  <blockdev driver="raw" node-name="b1"><file ref="b0"/></blockdev>
   <blockdev driver="null-co" node-name="b2" colour="red"/>
 </blockgraph>
 '''
@@ -51,6 +51,7 @@ def main():
                          'error names file, line and option:\n' + err)
             # the rolled-back names are free again
             d.manager.AddNode('<blockdev driver="null-co" node-name="b0"/>')
+            d.manager.AddNode('<blockdev driver="null-co" node-name="b1"/>')
             d.manager.AddNode('<blockdev driver="null-co" node-name="b2"/>')
 
 

@@ -14,6 +14,10 @@ def driver(d, name):
     return d.props(d.manager_path('driver', name), bgtest.DRIVER)
 
 
+def driver_at(d, path):
+    return d.props(path, bgtest.DRIVER)
+
+
 def options(props):
     return {str(o[0]): (str(o[1]), str(o[2]), bool(o[3]), str(o[4])) for o in props['Options']}
 
@@ -21,7 +25,7 @@ def options(props):
 def main():
     with bgtest.Daemon() as d:
         paths = [str(p) for p in d.managed_objects() if '/driver/' in p]
-        names = sorted(str(driver(d, p.rsplit('/', 1)[1])['Name']) for p in paths)
+        names = sorted(str(driver_at(d, p)['Name']) for p in paths)
         for n in ('null-co', 'raw'):
             bgtest.check(n in names, 'no Driver object for %s: %r' % (n, names))
         bgtest.check(d.manager_path('driver', 'null-co') in paths, 'null-co path encoding')
@@ -34,7 +38,7 @@ def main():
         names = [str(o[0]) for o in null['Options']]
         bgtest.check_equal(names[:len(COMMON)], COMMON, 'common options first')
         bgtest.check('size' in opts and opts['size'][0] == 'size', 'null-co size: %r'
-                     % opts.get('size'))
+                     % (opts.get('size'),))
         bgtest.check(opts['read-zeroes'][0] == 'bool', 'read-zeroes type %r' % (opts['read-zeroes'],))
         bgtest.check(opts['discard'][0].startswith('enum('), 'discard type %r' % (opts['discard'],))
         bgtest.check(opts['read-only'][1] == 'off', 'read-only default %r' % (opts['read-only'],))

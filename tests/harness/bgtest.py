@@ -145,10 +145,11 @@ class DBusDaemon:
   <limit name="max_match_rules_per_connection">100000</limit>
 </busconfig>
 ''' % os.path.join(tmpdir, 'bus.sock'))
+        self._log = open(os.path.join(tmpdir, 'dbus-daemon.log'), 'w')
         self.proc = subprocess.Popen(
             ['dbus-daemon', '--config-file=' + conf, '--nofork',
              '--print-address=1', '--nopidfile'],
-            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, stderr=self._log)
         line = self.proc.stdout.readline().decode().strip()
         if not line:
             raise TestFailure('dbus-daemon did not print its address')
@@ -163,6 +164,7 @@ class DBusDaemon:
                 self.proc.kill()
                 self.proc.wait()
         self.proc.stdout.close()
+        self._log.close()
 
 
 class SignalRecorder:
