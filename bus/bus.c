@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "aio/coroutine.h"
 #include "aio/loop.h"
 #include "bus/bus.h"
 #include "graph/error.h"
@@ -30,6 +31,8 @@ typedef struct PendingChange {
 
 static struct {
     sd_bus *bus;
+    unsigned calls_in_flight;   /* methods that reply later */
+    CoQueue calls_idle;         /* bus_co_shutdown waiting for them */
     sd_event_source *defer;     /* flushes pending changes; disabled when idle */
     GHashTable *pending;        /* "path\ninterface" -> PendingChange* */
 } bus_state;
@@ -350,6 +353,7 @@ bool bus_open(BusKind kind, const char *address, GError **errp)
     int r;
 
     g_return_val_if_fail(!bus_state.bus, false);
+    co_queue_init(&bus_state.calls_idle);
     r = bus_connect(kind, address, &bus);
     if (r < 0) {
         bg_set_error_errno(errp, r, "Failed to connect to %s: %s", where, g_strerror(-r));
@@ -382,6 +386,33 @@ bool bus_open(BusKind kind, const char *address, GError **errp)
         return false;
     }
     return true;
+}
+
+void bus_call_begin(void)
+{
+    bus_state.calls_in_flight++;
+}
+
+void bus_call_end(void)
+{
+    g_assert(bus_state.calls_in_flight > 0);
+    if (--bus_state.calls_in_flight == 0) {
+        co_queue_wake_all(&bus_state.calls_idle);
+    }
+}
+
+void coroutine_fn bus_co_shutdown(void)
+{
+    if (bus_state.bus) {
+        int r = sd_bus_release_name(bus_state.bus, BUS_NAME);
+        if (r < 0 && r != -ESRCH) {
+            g_warning("Failed to release %s: %s", BUS_NAME, g_strerror(-r));
+        }
+    }
+    while (bus_state.calls_in_flight > 0) {
+        co_queue_wait(&bus_state.calls_idle);
+    }
+    bus_close();
 }
 
 void bus_close(void)

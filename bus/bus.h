@@ -43,15 +43,17 @@
  *
  * Methods that need I/O keep the message and reply later:
  *
- *   sd_bus_message_ref(m);  ... coroutine_start(...) ...  return 1;
+ *   sd_bus_message_ref(m); bus_call_begin(); coroutine_start(...); return 1;
  *   // in the coroutine, when done:
  *   if (ok) sd_bus_reply_method_return(m, "o", path);
  *   else    bus_reply_gerror(m, err);
- *   sd_bus_message_unref(m);
+ *   sd_bus_message_unref(m); bus_call_end();
  */
 
 #include <stdbool.h>
 #include <glib.h>
+
+#include "aio/coroutine.h"
 #include <systemd/sd-bus.h>
 
 #define BUS_NAME             "org.blockgraph.BlockGraph1"
@@ -85,6 +87,19 @@ bool bus_open(BusKind kind, const char *address, GError **errp);
 
 /* Flushes queued signals, releases the name and closes.  Safe when not open. */
 void bus_close(void);
+
+/*
+ * Shutdown: releases the name (no new callers find us), waits until every
+ * call that is still running in a coroutine has replied, then bus_close().
+ */
+void coroutine_fn bus_co_shutdown(void);
+
+/*
+ * Bracket a method that replies later (runs in a coroutine), so that
+ * bus_co_shutdown waits for its reply.
+ */
+void bus_call_begin(void);
+void bus_call_end(void);
 
 /* The connection, or NULL when none is open. */
 sd_bus *bus_get(void);

@@ -42,6 +42,7 @@ typedef struct ManagerCall {
 static void manager_call_free(ManagerCall *call)
 {
     sd_bus_message_unref(call->msg);
+    bus_call_end();
     if (call->spec) {
         blockdev_spec_free(call->spec);
     }
@@ -54,6 +55,7 @@ static ManagerCall *manager_call_new(sd_bus_message *m)
     ManagerCall *call = g_new0(ManagerCall, 1);
 
     call->msg = sd_bus_message_ref(m);
+    bus_call_begin();
     return call;
 }
 

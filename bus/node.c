@@ -169,6 +169,7 @@ static NodeCall *node_call_new(sd_bus_message *m, BlockNode *node, const char *w
     call = g_new0(NodeCall, 1);
     call->msg = sd_bus_message_ref(m);
     call->user = user;
+    bus_call_begin();
     return call;
 }
 
@@ -193,6 +194,7 @@ static void node_call_finish(NodeCall *call, int r, const GError *err, const cha
     }
     sd_bus_message_unref(call->msg);
     g_free(call);
+    bus_call_end();
 }
 
 static void coroutine_fn node_co_flush_call(void *opaque)

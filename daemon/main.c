@@ -138,6 +138,7 @@ static void coroutine_fn daemon_co_apply_config(void *opaque)
 
 static void coroutine_fn daemon_co_shutdown(void *opaque)
 {
+    bus_co_shutdown();
     graph_co_close_all();
     g_message("Every image flushed and closed");
     sd_event_exit(aio_loop(), EXIT_SUCCESS);
@@ -151,7 +152,6 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
     shutting_down = true;
     g_message("Received SIG%s, shutting down", sigabbrev_np(si->ssi_signo));
     sd_notify(0, "STOPPING=1");
-    bus_close();
     coroutine_start(daemon_co_shutdown, NULL);
     return 0;
 }
