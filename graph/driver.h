@@ -76,8 +76,11 @@ typedef struct BlockDriver {
     int coroutine_fn (*co_open)(BlockNode *node, const OptionSet *opts, GError **errp);
     /* Called after the backing child is attached or changed. */
     int coroutine_fn (*co_backing_changed)(BlockNode *node, GError **errp);
-    /* Flushing is done by the core before close; close only releases. */
-    void (*close)(BlockNode *node);
+    /*
+     * Releases the node.  The core has flushed it; close runs in coroutine
+     * context and may still do I/O (qcow2 marks the image clean).
+     */
+    void coroutine_fn (*close)(BlockNode *node);
 
     int coroutine_fn (*co_preadv)(BlockNode *node, uint64_t offset, uint64_t bytes,
                                   IOVector *qiov, BlockReqFlags flags);

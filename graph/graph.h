@@ -37,6 +37,3 @@ int coroutine_fn graph_co_remove_node(const char *name, GError **errp);
 
 /* SIGTERM: flush and close every node, roots first. */
 void coroutine_fn graph_co_close_all(void);
-
-/* The graph as XML (<blockgraph> with every node) or Graphviz dot. */
-char *graph_describe(const char *format, GError **errp);

@@ -17,6 +17,12 @@
 #include "graph/driver.h"
 #include "graph/option.h"
 
+typedef enum DetectZeroes {
+    DETECT_ZEROES_OFF,
+    DETECT_ZEROES_ON,
+    DETECT_ZEROES_UNMAP,
+} DetectZeroes;
+
 typedef enum BlockUserKind {
     BLOCK_USER_NODE,        /* a parent node through a child link */
     BLOCK_USER_EXPORT,
@@ -67,8 +73,11 @@ struct BlockNode {
     CoQueue quiesce_waiters;    /* requests held back while drained */
     CoQueue idle_waiters;       /* drainers waiting for in_flight == 0 */
 
+    /* Common options, decoded once for the request path. */
+    uint8_t detect_zeroes;      /* DetectZeroes */
+    bool discard_unmap;         /* discard=unmap */
+
     GList *graph_link;          /* position in the graph's node list */
-    char *object_path;          /* D-Bus path, set by the graph */
 };
 
 /* node-name rules as in QEMU: a letter first, then letters, digits, '-', '.', '_'; at most 31. */
@@ -89,12 +98,16 @@ char *block_perm_describe(uint64_t perm);
 BlockChild *node_attach_user(BlockNode *node, BlockUserKind kind, const char *user_name,
                              const char *role, uint64_t perm, uint64_t shared_perm,
                              GError **errp);
+/* Same rule as node_detach_child: may close an orphaned node, so call it in a coroutine. */
 void node_detach_user(BlockChild *child);
 
 /* Links child under parent in role; permissions from the parent's driver. */
 BlockChild *node_attach_child(BlockNode *parent, BlockNode *child, const char *role,
                               GError **errp);
-/* Unlinks; frees the child node if the link owned it and nobody else uses it. */
+/*
+ * Unlinks.  A node that no user-owned root and no other user holds any more
+ * is closed and freed; since closing may do I/O, call this in a coroutine.
+ */
 void node_detach_child(BlockChild *child);
 
 BlockChild *node_find_child(const BlockNode *node, const char *role);
