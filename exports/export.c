@@ -121,9 +121,6 @@ Export *export_add(const ExportConfig *cfg, GError **errp)
 {
     if (!export_config_check(cfg, errp))
         return NULL;
-    BlockChild *child = export_attach(cfg, errp);
-    if (!child)
-        return NULL;
     Export *e = g_new0(Export, 1);
     e->id = g_strdup(cfg->id);
     e->type = g_strdup("nbd");
@@ -131,14 +128,13 @@ Export *export_add(const ExportConfig *cfg, GError **errp)
     e->name = g_strdup(cfg->name ? cfg->name : cfg->node_name);
     e->description = g_strdup(cfg->description);
     e->writable = cfg->writable;
-    e->child = child;
     co_queue_init(&e->clients_gone);
 
+    /* The listener first: undoing it needs no I/O, unlike detaching a user. */
     NbdListener *l = nbd_listener_get(cfg, errp);
-    if (!l || !nbd_listener_add_export(l, e, errp)) {
-        if (l && l->exports->len == 0)
-            nbd_listener_remove_export(l, e);   /* closes the fresh listener */
-        node_detach_user(child);
+    if (!l || !nbd_listener_add_export(l, e, errp) || !(e->child = export_attach(cfg, errp))) {
+        if (l)
+            nbd_listener_remove_export(l, e);   /* closes a listener left empty */
         export_free(e);
         return NULL;
     }
