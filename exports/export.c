@@ -94,7 +94,6 @@ static void export_free(Export *e)
     g_free(e->name);
     g_free(e->description);
     g_free(e->uri);
-    g_free(e->object_path);
     g_free(e);
 }
 

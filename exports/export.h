@@ -52,7 +52,6 @@ typedef struct Export {
     char *description;
     bool writable;
     char *uri;
-    char *object_path;          /* set by the bus face, or NULL */
 
     BlockChild *child;
     NbdListener *listener;
@@ -78,6 +77,10 @@ void export_set_listener(const ExportListener *listener, void *opaque);
  * export on a read-only node), PermissionConflict, IOError (socket).
  */
 Export *export_add(const ExportConfig *cfg, GError **errp);
+
+/* The same from a parsed <export> element (Manager.AddExport, config files). */
+struct ExportSpec;
+Export *export_add_from_spec(const struct ExportSpec *spec, GError **errp);
 
 /*
  * Removes an export.  safe: fails with Busy while clients are connected.

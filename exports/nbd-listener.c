@@ -124,6 +124,7 @@ static void listener_free(NbdListener *l)
         unlink(l->path);
     g_ptr_array_unref(l->exports);
     g_free(l->key);
+    g_free(l->alias_key);
     g_free(l->path);
     g_free(l->uri_authority);
     g_free(l);
@@ -156,6 +157,15 @@ NbdListener *nbd_listener_get(const ExportConfig *cfg, GError **errp)
     }
     l->key = g_steal_pointer(&key);
     g_hash_table_insert(listeners, l->key, l);
+    if (l->type == EXPORT_ADDRESS_INET) {
+        /* port="0" binds a free port: later exports may name the real one */
+        l->alias_key = g_strdup_printf("inet:%s:%s", cfg->host ? cfg->host : "",
+                                       strrchr(l->uri_authority, ':') + 1);
+        if (g_hash_table_contains(listeners, l->alias_key))
+            g_clear_pointer(&l->alias_key, g_free);
+        else
+            g_hash_table_insert(listeners, l->alias_key, l);
+    }
     return l;
 }
 
@@ -193,6 +203,8 @@ void nbd_listener_remove_export(NbdListener *l, Export *e)
     if (l->exports->len)
         return;
     g_hash_table_remove(listeners, l->key);
+    if (l->alias_key)
+        g_hash_table_remove(listeners, l->alias_key);
     /* Clients still negotiating lose their listener; those in transmission keep going. */
     GList *clients = g_steal_pointer(&l->clients);
     for (GList *it = clients; it; it = it->next)

@@ -12,6 +12,7 @@
 
 struct NbdListener {
     char *key;                  /* "unix:/path" or "inet:host:port" as configured */
+    char *alias_key;            /* inet: the same with the bound port, if different */
     ExportAddressType type;
     char *path;                 /* unix: the socket file we created */
     char *uri_authority;        /* inet: "host:port" with the bound port */
