@@ -39,7 +39,6 @@ struct BlockChild {
     uint64_t perm;              /* BlockPerm bits taken */
     uint64_t shared_perm;       /* BlockPerm bits others may take */
     unsigned frozen;            /* > 0: the link may not be changed (jobs) */
-    bool owns_node;             /* inline child: goes with the parent unless used elsewhere */
 };
 
 struct BlockNode {
@@ -58,7 +57,10 @@ struct BlockNode {
     bool auto_read_only;
     bool writable;              /* open read-write right now */
     bool active;
-    bool user_owned;            /* added by AddNode: stays until RemoveNode */
+    bool user_owned;            /* added by AddNode: stays until RemoveNode; other
+                                   nodes go when their last user goes */
+    bool opened;                /* co_open succeeded: close is due */
+    bool registered;            /* in the graph (visible, on the bus) */
 
     GPtrArray *children;        /* BlockChild*: links this node holds */
     GPtrArray *parents;         /* BlockChild*: uses of this node */
