@@ -55,27 +55,37 @@ static void add_options(xmlNode *elem, const BlockNode *node)
         xmlSetProp(elem, X("driver"), X(node->drv->name));
 }
 
-static void add_children(xmlNode *elem, const BlockNode *node)
+/* Writes children by ref; with inline_generated, unnamed children inline. */
+static xmlNode *node_element(const BlockNode *node, const char *elem_name,
+                             bool inline_generated);
+
+static void add_children(xmlNode *elem, const BlockNode *node, bool inline_generated)
 {
     bool has_backing = false;
 
     for (guint i = 0; i < node->children->len; i++) {
         const BlockChild *c = g_ptr_array_index(node->children, i);
-        xmlNode *link = xmlNewChild(elem, NULL, X(c->role), NULL);
 
-        xmlSetProp(link, X("ref"), X(c->node->name));
+        if (inline_generated && c->node->name_generated) {
+            xmlAddChild(elem, node_element(c->node, c->role, true));
+        } else {
+            xmlNode *link = xmlNewChild(elem, NULL, X(c->role), NULL);
+
+            xmlSetProp(link, X("ref"), X(c->node->name));
+        }
         has_backing |= g_str_equal(c->role, "backing");
     }
     if (node->drv->supports_backing && !has_backing)
         xmlNewChild(elem, NULL, X("backing"), NULL);
 }
 
-static xmlNode *node_element(const BlockNode *node)
+static xmlNode *node_element(const BlockNode *node, const char *elem_name,
+                             bool inline_generated)
 {
-    xmlNode *elem = xmlNewNode(NULL, X("blockdev"));
+    xmlNode *elem = xmlNewNode(NULL, X(elem_name));
 
     add_options(elem, node);
-    add_children(elem, node);
+    add_children(elem, node, inline_generated);
     return elem;
 }
 
@@ -94,7 +104,21 @@ static char *dump_element(xmlNode *elem)
 
 char *node_to_xml(const BlockNode *node)
 {
-    return dump_element(node_element(node));
+    return dump_element(node_element(node, "blockdev", false));
+}
+
+/* A node without a name of its own is written inside its parent. */
+static bool written_inline(const BlockNode *node)
+{
+    if (!node->name_generated)
+        return false;
+    for (guint i = 0; i < node->parents->len; i++) {
+        const BlockChild *c = g_ptr_array_index(node->parents, i);
+
+        if (c->user_kind == BLOCK_USER_NODE)
+            return true;
+    }
+    return false;
 }
 
 /* Depth first: a node's children are listed before it. */
@@ -107,7 +131,8 @@ static void order_node(BlockNode *node, GHashTable *seen, GPtrArray *order)
 
         order_node(c->node, seen, order);
     }
-    g_ptr_array_add(order, node);
+    if (!written_inline(node))
+        g_ptr_array_add(order, node);
 }
 
 static GPtrArray *graph_nodes_ordered(void)
@@ -126,7 +151,7 @@ char *graph_to_xml(void)
     xmlNode *root = xmlNewNode(NULL, X("blockgraph"));
 
     for (guint i = 0; i < order->len; i++)
-        xmlAddChild(root, node_element(g_ptr_array_index(order, i)));
+        xmlAddChild(root, node_element(g_ptr_array_index(order, i), "blockdev", true));
     return dump_element(root);
 }
 

@@ -18,7 +18,11 @@
 
 char *node_to_xml(const BlockNode *node);
 
-/* <blockgraph> with every node, children before their parents. */
+/*
+ * <blockgraph> with every node, children before their parents; nodes with
+ * generated names (unnamed inline children) are written inline in their
+ * parent, so that the text can be applied again as a configuration file.
+ */
 char *graph_to_xml(void);
 
 /* digraph: nodes labelled name + driver, edges child roles; exports and jobs too. */

@@ -293,6 +293,31 @@ static void test_graph_xml_order(void **state)
 }
 
 
+static void test_graph_xml_unnamed_child_inline(void **state)
+{
+    BlockNode *node = add_node("<blockdev driver=\"raw\" node-name=\"u1\">"
+                               "<file driver=\"null-co\" size=\"1M\"/></blockdev>");
+    g_autofree char *node_xml = node_to_xml(node);
+    g_autofree char *graph_xml = graph_to_xml();
+    g_autoptr(GError) err = NULL;
+    g_autoptr(ConfigFile) file = config_file_parse(graph_xml, -1, "<graph>", &err);
+    const ChildSpec *child;
+
+    /* GetXML: by reference, as for any child. */
+    assert_contains(node_xml, "<file ref=\"#block");
+    /* GetGraph: the unnamed child inside its parent, re-appliable. */
+    if (!file)
+        fail_msg("%s: %s", graph_xml, err->message);
+    assert_int_equal(file->items->len, 1);
+    child = blockdev_spec_find_child(((ConfigItem *)file->items->pdata[0])->blockdev, "file");
+    assert_non_null(child);
+    assert_int_equal(child->kind, CHILD_SPEC_INLINE);
+    assert_string_equal(blockdev_spec_get(child->inline_spec, "driver"), "null-co");
+    assert_null(blockdev_spec_get(child->inline_spec, "node-name"));
+    remove_node("u1");
+    assert_int_equal(graph_node_count(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_inline_child),
         cmocka_unit_test(test_graph_dot_and_xml),
         cmocka_unit_test(test_graph_xml_order),
+        cmocka_unit_test(test_graph_xml_unnamed_child_inline),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
