@@ -8,8 +8,10 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <glib/gstdio.h>
 
 #include "aio/loop.h"
 #include "graph/error.h"
@@ -318,6 +320,62 @@ static void test_graph_xml_unnamed_child_inline(void **state)
     assert_int_equal(graph_node_count(), 0);
 }
 
+/* GetXML text fed back to AddNode gives a node whose GetXML is the same text. */
+static void test_getxml_recreates_nodes(void **state)
+{
+    BlockNode *f = add_node("<blockdev driver=\"null-co\" node-name=\"rc0\" size=\"2M\" "
+                            "read-zeroes=\"on\"><cache no-flush=\"on\"/></blockdev>");
+    BlockNode *r = add_node("<blockdev driver=\"raw\" node-name=\"rc1\" offset=\"4096\" "
+                            "discard=\"unmap\"><file ref=\"rc0\"/></blockdev>");
+    g_autofree char *f_xml = node_to_xml(f);
+    g_autofree char *r_xml = node_to_xml(r);
+    g_autofree char *f_again = NULL;
+    g_autofree char *r_again = NULL;
+
+    remove_node("rc1");
+    remove_node("rc0");
+    f_again = node_to_xml(add_node(f_xml));
+    r_again = node_to_xml(add_node(r_xml));
+    assert_string_equal(f_again, f_xml);
+    assert_string_equal(r_again, r_xml);
+    assert_contains(r_xml, "<file ref=\"rc0\"/>");
+    assert_contains(f_xml, "no-flush=\"on\"");
+    remove_node("rc1");
+    remove_node("rc0");
+}
+
+/* A qcow2 image without a backing file: <backing/> says so, and re-adds. */
+static void test_getxml_qcow2_no_backing(void **state)
+{
+    g_autofree char *qemu_img = g_find_program_in_path("qemu-img");
+    g_autofree char *dir = NULL;
+    g_autofree char *img = NULL;
+    g_autofree char *cmd = NULL;
+    g_autofree char *file_xml = NULL;
+    g_autofree char *xml = NULL;
+    g_autofree char *again = NULL;
+
+    if (!qemu_img || !block_driver_find("qcow2"))
+        skip();
+    dir = g_dir_make_tmp("test-xml-write-XXXXXX", NULL);
+    img = g_build_filename(dir, "a.qcow2", NULL);
+    cmd = g_strdup_printf("qemu-img create -q -f qcow2 '%s' 1M", img);
+    assert_int_equal(system(cmd), 0);
+
+    file_xml = g_strdup_printf("<blockdev driver=\"file\" node-name=\"qf\" filename=\"%s\"/>", img);
+    add_node(file_xml);
+    xml = node_to_xml(add_node("<blockdev driver=\"qcow2\" node-name=\"q\"><file ref=\"qf\"/></blockdev>"));
+    assert_contains(xml, "<backing/>");
+    assert_contains(xml, "<file ref=\"qf\"/>");
+    remove_node("q");
+    again = node_to_xml(add_node(xml));
+    assert_string_equal(again, xml);
+    remove_node("q");
+    remove_node("qf");
+    g_unlink(img);
+    g_rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -327,6 +385,8 @@ int main(void)
         cmocka_unit_test(test_graph_dot_and_xml),
         cmocka_unit_test(test_graph_xml_order),
         cmocka_unit_test(test_graph_xml_unnamed_child_inline),
+        cmocka_unit_test(test_getxml_recreates_nodes),
+        cmocka_unit_test(test_getxml_qcow2_no_backing),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
