@@ -55,18 +55,37 @@ static void add_options(xmlNode *elem, const BlockNode *node)
         xmlSetProp(elem, X("driver"), X(node->drv->name));
 }
 
-/* Writes children by ref; with inline_generated, unnamed children inline. */
-static xmlNode *node_element(const BlockNode *node, const char *elem_name,
-                             bool inline_generated);
+/*
+ * In graph_to_xml, a node that belongs to its one parent (an inline child,
+ * not added by AddNode) is written inside that parent, so that applying the
+ * text again gives the same ownership.
+ */
+static bool written_inline(const BlockNode *node)
+{
+    guint node_parents = 0;
 
-static void add_children(xmlNode *elem, const BlockNode *node, bool inline_generated)
+    if (node->user_owned)
+        return false;
+    for (guint i = 0; i < node->parents->len; i++) {
+        const BlockChild *c = g_ptr_array_index(node->parents, i);
+
+        node_parents += c->user_kind == BLOCK_USER_NODE;
+    }
+    return node_parents == 1;
+}
+
+/* Children by ref; with inline_owned, owned children inline (graph_to_xml). */
+static xmlNode *node_element(const BlockNode *node, const char *elem_name,
+                             bool inline_owned);
+
+static void add_children(xmlNode *elem, const BlockNode *node, bool inline_owned)
 {
     bool has_backing = false;
 
     for (guint i = 0; i < node->children->len; i++) {
         const BlockChild *c = g_ptr_array_index(node->children, i);
 
-        if (inline_generated && c->node->name_generated) {
+        if (inline_owned && written_inline(c->node)) {
             xmlAddChild(elem, node_element(c->node, c->role, true));
         } else {
             xmlNode *link = xmlNewChild(elem, NULL, X(c->role), NULL);
@@ -80,12 +99,12 @@ static void add_children(xmlNode *elem, const BlockNode *node, bool inline_gener
 }
 
 static xmlNode *node_element(const BlockNode *node, const char *elem_name,
-                             bool inline_generated)
+                             bool inline_owned)
 {
     xmlNode *elem = xmlNewNode(NULL, X(elem_name));
 
     add_options(elem, node);
-    add_children(elem, node, inline_generated);
+    add_children(elem, node, inline_owned);
     return elem;
 }
 
@@ -105,20 +124,6 @@ static char *dump_element(xmlNode *elem)
 char *node_to_xml(const BlockNode *node)
 {
     return dump_element(node_element(node, "blockdev", false));
-}
-
-/* A node without a name of its own is written inside its parent. */
-static bool written_inline(const BlockNode *node)
-{
-    if (!node->name_generated)
-        return false;
-    for (guint i = 0; i < node->parents->len; i++) {
-        const BlockChild *c = g_ptr_array_index(node->parents, i);
-
-        if (c->user_kind == BLOCK_USER_NODE)
-            return true;
-    }
-    return false;
 }
 
 /* Depth first: a node's children are listed before it. */

@@ -19,9 +19,9 @@
 char *node_to_xml(const BlockNode *node);
 
 /*
- * <blockgraph> with every node, children before their parents; nodes with
- * generated names (unnamed inline children) are written inline in their
- * parent, so that the text can be applied again as a configuration file.
+ * <blockgraph> with every node, re-appliable as a configuration file:
+ * nodes added by AddNode as <blockdev> elements, referenced nodes first;
+ * nodes owned by their one parent (inline children) inline in it.
  */
 char *graph_to_xml(void);
 

@@ -273,27 +273,42 @@ static void test_graph_dot_and_xml(void **state)
     (void)base;
 }
 
+static const char *item_name(const ConfigFile *file, guint i)
+{
+    const ConfigItem *item = g_ptr_array_index(file->items, i);
+
+    return blockdev_spec_get(item->blockdev, "node-name");
+}
+
 static void test_graph_xml_order(void **state)
 {
     g_autoptr(GError) err = NULL;
     g_autofree char *xml = NULL;
     g_autoptr(ConfigFile) file = NULL;
-    const char *first, *second;
+    const ChildSpec *owned;
 
-    add_node("<blockdev driver=\"raw\" node-name=\"o1\">"
-             "<file driver=\"null-co\" node-name=\"o0\" size=\"1M\"/></blockdev>");
+    add_node("<blockdev driver=\"null-co\" node-name=\"o0\" size=\"1M\"/>");
+    add_node("<blockdev driver=\"raw\" node-name=\"o1\"><file ref=\"o0\"/></blockdev>");
+    add_node("<blockdev driver=\"raw\" node-name=\"o2\">"
+             "<file driver=\"null-co\" node-name=\"o2-file\" size=\"1M\"/></blockdev>");
     xml = graph_to_xml();
     file = config_file_parse(xml, -1, "<graph>", &err);
-    assert_non_null(file);
-    assert_int_equal(file->items->len, 2);
-    first = blockdev_spec_get(((ConfigItem *)file->items->pdata[0])->blockdev, "node-name");
-    second = blockdev_spec_get(((ConfigItem *)file->items->pdata[1])->blockdev, "node-name");
-    /* A child comes before the node that refers to it. */
-    assert_string_equal(first, "o0");
-    assert_string_equal(second, "o1");
+    if (!file)
+        fail_msg("%s: %s", xml, err->message);
+    /* Nodes added by AddNode are top-level, a referenced node first ... */
+    assert_int_equal(file->items->len, 3);
+    assert_string_equal(item_name(file, 0), "o0");
+    assert_string_equal(item_name(file, 1), "o1");
+    assert_string_equal(item_name(file, 2), "o2");
+    /* ... and a node defined inline stays inside the node that owns it. */
+    owned = blockdev_spec_find_child(((ConfigItem *)file->items->pdata[2])->blockdev, "file");
+    assert_int_equal(owned->kind, CHILD_SPEC_INLINE);
+    assert_string_equal(blockdev_spec_get(owned->inline_spec, "node-name"), "o2-file");
+    remove_node("o2");
     remove_node("o1");
+    remove_node("o0");
+    assert_int_equal(graph_node_count(), 0);
 }
-
 
 static void test_graph_xml_unnamed_child_inline(void **state)
 {
