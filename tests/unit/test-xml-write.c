@@ -304,6 +304,9 @@ static void test_graph_xml_order(void **state)
     owned = blockdev_spec_find_child(((ConfigItem *)file->items->pdata[2])->blockdev, "file");
     assert_int_equal(owned->kind, CHILD_SPEC_INLINE);
     assert_string_equal(blockdev_spec_get(owned->inline_spec, "node-name"), "o2-file");
+    xmlRelaxNGPtr schema = load_schema();
+    assert_true(schema_valid(schema, xml));
+    xmlRelaxNGFree(schema);
     remove_node("o2");
     remove_node("o1");
     remove_node("o0");
@@ -355,6 +358,12 @@ static void test_getxml_recreates_nodes(void **state)
     assert_string_equal(r_again, r_xml);
     assert_contains(r_xml, "<file ref=\"rc0\"/>");
     assert_contains(f_xml, "no-flush=\"on\"");
+    xmlRelaxNGPtr schema = load_schema();
+    assert_true(schema_valid(schema, f_xml));
+    assert_true(schema_valid(schema, r_xml));
+    g_autofree char *graph = graph_to_xml();
+    assert_true(schema_valid(schema, graph));
+    xmlRelaxNGFree(schema);
     remove_node("rc1");
     remove_node("rc0");
 }
@@ -382,6 +391,9 @@ static void test_getxml_qcow2_no_backing(void **state)
     xml = node_to_xml(add_node("<blockdev driver=\"qcow2\" node-name=\"q\"><file ref=\"qf\"/></blockdev>"));
     assert_contains(xml, "<backing/>");
     assert_contains(xml, "<file ref=\"qf\"/>");
+    xmlRelaxNGPtr schema = load_schema();
+    assert_true(schema_valid(schema, xml));
+    xmlRelaxNGFree(schema);
     remove_node("q");
     again = node_to_xml(add_node(xml));
     assert_string_equal(again, xml);
