@@ -7,3 +7,4 @@ extern const BlockDriver block_driver_file;
 extern const BlockDriver block_driver_null_co;
 extern const BlockDriver block_driver_raw;
 extern const BlockDriver block_driver_error;
+extern const BlockDriver block_driver_qcow2;

@@ -7,6 +7,7 @@ static const BlockDriver *const drivers[] = {
     &block_driver_null_co,
     &block_driver_raw,
     &block_driver_error,
+    &block_driver_qcow2,
     NULL,
 };
 
