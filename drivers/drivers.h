@@ -3,5 +3,8 @@
 
 #include "graph/driver.h"
 
+extern const BlockDriver block_driver_file;
 extern const BlockDriver block_driver_null_co;
 extern const BlockDriver block_driver_raw;
+extern const BlockDriver block_driver_error;
+extern const BlockDriver block_driver_qcow2;

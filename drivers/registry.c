@@ -3,8 +3,11 @@
 
 /* Every driver, in one explicit list: no constructor tricks. */
 static const BlockDriver *const drivers[] = {
+    &block_driver_file,
     &block_driver_null_co,
     &block_driver_raw,
+    &block_driver_error,
+    &block_driver_qcow2,
     NULL,
 };
 

@@ -266,7 +266,8 @@ static bool open_backing_chain(AddContext *ctx, BlockNode *top, GError **errp)
 {
     g_autoptr(GError) err = NULL;
 
-    if (top->filename && !chain_enter(ctx, top->filename, top, errp))
+    if (top->drv->supports_backing && top->filename &&
+        !chain_enter(ctx, top->filename, top, errp))
         return false;
     for (BlockNode *cur = top; !cur->backing && cur->backing_filename;) {
         BlockNode *backing = open_backing_image(ctx, cur, &err);

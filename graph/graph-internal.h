@@ -12,15 +12,22 @@ void coroutine_fn graph_release_if_orphan(BlockNode *node);
 void graph_notify_changed(BlockNode *node, const char *property);
 
 /*
- * Checks that a user taking perm and sharing shared can join node's users
- * (ignoring `ignore`), and that the node can be written if perm asks for it.
+ * Gives link c (already in c->node->parents) the permissions perm/shared and
+ * updates everything below it as one transaction: conflicts with the other
+ * users, read-write switches, the permissions the node passes to its own
+ * children, image locks.  On failure nothing changed.
  */
-bool perm_check_new_user(BlockNode *node, const BlockChild *candidate,
-                         const BlockChild *ignore, GError **errp);
+bool perm_update_link(BlockChild *c, uint64_t perm, uint64_t shared, GError **errp);
 
-/* What parent needs from the child in role (driver's child_perm or the default). */
+/* Recomputes what node passes to its children (after node->writable changed). */
+bool perm_refresh_node(BlockNode *node, GError **errp);
+
+/* What parent needs from the child in role, from the parent's own users' needs. */
 void perm_for_child(BlockNode *parent, const char *role, uint64_t *ret_perm,
                     uint64_t *ret_shared);
+
+/* Whether the node can become writable by itself (dynamic auto-read-only). */
+bool node_is_dynamic_read_only(const BlockNode *node);
 
 /* Unlinks a user from its node (and its parent) and frees the link; nothing else. */
 void block_child_unlink(BlockChild *c);

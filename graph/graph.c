@@ -99,7 +99,7 @@ static void coroutine_fn graph_release(BlockNode *first)
         BlockNode *node = g_ptr_array_steal_index(todo, todo->len - 1);
 
         /* Nobody uses the node any more: flush, then wait for what is left in flight. */
-        if (node->opened) {
+        if (node->opened && !node->failure) {
             int r = node_co_flush_node(node);
             if (r < 0)
                 g_warning("Failed to flush node '%s' before closing it: %s", node->name,
@@ -115,7 +115,11 @@ static void coroutine_fn graph_release(BlockNode *first)
         while (node->children->len > 0) {
             BlockChild *c = g_ptr_array_index(node->children, node->children->len - 1);
             BlockNode *child = c->node;
+            g_autoptr(GError) err = NULL;
 
+            /* A child that stays must drop what this link held (write mode, locks). */
+            if (!perm_update_link(c, 0, BLOCK_PERM_ALL, &err))
+                g_warning("Releasing node '%s': %s", child->name, err->message);
             block_child_unlink(c);
             if (!child->user_owned && child->parents->len == 0)
                 g_ptr_array_add(todo, child);

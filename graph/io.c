@@ -19,6 +19,13 @@ static void coroutine_fn req_begin(BlockNode *node)
     node->in_flight++;
 }
 
+/* A failed node answers EIO without asking its driver. */
+#define RETURN_IF_FAILED(node) \
+    do {                       \
+        if ((node)->failure)   \
+            return -EIO;       \
+    } while (0)
+
 static void req_end(BlockNode *node)
 {
     if (--node->in_flight == 0)
@@ -41,6 +48,8 @@ void node_drain_end(BlockNode *node)
 
 static int check_range(const BlockNode *node, uint64_t offset, uint64_t bytes)
 {
+    if (node->failure)
+        return -EIO;
     if (offset > node->size || bytes > node->size - offset)
         return -EINVAL;
     return 0;
@@ -52,6 +61,8 @@ static int check_write(const BlockChild *c, uint64_t offset, uint64_t bytes)
         return -EPERM;
     if (!c->node->writable)
         return -EROFS;
+    if (!c->node->active)
+        return -EPERM;
     return check_range(c->node, offset, bytes);
 }
 
@@ -206,8 +217,9 @@ int coroutine_fn node_co_flush_node(BlockNode *node)
 {
     int r = 0;
 
-    if (!node->writable)
+    if (!node->writable || !node->active)
         return 0;
+    RETURN_IF_FAILED(node);
     req_begin(node);
     if (node->drv->co_flush)
         r = node->drv->co_flush(node);
@@ -231,6 +243,16 @@ int coroutine_fn node_co_truncate(BlockChild *c, uint64_t size, GError **errp)
     BlockNode *node = c->node;
     int r;
 
+    if (!node->active) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INACTIVE, "Cannot resize node '%s': it is inactive",
+                    node->name);
+        return -EPERM;
+    }
+    if (node->failure) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_IO_ERROR, "Cannot resize node '%s': %s", node->name,
+                    node->failure);
+        return -EIO;
+    }
     if (!(c->perm & BLOCK_PERM_RESIZE) || !node->writable) {
         g_set_error(errp, BG_ERROR, BG_ERROR_READ_ONLY,
                     "Cannot resize node '%s': it is not open for resizing", node->name);

@@ -99,13 +99,15 @@ static void block_child_free(BlockChild *c)
     g_free(c);
 }
 
-static BlockChild *node_attach(BlockChild *c, GError **errp)
+/* Joins c to its node's users, then gives it its permissions (all or nothing). */
+static BlockChild *node_attach(BlockChild *c, uint64_t perm, uint64_t shared, GError **errp)
 {
-    if (!perm_check_new_user(c->node, c, NULL, errp)) {
+    g_ptr_array_add(c->node->parents, c);
+    if (!perm_update_link(c, perm, shared, errp)) {
+        g_ptr_array_remove(c->node->parents, c);
         block_child_free(c);
         return NULL;
     }
-    g_ptr_array_add(c->node->parents, c);
     graph_notify_changed(c->node, "Users");
     return c;
 }
@@ -115,7 +117,8 @@ BlockChild *node_attach_user(BlockNode *node, BlockUserKind kind, const char *us
                              GError **errp)
 {
     g_assert(kind != BLOCK_USER_NODE);
-    return node_attach(block_child_new(node, kind, user_name, role, perm, shared_perm), errp);
+    return node_attach(block_child_new(node, kind, user_name, role, 0, BLOCK_PERM_ALL),
+                       perm, shared_perm, errp);
 }
 
 BlockChild *node_attach_child(BlockNode *parent, BlockNode *child, const char *role,
@@ -125,9 +128,9 @@ BlockChild *node_attach_child(BlockNode *parent, BlockNode *child, const char *r
     BlockChild *c;
 
     perm_for_child(parent, role, &perm, &shared);
-    c = block_child_new(child, BLOCK_USER_NODE, parent->name, role, perm, shared);
+    c = block_child_new(child, BLOCK_USER_NODE, parent->name, role, 0, BLOCK_PERM_ALL);
     c->parent = parent;
-    if (!node_attach(c, errp))
+    if (!node_attach(c, perm, shared, errp))
         return NULL;
     g_ptr_array_add(parent->children, c);
     if (g_str_equal(role, "file"))
@@ -158,7 +161,11 @@ void block_child_unlink(BlockChild *c)
 static void node_detach(BlockChild *c)
 {
     BlockNode *node = c->node;
+    g_autoptr(GError) err = NULL;
 
+    /* Giving permissions back cannot conflict; a lock that fails to drop is only logged. */
+    if (!perm_update_link(c, 0, BLOCK_PERM_ALL, &err))
+        g_warning("Releasing the permissions of %s: %s", c->user_name, err->message);
     block_child_unlink(c);
     graph_release_if_orphan(node);
 }

@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include "aio/loop.h"
+#include "drivers/drivers.h"
 #include "graph/error.h"
 #include "graph/graph.h"
 #include "graph/io.h"
@@ -334,6 +335,89 @@ static void test_permission_conflict_names_both_users(void **state)
     assert_null(remove_node("shared"));
 }
 
+typedef struct ActiveCall {
+    BlockNode *node;
+    bool active;
+    GError *err;
+} ActiveCall;
+
+static void set_active_entry(void *opaque)
+{
+    ActiveCall *c = opaque;
+
+    node_co_set_active(c->node, c->active, &c->err);
+}
+
+static GError *set_active(BlockNode *node, bool active)
+{
+    ActiveCall c = { node, active, NULL };
+
+    aio_run_coroutine(set_active_entry, &c);
+    return c.err;
+}
+
+static void test_inactive_node_refuses_writers(void **state)
+{
+    BlockNode *n = add(null_spec("handover", "1M"), NULL);
+    const uint64_t rw = BLOCK_PERM_CONSISTENT_READ | BLOCK_PERM_WRITE;
+    g_autoptr(GError) busy = NULL, refused = NULL;
+    BlockChild *writer = node_attach_user(n, BLOCK_USER_EXPORT, "e0", "export", rw,
+                                          BLOCK_PERM_ALL, NULL);
+
+    busy = set_active(n, false);
+    assert_true(g_error_matches(busy, BG_ERROR, BG_ERROR_BUSY));
+    assert_non_null(strstr(busy->message, "export 'e0' (uses node 'handover') still writes"));
+    assert_true(n->active);
+    aio_run_coroutine((void (*)(void *))node_detach_user, writer);
+
+    assert_null(set_active(n, false));
+    assert_false(n->active);
+    assert_null(node_attach_user(n, BLOCK_USER_EXPORT, "e1", "export", rw, BLOCK_PERM_ALL,
+                                 &refused));
+    assert_true(g_error_matches(refused, BG_ERROR, BG_ERROR_INACTIVE));
+    /* Readers are still welcome. */
+    BlockChild *reader = node_attach_user(n, BLOCK_USER_EXPORT, "e2", "export",
+                                          BLOCK_PERM_CONSISTENT_READ, BLOCK_PERM_ALL, NULL);
+    assert_non_null(reader);
+    aio_run_coroutine((void (*)(void *))node_detach_user, reader);
+
+    assert_null(set_active(n, true));
+    writer = node_attach_user(n, BLOCK_USER_EXPORT, "e1", "export", rw, BLOCK_PERM_ALL, NULL);
+    assert_non_null(writer);
+    aio_run_coroutine((void (*)(void *))node_detach_user, writer);
+    assert_null(remove_node("handover"));
+}
+
+static void read_entry(void *opaque)
+{
+    IoTest *t = opaque;
+    uint8_t buf[512];
+
+    t->result = node_co_pread(t->user, 0, sizeof(buf), buf, 0);
+}
+
+static void test_failed_node_answers_eio_and_switches_to_error_driver(void **state)
+{
+    BlockNode *n = add(null_spec("broken", "1M"), NULL);
+    IoTest t = { 0 };
+
+    t.user = node_attach_user(n, BLOCK_USER_INTERNAL, "t", "t", BLOCK_PERM_CONSISTENT_READ,
+                              BLOCK_PERM_ALL, NULL);
+    aio_run_coroutine(read_entry, &t);
+    assert_int_equal(t.result, 0);
+    node_fail(n, "L1 table offset past the end of the image");
+    aio_run_coroutine(read_entry, &t);
+    assert_int_equal(t.result, -EIO);
+    while (n->drv == &block_driver_null_co)
+        sd_event_run(aio_loop(), UINT64_MAX);
+    assert_string_equal(n->drv->name, "error");
+    assert_int_equal(n->size, 1024 * 1024);
+    aio_run_coroutine(read_entry, &t);
+    assert_int_equal(t.result, -EIO);
+    aio_run_coroutine((void (*)(void *))node_detach_user, t.user);
+    assert_null(remove_node("broken"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +430,8 @@ int main(void)
         cmocka_unit_test(test_drain_waits_for_in_flight_requests),
         cmocka_unit_test(test_request_past_end_and_without_write_perm),
         cmocka_unit_test(test_permission_conflict_names_both_users),
+        cmocka_unit_test(test_inactive_node_refuses_writers),
+        cmocka_unit_test(test_failed_node_answers_eio_and_switches_to_error_driver),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     aio_loop_shutdown();

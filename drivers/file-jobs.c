@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* Worker-pool jobs of the `file` driver: the blocking system calls. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <glib.h>
+
+#include "drivers/file-jobs.h"
+
+int64_t file_get_size(int fd, bool is_block)
+{
+    struct stat st;
+    uint64_t size;
+    off_t end;
+
+    if (is_block && ioctl(fd, BLKGETSIZE64, &size) == 0)
+        return (int64_t)size;
+    if (!is_block) {
+        if (fstat(fd, &st) < 0)
+            return -errno;
+        if (S_ISREG(st.st_mode))
+            return st.st_size;
+    }
+    end = lseek(fd, 0, SEEK_END);
+    return end < 0 ? -errno : end;
+}
+
+/* Smallest offset alignment an O_DIRECT read accepts (QEMU's probe). */
+static uint32_t file_probe_offset_align(int fd)
+{
+    static const uint32_t candidates[] = { 512, 1024, 2048, 4096 };
+    void *buf = NULL;
+    uint32_t align = 4096;
+
+    if (posix_memalign(&buf, 4096, 4096) != 0)
+        return align;
+    for (size_t i = 0; i < G_N_ELEMENTS(candidates); i++) {
+        if (pread(fd, buf, candidates[i], 0) >= 0) {
+            align = candidates[i];
+            break;
+        }
+    }
+    free(buf);
+    return align;
+}
+
+static void file_probe_direct_align(FileOpenJob *job)
+{
+    struct statx stx;
+    int ssz;
+
+    job->offset_align = 0;
+    job->mem_align = 0;
+    if (statx(job->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+        (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align > 0) {
+        job->offset_align = stx.stx_dio_offset_align;
+        job->mem_align = stx.stx_dio_mem_align;
+    } else if (job->is_block && ioctl(job->fd, BLKSSZGET, &ssz) == 0 && ssz > 0) {
+        job->offset_align = (uint32_t)ssz;
+    } else {
+        job->offset_align = file_probe_offset_align(job->fd);
+    }
+    /* Old kernels want buffers aligned like offsets; be generous below 512. */
+    if (job->offset_align < 512)
+        job->offset_align = 512;
+    if (job->mem_align == 0 || job->mem_align > job->offset_align)
+        job->mem_align = job->offset_align;
+    if (job->mem_align < 512)
+        job->mem_align = 512;
+}
+
+long file_job_open(void *opaque)
+{
+    FileOpenJob *job = opaque;
+    struct stat st;
+    int64_t size;
+
+    job->fd = open(job->filename, job->flags);
+    if (job->fd < 0)
+        return -errno;
+    if (fstat(job->fd, &st) < 0)
+        goto fail;
+    if (S_ISDIR(st.st_mode)) {
+        errno = EISDIR;
+        goto fail;
+    }
+    job->is_block = S_ISBLK(st.st_mode);
+    size = file_get_size(job->fd, job->is_block);
+    if (size < 0) {
+        errno = (int)-size;
+        goto fail;
+    }
+    job->size = (uint64_t)size;
+    if (job->flags & O_DIRECT)
+        file_probe_direct_align(job);
+    return 0;
+
+fail: {
+        int saved = errno;
+
+        close(job->fd);
+        job->fd = -1;
+        return -saved;
+    }
+}
+
+/* Moves iov forward by n bytes in place; returns the new segment count. */
+static int iov_advance(struct iovec **iov, int niov, size_t n)
+{
+    while (niov > 0 && n >= (*iov)->iov_len) {
+        n -= (*iov)->iov_len;
+        (*iov)++;
+        niov--;
+    }
+    if (niov > 0) {
+        (*iov)->iov_base = (char *)(*iov)->iov_base + n;
+        (*iov)->iov_len -= n;
+    }
+    return niov;
+}
+
+long file_job_rw(void *opaque)
+{
+    FileRwJob *job = opaque;
+    g_autofree struct iovec *copy = NULL;
+    struct iovec *iov = (struct iovec *)job->iov;
+    int niov = job->niov;
+    size_t done = 0;
+
+    while (done < job->bytes && niov > 0) {
+        int cnt = niov < IOV_MAX ? niov : IOV_MAX;
+        ssize_t n = job->write ? pwritev(job->fd, iov, cnt, job->offset + done)
+                               : preadv(job->fd, iov, cnt, job->offset + done);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            return job->write ? -ENOSPC : (long)done;   /* EOF */
+        done += n;
+        if (done < job->bytes) {
+            if (!copy) {
+                /* Partial transfer: advance a private copy of the vector. */
+                copy = g_memdup2(iov, niov * sizeof(*iov));
+                iov = copy;
+            }
+            niov = iov_advance(&iov, niov, n);
+        }
+    }
+    return (long)done;
+}
+
+long file_job_fdatasync(void *opaque)
+{
+    int fd = *(int *)opaque;
+
+    return fdatasync(fd) < 0 ? -errno : 0;
+}
+
+long file_job_fallocate(void *opaque)
+{
+    FileFallocateJob *job = opaque;
+    int r;
+
+    do {
+        r = fallocate(job->fd, job->mode, job->offset, job->bytes);
+    } while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : 0;
+}
+
+long file_job_punch_and_allocate(void *opaque)
+{
+    FileFallocateJob *job = opaque;
+    long r;
+
+    job->mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+    r = file_job_fallocate(job);
+    if (r < 0)
+        return r;
+    job->mode = FALLOC_FL_KEEP_SIZE;
+    r = file_job_fallocate(job);
+    /* The range reads as zeroes either way; allocation is best effort. */
+    return r == -EOPNOTSUPP || r == -ENOSPC ? 0 : r;
+}
+
+long file_job_seek(void *opaque)
+{
+    FileSeekJob *job = opaque;
+    off_t start = (off_t)job->offset;
+    off_t data, hole;
+
+    job->zero = false;
+    job->pnum = job->bytes;
+    data = lseek(job->fd, start, SEEK_DATA);
+    if (data < 0) {
+        /* ENXIO: start is in the hole at the end; else no SEEK_DATA here. */
+        job->zero = errno == ENXIO;
+        return 0;
+    }
+    if (data > start) {
+        job->zero = true;
+        job->pnum = MIN((uint64_t)(data - start), job->bytes);
+        return 0;
+    }
+    hole = lseek(job->fd, start, SEEK_HOLE);
+    if (hole > start)
+        job->pnum = MIN((uint64_t)(hole - start), job->bytes);
+    return 0;
+}
+
+long file_job_truncate(void *opaque)
+{
+    FileTruncateJob *job = opaque;
+
+    return ftruncate(job->fd, (off_t)job->size) < 0 ? -errno : 0;
+}

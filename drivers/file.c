@@ -1,0 +1,497 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * The `file` protocol driver: a regular file or a block device.
+ *
+ * Reads and writes go through the worker pool (aio=threads, the default) or
+ * Linux AIO (aio=native, which needs cache.direct=on).  Everything else that
+ * may block (open, fdatasync, fallocate, ftruncate, lseek) runs in the
+ * worker pool, so the main loop never waits for the disk.  The blocking
+ * halves live in file-jobs.c.
+ *
+ * With cache.direct=on the file is opened with O_DIRECT; node->request_alignment
+ * is the kernel's offset alignment (the core aligns requests to it), and
+ * buffers that are not aligned in memory are bounced through an aligned one.
+ *
+ * `locking` is accepted and stored; OFD image locking is not implemented yet.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "aio/linux-aio.h"
+#include "aio/worker-pool.h"
+#include "drivers/file-jobs.h"
+#include "graph/error.h"
+#include "graph/node.h"
+
+typedef enum FileAio {
+    FILE_AIO_THREADS,
+    FILE_AIO_NATIVE,
+} FileAio;
+
+typedef enum FileLocking {
+    FILE_LOCKING_AUTO,
+    FILE_LOCKING_ON,
+    FILE_LOCKING_OFF,
+} FileLocking;
+
+typedef struct FileState {
+    int fd;
+    int buffered_fd;            /* O_DIRECT: for the unaligned tail, opened on demand */
+    FileAio aio;
+    FileLocking locking;        /* stored for the locking work; unused yet */
+    bool direct;
+    bool no_flush;
+    bool unmap;                 /* discard=unmap */
+    bool is_block;
+    bool has_zero_range;        /* cleared when the file system refuses them */
+    bool has_punch_hole;
+    uint32_t mem_align;         /* O_DIRECT buffer alignment; 1 without */
+} FileState;
+
+static const char *const file_aio_values[] = { "threads", "native", NULL };
+static const char *const file_locking_values[] = { "auto", "on", "off", NULL };
+
+static int file_open_flags(const FileState *s, bool writable)
+{
+    return O_CLOEXEC | (s->direct ? O_DIRECT : 0) | (writable ? O_RDWR : O_RDONLY);
+}
+
+/* ---- reads and writes ---- */
+
+static bool file_iov_aligned(const FileState *s, const IOVector *qiov)
+{
+    uintptr_t mask = s->mem_align - 1;
+
+    if (s->mem_align <= 1)
+        return true;
+    if (qiov->niov > IOV_MAX)
+        return false;
+    for (int i = 0; i < qiov->niov; i++) {
+        if (((uintptr_t)qiov->iov[i].iov_base | qiov->iov[i].iov_len) & mask)
+            return false;
+    }
+    return true;
+}
+
+/* One transfer without bouncing: bytes moved or -errno. */
+static long coroutine_fn file_co_rw_raw(FileState *s, bool write, uint64_t offset,
+                                        const struct iovec *iov, int niov, size_t bytes)
+{
+    FileRwJob job = {
+        .fd = s->fd, .write = write, .offset = offset,
+        .bytes = bytes, .iov = iov, .niov = niov,
+    };
+    long ret;
+
+    if (s->aio == FILE_AIO_THREADS)
+        return worker_pool_co_run(file_job_rw, &job);
+
+    ret = linux_aio_co_submit(s->fd, write ? LINUX_AIO_WRITE : LINUX_AIO_READ,
+                              offset, iov, niov);
+    if (ret >= 0 && (size_t)ret < bytes && write)
+        ret = -ENOSPC;
+    return ret;
+}
+
+/* Through an aligned bounce buffer (O_DIRECT with unaligned memory). */
+static long coroutine_fn file_co_rw_bounce(FileState *s, bool write, uint64_t offset,
+                                           IOVector *qiov, size_t bytes)
+{
+    void *buf = NULL;
+    struct iovec iov;
+    long ret;
+
+    if (posix_memalign(&buf, MAX(s->mem_align, sizeof(void *)), MAX(bytes, 1)) != 0)
+        return -ENOMEM;
+    if (write)
+        iov_to_buf(qiov, 0, buf, bytes);
+    iov = (struct iovec){ .iov_base = buf, .iov_len = bytes };
+    ret = file_co_rw_raw(s, write, offset, &iov, 1, bytes);
+    if (!write && ret > 0)
+        iov_from_buf(qiov, 0, buf, (size_t)ret);
+    free(buf);
+    return ret;
+}
+
+/*
+ * With O_DIRECT, the core aligns requests except at the end of a file whose
+ * size is no multiple of the alignment.  Those go through a second, buffered
+ * descriptor; the kernel keeps page cache and direct I/O coherent.
+ */
+static long coroutine_fn file_co_rw_unaligned(BlockNode *node, bool write, uint64_t offset,
+                                              uint64_t bytes, IOVector *qiov)
+{
+    FileState *s = node->opaque;
+    FileRwJob job = {
+        .write = write, .offset = offset, .bytes = bytes,
+        .iov = qiov->iov, .niov = qiov->niov,
+    };
+
+    if (s->buffered_fd < 0) {
+        FileOpenJob open_job = {
+            .filename = node->filename,
+            .flags = file_open_flags(s, node->writable) & ~O_DIRECT,
+        };
+        long ret = worker_pool_co_run(file_job_open, &open_job);
+
+        if (ret < 0)
+            return ret;
+        if (s->buffered_fd >= 0)        /* another request was quicker */
+            close(open_job.fd);
+        else
+            s->buffered_fd = open_job.fd;
+    }
+    job.fd = s->buffered_fd;
+    return worker_pool_co_run(file_job_rw, &job);
+}
+
+static int coroutine_fn file_co_rw(BlockNode *node, bool write, uint64_t offset,
+                                   uint64_t bytes, IOVector *qiov)
+{
+    FileState *s = node->opaque;
+    IOVector slice;
+    long ret;
+
+    if (bytes == 0)
+        return 0;
+    if (qiov->size != bytes) {
+        iov_init(&slice, qiov->niov);
+        iov_concat_slice(&slice, qiov, 0, bytes);
+        ret = file_co_rw(node, write, offset, bytes, &slice);
+        iov_destroy(&slice);
+        return (int)ret;
+    }
+
+    if (s->direct && ((offset | bytes) & (node->request_alignment - 1)))
+        ret = file_co_rw_unaligned(node, write, offset, bytes, qiov);
+    else if (file_iov_aligned(s, qiov))
+        ret = file_co_rw_raw(s, write, offset, qiov->iov, qiov->niov, bytes);
+    else
+        ret = file_co_rw_bounce(s, write, offset, qiov, bytes);
+    if (ret < 0)
+        return (int)ret;
+    if (!write && (uint64_t)ret < bytes)
+        iov_memset(qiov, (size_t)ret, 0, bytes - (size_t)ret);   /* EOF */
+    return 0;
+}
+
+static int coroutine_fn file_co_sync(FileState *s)
+{
+    if (s->no_flush)
+        return 0;
+    return (int)worker_pool_co_run(file_job_fdatasync, &s->fd);
+}
+
+static int coroutine_fn file_co_preadv(BlockNode *node, uint64_t offset, uint64_t bytes,
+                                       IOVector *qiov, BlockReqFlags flags)
+{
+    return file_co_rw(node, false, offset, bytes, qiov);
+}
+
+static int coroutine_fn file_co_pwritev(BlockNode *node, uint64_t offset, uint64_t bytes,
+                                        IOVector *qiov, BlockReqFlags flags)
+{
+    int ret = file_co_rw(node, true, offset, bytes, qiov);
+
+    if (ret == 0 && (flags & BLOCK_REQ_FUA))
+        ret = file_co_sync(node->opaque);
+    return ret;
+}
+
+/* ---- zeroes, discard, flush, resize, status ---- */
+
+static int coroutine_fn file_co_punch(FileState *s, uint64_t offset, uint64_t bytes)
+{
+    FileFallocateJob job = {
+        .fd = s->fd, .mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+        .offset = offset, .bytes = bytes,
+    };
+    long ret;
+
+    if (!s->has_punch_hole)
+        return -ENOTSUP;
+    ret = worker_pool_co_run(file_job_fallocate, &job);
+    if (ret == -EOPNOTSUPP)
+        s->has_punch_hole = false;
+    return ret == -EOPNOTSUPP ? -ENOTSUP : (int)ret;
+}
+
+static int coroutine_fn file_co_zero_range(FileState *s, uint64_t offset, uint64_t bytes)
+{
+    FileFallocateJob job = {
+        .fd = s->fd, .mode = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+        .offset = offset, .bytes = bytes,
+    };
+    long ret = -EOPNOTSUPP;
+
+    if (s->has_zero_range) {
+        ret = worker_pool_co_run(file_job_fallocate, &job);
+        if (ret == -EOPNOTSUPP)
+            s->has_zero_range = false;
+    }
+    /* tmpfs and others: punch a hole and allocate it again. */
+    if (ret == -EOPNOTSUPP && !s->is_block && s->has_punch_hole) {
+        ret = worker_pool_co_run(file_job_punch_and_allocate, &job);
+        if (ret == -EOPNOTSUPP)
+            s->has_punch_hole = false;
+    }
+    return ret == -EOPNOTSUPP ? -ENOTSUP : (int)ret;
+}
+
+static int coroutine_fn file_co_pwrite_zeroes(BlockNode *node, uint64_t offset,
+                                              uint64_t bytes, BlockReqFlags flags)
+{
+    FileState *s = node->opaque;
+    int ret = -ENOTSUP;
+
+    if ((flags & BLOCK_REQ_MAY_UNMAP) && s->unmap)
+        ret = file_co_punch(s, offset, bytes);
+    if (ret == -ENOTSUP)
+        ret = file_co_zero_range(s, offset, bytes);
+    if (ret == 0 && (flags & BLOCK_REQ_FUA))
+        ret = file_co_sync(s);
+    return ret;
+}
+
+static int coroutine_fn file_co_pdiscard(BlockNode *node, uint64_t offset, uint64_t bytes)
+{
+    FileState *s = node->opaque;
+    int ret;
+
+    if (!s->unmap)
+        return 0;
+    ret = file_co_punch(s, offset, bytes);
+    /* Discard is a hint: a file system without holes simply keeps the data. */
+    return ret == -ENOTSUP ? 0 : ret;
+}
+
+static int coroutine_fn file_co_flush(BlockNode *node)
+{
+    return file_co_sync(node->opaque);
+}
+
+static int coroutine_fn file_co_truncate(BlockNode *node, uint64_t size, GError **errp)
+{
+    FileState *s = node->opaque;
+    FileTruncateJob job = { .fd = s->fd, .size = size };
+    long ret;
+
+    if (s->is_block) {
+        if (size > node->size) {
+            g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
+                        "Cannot grow block device '%s' of node '%s' to %" G_GUINT64_FORMAT
+                        " bytes (it has %" G_GUINT64_FORMAT ")",
+                        node->filename, node->name, size, node->size);
+            return -ENOTSUP;
+        }
+        return 0;
+    }
+    if (size > INT64_MAX) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                    "Size %" G_GUINT64_FORMAT " is too large for node '%s'", size, node->name);
+        return -EFBIG;
+    }
+    ret = worker_pool_co_run(file_job_truncate, &job);
+    if (ret < 0) {
+        bg_set_error_errno(errp, (int)ret, "Could not resize '%s' of node '%s' to %"
+                           G_GUINT64_FORMAT " bytes", node->filename, node->name, size);
+        return (int)ret;
+    }
+    node->size = size;
+    return 0;
+}
+
+static int coroutine_fn file_co_block_status(BlockNode *node, uint64_t offset, uint64_t bytes,
+                                             uint64_t *pnum, uint64_t *map, BlockNode **file)
+{
+    FileState *s = node->opaque;
+    FileSeekJob job = { .fd = s->fd, .offset = offset, .bytes = bytes };
+    uint64_t align = node->request_alignment;
+    int ret = BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_OFFSET_VALID;
+
+    if (worker_pool_co_run(file_job_seek, &job) < 0 || job.pnum == 0) {
+        job.zero = false;
+        job.pnum = bytes;
+    }
+    /* Keep extents aligned for O_DIRECT; a partial block counts as data. */
+    if (align > 1 && offset + job.pnum < node->size && job.pnum % align) {
+        if (job.pnum > align) {
+            job.pnum -= job.pnum % align;
+        } else {
+            job.zero = false;
+            job.pnum = MIN(align, bytes);
+        }
+    }
+    *pnum = job.pnum;
+    *map = offset;
+    *file = node;
+    return ret | (job.zero ? BLOCK_STATUS_ZERO : BLOCK_STATUS_DATA);
+}
+
+/* ---- open, close, reopen ---- */
+
+static bool file_parse_options(BlockNode *node, FileState *s, const OptionSet *opts,
+                               GError **errp)
+{
+    const char *aio = option_set_get_string(opts, "aio");
+    const char *locking = option_set_get_string(opts, "locking");
+    const char *discard = option_set_get_string(opts, "discard");
+
+    s->aio = g_strcmp0(aio, "native") == 0 ? FILE_AIO_NATIVE : FILE_AIO_THREADS;
+    s->locking = g_strcmp0(locking, "on") == 0 ? FILE_LOCKING_ON
+               : g_strcmp0(locking, "off") == 0 ? FILE_LOCKING_OFF : FILE_LOCKING_AUTO;
+    s->direct = option_set_get_bool(opts, "cache.direct");
+    s->no_flush = option_set_get_bool(opts, "cache.no-flush");
+    s->unmap = g_strcmp0(discard, "unmap") == 0;
+    s->has_zero_range = true;
+    s->has_punch_hole = true;
+
+    if (s->aio == FILE_AIO_NATIVE && !s->direct) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                    "Node '%s': aio=native requires cache.direct=on", node->name);
+        return false;
+    }
+    if (s->aio == FILE_AIO_NATIVE && !linux_aio_available()) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
+                    "Node '%s': aio=native is not available (io_setup failed)", node->name);
+        return false;
+    }
+    return true;
+}
+
+static void file_set_open_error(BlockNode *node, const FileState *s, const char *filename,
+                                bool writable, long ret, GError **errp)
+{
+    if (ret == -EINVAL && s->direct) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
+                    "Could not open '%s' for node '%s' with cache.direct=on: "
+                    "the file system does not support O_DIRECT", filename, node->name);
+        return;
+    }
+    bg_set_error_errno(errp, (int)ret, "Could not open '%s' %s for node '%s'",
+                       filename, writable ? "read-write" : "read-only", node->name);
+}
+
+static int coroutine_fn file_co_open(BlockNode *node, const OptionSet *opts, GError **errp)
+{
+    FileState *s = node->opaque;
+    const char *filename = option_set_get_string(opts, "filename");
+    bool writable = !option_set_get_bool(opts, "read-only");
+    FileOpenJob job = { .filename = filename };
+    long ret;
+
+    s->fd = -1;
+    s->buffered_fd = -1;
+    if (!file_parse_options(node, s, opts, errp))
+        return -EINVAL;
+
+    job.flags = file_open_flags(s, writable);
+    ret = worker_pool_co_run(file_job_open, &job);
+    if (writable && option_set_get_bool(opts, "auto-read-only") &&
+        (ret == -EACCES || ret == -EROFS || ret == -EPERM)) {
+        writable = false;
+        job.flags = file_open_flags(s, writable);
+        ret = worker_pool_co_run(file_job_open, &job);
+    }
+    if (ret < 0) {
+        file_set_open_error(node, s, filename, writable, ret, errp);
+        return (int)ret;
+    }
+
+    s->fd = job.fd;
+    s->is_block = job.is_block;
+    s->mem_align = s->direct ? job.mem_align : 1;
+    node->request_alignment = s->direct ? job.offset_align : 1;
+    node->size = job.size;
+    node->writable = writable;
+    g_free(node->filename);
+    node->filename = g_strdup(filename);
+    return 0;
+}
+
+static void coroutine_fn file_close(BlockNode *node)
+{
+    FileState *s = node->opaque;
+
+    if (s->fd >= 0)
+        close(s->fd);
+    if (s->buffered_fd >= 0)
+        close(s->buffered_fd);
+    s->fd = s->buffered_fd = -1;
+}
+
+/* Reopens the same file read-write or read-only (dynamic auto-read-only). */
+static int file_set_writable(BlockNode *node, bool writable, GError **errp)
+{
+    FileState *s = node->opaque;
+    int fd;
+
+    if (node->writable == writable)
+        return 0;
+    fd = open(node->filename, file_open_flags(s, writable));
+    if (fd < 0) {
+        int err = errno;
+
+        bg_set_error_errno(errp, -err, "Could not reopen '%s' %s for node '%s'",
+                           node->filename, writable ? "read-write" : "read-only",
+                           node->name);
+        return -err;
+    }
+    close(s->fd);
+    s->fd = fd;
+    if (s->buffered_fd >= 0)
+        close(s->buffered_fd);     /* reopened with the new mode on demand */
+    s->buffered_fd = -1;
+    node->writable = writable;
+    return 0;
+}
+
+static const OptionSpec file_options[] = {
+    {
+        .name = "filename", .type = OPTION_STRING, .required = true,
+        .description = "Path of the image file or host block device",
+    },
+    {
+        .name = "aio", .type = OPTION_ENUM, .default_value = "threads",
+        .enum_values = file_aio_values,
+        .description = "I/O engine: threads (worker pool) or native (Linux AIO, needs cache.direct=on)",
+    },
+    {
+        .name = "locking", .type = OPTION_ENUM, .default_value = "auto",
+        .enum_values = file_locking_values,
+        .description = "Image locking with OFD byte locks (auto: if the file system supports them)",
+    },
+    OPTION_TABLE_END,
+};
+
+static const char *const file_capabilities[] = {
+    "resize", "discard", "zero-write", "block-status", "fallback-read-only", NULL,
+};
+
+static const char *const file_child_roles[] = { NULL };
+
+const BlockDriver block_driver_file = {
+    .name = "file",
+    .kind = BLOCK_DRIVER_PROTOCOL,
+    .state_size = sizeof(FileState),
+    .options = file_options,
+    .child_roles = file_child_roles,
+    .required_child_roles = file_child_roles,
+    .capabilities = file_capabilities,
+    .co_open = file_co_open,
+    .close = file_close,
+    .co_preadv = file_co_preadv,
+    .co_pwritev = file_co_pwritev,
+    .co_pwrite_zeroes = file_co_pwrite_zeroes,
+    .co_pdiscard = file_co_pdiscard,
+    .co_flush = file_co_flush,
+    .co_truncate = file_co_truncate,
+    .co_block_status = file_co_block_status,
+    .set_writable = file_set_writable,
+};
