@@ -21,6 +21,7 @@ static const BusRegistrar bus_registrars[] = {
     bus_manager_register,
     bus_node_register,
     bus_driver_register,
+    bus_export_register,
 };
 
 typedef struct PendingChange {

@@ -172,6 +172,10 @@ void bus_flush_property_changes(void);
 int bus_manager_register(sd_bus *bus);
 int bus_node_register(sd_bus *bus);
 int bus_driver_register(sd_bus *bus);
+int bus_export_register(sd_bus *bus);
+
+/* Manager.AddExport, in export.c (the Manager vtable points at it). */
+int bus_manager_method_add_export(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
 
 /* Graph listener callbacks (node.c); bus_open installs them. */
 void bus_node_added(struct BlockNode *node);

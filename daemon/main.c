@@ -23,6 +23,7 @@
 #include "bus/bus.h"
 #include "daemon/config-dir.h"
 #include "daemon/log.h"
+#include "exports/export.h"
 #include "graph/graph.h"
 
 typedef struct DaemonArgs {
@@ -138,6 +139,7 @@ static void coroutine_fn daemon_co_apply_config(void *opaque)
 
 static void coroutine_fn daemon_co_shutdown(void *opaque)
 {
+    export_co_remove_all();     /* in-flight NBD requests finish, clients go */
     bus_co_shutdown();
     graph_co_close_all();
     g_message("Every image flushed and closed");
