@@ -145,6 +145,7 @@ typedef struct NodeCall {
     sd_bus_message *msg;
     BlockChild *user;       /* temporary internal user holding the node */
     uint64_t size;          /* Resize */
+    bool active;            /* SetActive */
 } NodeCall;
 
 /*
@@ -255,14 +256,32 @@ static int method_reopen(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
                              node->name);
 }
 
+static void coroutine_fn node_co_set_active_call(void *opaque)
+{
+    NodeCall *call = opaque;
+    g_autoptr(GError) err = NULL;
+    int r = node_co_set_active(call->user->node, call->active, &err);
+
+    node_call_finish(call, r, err, "SetActive");
+}
+
 static int method_set_active(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
-    BlockNode *node = userdata;
+    NodeCall *call;
+    int active, r;
 
-    return sd_bus_error_setf(ret_error, BUS_ERROR_PREFIX "NotSupported",
-                             "Activating or inactivating node '%s' is not supported yet "
-                             "(migration hand-over is planned; see docs/dbus-api.md)",
-                             node->name);
+    r = sd_bus_message_read(m, "b", &active);
+    if (r < 0) {
+        return r;
+    }
+    /* Takes nothing, shares everything: it only keeps the node while it runs. */
+    call = node_call_new(m, userdata, "set-active", 0, ret_error, &r);
+    if (!call) {
+        return r;
+    }
+    call->active = active;
+    coroutine_start(node_co_set_active_call, call);
+    return 1;
 }
 
 /* ---- signals ------------------------------------------------------------- */
@@ -279,6 +298,22 @@ void bus_node_removed(BlockNode *node)
     g_autofree char *path = bus_node_path(node);
 
     bus_emit_object_removed(path, BUS_INTERFACE_NODE);
+}
+
+/* Node properties that send PropertiesChanged (EMITS_CHANGE in the vtable). */
+static const char *const node_changing_properties[] = {
+    "Driver", "Size", "ReadOnly", "AutoReadOnly", "Writable", "Active", "Filename",
+    "Children", "Users",
+};
+
+static bool node_property_changes(const char *name)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(node_changing_properties); i++) {
+        if (g_str_equal(name, node_changing_properties[i])) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Graph-side names ("size", "writable", ...) -> D-Bus property names. */
@@ -308,13 +343,20 @@ void bus_node_changed(BlockNode *node, const char *property)
 {
     g_autofree char *path = bus_node_path(node);
 
+    const char *name;
+
     if (!property) {
-        for (size_t i = 0; i < G_N_ELEMENTS(node_property_map) - 1; i++) {
-            bus_queue_property_changed(path, BUS_INTERFACE_NODE, node_property_map[i][1]);
+        for (size_t i = 0; i < G_N_ELEMENTS(node_changing_properties); i++) {
+            bus_queue_property_changed(path, BUS_INTERFACE_NODE, node_changing_properties[i]);
         }
         return;
     }
-    bus_queue_property_changed(path, BUS_INTERFACE_NODE, node_property_name(property));
+    name = node_property_name(property);
+    if (!node_property_changes(name)) {
+        g_debug("Node '%s': change of unknown property '%s' not sent", node->name, property);
+        return;
+    }
+    bus_queue_property_changed(path, BUS_INTERFACE_NODE, name);
 }
 
 /* ---- vtable -------------------------------------------------------------- */
@@ -325,7 +367,8 @@ static const sd_bus_vtable node_vtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_PROPERTY("NodeName", "s", NULL, offsetof(BlockNode, name),
                     SD_BUS_VTABLE_PROPERTY_CONST),
-    SD_BUS_PROPERTY("Driver", "s", property_get_driver, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    /* Changes when a node fails and switches to the 'error' driver. */
+    SD_BUS_PROPERTY("Driver", "s", property_get_driver, 0, CHANGES),
     SD_BUS_PROPERTY("Size", "t", NULL, offsetof(BlockNode, size), CHANGES),
     SD_BUS_PROPERTY("ReadOnly", "b", property_get_bool_field,
                     offsetof(BlockNode, read_only), CHANGES),
