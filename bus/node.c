@@ -179,15 +179,16 @@ static void node_call_finish(NodeCall *call, int r, const GError *err, const cha
     g_autoptr(GError) local = NULL;
     BlockNode *node = call->user->node;
 
+    if (r < 0 && !err) {
+        bg_set_error_errno(&local, r, "%s of node '%s' failed: %s", what, node->name,
+                           g_strerror(-r));
+        err = local;
+    }
+    /* May free the node (an inline child whose parent went meanwhile). */
     node_detach_user(call->user);
     if (r >= 0) {
         r = sd_bus_reply_method_return(call->msg, "");
     } else {
-        if (!err) {
-            bg_set_error_errno(&local, r, "%s of node '%s' failed: %s", what, node->name,
-                               g_strerror(-r));
-            err = local;
-        }
         r = bus_reply_gerror(call->msg, err);
     }
     if (r < 0) {
