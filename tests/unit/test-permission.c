@@ -1,0 +1,2 @@
+#include "tests/unit/test-util.h"
+int main(void) { return 77; }
