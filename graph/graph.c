@@ -98,6 +98,7 @@ void node_free(BlockNode *node)
     g_free(node->filename);
     g_free(node->backing_filename);
     g_free(node->backing_format);
+    g_free(node->failure);
     g_free(node);
 }
 

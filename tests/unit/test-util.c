@@ -57,19 +57,23 @@ GError *tu_remove(const char *name)
     return c.err;
 }
 
-void tu_remove_all(void)
+static BlockChild *find_non_node_user(void)
 {
     for (GList *l = graph_nodes(); l; l = l->next) {
         BlockNode *n = l->data;
-        for (guint i = n->parents->len; i-- > 0;) {
+        for (guint i = 0; i < n->parents->len; i++) {
             BlockChild *c = g_ptr_array_index(n->parents, i);
-            if (c->user_kind != BLOCK_USER_NODE) {
-                tu_detach(c);
-                l = graph_nodes();
-                break;
-            }
+            if (c->user_kind != BLOCK_USER_NODE)
+                return c;
         }
     }
+    return NULL;
+}
+
+void tu_remove_all(void)
+{
+    for (BlockChild *c; (c = find_non_node_user());)
+        tu_detach(c);
     while (graph_nodes()) {
         BlockNode *n = graph_nodes()->data;
         while (n->parents->len)
