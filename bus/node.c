@@ -14,6 +14,7 @@
 #include "graph/graph.h"
 #include "graph/io.h"
 #include "graph/node.h"
+#include "xml/blockdev-parse.h"
 #include "xml/node-write.h"
 
 /* ---- objects ------------------------------------------------------------- */
@@ -247,14 +248,36 @@ static int method_resize(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
     return 1;
 }
 
+/* The snippet may leave node-name out; naming another node is an error. */
 static int method_reopen(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
     BlockNode *node = userdata;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(BlockdevSpec) spec = NULL;
+    const char *xml, *name;
+    GPtrArray *specs;
+    int r;
 
-    return sd_bus_error_setf(ret_error, BUS_ERROR_PREFIX "NotSupported",
-                             "Reopening node '%s' is not supported yet "
-                             "(blockdev-reopen is planned; see docs/dbus-api.md)",
-                             node->name);
+    r = sd_bus_message_read(m, "s", &xml);
+    if (r < 0) {
+        return r;
+    }
+    spec = blockdev_parse_xml(xml, -1, "<bus>", &err);
+    if (!spec) {
+        return bus_error_set_gerror(ret_error, err);
+    }
+    name = blockdev_spec_get(spec, "node-name");
+    if (!name) {
+        blockdev_spec_set(spec, "node-name", node->name);
+    } else if (!g_str_equal(name, node->name)) {
+        return sd_bus_error_setf(ret_error, BUS_ERROR_PREFIX "InvalidArgument",
+                                 "Node.Reopen of node '%s' got a snippet for node '%s' "
+                                 "(use Manager.ReopenNodes to reopen several nodes)",
+                                 node->name, name);
+    }
+    specs = g_ptr_array_new_with_free_func((GDestroyNotify)blockdev_spec_free);
+    g_ptr_array_add(specs, g_steal_pointer(&spec));
+    return bus_reopen_start(m, specs);
 }
 
 static void coroutine_fn node_co_set_active_call(void *opaque)
