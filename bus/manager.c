@@ -27,6 +27,9 @@ static const char *const bus_features[] = {
     "config-dir",
     "nbd-export",
     "blockdev-reopen",
+    "image-locking",
+    "dynamic-auto-read-only",
+    "node-inactivation",
     NULL,
 };
 
