@@ -106,9 +106,16 @@ char *bus_path_encode(const char *prefix, const char *name)
 
 char *bus_path_decode(const char *prefix, const char *path)
 {
+    size_t len = strlen(prefix);
     char *name = NULL;
 
-    if (sd_bus_path_decode(path, prefix, &name) <= 0) {
+    /* Exactly one label below prefix: not prefix itself, not deeper. */
+    if (strncmp(path, prefix, len) != 0 || path[len] != '/' || path[len + 1] == '\0' ||
+        strchr(path + len + 1, '/')) {
+        return NULL;
+    }
+    if (sd_bus_path_decode(path, prefix, &name) <= 0 || !name || !*name) {
+        free(name);
         return NULL;
     }
     return name;
