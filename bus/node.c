@@ -181,8 +181,7 @@ static void node_call_finish(NodeCall *call, int r, const GError *err, const cha
     BlockNode *node = call->user->node;
 
     if (r < 0 && !err) {
-        bg_set_error_errno(&local, r, "%s of node '%s' failed: %s", what, node->name,
-                           g_strerror(-r));
+        bg_set_error_errno(&local, r, "%s of node '%s' failed", what, node->name);
         err = local;
     }
     /* May free the node (an inline child whose parent went meanwhile). */
