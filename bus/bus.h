@@ -85,6 +85,9 @@ typedef enum BusKind {
  */
 bool bus_open(BusKind kind, const char *address, GError **errp);
 
+/* Called (once) when the connection to the bus is lost. */
+void bus_set_disconnect_handler(void (*handler)(void));
+
 /* Flushes queued signals, releases the name and closes.  Safe when not open. */
 void bus_close(void);
 

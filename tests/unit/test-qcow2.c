@@ -410,6 +410,40 @@ static void test_lazy_refcounts(void **state)
     g_clear_error(&err);
 }
 
+/* ---- internal snapshots: shared clusters are copied, never overwritten ---- */
+
+static void test_snapshot_cow(void **state)
+{
+    g_autofree char *path = tmp_path("snap.qcow2");
+    g_autofree char *raw = tmp_path("snap.raw");
+    const uint64_t size = 2 << 20;
+    g_autofree uint8_t *expected = g_malloc0(size);
+    RUN("qemu-img create -q -f qcow2 %s %" PRIu64, path, size);
+    qemu_write_pattern(path, expected, 0x51, 0, 256 * 1024);
+    RUN("qemu-img snapshot -c snap1 %s", path);
+    GError *err = NULL;
+    TestImage *img = qt_open(path, "img", false, NULL, &err);
+    if (!img)
+        fail_msg("open: %s", err->message);
+    uint8_t buf[1000];
+    memset(buf, 0x52, sizeof(buf));
+    assert_int_equal(qt_write(img, 70000, sizeof(buf), buf), 0);
+    memcpy(expected + 70000, buf, sizeof(buf));
+    assert_int_equal(qt_write(img, 1 << 20, sizeof(buf), buf), 0);
+    memcpy(expected + (1 << 20), buf, sizeof(buf));
+    assert_int_equal(qt_write_zeroes(img, 131072, 65536, 0), 0);
+    memset(expected + 131072, 0, 65536);
+    assert_image_reads(img, expected, size);
+    qt_close(img);
+    assert_check_clean(path, false);
+    write_file(raw, expected, size);
+    assert_compare(path, raw);
+    /* The snapshot still holds the old data. */
+    RUN("qemu-img snapshot -a snap1 %s", path);
+    RUN("qemu-io -r -c 'read -P 0x51 0 256k' %s", path);
+    assert_check_clean(path, false);
+}
+
 /* ---- concurrency ---- */
 
 typedef struct ConcurrentWrite {
@@ -532,6 +566,7 @@ int main(void)
         cmocka_unit_test_teardown(test_compressed_zstd, teardown_each),
         cmocka_unit_test_teardown(test_small_caches, teardown_each),
         cmocka_unit_test_teardown(test_lazy_refcounts, teardown_each),
+        cmocka_unit_test_teardown(test_snapshot_cow, teardown_each),
         cmocka_unit_test_teardown(test_concurrent_writes, teardown_each),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
