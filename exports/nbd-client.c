@@ -18,10 +18,18 @@
 static int client_on_io(sd_event_source *s, int fd, uint32_t revents, void *opaque)
 {
     NbdClient *c = opaque;
+    Coroutine *reader = NULL;
     if ((revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && c->read_waiter)
-        coroutine_wake(g_steal_pointer(&c->read_waiter));
+        reader = g_steal_pointer(&c->read_waiter);
     if ((revents & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && c->write_waiter)
         coroutine_wake(g_steal_pointer(&c->write_waiter));
+    /*
+     * The reader is entered right here rather than scheduled (one loop
+     * iteration less per batch).  It may end the connection and free c, so
+     * c is not touched after this.
+     */
+    if (reader)
+        coroutine_enter(reader);
     return 0;
 }
 
@@ -75,6 +83,8 @@ int coroutine_fn nbd_client_co_read(NbdClient *c, void *buf, size_t len)
         } else if (r == 0) {
             return -EPIPE;
         } else if (errno == EAGAIN) {
+            /* Nothing more to read: push out the replies batched meanwhile. */
+            nbd_client_co_flush_idle(c);
             int ret = client_co_wait(c, false);
             if (ret < 0)
                 return ret;

@@ -67,6 +67,7 @@ int coroutine_fn nbd_client_co_flush_locked(NbdClient *c, const struct iovec *io
         c->sbuf = c->obuf;
         c->obuf = tmp;
         c->obuf_len = 0;
+        sd_event_source_set_enabled(c->flush_source, SD_EVENT_OFF);
         v[n++] = (struct iovec){ c->sbuf, pending };
     }
     for (int i = 0; i < niov && n < (int)G_N_ELEMENTS(v); i++)
@@ -93,6 +94,15 @@ int coroutine_fn nbd_client_reply(NbdClient *c, const struct iovec *iov, int nio
     int ret = nbd_client_co_flush_locked(c, iov, niov);
     co_mutex_unlock(&c->send_lock);
     return ret;
+}
+
+void coroutine_fn nbd_client_co_flush_idle(NbdClient *c)
+{
+    if (!c->obuf_len || c->send_lock.locked)
+        return;     /* a sender is busy; the flush source follows up */
+    co_mutex_lock(&c->send_lock);
+    nbd_client_co_flush_locked(c, NULL, 0);
+    co_mutex_unlock(&c->send_lock);
 }
 
 void coroutine_fn nbd_client_co_drain_replies(NbdClient *c)
