@@ -72,7 +72,8 @@ int main(int argc, char **argv)
             if (g_rand_int_range(r, 0, 100) < 15) {
                 uint64_t per = 65536 / CRASH_BLOCK;
                 uint64_t first = g_rand_int_range(r, 0, nblocks / per) * per;
-                uint64_t n = MIN(nblocks - first, per * g_rand_int_range(r, 1, 5));
+                uint64_t want = per * g_rand_int_range(r, 1, 5);
+                uint64_t n = MIN(nblocks - first, want);
                 /* The discard may land before the next flush: journal it first. */
                 memset(flushed + first, 0, n * 8);
                 save_journal(argv[2], flushed, nblocks);

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,7 +67,9 @@ static void crash_runs(const char *cluster_size, int runs, unsigned seed)
     if (qt_run(NULL, "qemu-img create -q -f qcow2 -o cluster_size=%s %s %" PRIu64,
                cluster_size, image, size) != 0)
         fail_msg("qemu-img create failed");
-    g_autoptr(GRand) r = g_rand_new_with_seed(seed);
+    /* QCOW2_CRASH_SEED varies the runs for soak testing. */
+    const char *extra = g_getenv("QCOW2_CRASH_SEED");
+    g_autoptr(GRand) r = g_rand_new_with_seed(seed + (extra ? atoi(extra) * 1000 : 0));
     for (int run = 1; run <= runs; run++) {
         g_autofree char *run_s = g_strdup_printf("%d", run);
         g_autofree char *seed_s = g_strdup_printf("%u", g_rand_int(r));
