@@ -21,6 +21,7 @@ static const BusRegistrar bus_registrars[] = {
     bus_manager_register,
     bus_node_register,
     bus_driver_register,
+    bus_export_register,
 };
 
 typedef struct PendingChange {
@@ -35,6 +36,7 @@ static struct {
     CoQueue calls_idle;         /* bus_co_shutdown waiting for them */
     sd_event_source *defer;     /* flushes pending changes; disabled when idle */
     GHashTable *pending;        /* "path\ninterface" -> PendingChange* */
+    void (*on_disconnect)(void);
 } bus_state;
 
 sd_bus *bus_get(void)
@@ -329,10 +331,29 @@ static const char *bus_kind_describe(BusKind kind, const char *address)
     }
 }
 
+void bus_set_disconnect_handler(void (*handler)(void))
+{
+    bus_state.on_disconnect = handler;
+}
+
+static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+    g_warning("Lost the connection to the bus");
+    if (bus_state.on_disconnect) {
+        bus_state.on_disconnect();
+    }
+    return 0;
+}
+
 static int bus_setup_objects(sd_bus *bus)
 {
     int r;
 
+    r = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus.Local", "/org/freedesktop/DBus/Local",
+                            "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, NULL);
+    if (r < 0) {
+        return r;
+    }
     r = sd_bus_add_object_manager(bus, NULL, BUS_ROOT_PATH);
     if (r < 0) {
         return r;
@@ -405,7 +426,7 @@ void coroutine_fn bus_co_shutdown(void)
 {
     if (bus_state.bus) {
         int r = sd_bus_release_name(bus_state.bus, BUS_NAME);
-        if (r < 0 && r != -ESRCH) {
+        if (r < 0 && r != -ESRCH && r != -ENOTCONN) {
             g_warning("Failed to release %s: %s", BUS_NAME, g_strerror(-r));
         }
     }

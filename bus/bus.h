@@ -85,6 +85,9 @@ typedef enum BusKind {
  */
 bool bus_open(BusKind kind, const char *address, GError **errp);
 
+/* Called (once) when the connection to the bus is lost. */
+void bus_set_disconnect_handler(void (*handler)(void));
+
 /* Flushes queued signals, releases the name and closes.  Safe when not open. */
 void bus_close(void);
 
@@ -172,6 +175,10 @@ void bus_flush_property_changes(void);
 int bus_manager_register(sd_bus *bus);
 int bus_node_register(sd_bus *bus);
 int bus_driver_register(sd_bus *bus);
+int bus_export_register(sd_bus *bus);
+
+/* Manager.AddExport, in export.c (the Manager vtable points at it). */
+int bus_manager_method_add_export(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
 
 /* Graph listener callbacks (node.c); bus_open installs them. */
 void bus_node_added(struct BlockNode *node);

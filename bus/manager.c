@@ -25,6 +25,7 @@ static const char *const bus_features[] = {
     "blockdev-add",
     "blockdev-del",
     "config-dir",
+    "nbd-export",
     NULL,
 };
 
@@ -192,6 +193,8 @@ static const sd_bus_vtable manager_vtable[] = {
                              method_add_node, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("RemoveNode", "s", SD_BUS_PARAM(node_name), "", ,
                              method_remove_node, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("AddExport", "s", SD_BUS_PARAM(xml), "o", SD_BUS_PARAM(export),
+                             bus_manager_method_add_export, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GetGraph", "s", SD_BUS_PARAM(format), "s", SD_BUS_PARAM(graph),
                              method_get_graph, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,

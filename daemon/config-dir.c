@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "daemon/config-dir.h"
+#include "exports/export.h"
 #include "graph/error.h"
 #include "graph/graph.h"
 #include "xml/config-file.h"
@@ -14,6 +15,7 @@
 /* What one file added so far, to roll back on failure. */
 typedef struct Applied {
     GPtrArray *nodes;       /* char* node-names, in order added */
+    GPtrArray *exports;     /* char* export ids, in order added */
 } Applied;
 
 /* Makes sure an error names the file and line. */
@@ -39,10 +41,13 @@ static void prefix_location(GError **errp, const char *source, int line)
 static bool coroutine_fn config_co_apply_export(const ConfigItem *item, Applied *applied,
                                                 GError **errp)
 {
-    g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
-                "export '%s': this build has no export support",
-                item->export->id ? item->export->id : "");
-    return false;
+    Export *e = export_add_from_spec(item->export, errp);
+
+    if (!e) {
+        return false;
+    }
+    g_ptr_array_add(applied->exports, g_strdup(e->id));
+    return true;
 }
 
 static bool coroutine_fn config_co_apply_item(const ConfigItem *item, Applied *applied,
@@ -66,6 +71,14 @@ static bool coroutine_fn config_co_apply_item(const ConfigItem *item, Applied *a
 
 static void coroutine_fn config_co_roll_back(Applied *applied, const char *path)
 {
+    for (guint i = applied->exports->len; i-- > 0;) {
+        const char *id = g_ptr_array_index(applied->exports, i);
+        g_autoptr(GError) err = NULL;
+
+        if (export_remove(id, EXPORT_REMOVE_HARD, &err) < 0) {
+            g_warning("%s: rolling back export '%s' failed: %s", path, id, err->message);
+        }
+    }
     for (guint i = applied->nodes->len; i-- > 0;) {
         const char *name = g_ptr_array_index(applied->nodes, i);
         g_autoptr(GError) err = NULL;
@@ -81,7 +94,8 @@ static bool coroutine_fn config_co_apply_file(const char *path, GError **errp)
 {
     g_autoptr(ConfigFile) file = config_file_load(path, errp);
     g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func(g_free);
-    Applied applied = { .nodes = nodes };
+    g_autoptr(GPtrArray) exports = g_ptr_array_new_with_free_func(g_free);
+    Applied applied = { .nodes = nodes, .exports = exports };
 
     if (!file) {
         prefix_location(errp, path, 0);

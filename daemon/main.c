@@ -23,6 +23,7 @@
 #include "bus/bus.h"
 #include "daemon/config-dir.h"
 #include "daemon/log.h"
+#include "exports/export.h"
 #include "graph/graph.h"
 
 typedef struct DaemonArgs {
@@ -33,6 +34,7 @@ typedef struct DaemonArgs {
 } DaemonArgs;
 
 static bool shutting_down;
+static int exit_status = EXIT_SUCCESS;
 
 static void usage(FILE *out)
 {
@@ -138,22 +140,36 @@ static void coroutine_fn daemon_co_apply_config(void *opaque)
 
 static void coroutine_fn daemon_co_shutdown(void *opaque)
 {
+    export_co_remove_all();     /* in-flight NBD requests finish, clients go */
     bus_co_shutdown();
     graph_co_close_all();
     g_message("Every image flushed and closed");
-    sd_event_exit(aio_loop(), EXIT_SUCCESS);
+    sd_event_exit(aio_loop(), exit_status);
+}
+
+static void daemon_shutdown(const char *why, int status)
+{
+    if (shutting_down) {
+        return;
+    }
+    shutting_down = true;
+    exit_status = status;
+    g_message("%s, shutting down", why);
+    sd_notify(0, "STOPPING=1");
+    coroutine_start(daemon_co_shutdown, NULL);
 }
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
-    if (shutting_down) {
-        return 0;
-    }
-    shutting_down = true;
-    g_message("Received SIG%s, shutting down", sigabbrev_np(si->ssi_signo));
-    sd_notify(0, "STOPPING=1");
-    coroutine_start(daemon_co_shutdown, NULL);
+    g_autofree char *why = g_strdup_printf("Received SIG%s", sigabbrev_np(si->ssi_signo));
+
+    daemon_shutdown(why, EXIT_SUCCESS);
     return 0;
+}
+
+static void on_bus_lost(void)
+{
+    daemon_shutdown("Bus connection lost", EXIT_FAILURE);
 }
 
 static int setup_signals(void)
@@ -182,6 +198,7 @@ static int serve(const DaemonArgs *args)
     if (args->config_dir) {
         aio_run_coroutine(daemon_co_apply_config, args->config_dir);
     }
+    bus_set_disconnect_handler(on_bus_lost);
     if (!bus_open(args->bus_kind, args->address, &err)) {
         g_warning("%s", err->message);
         return EXIT_FAILURE;

@@ -95,6 +95,47 @@ static int coroutine_fn raw_block_status(BlockNode *node, uint64_t offset, uint6
     return BLOCK_STATUS_RECURSE | BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_OFFSET_VALID;
 }
 
+typedef struct RawReopen {
+    uint64_t offset, size;
+    bool has_size;
+} RawReopen;
+
+static int coroutine_fn raw_reopen_prepare(BlockNode *node, const OptionSet *opts,
+                                           void **ret_state, GError **errp)
+{
+    uint64_t file_size = node->file->node->size;
+    RawReopen *r = g_new(RawReopen, 1);
+
+    r->offset = option_set_get_uint(opts, "offset");
+    r->has_size = option_set_is_set(opts, "size");
+    r->size = r->has_size ? option_set_get_uint(opts, "size") : file_size - MIN(r->offset, file_size);
+    if (r->offset > file_size || r->size > file_size - r->offset) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                    "Options 'offset' + 'size' of node '%s' reach past the end of its file "
+                    "(%" G_GUINT64_FORMAT " bytes)", node->name, file_size);
+        g_free(r);
+        return -EINVAL;
+    }
+    *ret_state = r;
+    return 0;
+}
+
+static void raw_reopen_commit(BlockNode *node, void *state)
+{
+    RawState *s = node->opaque;
+    RawReopen *r = state;
+
+    s->offset = r->offset;
+    s->has_size = r->has_size;
+    node->size = r->size;
+    g_free(r);
+}
+
+static void raw_reopen_abort(BlockNode *node, void *state)
+{
+    g_free(state);
+}
+
 static const OptionSpec raw_options[] = {
     { "offset", OPTION_SIZE, "0", true, false, NULL,
       "Where the image starts in its file, in bytes" },
@@ -123,4 +164,7 @@ const BlockDriver block_driver_raw = {
     .co_pdiscard = raw_pdiscard,
     .co_truncate = raw_truncate,
     .co_block_status = raw_block_status,
+    .reopen_prepare = raw_reopen_prepare,
+    .reopen_commit = raw_reopen_commit,
+    .reopen_abort = raw_reopen_abort,
 };

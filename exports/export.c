@@ -110,9 +110,13 @@ static BlockChild *export_attach(const ExportConfig *cfg, GError **errp)
                     "Export '%s' is writable but node '%s' is read-only", cfg->id, node->name);
         return NULL;
     }
-    /* qemu's defaults for exports: read (+write), share read and write-unchanged. */
+    /*
+     * As qemu's block exports (blk_exp_add): consistent-read, plus write when
+     * writable; everything shared, so that a read-only and a writable export
+     * (or a job) can use the same node.
+     */
     uint64_t perm = BLOCK_PERM_CONSISTENT_READ | (cfg->writable ? BLOCK_PERM_WRITE : 0);
-    uint64_t shared = BLOCK_PERM_CONSISTENT_READ | BLOCK_PERM_WRITE_UNCHANGED;
+    uint64_t shared = BLOCK_PERM_ALL;
     return node_attach_user(node, BLOCK_USER_EXPORT, cfg->id, "export", perm, shared, errp);
 }
 

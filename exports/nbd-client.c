@@ -25,16 +25,26 @@ static int client_on_io(sd_event_source *s, int fd, uint32_t revents, void *opaq
     return 0;
 }
 
-/* Waits for readiness; -ESHUTDOWN when the client is told to stop. */
+#define CLIENT_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLET)
+
+/*
+ * Waits for readiness; -ESHUTDOWN when the client is told to stop.
+ * EPOLLOUT is watched only while a writer waits, so that the replies
+ * themselves do not wake the loop.
+ */
 static int coroutine_fn client_co_wait(NbdClient *c, bool write)
 {
     if (write ? c->dead : c->quit)
         return -ESHUTDOWN;
-    if (write)
+    if (write) {
         c->write_waiter = coroutine_self();
-    else
+        sd_event_source_set_io_events(c->source, CLIENT_EVENTS | EPOLLOUT);
+    } else {
         c->read_waiter = coroutine_self();
+    }
     coroutine_yield();
+    if (write)
+        sd_event_source_set_io_events(c->source, CLIENT_EVENTS);
     return (write ? c->dead : c->quit) ? -ESHUTDOWN : 0;
 }
 
@@ -276,6 +286,7 @@ static void coroutine_fn client_co_transmit(NbdClient *c)
     /* In-flight requests finish and reply (hard removal loses no acknowledged write). */
     while (c->in_flight)
         co_queue_wait(&c->slot_waiters);
+    nbd_client_co_drain_replies(c);
 }
 
 static void client_free(NbdClient *c)
@@ -283,6 +294,7 @@ static void client_free(NbdClient *c)
     if (c->listener)
         c->listener->clients = g_list_remove(c->listener->clients, c);
     sd_event_source_disable_unref(c->source);
+    nbd_client_send_destroy(c);
     close(c->fd);
     while (c->free_reqs) {
         NbdReq *r = c->free_reqs;
@@ -313,12 +325,10 @@ void nbd_client_new(NbdListener *l, int fd)
     c->rbuf = g_malloc(NBD_RBUF_SIZE);
     co_mutex_init(&c->send_lock);
     co_queue_init(&c->slot_waiters);
-    if (sd_event_add_io(aio_loop(), &c->source, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                        client_on_io, c) < 0) {
+    if (sd_event_add_io(aio_loop(), &c->source, fd, CLIENT_EVENTS, client_on_io, c) < 0 ||
+        nbd_client_send_init(c) < 0) {
         g_warning("nbd: cannot watch a new client socket on %s", l->key);
-        close(fd);
-        g_free(c->rbuf);
-        g_free(c);
+        client_free(c);
         return;
     }
     l->clients = g_list_prepend(l->clients, c);

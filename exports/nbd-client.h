@@ -14,7 +14,7 @@ struct NbdClient {
     NbdListener *listener;      /* NULL once the listener closed */
     Export *export;             /* set when transmission starts */
     int fd;
-    sd_event_source *source;    /* edge-triggered EPOLLIN|EPOLLOUT */
+    sd_event_source *source;    /* edge-triggered; EPOLLOUT only while a writer waits */
     Coroutine *co;              /* the connection coroutine (handshake, receive loop) */
     Coroutine *read_waiter;
     Coroutine *write_waiter;
@@ -31,6 +31,14 @@ struct NbdClient {
 
     uint8_t *rbuf;
     size_t rstart, rend;
+
+    /* Reply batching (nbd-send.c). */
+    uint8_t *obuf;              /* replies waiting for the flush */
+    size_t obuf_len;
+    uint8_t *sbuf;              /* being sent, under send_lock */
+    sd_event_source *flush_source;
+    unsigned flushers;          /* flush coroutines running */
+    bool closing;
 };
 
 struct NbdReq {
@@ -44,5 +52,13 @@ struct NbdReq {
 
 int coroutine_fn nbd_client_co_read(NbdClient *c, void *buf, size_t len);
 int coroutine_fn nbd_client_co_sendv(NbdClient *c, struct iovec *iov, int niov, bool more);
+int nbd_client_send_init(NbdClient *c);
+void nbd_client_send_destroy(NbdClient *c);
+/* Queues or sends one reply (never interleaved with another). */
+int coroutine_fn nbd_client_reply(NbdClient *c, const struct iovec *iov, int niov);
+int coroutine_fn nbd_client_co_flush_locked(NbdClient *c, const struct iovec *iov, int niov);
+/* Sends everything queued; no flush runs afterwards. */
+void coroutine_fn nbd_client_co_drain_replies(NbdClient *c);
+
 /* Runs one request (a coroutine per request); replies and frees it. */
 void nbd_request_run(void *opaque);

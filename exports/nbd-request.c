@@ -12,23 +12,12 @@
 
 #define NBD_MAX_EXTENTS 512
 
-/* Sends hdr (+ data) as one message, holding the client's send lock. */
-static int coroutine_fn reply_send(NbdClient *c, struct iovec *iov, int niov)
-{
-    co_mutex_lock(&c->send_lock);
-    /* Cork while more replies queue behind us; the last one flushes. */
-    bool more = !co_queue_empty(&c->send_lock.waiters);
-    int ret = nbd_client_co_sendv(c, iov, niov, more);
-    co_mutex_unlock(&c->send_lock);
-    return ret;
-}
-
 static int coroutine_fn reply_simple(NbdReq *r, uint32_t error, void *data, size_t len)
 {
     uint8_t hdr[NBD_SIMPLE_REPLY_SIZE];
     nbd_encode_simple_reply(hdr, error, r->req.cookie);
     struct iovec iov[2] = { { hdr, sizeof(hdr) }, { data, len } };
-    return reply_send(r->client, iov, data && !error ? 2 : 1);
+    return nbd_client_reply(r->client, iov, data && !error ? 2 : 1);
 }
 
 static int coroutine_fn reply_error_chunk(NbdReq *r, uint32_t error, const char *msg)
@@ -40,7 +29,7 @@ static int coroutine_fn reply_error_chunk(NbdReq *r, uint32_t error, const char 
     nbd_put32(hdr + NBD_STRUCTURED_REPLY_SIZE, error);
     nbd_put16(hdr + NBD_STRUCTURED_REPLY_SIZE + 4, (uint16_t)mlen);
     struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)msg, mlen } };
-    return reply_send(r->client, iov, 2);
+    return nbd_client_reply(r->client, iov, 2);
 }
 
 /* A reply without data: success or error, in the negotiated style. */
@@ -77,7 +66,7 @@ static int coroutine_fn do_read(NbdReq *r)
                             r->req.cookie, 8 + len);
     nbd_put64(hdr + NBD_STRUCTURED_REPLY_SIZE, r->req.offset);
     struct iovec iov[2] = { { hdr, sizeof(hdr) }, { r->buf, len } };
-    return reply_send(c, iov, 2);
+    return nbd_client_reply(c, iov, 2);
 }
 
 static uint32_t coroutine_fn status_flags(int st)
@@ -120,7 +109,7 @@ static int coroutine_fn do_block_status(NbdReq *r)
                             r->req.cookie, plen);
     nbd_put32(buf + NBD_STRUCTURED_REPLY_SIZE, NBD_META_ID_BASE_ALLOCATION);
     struct iovec iov = { buf, NBD_STRUCTURED_REPLY_SIZE + plen };
-    int ret = reply_send(r->client, &iov, 1);
+    int ret = nbd_client_reply(r->client, &iov, 1);
     g_free(buf);
     return ret;
 }

@@ -132,6 +132,12 @@ static BlockNode *resolve_child(AddContext *ctx, BlockNode *parent, const ChildS
     if (cs->kind == CHILD_SPEC_INLINE)
         return open_node(ctx, cs->inline_spec, false, true, errp);
     child = lookup_any(ctx, cs->ref);
+    if (child && child->removing) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_FOUND,
+                    "Node '%s' (the '%s' child of node '%s') is being removed", cs->ref,
+                    cs->role, parent->name);
+        return NULL;
+    }
     if (!child)
         g_set_error(errp, BG_ERROR, BG_ERROR_NOT_FOUND,
                     "Node '%s' (the '%s' child of node '%s') does not exist",
@@ -387,7 +393,10 @@ BlockNode *coroutine_fn graph_co_add_node(const BlockdevSpec *spec, GError **err
         .pending = g_hash_table_new(g_str_hash, g_str_equal),
         .chain_files = g_ptr_array_new_with_free_func(g_free),
     };
-    BlockNode *top = open_node(&ctx, spec, true, true, errp);
+    BlockNode *top;
+
+    graph_co_lock();
+    top = open_node(&ctx, spec, true, true, errp);
 
     if (top) {
         top->user_owned = true;
@@ -399,5 +408,6 @@ BlockNode *coroutine_fn graph_co_add_node(const BlockdevSpec *spec, GError **err
     g_ptr_array_unref(ctx.created);
     g_hash_table_unref(ctx.pending);
     g_ptr_array_unref(ctx.chain_files);
+    graph_unlock();
     return top;
 }

@@ -4,6 +4,7 @@
 /* Between the graph's files only: node lifetime and permission checks. */
 
 #include "graph/node.h"
+#include "graph/transaction.h"
 
 /* A node nobody holds any more (not user-owned, no users) is closed and freed. */
 void coroutine_fn graph_release_if_orphan(BlockNode *node);
@@ -37,3 +38,17 @@ void graph_register(BlockNode *node);
 
 /* Frees a node with no links left (closed or never opened). */
 void node_free(BlockNode *node);
+
+/* The same steps inside a caller's transaction (reopen). */
+bool perm_update_link_in(BlockChild *c, uint64_t perm, uint64_t shared, Transaction *tran,
+                         GError **errp);
+bool perm_refresh_node_in(BlockNode *node, Transaction *tran, GError **errp);
+/* Opens node read-write or read-only (protocol: through the driver), undone on abort. */
+bool perm_set_writable(BlockNode *node, bool writable, Transaction *tran, GError **errp);
+
+/* A link with no permissions yet, for a transaction that checks them at the end. */
+BlockChild *block_child_link(BlockNode *parent, BlockNode *child, const char *role);
+
+/* Graph changes (add, remove, reopen) run one at a time. */
+void coroutine_fn graph_co_lock(void);
+void graph_unlock(void);

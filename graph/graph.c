@@ -13,7 +13,23 @@
 static GHashTable *nodes_by_name;
 static GQueue node_list = G_QUEUE_INIT;
 static const GraphListener *listener;
+static CoMutex graph_mutex;
+static bool graph_mutex_ready;
 static void *listener_opaque;
+
+void coroutine_fn graph_co_lock(void)
+{
+    if (!graph_mutex_ready) {
+        co_mutex_init(&graph_mutex);
+        graph_mutex_ready = true;
+    }
+    co_mutex_lock(&graph_mutex);
+}
+
+void graph_unlock(void)
+{
+    co_mutex_unlock(&graph_mutex);
+}
 
 void graph_set_listener(const GraphListener *l, void *opaque)
 {
@@ -82,6 +98,7 @@ void node_free(BlockNode *node)
     g_free(node->filename);
     g_free(node->backing_filename);
     g_free(node->backing_format);
+    g_free(node->failure);
     g_free(node);
 }
 
@@ -146,7 +163,7 @@ static char *describe_users(const BlockNode *node)
     return g_string_free(s, FALSE);
 }
 
-int coroutine_fn graph_co_remove_node(const char *name, GError **errp)
+static int coroutine_fn remove_node(const char *name, GError **errp)
 {
     BlockNode *node = graph_lookup(name);
 
@@ -165,8 +182,19 @@ int coroutine_fn graph_co_remove_node(const char *name, GError **errp)
         return -EBUSY;
     }
     node->user_owned = false;
+    node->removing = true;
     graph_release(node);
     return 0;
+}
+
+int coroutine_fn graph_co_remove_node(const char *name, GError **errp)
+{
+    int r;
+
+    graph_co_lock();
+    r = remove_node(name, errp);
+    graph_unlock();
+    return r;
 }
 
 void coroutine_fn graph_co_close_all(void)

@@ -121,6 +121,21 @@ BlockChild *node_attach_user(BlockNode *node, BlockUserKind kind, const char *us
                        perm, shared_perm, errp);
 }
 
+BlockChild *block_child_link(BlockNode *parent, BlockNode *child, const char *role)
+{
+    BlockChild *c = block_child_new(child, BLOCK_USER_NODE, parent->name, role, 0,
+                                    BLOCK_PERM_ALL);
+
+    c->parent = parent;
+    g_ptr_array_add(child->parents, c);
+    g_ptr_array_add(parent->children, c);
+    if (g_str_equal(role, "file"))
+        parent->file = c;
+    else if (g_str_equal(role, "backing"))
+        parent->backing = c;
+    return c;
+}
+
 BlockChild *node_attach_child(BlockNode *parent, BlockNode *child, const char *role,
                               GError **errp)
 {

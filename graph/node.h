@@ -61,6 +61,7 @@ struct BlockNode {
                                    nodes go when their last user goes */
     bool opened;                /* co_open succeeded: close is due */
     bool registered;            /* in the graph (visible, on the bus) */
+    bool removing;              /* RemoveNode is closing it: no new links */
     char *failure;              /* set by node_fail: requests get EIO from now on */
     uint64_t locked_perm;       /* what apply_perm last applied (image locks) */
     uint64_t locked_shared;

@@ -145,34 +145,47 @@ static const TransactionActions lock_undo_actions = {
     .abort = lock_undo_abort, .clean = g_free,
 };
 
-static bool set_writable(BlockNode *node, bool writable, Transaction *tran, GError **errp)
+bool perm_set_writable(BlockNode *node, bool writable, Transaction *tran, GError **errp)
 {
     WritableUndo *u = g_new(WritableUndo, 1);
 
     *u = (WritableUndo){ node, node->writable };
     tran_add(tran, &writable_undo_actions, u);
-    if (node->drv->kind == BLOCK_DRIVER_PROTOCOL)
+    if (node->drv->kind == BLOCK_DRIVER_PROTOCOL && node->drv->set_writable)
         return node->drv->set_writable(node, writable, errp) == 0;
     node->writable = writable;
     return true;
 }
 
+static const BlockChild *first_writer(const BlockNode *node)
+{
+    for (guint i = 0; i < node->parents->len; i++) {
+        const BlockChild *c = g_ptr_array_index(node->parents, i);
+        if (c->perm & PERM_WRITING)
+            return c;
+    }
+    return NULL;
+}
+
 static bool make_writable(BlockNode *node, Transaction *tran, GError **errp)
 {
+    g_autofree char *writer = block_child_describe_user(first_writer(node));
+
     if (!node->active) {
         g_set_error(errp, BG_ERROR, BG_ERROR_INACTIVE,
                     "Node '%s' is inactive: it takes no writers", node->name);
         return false;
     }
     if (node->read_only) {
-        g_set_error(errp, BG_ERROR, BG_ERROR_READ_ONLY, "Node '%s' is read-only", node->name);
+        g_set_error(errp, BG_ERROR, BG_ERROR_READ_ONLY,
+                    "Node '%s' is read-only, but %s needs to write", node->name, writer);
         return false;
     }
     if (node_is_dynamic_read_only(node))
-        return set_writable(node, true, tran, errp);
+        return perm_set_writable(node, true, tran, errp);
     g_set_error(errp, BG_ERROR, BG_ERROR_READ_ONLY,
-                "Node '%s' is open read-only (auto-read-only could not open it read-write)",
-                node->name);
+                "Node '%s' is open read-only (auto-read-only could not open it read-write), "
+                "but %s needs to write", node->name, writer);
     return false;
 }
 
@@ -225,10 +238,11 @@ static bool refresh_node(BlockNode *node, Transaction *tran, GError **errp)
                     "Node '%s' is inactive: it takes no writers", node->name);
         return false;
     }
-    if ((perm & PERM_WRITING) && !node->writable && !make_writable(node, tran, errp))
+    if ((perm & PERM_WRITING) && (!node->writable || node->read_only) &&
+        !make_writable(node, tran, errp))
         return false;
     if (!(perm & PERM_WRITING) && node->writable && node_is_dynamic_read_only(node) &&
-        !set_writable(node, false, tran, errp))
+        !perm_set_writable(node, false, tran, errp))
         return false;
     /* An inactive node belongs to another host for now: it holds no locks. */
     if (!node->active) {
@@ -246,6 +260,17 @@ static bool refresh_node(BlockNode *node, Transaction *tran, GError **errp)
             return false;
     }
     return true;
+}
+
+bool perm_update_link_in(BlockChild *c, uint64_t perm, uint64_t shared, Transaction *tran,
+                         GError **errp)
+{
+    return update_link(c, perm, shared, tran, errp);
+}
+
+bool perm_refresh_node_in(BlockNode *node, Transaction *tran, GError **errp)
+{
+    return refresh_node(node, tran, errp);
 }
 
 bool perm_update_link(BlockChild *c, uint64_t perm, uint64_t shared, GError **errp)

@@ -170,7 +170,8 @@ static bool parse_child(BlockdevParser *p, const xmlNode *elem, BlockdevSpec *sp
         child = blockdev_spec_add_child(spec, role, CHILD_SPEC_NONE);
     } else {
         child = blockdev_spec_add_child(spec, role, CHILD_SPEC_INLINE);
-        child->inline_spec = blockdev_spec_new();
+        if (!child->inline_spec)
+            child->inline_spec = blockdev_spec_new();
         if (!parse_node_element(p, elem, child->inline_spec, errp))
             return false;
     }

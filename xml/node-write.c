@@ -55,27 +55,56 @@ static void add_options(xmlNode *elem, const BlockNode *node)
         xmlSetProp(elem, X("driver"), X(node->drv->name));
 }
 
-static void add_children(xmlNode *elem, const BlockNode *node)
+/*
+ * In graph_to_xml, a node that belongs to its one parent (an inline child,
+ * not added by AddNode) is written inside that parent, so that applying the
+ * text again gives the same ownership.
+ */
+static bool written_inline(const BlockNode *node)
+{
+    guint node_parents = 0;
+
+    if (node->user_owned)
+        return false;
+    for (guint i = 0; i < node->parents->len; i++) {
+        const BlockChild *c = g_ptr_array_index(node->parents, i);
+
+        node_parents += c->user_kind == BLOCK_USER_NODE;
+    }
+    return node_parents == 1;
+}
+
+/* Children by ref; with inline_owned, owned children inline (graph_to_xml). */
+static xmlNode *node_element(const BlockNode *node, const char *elem_name,
+                             bool inline_owned);
+
+static void add_children(xmlNode *elem, const BlockNode *node, bool inline_owned)
 {
     bool has_backing = false;
 
     for (guint i = 0; i < node->children->len; i++) {
         const BlockChild *c = g_ptr_array_index(node->children, i);
-        xmlNode *link = xmlNewChild(elem, NULL, X(c->role), NULL);
 
-        xmlSetProp(link, X("ref"), X(c->node->name));
+        if (inline_owned && written_inline(c->node)) {
+            xmlAddChild(elem, node_element(c->node, c->role, true));
+        } else {
+            xmlNode *link = xmlNewChild(elem, NULL, X(c->role), NULL);
+
+            xmlSetProp(link, X("ref"), X(c->node->name));
+        }
         has_backing |= g_str_equal(c->role, "backing");
     }
     if (node->drv->supports_backing && !has_backing)
         xmlNewChild(elem, NULL, X("backing"), NULL);
 }
 
-static xmlNode *node_element(const BlockNode *node)
+static xmlNode *node_element(const BlockNode *node, const char *elem_name,
+                             bool inline_owned)
 {
-    xmlNode *elem = xmlNewNode(NULL, X("blockdev"));
+    xmlNode *elem = xmlNewNode(NULL, X(elem_name));
 
     add_options(elem, node);
-    add_children(elem, node);
+    add_children(elem, node, inline_owned);
     return elem;
 }
 
@@ -94,7 +123,7 @@ static char *dump_element(xmlNode *elem)
 
 char *node_to_xml(const BlockNode *node)
 {
-    return dump_element(node_element(node));
+    return dump_element(node_element(node, "blockdev", false));
 }
 
 /* Depth first: a node's children are listed before it. */
@@ -107,7 +136,8 @@ static void order_node(BlockNode *node, GHashTable *seen, GPtrArray *order)
 
         order_node(c->node, seen, order);
     }
-    g_ptr_array_add(order, node);
+    if (!written_inline(node))
+        g_ptr_array_add(order, node);
 }
 
 static GPtrArray *graph_nodes_ordered(void)
@@ -126,7 +156,7 @@ char *graph_to_xml(void)
     xmlNode *root = xmlNewNode(NULL, X("blockgraph"));
 
     for (guint i = 0; i < order->len; i++)
-        xmlAddChild(root, node_element(g_ptr_array_index(order, i)));
+        xmlAddChild(root, node_element(g_ptr_array_index(order, i), "blockdev", true));
     return dump_element(root);
 }
 

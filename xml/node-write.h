@@ -18,7 +18,11 @@
 
 char *node_to_xml(const BlockNode *node);
 
-/* <blockgraph> with every node, children before their parents. */
+/*
+ * <blockgraph> with every node, re-appliable as a configuration file:
+ * nodes added by AddNode as <blockdev> elements, referenced nodes first;
+ * nodes owned by their one parent (inline children) inline in it.
+ */
 char *graph_to_xml(void);
 
 /* digraph: nodes labelled name + driver, edges child roles; exports and jobs too. */

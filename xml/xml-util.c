@@ -60,8 +60,6 @@ xmlDoc *bg_xml_read(const char *text, gssize len, const char *source, GError **e
         g_error("out of memory creating an XML parser");
     ctxt->_private = &cap;
     ctxt->sax->serror = xml_capture_error;
-    ctxt->vctxt.error = NULL;
-    ctxt->vctxt.warning = NULL;
     /* No XML_PARSE_NOENT / DTDLOAD: external entities are never fetched. */
     doc = xmlCtxtReadMemory(ctxt, text, (int)len, source, NULL,
                             XML_PARSE_NONET | XML_PARSE_NOWARNING);
@@ -73,7 +71,7 @@ xmlDoc *bg_xml_read(const char *text, gssize len, const char *source, GError **e
         cap.message = g_strdup("document type declarations (DOCTYPE) are not allowed");
     }
     if (!doc || cap.have || !xmlDocGetRootElement(doc)) {
-        if (!cap.have && doc)
+        if (cap.line <= 0)
             cap.line = 1;
         xml_set_parse_error(errp, source, &cap);
         g_free(cap.message);

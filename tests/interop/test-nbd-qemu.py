@@ -26,7 +26,7 @@ def main():
         info = nbdtest.run(['qemu-img', 'info', '--output=json', uri]).stdout
         bgtest.check('"virtual-size": %d' % (16 * MiB) in info, 'qemu-img info size: ' + info)
 
-        qemu_io(uri, 'write -P 0xa5 0 64k', 'write -P 0x5a -F 8M 1M', 'flush',
+        qemu_io(uri, 'write -P 0xa5 0 64k', 'write -f -P 0x5a 8M 1M', 'flush',
                 'write -z 1M 512k', 'discard 4M 1M', 'write -P 0x33 12M 4k')
         qemu_io(uri, 'read -P 0xa5 0 64k', 'read -P 0x5a 8M 1M', 'read -P 0 1M 512k',
                 'read -P 0 4M 1M', 'read -P 0x33 12M 4k')

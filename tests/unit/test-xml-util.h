@@ -9,6 +9,8 @@
 #include "graph/error.h"
 #include "graph/spec.h"
 #include "xml/blockdev-parse.h"
+#include "xml/xml-util.h"
+#include <libxml/relaxng.h>
 
 static inline void assert_contains(const char *haystack, const char *needle)
 {
@@ -34,4 +36,34 @@ static inline BlockdevSpec *parse_ok(const char *text)
     if (!spec)
         fail_msg("parse failed: %s", err->message);
     return spec;
+}
+
+/* data/blockgraph.rng (BG_SOURCE_ROOT comes from tests/unit/meson.build). */
+static inline void silence_errors(void *ctx, xmlErrorPtr err)
+{
+}
+
+static inline xmlRelaxNGPtr load_schema(void)
+{
+    g_autofree char *path = g_build_filename(BG_SOURCE_ROOT, "data", "blockgraph.rng", NULL);
+    xmlRelaxNGParserCtxtPtr pctxt = xmlRelaxNGNewParserCtxt(path);
+    xmlRelaxNGPtr schema = xmlRelaxNGParse(pctxt);
+
+    xmlRelaxNGFreeParserCtxt(pctxt);
+    assert_non_null(schema);
+    return schema;
+}
+
+static inline bool schema_valid(xmlRelaxNGPtr schema, const char *text)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(xmlDoc) doc = bg_xml_read(text, -1, NULL, &err);
+    xmlRelaxNGValidCtxtPtr vctxt = xmlRelaxNGNewValidCtxt(schema);
+    int ret;
+
+    assert_non_null(doc);
+    xmlRelaxNGSetValidStructuredErrors(vctxt, silence_errors, NULL);
+    ret = xmlRelaxNGValidateDoc(vctxt, doc);
+    xmlRelaxNGFreeValidCtxt(vctxt);
+    return ret == 0;
 }

@@ -8,8 +8,10 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <glib/gstdio.h>
 
 #include "aio/loop.h"
 #include "graph/error.h"
@@ -271,27 +273,135 @@ static void test_graph_dot_and_xml(void **state)
     (void)base;
 }
 
+static const char *item_name(const ConfigFile *file, guint i)
+{
+    const ConfigItem *item = g_ptr_array_index(file->items, i);
+
+    return blockdev_spec_get(item->blockdev, "node-name");
+}
+
 static void test_graph_xml_order(void **state)
 {
     g_autoptr(GError) err = NULL;
     g_autofree char *xml = NULL;
     g_autoptr(ConfigFile) file = NULL;
-    const char *first, *second;
+    const ChildSpec *owned;
 
-    add_node("<blockdev driver=\"raw\" node-name=\"o1\">"
-             "<file driver=\"null-co\" node-name=\"o0\" size=\"1M\"/></blockdev>");
+    add_node("<blockdev driver=\"null-co\" node-name=\"o0\" size=\"1M\"/>");
+    add_node("<blockdev driver=\"raw\" node-name=\"o1\"><file ref=\"o0\"/></blockdev>");
+    add_node("<blockdev driver=\"raw\" node-name=\"o2\">"
+             "<file driver=\"null-co\" node-name=\"o2-file\" size=\"1M\"/></blockdev>");
     xml = graph_to_xml();
     file = config_file_parse(xml, -1, "<graph>", &err);
-    assert_non_null(file);
-    assert_int_equal(file->items->len, 2);
-    first = blockdev_spec_get(((ConfigItem *)file->items->pdata[0])->blockdev, "node-name");
-    second = blockdev_spec_get(((ConfigItem *)file->items->pdata[1])->blockdev, "node-name");
-    /* A child comes before the node that refers to it. */
-    assert_string_equal(first, "o0");
-    assert_string_equal(second, "o1");
+    if (!file)
+        fail_msg("%s: %s", xml, err->message);
+    /* Nodes added by AddNode are top-level, a referenced node first ... */
+    assert_int_equal(file->items->len, 3);
+    assert_string_equal(item_name(file, 0), "o0");
+    assert_string_equal(item_name(file, 1), "o1");
+    assert_string_equal(item_name(file, 2), "o2");
+    /* ... and a node defined inline stays inside the node that owns it. */
+    owned = blockdev_spec_find_child(((ConfigItem *)file->items->pdata[2])->blockdev, "file");
+    assert_int_equal(owned->kind, CHILD_SPEC_INLINE);
+    assert_string_equal(blockdev_spec_get(owned->inline_spec, "node-name"), "o2-file");
+    xmlRelaxNGPtr schema = load_schema();
+    assert_true(schema_valid(schema, xml));
+    xmlRelaxNGFree(schema);
+    remove_node("o2");
     remove_node("o1");
+    remove_node("o0");
+    assert_int_equal(graph_node_count(), 0);
 }
 
+static void test_graph_xml_unnamed_child_inline(void **state)
+{
+    BlockNode *node = add_node("<blockdev driver=\"raw\" node-name=\"u1\">"
+                               "<file driver=\"null-co\" size=\"1M\"/></blockdev>");
+    g_autofree char *node_xml = node_to_xml(node);
+    g_autofree char *graph_xml = graph_to_xml();
+    g_autoptr(GError) err = NULL;
+    g_autoptr(ConfigFile) file = config_file_parse(graph_xml, -1, "<graph>", &err);
+    const ChildSpec *child;
+
+    /* GetXML: by reference, as for any child. */
+    assert_contains(node_xml, "<file ref=\"#block");
+    /* GetGraph: the unnamed child inside its parent, re-appliable. */
+    if (!file)
+        fail_msg("%s: %s", graph_xml, err->message);
+    assert_int_equal(file->items->len, 1);
+    child = blockdev_spec_find_child(((ConfigItem *)file->items->pdata[0])->blockdev, "file");
+    assert_non_null(child);
+    assert_int_equal(child->kind, CHILD_SPEC_INLINE);
+    assert_string_equal(blockdev_spec_get(child->inline_spec, "driver"), "null-co");
+    assert_null(blockdev_spec_get(child->inline_spec, "node-name"));
+    remove_node("u1");
+    assert_int_equal(graph_node_count(), 0);
+}
+
+/* GetXML text fed back to AddNode gives a node whose GetXML is the same text. */
+static void test_getxml_recreates_nodes(void **state)
+{
+    BlockNode *f = add_node("<blockdev driver=\"null-co\" node-name=\"rc0\" size=\"2M\" "
+                            "read-zeroes=\"on\"><cache no-flush=\"on\"/></blockdev>");
+    BlockNode *r = add_node("<blockdev driver=\"raw\" node-name=\"rc1\" offset=\"4096\" "
+                            "discard=\"unmap\"><file ref=\"rc0\"/></blockdev>");
+    g_autofree char *f_xml = node_to_xml(f);
+    g_autofree char *r_xml = node_to_xml(r);
+    g_autofree char *f_again = NULL;
+    g_autofree char *r_again = NULL;
+
+    remove_node("rc1");
+    remove_node("rc0");
+    f_again = node_to_xml(add_node(f_xml));
+    r_again = node_to_xml(add_node(r_xml));
+    assert_string_equal(f_again, f_xml);
+    assert_string_equal(r_again, r_xml);
+    assert_contains(r_xml, "<file ref=\"rc0\"/>");
+    assert_contains(f_xml, "no-flush=\"on\"");
+    xmlRelaxNGPtr schema = load_schema();
+    assert_true(schema_valid(schema, f_xml));
+    assert_true(schema_valid(schema, r_xml));
+    g_autofree char *graph = graph_to_xml();
+    assert_true(schema_valid(schema, graph));
+    xmlRelaxNGFree(schema);
+    remove_node("rc1");
+    remove_node("rc0");
+}
+
+/* A qcow2 image without a backing file: <backing/> says so, and re-adds. */
+static void test_getxml_qcow2_no_backing(void **state)
+{
+    g_autofree char *qemu_img = g_find_program_in_path("qemu-img");
+    g_autofree char *dir = NULL;
+    g_autofree char *img = NULL;
+    g_autofree char *cmd = NULL;
+    g_autofree char *file_xml = NULL;
+    g_autofree char *xml = NULL;
+    g_autofree char *again = NULL;
+
+    if (!qemu_img || !block_driver_find("qcow2"))
+        skip();
+    dir = g_dir_make_tmp("test-xml-write-XXXXXX", NULL);
+    img = g_build_filename(dir, "a.qcow2", NULL);
+    cmd = g_strdup_printf("qemu-img create -q -f qcow2 '%s' 1M", img);
+    assert_int_equal(system(cmd), 0);
+
+    file_xml = g_strdup_printf("<blockdev driver=\"file\" node-name=\"qf\" filename=\"%s\"/>", img);
+    add_node(file_xml);
+    xml = node_to_xml(add_node("<blockdev driver=\"qcow2\" node-name=\"q\"><file ref=\"qf\"/></blockdev>"));
+    assert_contains(xml, "<backing/>");
+    assert_contains(xml, "<file ref=\"qf\"/>");
+    xmlRelaxNGPtr schema = load_schema();
+    assert_true(schema_valid(schema, xml));
+    xmlRelaxNGFree(schema);
+    remove_node("q");
+    again = node_to_xml(add_node(xml));
+    assert_string_equal(again, xml);
+    remove_node("q");
+    remove_node("qf");
+    g_unlink(img);
+    g_rmdir(dir);
+}
 
 int main(void)
 {
@@ -301,6 +411,9 @@ int main(void)
         cmocka_unit_test(test_round_trip_inline_child),
         cmocka_unit_test(test_graph_dot_and_xml),
         cmocka_unit_test(test_graph_xml_order),
+        cmocka_unit_test(test_graph_xml_unnamed_child_inline),
+        cmocka_unit_test(test_getxml_recreates_nodes),
+        cmocka_unit_test(test_getxml_qcow2_no_backing),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

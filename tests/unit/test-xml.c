@@ -476,35 +476,6 @@ static void test_config_dir_list(void **state)
 
 /* ---- RelaxNG schema --------------------------------------------------- */
 
-static void silence_errors(void *ctx, xmlErrorPtr err)
-{
-}
-
-static xmlRelaxNGPtr load_schema(void)
-{
-    g_autofree char *path = g_build_filename(BG_SOURCE_ROOT, "data", "blockgraph.rng", NULL);
-    xmlRelaxNGParserCtxtPtr pctxt = xmlRelaxNGNewParserCtxt(path);
-    xmlRelaxNGPtr schema = xmlRelaxNGParse(pctxt);
-
-    xmlRelaxNGFreeParserCtxt(pctxt);
-    assert_non_null(schema);
-    return schema;
-}
-
-static bool schema_valid(xmlRelaxNGPtr schema, const char *text)
-{
-    g_autoptr(GError) err = NULL;
-    g_autoptr(xmlDoc) doc = bg_xml_read(text, -1, NULL, &err);
-    xmlRelaxNGValidCtxtPtr vctxt = xmlRelaxNGNewValidCtxt(schema);
-    int ret;
-
-    assert_non_null(doc);
-    xmlRelaxNGSetValidStructuredErrors(vctxt, silence_errors, NULL);
-    ret = xmlRelaxNGValidateDoc(vctxt, doc);
-    xmlRelaxNGFreeValidCtxt(vctxt);
-    return ret == 0;
-}
-
 static bool schema_valid_file(xmlRelaxNGPtr schema, const char *path)
 {
     g_autofree char *text = NULL;
