@@ -21,5 +21,5 @@ int aio_run_until(const bool *done);
  */
 void aio_run_coroutine(void (*entry)(void *opaque), void *opaque);
 
-/* Drops the loop reference at exit (frees worker pool and AIO contexts). */
+/* Drops the loop reference at exit (after worker_pool_shutdown and linux_aio_shutdown). */
 void aio_loop_shutdown(void);

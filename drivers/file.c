@@ -13,7 +13,10 @@
  * is the kernel's offset alignment (the core aligns requests to it), and
  * buffers that are not aligned in memory are bounced through an aligned one.
  *
- * `locking` is accepted and stored; OFD image locking is not implemented yet.
+ * Image locks (file-lock.c) follow the permissions the node's users hold,
+ * as QEMU's do.  With auto-read-only=on the file is opened read-only and
+ * reopened read-write while some user needs to write (dynamic read-only);
+ * switching descriptors uses dup2() so requests in flight keep theirs.
  */
 
 #include <errno.h>
@@ -26,6 +29,7 @@
 #include "aio/linux-aio.h"
 #include "aio/worker-pool.h"
 #include "drivers/file-jobs.h"
+#include "drivers/file-lock.h"
 #include "graph/error.h"
 #include "graph/node.h"
 
@@ -44,7 +48,8 @@ typedef struct FileState {
     int fd;
     int buffered_fd;            /* O_DIRECT: for the unaligned tail, opened on demand */
     FileAio aio;
-    FileLocking locking;        /* stored for the locking work; unused yet */
+    FileLocking locking;
+    bool lock_enabled;          /* locking=on, or auto on a file system with OFD locks */
     bool direct;
     bool no_flush;
     bool unmap;                 /* discard=unmap */
@@ -378,11 +383,27 @@ static void file_set_open_error(BlockNode *node, const FileState *s, const char 
                        filename, writable ? "read-write" : "read-only", node->name);
 }
 
+static bool file_setup_locking(BlockNode *node, FileState *s, GError **errp)
+{
+    bool supported = file_lock_supported(s->fd);
+
+    if (s->locking == FILE_LOCKING_ON && !supported) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
+                    "Node '%s': locking=on, but the file system of '%s' has no OFD locks",
+                    node->name, node->filename);
+        return false;
+    }
+    s->lock_enabled = s->locking != FILE_LOCKING_OFF && supported;
+    return true;
+}
+
 static int coroutine_fn file_co_open(BlockNode *node, const OptionSet *opts, GError **errp)
 {
     FileState *s = node->opaque;
     const char *filename = option_set_get_string(opts, "filename");
-    bool writable = !option_set_get_bool(opts, "read-only");
+    /* auto-read-only: start read-only, the first writer switches (file_set_writable). */
+    bool writable = !option_set_get_bool(opts, "read-only") &&
+                    !option_set_get_bool(opts, "auto-read-only");
     FileOpenJob job = { .filename = filename };
     long ret;
 
@@ -393,12 +414,6 @@ static int coroutine_fn file_co_open(BlockNode *node, const OptionSet *opts, GEr
 
     job.flags = file_open_flags(s, writable);
     ret = worker_pool_co_run(file_job_open, &job);
-    if (writable && option_set_get_bool(opts, "auto-read-only") &&
-        (ret == -EACCES || ret == -EROFS || ret == -EPERM)) {
-        writable = false;
-        job.flags = file_open_flags(s, writable);
-        ret = worker_pool_co_run(file_job_open, &job);
-    }
     if (ret < 0) {
         file_set_open_error(node, s, filename, writable, ret, errp);
         return (int)ret;
@@ -412,7 +427,7 @@ static int coroutine_fn file_co_open(BlockNode *node, const OptionSet *opts, GEr
     node->writable = writable;
     g_free(node->filename);
     node->filename = g_strdup(filename);
-    return 0;
+    return file_setup_locking(node, s, errp) ? 0 : -ENOTSUP;
 }
 
 static void coroutine_fn file_close(BlockNode *node)
@@ -426,6 +441,35 @@ static void coroutine_fn file_close(BlockNode *node)
     s->fd = s->buffered_fd = -1;
 }
 
+/*
+ * Puts a new descriptor of the same file in place of s->fd.  dup2() keeps the
+ * number, so requests in flight finish on the old open file description; the
+ * locks move with the permissions to the new one.
+ */
+static void file_replace_fd(BlockNode *node, FileState *s, int fd)
+{
+    if (s->lock_enabled)
+        file_lock_take(fd, node->locked_perm, node->locked_shared);
+    dup3(fd, s->fd, O_CLOEXEC);
+    close(fd);
+    if (s->buffered_fd >= 0)
+        close(s->buffered_fd);     /* reopened with the new mode on demand */
+    s->buffered_fd = -1;
+}
+
+static int file_reopen_fd(BlockNode *node, const FileState *s, bool writable, GError **errp)
+{
+    int fd = open(node->filename, file_open_flags(s, writable));
+
+    if (fd < 0) {
+        int err = errno;
+        bg_set_error_errno(errp, -err, "Could not reopen '%s' %s for node '%s'",
+                           node->filename, writable ? "read-write" : "read-only", node->name);
+        return -err;
+    }
+    return fd;
+}
+
 /* Reopens the same file read-write or read-only (dynamic auto-read-only). */
 static int file_set_writable(BlockNode *node, bool writable, GError **errp)
 {
@@ -434,22 +478,80 @@ static int file_set_writable(BlockNode *node, bool writable, GError **errp)
 
     if (node->writable == writable)
         return 0;
-    fd = open(node->filename, file_open_flags(s, writable));
-    if (fd < 0) {
-        int err = errno;
-
-        bg_set_error_errno(errp, -err, "Could not reopen '%s' %s for node '%s'",
-                           node->filename, writable ? "read-write" : "read-only",
-                           node->name);
-        return -err;
-    }
-    close(s->fd);
-    s->fd = fd;
-    if (s->buffered_fd >= 0)
-        close(s->buffered_fd);     /* reopened with the new mode on demand */
-    s->buffered_fd = -1;
+    fd = file_reopen_fd(node, s, writable, errp);
+    if (fd < 0)
+        return fd;
+    file_replace_fd(node, s, fd);
     node->writable = writable;
     return 0;
+}
+
+static int file_apply_perm(BlockNode *node, uint64_t perm, uint64_t shared, GError **errp)
+{
+    FileState *s = node->opaque;
+
+    if (!s->lock_enabled)
+        return 0;
+    return file_lock_apply(s->fd, node->filename, node->locked_perm, node->locked_shared,
+                           perm, shared, errp);
+}
+
+/* Reopen: cache.direct (a new descriptor), cache.no-flush and discard. */
+typedef struct FileReopen {
+    FileState next;
+    int fd;                     /* new descriptor when cache.direct changes, else -1 */
+    uint32_t offset_align;
+} FileReopen;
+
+static int coroutine_fn file_reopen_prepare(BlockNode *node, const OptionSet *opts,
+                                            void **ret_state, GError **errp)
+{
+    FileState *s = node->opaque;
+    g_autofree FileReopen *r = g_new0(FileReopen, 1);
+
+    r->next = *s;
+    r->fd = -1;
+    if (!file_parse_options(node, &r->next, opts, errp))
+        return -EINVAL;
+    r->next.locking = s->locking;
+    if (r->next.direct != s->direct) {
+        FileOpenJob job = { .filename = node->filename,
+                            .flags = file_open_flags(&r->next, node->writable) };
+        long ret = worker_pool_co_run(file_job_open, &job);
+
+        if (ret < 0) {
+            file_set_open_error(node, &r->next, node->filename, node->writable, ret, errp);
+            return (int)ret;
+        }
+        r->fd = job.fd;
+        r->next.mem_align = r->next.direct ? job.mem_align : 1;
+        r->offset_align = r->next.direct ? job.offset_align : 1;
+    }
+    *ret_state = g_steal_pointer(&r);
+    return 0;
+}
+
+static void file_reopen_commit(BlockNode *node, void *state)
+{
+    FileState *s = node->opaque;
+    g_autofree FileReopen *r = state;
+
+    s->direct = r->next.direct;
+    s->no_flush = r->next.no_flush;
+    s->unmap = r->next.unmap;
+    if (r->fd >= 0) {
+        file_replace_fd(node, s, r->fd);
+        s->mem_align = r->next.mem_align;
+        node->request_alignment = r->offset_align;
+    }
+}
+
+static void file_reopen_abort(BlockNode *node, void *state)
+{
+    g_autofree FileReopen *r = state;
+
+    if (r->fd >= 0)
+        close(r->fd);
 }
 
 static const OptionSpec file_options[] = {
@@ -471,7 +573,7 @@ static const OptionSpec file_options[] = {
 };
 
 static const char *const file_capabilities[] = {
-    "resize", "discard", "zero-write", "block-status", "fallback-read-only", NULL,
+    "resize", "discard", "zero-write", "block-status", "dynamic-read-only", "locking", NULL,
 };
 
 static const char *const file_child_roles[] = { NULL };
@@ -493,5 +595,10 @@ const BlockDriver block_driver_file = {
     .co_flush = file_co_flush,
     .co_truncate = file_co_truncate,
     .co_block_status = file_co_block_status,
+    .dynamic_read_only = true,
+    .apply_perm = file_apply_perm,
     .set_writable = file_set_writable,
+    .reopen_prepare = file_reopen_prepare,
+    .reopen_commit = file_reopen_commit,
+    .reopen_abort = file_reopen_abort,
 };

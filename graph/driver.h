@@ -98,14 +98,24 @@ typedef struct BlockDriver {
 
     /*
      * What this node needs from (perm) and allows others on (shared) the
-     * child in `role`, given what its own users need and share.  NULL: the
-     * core's default for the driver kind.
+     * child in `role`, given what its own users need and share in total.
+     * NULL: the core's default (graph/permission.c): a backing child is read
+     * and shares write-unchanged; a storage child ("file") is read, plus
+     * write and resize while the node is writable, and shares no write.
      */
     void (*child_perm)(BlockNode *node, const char *role,
                        uint64_t parent_perm, uint64_t parent_shared,
                        uint64_t *ret_perm, uint64_t *ret_shared);
 
-    /* Dynamic read-only: reopen the underlying image RW or RO. */
+    /*
+     * The node's users now take `perm` and share `shared` in total (after
+     * every change).  A protocol driver takes the image locks that say so
+     * and fails if another process holds conflicting ones.  Undoing a change
+     * calls it again with the previous values.
+     */
+    int (*apply_perm)(BlockNode *node, uint64_t perm, uint64_t shared, GError **errp);
+
+    /* Dynamic read-only: reopen the underlying image RW or RO; sets node->writable. */
     int (*set_writable)(BlockNode *node, bool writable, GError **errp);
 
     /*

@@ -35,5 +35,13 @@ BlockNode *coroutine_fn graph_co_add_node(const BlockdevSpec *spec, GError **err
 /* Removes a user-owned node; refuses one that a parent, export or job uses. */
 int coroutine_fn graph_co_remove_node(const char *name, GError **errp);
 
+/*
+ * Reopens the nodes named by the specs (BlockdevSpec*, one per node) in one
+ * transaction: new options (omitted ones reset to their defaults), replaced
+ * or detached file/backing links, read-only changes; permissions checked on
+ * the final graph.  On error nothing changed.
+ */
+int coroutine_fn graph_co_reopen(GPtrArray *specs, GError **errp);
+
 /* SIGTERM: flush and close every node, roots first. */
 void coroutine_fn graph_co_close_all(void);

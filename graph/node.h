@@ -39,7 +39,6 @@ struct BlockChild {
     uint64_t perm;              /* BlockPerm bits taken */
     uint64_t shared_perm;       /* BlockPerm bits others may take */
     unsigned frozen;            /* > 0: the link may not be changed (jobs) */
-    bool owns_node;             /* inline child: goes with the parent unless used elsewhere */
 };
 
 struct BlockNode {
@@ -58,7 +57,14 @@ struct BlockNode {
     bool auto_read_only;
     bool writable;              /* open read-write right now */
     bool active;
-    bool user_owned;            /* added by AddNode: stays until RemoveNode */
+    bool user_owned;            /* added by AddNode: stays until RemoveNode; other
+                                   nodes go when their last user goes */
+    bool opened;                /* co_open succeeded: close is due */
+    bool registered;            /* in the graph (visible, on the bus) */
+    bool removing;              /* RemoveNode is closing it: no new links */
+    char *failure;              /* set by node_fail: requests get EIO from now on */
+    uint64_t locked_perm;       /* what apply_perm last applied (image locks) */
+    uint64_t locked_shared;
 
     GPtrArray *children;        /* BlockChild*: links this node holds */
     GPtrArray *parents;         /* BlockChild*: uses of this node */
@@ -117,3 +123,18 @@ char *block_child_describe_user(const BlockChild *child);
 
 /* Tells the bus that a node property changed (PropertiesChanged). */
 void node_notify_changed(BlockNode *node, const char *property);
+
+/*
+ * Activates (children first) or inactivates a node.  An inactive node holds
+ * no image locks, refuses writers and resize (Inactive); inactivating refuses
+ * while an active user still writes to the node.
+ */
+int coroutine_fn node_co_set_active(BlockNode *node, bool active, GError **errp);
+
+/*
+ * A driver found the image fatally broken (corrupt metadata): every request
+ * gets EIO from now on, and once nothing is in flight the node switches to
+ * the `error` driver, so that the daemon keeps running and the node keeps
+ * answering.  Safe to call from inside a driver's request.
+ */
+void node_fail(BlockNode *node, const char *fmt, ...) G_GNUC_PRINTF(2, 3);

@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * org.blockgraph.BlockGraph1.Node: one object per graph node under
+ * /org/blockgraph/BlockGraph1/node/<encoded node-name>, served by a fallback
+ * vtable so that nodes cost nothing on the bus until someone asks.
+ */
+
+#include <errno.h>
+#include <string.h>
+
+#include "aio/coroutine.h"
+#include "bus/bus.h"
+#include "graph/error.h"
+#include "graph/graph.h"
+#include "graph/io.h"
+#include "graph/node.h"
+#include "xml/blockdev-parse.h"
+#include "xml/node-write.h"
+
+/* ---- objects ------------------------------------------------------------- */
+
+static int node_object_find(sd_bus *bus, const char *path, const char *interface,
+                            void *userdata, void **ret_found, sd_bus_error *ret_error)
+{
+    g_autofree char *name = bus_path_decode(BUS_NODE_PREFIX, path);
+    BlockNode *node;
+
+    if (!name) {
+        return 0;
+    }
+    node = graph_lookup(name);
+    if (!node) {
+        return 0;
+    }
+    *ret_found = node;
+    return 1;
+}
+
+static int node_node_enumerator(sd_bus *bus, const char *path, void *userdata,
+                                char ***ret_nodes, sd_bus_error *ret_error)
+{
+    GList *nodes = graph_nodes();
+    char **paths = g_new0(char *, g_list_length(nodes) + 1);
+    size_t n = 0;
+
+    for (GList *l = nodes; l; l = l->next) {
+        paths[n++] = bus_node_path(l->data);
+    }
+    *ret_nodes = paths;
+    return 1;
+}
+
+/* ---- properties ---------------------------------------------------------- */
+
+#define NODE_GETTER(fn) \
+    static int fn(sd_bus *bus, const char *path, const char *interface, \
+                  const char *property, sd_bus_message *reply, \
+                  void *userdata, sd_bus_error *ret_error)
+
+/* bool fields (sd-bus's default 'b' getter reads an int). */
+NODE_GETTER(property_get_bool_field)
+{
+    return sd_bus_message_append(reply, "b", (int)*(const bool *)userdata);
+}
+
+NODE_GETTER(property_get_driver)
+{
+    BlockNode *node = userdata;
+
+    return sd_bus_message_append(reply, "s", node->drv->name);
+}
+
+NODE_GETTER(property_get_filename)
+{
+    BlockNode *node = userdata;
+
+    return sd_bus_message_append(reply, "s", node->filename ? node->filename : "");
+}
+
+NODE_GETTER(property_get_children)
+{
+    BlockNode *node = userdata;
+    int r;
+
+    r = sd_bus_message_open_container(reply, 'a', "(sso)");
+    for (guint i = 0; r >= 0 && i < node->children->len; i++) {
+        BlockChild *c = g_ptr_array_index(node->children, i);
+        g_autofree char *child_path = bus_node_path(c->node);
+
+        r = sd_bus_message_append(reply, "(sso)", c->role, c->node->name, child_path);
+    }
+    return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+/* "node:top", "export:e0", "job:job0". */
+static char *node_user_describe(const BlockChild *c)
+{
+    const char *name = c->user_kind == BLOCK_USER_NODE && c->parent ? c->parent->name
+                                                                    : c->user_name;
+
+    return g_strdup_printf("%s:%s", node_user_kind_name(c->user_kind), name ? name : "");
+}
+
+static int append_user(sd_bus_message *reply, const BlockChild *c)
+{
+    g_autofree char *user = node_user_describe(c);
+    g_auto(GStrv) taken = block_perm_names(c->perm);
+    g_auto(GStrv) shared = block_perm_names(c->shared_perm);
+    int r;
+
+    r = sd_bus_message_open_container(reply, 'r', "ssasas");
+    if (r >= 0) {
+        r = sd_bus_message_append(reply, "ss", user, c->role ? c->role : "");
+    }
+    if (r >= 0) {
+        r = sd_bus_message_append_strv(reply, taken);
+    }
+    if (r >= 0) {
+        r = sd_bus_message_append_strv(reply, shared);
+    }
+    return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+NODE_GETTER(property_get_users)
+{
+    BlockNode *node = userdata;
+    int r;
+
+    r = sd_bus_message_open_container(reply, 'a', "(ssasas)");
+    for (guint i = 0; r >= 0 && i < node->parents->len; i++) {
+        r = append_user(reply, g_ptr_array_index(node->parents, i));
+    }
+    return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+/* ---- methods ------------------------------------------------------------- */
+
+static int method_get_xml(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+    g_autofree char *xml = node_to_xml(userdata);
+
+    return sd_bus_reply_method_return(m, "s", xml);
+}
+
+typedef struct NodeCall {
+    sd_bus_message *msg;
+    BlockChild *user;       /* temporary internal user holding the node */
+    uint64_t size;          /* Resize */
+    bool active;            /* SetActive */
+} NodeCall;
+
+/*
+ * Attaches a temporary internal user to node for the duration of a call:
+ * it keeps the node from being removed and gives the request path a link.
+ */
+static NodeCall *node_call_new(sd_bus_message *m, BlockNode *node, const char *what,
+                               uint64_t perm, sd_bus_error *ret_error, int *ret)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *user_name = g_strdup_printf("%s call from %s", what,
+                                                 sd_bus_message_get_sender(m) ?: "?");
+    BlockChild *user;
+    NodeCall *call;
+
+    user = node_attach_user(node, BLOCK_USER_INTERNAL, user_name, what, perm,
+                            BLOCK_PERM_ALL, &err);
+    if (!user) {
+        *ret = bus_error_set_gerror(ret_error, err);
+        return NULL;
+    }
+    call = g_new0(NodeCall, 1);
+    call->msg = sd_bus_message_ref(m);
+    call->user = user;
+    bus_call_begin();
+    return call;
+}
+
+static void node_call_finish(NodeCall *call, int r, const GError *err, const char *what)
+{
+    g_autoptr(GError) local = NULL;
+    BlockNode *node = call->user->node;
+
+    if (r < 0 && !err) {
+        bg_set_error_errno(&local, r, "%s of node '%s' failed", what, node->name);
+        err = local;
+    }
+    /* May free the node (an inline child whose parent went meanwhile). */
+    node_detach_user(call->user);
+    if (r >= 0) {
+        r = sd_bus_reply_method_return(call->msg, "");
+    } else {
+        r = bus_reply_gerror(call->msg, err);
+    }
+    if (r < 0) {
+        g_warning("Failed to reply to %s: %s", what, g_strerror(-r));
+    }
+    sd_bus_message_unref(call->msg);
+    g_free(call);
+    bus_call_end();
+}
+
+static void coroutine_fn node_co_flush_call(void *opaque)
+{
+    NodeCall *call = opaque;
+    int r = node_co_flush(call->user);
+
+    node_call_finish(call, r, NULL, "Flush");
+}
+
+static int method_flush(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+    int r = 0;
+    NodeCall *call = node_call_new(m, userdata, "flush", 0, ret_error, &r);
+
+    if (!call) {
+        return r;
+    }
+    coroutine_start(node_co_flush_call, call);
+    return 1;
+}
+
+static void coroutine_fn node_co_resize_call(void *opaque)
+{
+    NodeCall *call = opaque;
+    g_autoptr(GError) err = NULL;
+    int r = node_co_truncate(call->user, call->size, &err);
+
+    node_call_finish(call, r, err, "Resize");
+}
+
+static int method_resize(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+    uint64_t size;
+    NodeCall *call;
+    int r;
+
+    r = sd_bus_message_read(m, "t", &size);
+    if (r < 0) {
+        return r;
+    }
+    call = node_call_new(m, userdata, "resize", BLOCK_PERM_RESIZE, ret_error, &r);
+    if (!call) {
+        return r;
+    }
+    call->size = size;
+    coroutine_start(node_co_resize_call, call);
+    return 1;
+}
+
+/* The snippet may leave node-name out; naming another node is an error. */
+static int method_reopen(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+    BlockNode *node = userdata;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(BlockdevSpec) spec = NULL;
+    const char *xml, *name;
+    GPtrArray *specs;
+    int r;
+
+    r = sd_bus_message_read(m, "s", &xml);
+    if (r < 0) {
+        return r;
+    }
+    spec = blockdev_parse_xml(xml, -1, "<bus>", &err);
+    if (!spec) {
+        return bus_error_set_gerror(ret_error, err);
+    }
+    name = blockdev_spec_get(spec, "node-name");
+    if (!name) {
+        blockdev_spec_set(spec, "node-name", node->name);
+    } else if (!g_str_equal(name, node->name)) {
+        return sd_bus_error_setf(ret_error, BUS_ERROR_PREFIX "InvalidArgument",
+                                 "Node.Reopen of node '%s' got a snippet for node '%s' "
+                                 "(use Manager.ReopenNodes to reopen several nodes)",
+                                 node->name, name);
+    }
+    specs = g_ptr_array_new_with_free_func((GDestroyNotify)blockdev_spec_free);
+    g_ptr_array_add(specs, g_steal_pointer(&spec));
+    return bus_reopen_start(m, specs);
+}
+
+static void coroutine_fn node_co_set_active_call(void *opaque)
+{
+    NodeCall *call = opaque;
+    g_autoptr(GError) err = NULL;
+    int r = node_co_set_active(call->user->node, call->active, &err);
+
+    node_call_finish(call, r, err, "SetActive");
+}
+
+static int method_set_active(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+    NodeCall *call;
+    int active, r;
+
+    r = sd_bus_message_read(m, "b", &active);
+    if (r < 0) {
+        return r;
+    }
+    /* Takes nothing, shares everything: it only keeps the node while it runs. */
+    call = node_call_new(m, userdata, "set-active", 0, ret_error, &r);
+    if (!call) {
+        return r;
+    }
+    call->active = active;
+    coroutine_start(node_co_set_active_call, call);
+    return 1;
+}
+
+/* ---- signals ------------------------------------------------------------- */
+
+void bus_node_added(BlockNode *node)
+{
+    g_autofree char *path = bus_node_path(node);
+
+    bus_emit_object_added(path, BUS_INTERFACE_NODE);
+}
+
+void bus_node_removed(BlockNode *node)
+{
+    g_autofree char *path = bus_node_path(node);
+
+    bus_emit_object_removed(path, BUS_INTERFACE_NODE);
+}
+
+/* Node properties that send PropertiesChanged (EMITS_CHANGE in the vtable). */
+static const char *const node_changing_properties[] = {
+    "Driver", "Size", "ReadOnly", "AutoReadOnly", "Writable", "Active", "Filename",
+    "Children", "Users",
+};
+
+static bool node_property_changes(const char *name)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(node_changing_properties); i++) {
+        if (g_str_equal(name, node_changing_properties[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Graph-side names ("size", "writable", ...) -> D-Bus property names. */
+static const char *const node_property_map[][2] = {
+    { "size", "Size" },
+    { "read-only", "ReadOnly" },
+    { "auto-read-only", "AutoReadOnly" },
+    { "writable", "Writable" },
+    { "active", "Active" },
+    { "filename", "Filename" },
+    { "children", "Children" },
+    { "users", "Users" },
+    { "parents", "Users" },
+};
+
+static const char *node_property_name(const char *property)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(node_property_map); i++) {
+        if (g_str_equal(property, node_property_map[i][0])) {
+            return node_property_map[i][1];
+        }
+    }
+    return property;    /* already a D-Bus name */
+}
+
+void bus_node_changed(BlockNode *node, const char *property)
+{
+    g_autofree char *path = bus_node_path(node);
+
+    const char *name;
+
+    if (!property) {
+        for (size_t i = 0; i < G_N_ELEMENTS(node_changing_properties); i++) {
+            bus_queue_property_changed(path, BUS_INTERFACE_NODE, node_changing_properties[i]);
+        }
+        return;
+    }
+    name = node_property_name(property);
+    if (!node_property_changes(name)) {
+        g_debug("Node '%s': change of unknown property '%s' not sent", node->name, property);
+        return;
+    }
+    bus_queue_property_changed(path, BUS_INTERFACE_NODE, name);
+}
+
+/* ---- vtable -------------------------------------------------------------- */
+
+#define CHANGES SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
+
+static const sd_bus_vtable node_vtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_PROPERTY("NodeName", "s", NULL, offsetof(BlockNode, name),
+                    SD_BUS_VTABLE_PROPERTY_CONST),
+    /* Changes when a node fails and switches to the 'error' driver. */
+    SD_BUS_PROPERTY("Driver", "s", property_get_driver, 0, CHANGES),
+    SD_BUS_PROPERTY("Size", "t", NULL, offsetof(BlockNode, size), CHANGES),
+    SD_BUS_PROPERTY("ReadOnly", "b", property_get_bool_field,
+                    offsetof(BlockNode, read_only), CHANGES),
+    SD_BUS_PROPERTY("AutoReadOnly", "b", property_get_bool_field,
+                    offsetof(BlockNode, auto_read_only), CHANGES),
+    SD_BUS_PROPERTY("Writable", "b", property_get_bool_field,
+                    offsetof(BlockNode, writable), CHANGES),
+    SD_BUS_PROPERTY("Active", "b", property_get_bool_field, offsetof(BlockNode, active), CHANGES),
+    SD_BUS_PROPERTY("Filename", "s", property_get_filename, 0, CHANGES),
+    SD_BUS_PROPERTY("Children", "a(sso)", property_get_children, 0, CHANGES),
+    SD_BUS_PROPERTY("Users", "a(ssasas)", property_get_users, 0, CHANGES),
+    SD_BUS_METHOD_WITH_NAMES("GetXML", "", , "s", SD_BUS_PARAM(xml),
+                             method_get_xml, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Flush", "", "", method_flush, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("Resize", "t", SD_BUS_PARAM(size), "", ,
+                             method_resize, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("Reopen", "s", SD_BUS_PARAM(xml), "", ,
+                             method_reopen, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("SetActive", "b", SD_BUS_PARAM(active), "", ,
+                             method_set_active, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_VTABLE_END,
+};
+
+int bus_node_register(sd_bus *bus)
+{
+    return bus_register_fallback(bus, BUS_NODE_PREFIX, BUS_INTERFACE_NODE, node_vtable,
+                                 node_object_find, node_node_enumerator);
+}

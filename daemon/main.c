@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * blockgraphd: command line, start-up configuration, the event loop,
+ * signals, sd_notify and logging.
+ *
+ *   blockgraphd [--system | --session | --address=ADDRESS] [--config-dir=DIR]
+ *               [--check-config]
+ */
+
+#include "config.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "aio/coroutine.h"
+#include "aio/linux-aio.h"
+#include "aio/loop.h"
+#include "aio/worker-pool.h"
+#include "bus/bus.h"
+#include "daemon/config-dir.h"
+#include "daemon/log.h"
+#include "exports/export.h"
+#include "graph/graph.h"
+
+typedef struct DaemonArgs {
+    BusKind bus_kind;
+    char *address;
+    char *config_dir;
+    bool check_config;
+} DaemonArgs;
+
+static bool shutting_down;
+static int exit_status = EXIT_SUCCESS;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: blockgraphd [OPTION...]\n"
+            "Serve a graph of block nodes on D-Bus as " BUS_NAME ".\n\n"
+            "  --system             serve on the system bus (default)\n"
+            "  --session            serve on the session bus\n"
+            "  --address=ADDRESS    serve on the bus at ADDRESS\n"
+            "  --config-dir=DIR     apply every *.xml file in DIR at start\n"
+            "  --check-config       validate DIR and exit (nonzero on errors)\n"
+            "  --version            print the version and exit\n"
+            "  --help               print this help and exit\n");
+}
+
+/* Returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, DaemonArgs *args)
+{
+    enum { OPT_SYSTEM = 256, OPT_SESSION, OPT_ADDRESS, OPT_CONFIG_DIR, OPT_CHECK, OPT_VERSION };
+    static const struct option options[] = {
+        { "system", no_argument, NULL, OPT_SYSTEM },
+        { "session", no_argument, NULL, OPT_SESSION },
+        { "address", required_argument, NULL, OPT_ADDRESS },
+        { "config-dir", required_argument, NULL, OPT_CONFIG_DIR },
+        { "check-config", no_argument, NULL, OPT_CHECK },
+        { "version", no_argument, NULL, OPT_VERSION },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case OPT_SYSTEM:
+            args->bus_kind = BUS_KIND_SYSTEM;
+            break;
+        case OPT_SESSION:
+            args->bus_kind = BUS_KIND_SESSION;
+            break;
+        case OPT_ADDRESS:
+            args->bus_kind = BUS_KIND_ADDRESS;
+            g_free(args->address);
+            args->address = g_strdup(optarg);
+            break;
+        case OPT_CONFIG_DIR:
+            g_free(args->config_dir);
+            args->config_dir = g_strdup(optarg);
+            break;
+        case OPT_CHECK:
+            args->check_config = true;
+            break;
+        case OPT_VERSION:
+            printf("blockgraphd %s\n", BLOCKGRAPH_VERSION);
+            return EXIT_SUCCESS;
+        case 'h':
+            usage(stdout);
+            return EXIT_SUCCESS;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "blockgraphd: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    return -1;
+}
+
+static int check_config(const DaemonArgs *args)
+{
+    g_autoptr(GError) err = NULL;
+    int failed;
+
+    if (!args->config_dir) {
+        g_warning("--check-config needs --config-dir=DIR");
+        return 2;
+    }
+    failed = config_dir_check(args->config_dir, &err);
+    if (failed < 0) {
+        g_warning("%s", err->message);
+        return EXIT_FAILURE;
+    }
+    if (failed > 0) {
+        g_warning("%d configuration file(s) in '%s' have errors", failed, args->config_dir);
+        return EXIT_FAILURE;
+    }
+    g_message("Configuration in '%s' is valid", args->config_dir);
+    return EXIT_SUCCESS;
+}
+
+static void coroutine_fn daemon_co_apply_config(void *opaque)
+{
+    const char *dir = opaque;
+    g_autoptr(GError) err = NULL;
+
+    if (config_dir_co_apply(dir, &err) < 0) {
+        g_warning("%s; starting with an empty graph", err->message);
+    }
+}
+
+/* ---- shutdown ------------------------------------------------------------ */
+
+static void coroutine_fn daemon_co_shutdown(void *opaque)
+{
+    export_co_remove_all();     /* in-flight NBD requests finish, clients go */
+    bus_co_shutdown();
+    graph_co_close_all();
+    g_message("Every image flushed and closed");
+    sd_event_exit(aio_loop(), exit_status);
+}
+
+static void daemon_shutdown(const char *why, int status)
+{
+    if (shutting_down) {
+        return;
+    }
+    shutting_down = true;
+    exit_status = status;
+    g_message("%s, shutting down", why);
+    sd_notify(0, "STOPPING=1");
+    coroutine_start(daemon_co_shutdown, NULL);
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+    g_autofree char *why = g_strdup_printf("Received SIG%s", sigabbrev_np(si->ssi_signo));
+
+    daemon_shutdown(why, EXIT_SUCCESS);
+    return 0;
+}
+
+static void on_bus_lost(void)
+{
+    daemon_shutdown("Bus connection lost", EXIT_FAILURE);
+}
+
+static int setup_signals(void)
+{
+    sigset_t mask;
+    int r;
+
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    r = -pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    if (r >= 0) {
+        r = sd_event_add_signal(aio_loop(), NULL, SIGTERM, on_signal, NULL);
+    }
+    if (r >= 0) {
+        r = sd_event_add_signal(aio_loop(), NULL, SIGINT, on_signal, NULL);
+    }
+    return r;
+}
+
+static int serve(const DaemonArgs *args)
+{
+    g_autoptr(GError) err = NULL;
+    int r;
+
+    if (args->config_dir) {
+        aio_run_coroutine(daemon_co_apply_config, args->config_dir);
+    }
+    bus_set_disconnect_handler(on_bus_lost);
+    if (!bus_open(args->bus_kind, args->address, &err)) {
+        g_warning("%s", err->message);
+        return EXIT_FAILURE;
+    }
+    g_message("Serving %s with %u node(s)", BUS_NAME, graph_node_count());
+    sd_notifyf(0, "READY=1\nSTATUS=Serving %u node(s)", graph_node_count());
+    r = sd_event_loop(aio_loop());
+    if (r < 0) {
+        g_warning("Event loop failed: %s", g_strerror(-r));
+        return EXIT_FAILURE;
+    }
+    return r;
+}
+
+int main(int argc, char **argv)
+{
+    DaemonArgs args = { .bus_kind = BUS_KIND_SYSTEM };
+    int ret, r;
+
+    log_setup();
+    ret = parse_args(argc, argv, &args);
+    if (ret < 0 && args.check_config) {
+        ret = check_config(&args);
+    }
+    if (ret < 0) {
+        /* Block the signals before the worker pool starts threads. */
+        r = setup_signals();
+        if (r < 0) {
+            g_warning("Failed to set up signal handling: %s", g_strerror(-r));
+            ret = EXIT_FAILURE;
+        } else {
+            ret = serve(&args);
+        }
+        bus_close();
+        worker_pool_shutdown();
+        linux_aio_shutdown();
+        aio_loop_shutdown();
+    }
+    g_free(args.address);
+    g_free(args.config_dir);
+    return ret;
+}

@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * qcow2 writes, write-zeroes and discard.
+ *
+ * A write to a cluster that is mapped with refcount 1 (COPIED) goes straight
+ * to the host cluster.  Anything else (unallocated, zero, compressed,
+ * shared with a snapshot) allocates: under s->lock a Qcow2Alloc is
+ * registered for the guest cluster and a host cluster reserved (its
+ * refcount set in the refcount cache); without the lock the guest data and
+ * the copy-on-write head and tail (from the backing file, the old cluster
+ * or zeroes) are written there; under the lock again the L2 entry is set,
+ * which orders the refcount block before the L2 table on disk.
+ */
+
+#include <errno.h>
+#include <string.h>
+
+#include "graph/io.h"
+#include "drivers/qcow2/qcow2.h"
+
+typedef struct Qcow2Write {
+    Qcow2State *s;
+    uint64_t guest;             /* cluster-aligned guest offset */
+    uint64_t old_entry;
+    uint64_t host;              /* reserved host cluster */
+    bool reused;                /* host is the old (preallocated zero) cluster */
+    bool host_zero;             /* host lies past everything written: reads as zeroes */
+    Qcow2Alloc alloc;
+} Qcow2Write;
+
+static bool needs_alloc(const Qcow2State *s, uint64_t e)
+{
+    switch (qcow2_l2_entry_type(s, e)) {
+    case QCOW2_CLUSTER_NORMAL:
+        return !(e & QCOW2_OFLAG_COPIED);
+    default:
+        return true;
+    }
+}
+
+/* Fills buf (one cluster) with what the guest cluster read before this write. */
+static int coroutine_fn cow_source(Qcow2Write *w, uint8_t *buf)
+{
+    Qcow2State *s = w->s;
+    switch (qcow2_l2_entry_type(s, w->old_entry)) {
+    case QCOW2_CLUSTER_UNALLOCATED: {
+        IOVector v;
+        iov_init_buf(&v, buf, s->cluster_size);
+        return qcow2_read_backing(s, w->guest, s->cluster_size, &v, 0);
+    }
+    case QCOW2_CLUSTER_COMPRESSED:
+        return qcow2_read_compressed(s, w->old_entry, buf);
+    case QCOW2_CLUSTER_NORMAL:
+        return qcow2_file_pread(s, w->old_entry & QCOW2_L2E_OFFSET_MASK, s->cluster_size, buf);
+    default:
+        memset(buf, 0, s->cluster_size);
+        return 0;
+    }
+}
+
+/* True if what the cluster read before is all zeroes. */
+static bool cow_is_zero(const Qcow2Write *w)
+{
+    const Qcow2State *s = w->s;
+    switch (qcow2_l2_entry_type(s, w->old_entry)) {
+    case QCOW2_CLUSTER_UNALLOCATED:
+        return !s->node->backing || w->guest >= s->node->backing->node->size;
+    case QCOW2_CLUSTER_ZERO_PLAIN:
+    case QCOW2_CLUSTER_ZERO_ALLOC:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/*
+ * Writes guest data [in_cluster, in_cluster+n) plus the COW head and tail.
+ * A cluster past everything ever written in the file already reads as
+ * zeroes, so a zero head and tail need not be written there.
+ */
+static int coroutine_fn write_new_cluster(Qcow2Write *w, uint64_t in_cluster, uint64_t n,
+                                          IOVector *qiov, size_t qoff)
+{
+    Qcow2State *s = w->s;
+    int ret = qcow2_check_overlap(s, w->host, s->cluster_size, 0);
+    if (ret < 0)
+        return ret;
+    bool data_only = n == s->cluster_size || (w->host_zero && cow_is_zero(w));
+    if (data_only) {
+        if (n < s->cluster_size) {
+            ret = qcow2_file_grow(s, w->host + s->cluster_size);
+            if (ret < 0)
+                return ret;
+        }
+        IOVector part;
+        iov_init(&part, qiov->niov);
+        iov_concat_slice(&part, qiov, qoff, n);
+        ret = qcow2_file_pwritev(s, w->host + in_cluster, n, &part);
+        iov_destroy(&part);
+        return ret;
+    }
+    g_autofree uint8_t *buf = g_malloc(s->cluster_size);
+    ret = cow_source(w, buf);
+    if (ret < 0)
+        return ret;
+    iov_to_buf(qiov, qoff, buf + in_cluster, n);
+    return qcow2_file_pwrite(s, w->host, s->cluster_size, buf);
+}
+
+/* Under s->lock: reserves a host cluster for guest cluster w->guest. */
+static int coroutine_fn begin_alloc(Qcow2Write *w)
+{
+    Qcow2State *s = w->s;
+    Qcow2ClusterType t = qcow2_l2_entry_type(s, w->old_entry);
+    if (s->lazy_refcounts) {
+        int ret = qcow2_mark_dirty(s);
+        if (ret < 0)
+            return ret;
+    }
+    if (t == QCOW2_CLUSTER_ZERO_ALLOC && (w->old_entry & QCOW2_OFLAG_COPIED)) {
+        w->host = w->old_entry & QCOW2_L2E_OFFSET_MASK;
+        w->reused = true;
+    } else {
+        int64_t off = qcow2_alloc_clusters(s, 1);
+        if (off < 0)
+            return off;
+        w->host = off;
+        w->host_zero = (uint64_t)off >= s->file_size;
+    }
+    w->alloc.guest_cluster = w->guest >> s->cluster_bits;
+    co_queue_init(&w->alloc.waiters);
+    g_hash_table_insert(s->allocs, &w->alloc.guest_cluster, &w->alloc);
+    return 0;
+}
+
+/* Under s->lock: links the new cluster, frees the old target, wakes waiters. */
+static int coroutine_fn finish_alloc(Qcow2Write *w, int io_ret)
+{
+    Qcow2State *s = w->s;
+    int ret = io_ret;
+    if (ret == 0)
+        ret = qcow2_set_l2_entry(s, w->guest, w->host | QCOW2_OFLAG_COPIED, NULL);
+    if (ret == 0 && !w->reused && qcow2_l2_entry_type(s, w->old_entry) != QCOW2_CLUSTER_UNALLOCATED
+        && qcow2_l2_entry_type(s, w->old_entry) != QCOW2_CLUSTER_ZERO_PLAIN) {
+        ret = qcow2_write_caches(s);
+        if (ret == 0)
+            ret = qcow2_free_l2_entry_target(s, w->old_entry);
+    }
+    if (ret < 0 && io_ret < 0 && !w->reused)
+        (void)qcow2_free_clusters(s, w->host, s->cluster_size);  /* never linked */
+    g_hash_table_remove(s->allocs, &w->alloc.guest_cluster);
+    co_queue_wake_all(&w->alloc.waiters);
+    return ret;
+}
+
+/* Writes [offset, offset+n) within one cluster that needs allocation. */
+static int coroutine_fn write_alloc(Qcow2State *s, uint64_t offset, uint64_t n, uint64_t e,
+                                    IOVector *qiov, size_t qoff)
+{
+    Qcow2Write w = { .s = s, .guest = qcow2_start_of_cluster(s, offset), .old_entry = e };
+    int ret = begin_alloc(&w);
+    co_mutex_unlock(&s->lock);
+    if (ret < 0)
+        return ret;
+    ret = write_new_cluster(&w, qcow2_offset_into_cluster(s, offset), n, qiov, qoff);
+    co_mutex_lock(&s->lock);
+    ret = finish_alloc(&w, ret);
+    co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+/* One step of a write: returns bytes written (> 0) or a negative errno. */
+static int64_t coroutine_fn write_step(Qcow2State *s, uint64_t offset, uint64_t bytes,
+                                       IOVector *qiov, size_t qoff)
+{
+    uint64_t e, n;
+    co_mutex_lock(&s->lock);
+    while (qcow2_wait_alloc(s, offset >> s->cluster_bits)) {
+    }
+    int ret = qcow2_get_mapping(s, offset, bytes, &e, &n);
+    if (ret < 0) {
+        co_mutex_unlock(&s->lock);
+        return ret;
+    }
+    if (needs_alloc(s, e)) {
+        n = MIN(n, s->cluster_size - qcow2_offset_into_cluster(s, offset));
+        ret = write_alloc(s, offset, n, e, qiov, qoff);
+        return ret < 0 ? ret : (int64_t)n;
+    }
+    co_mutex_unlock(&s->lock);
+    uint64_t host = (e & QCOW2_L2E_OFFSET_MASK) + qcow2_offset_into_cluster(s, offset);
+    ret = qcow2_check_overlap(s, host, n, 0);
+    if (ret < 0)
+        return ret;
+    IOVector part;
+    iov_init(&part, qiov->niov);
+    iov_concat_slice(&part, qiov, qoff, n);
+    ret = qcow2_file_pwritev(s, host, n, &part);
+    iov_destroy(&part);
+    return ret < 0 ? ret : (int64_t)n;
+}
+
+static int coroutine_fn flush_metadata(Qcow2State *s)
+{
+    co_mutex_lock(&s->lock);
+    int ret = qcow2_write_caches(s);
+    co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+int coroutine_fn qcow2_co_pwritev(BlockNode *node, uint64_t offset, uint64_t bytes,
+                                  IOVector *qiov, BlockReqFlags flags)
+{
+    Qcow2State *s = node->opaque;
+    if (s->corrupt)
+        return -EIO;
+    size_t qoff = 0;
+    while (bytes) {
+        int64_t n = write_step(s, offset, bytes, qiov, qoff);
+        if (n < 0)
+            return n;
+        offset += n;
+        qoff += n;
+        bytes -= n;
+    }
+    return (flags & BLOCK_REQ_FUA) ? flush_metadata(s) : 0;
+}
+
+/* Writes explicit zeroes over [offset, offset+bytes) through the normal write path. */
+static int coroutine_fn write_zero_buffer(Qcow2State *s, uint64_t offset, uint64_t bytes)
+{
+    size_t chunk = MIN(bytes, MAX(s->cluster_size, 1u << 20));
+    g_autofree void *zeroes = g_malloc0(chunk);
+    while (bytes) {
+        uint64_t n = MIN(bytes, chunk);
+        IOVector v;
+        iov_init_buf(&v, zeroes, n);
+        int ret = qcow2_co_pwritev(s->node, offset, n, &v, 0);
+        if (ret < 0)
+            return ret;
+        offset += n;
+        bytes -= n;
+    }
+    return 0;
+}
+
+/* True if the partial-cluster range already reads as zeroes without a backing file. */
+static bool coroutine_fn reads_as_zero(Qcow2State *s, uint64_t offset, uint64_t bytes)
+{
+    uint64_t e, n;
+    co_mutex_lock(&s->lock);
+    int ret = qcow2_get_mapping(s, offset, bytes, &e, &n);
+    co_mutex_unlock(&s->lock);
+    if (ret < 0 || n < bytes)
+        return false;
+    Qcow2ClusterType t = qcow2_l2_entry_type(s, e);
+    return t == QCOW2_CLUSTER_ZERO_PLAIN || t == QCOW2_CLUSTER_ZERO_ALLOC ||
+           (t == QCOW2_CLUSTER_UNALLOCATED &&
+            (!s->node->backing || offset >= s->node->backing->node->size));
+}
+
+static int coroutine_fn zero_partial(Qcow2State *s, uint64_t offset, uint64_t bytes)
+{
+    if (!bytes || reads_as_zero(s, offset, bytes))
+        return 0;
+    return write_zero_buffer(s, offset, bytes);
+}
+
+int coroutine_fn qcow2_co_pwrite_zeroes(BlockNode *node, uint64_t offset, uint64_t bytes,
+                                        BlockReqFlags flags)
+{
+    Qcow2State *s = node->opaque;
+    if (s->corrupt)
+        return -EIO;
+    uint64_t head_end = MIN(offset + bytes, (offset + s->cluster_size - 1) & ~(s->cluster_size - 1));
+    uint64_t tail_start = MAX(head_end, qcow2_start_of_cluster(s, offset + bytes));
+    /* The image end counts as a cluster end. */
+    if (offset + bytes == node->size)
+        tail_start = offset + bytes;
+    int ret = zero_partial(s, offset, head_end - offset);
+    if (ret == 0 && tail_start > head_end) {
+        co_mutex_lock(&s->lock);
+        ret = qcow2_zero_clusters(s, head_end, tail_start - head_end,
+                                  flags & BLOCK_REQ_MAY_UNMAP);
+        co_mutex_unlock(&s->lock);
+        if (ret == -ENOTSUP) {
+            if (flags & BLOCK_REQ_NO_FALLBACK)
+                return ret;
+            ret = write_zero_buffer(s, head_end, tail_start - head_end);
+        }
+    }
+    if (ret == 0)
+        ret = zero_partial(s, tail_start, offset + bytes - tail_start);
+    if (ret == 0 && (flags & BLOCK_REQ_FUA))
+        ret = flush_metadata(s);
+    return ret;
+}
+
+int coroutine_fn qcow2_co_pdiscard(BlockNode *node, uint64_t offset, uint64_t bytes)
+{
+    Qcow2State *s = node->opaque;
+    if (s->corrupt)
+        return -EIO;
+    uint64_t start = (offset + s->cluster_size - 1) & ~(s->cluster_size - 1);
+    uint64_t end = qcow2_start_of_cluster(s, offset + bytes);
+    if (offset + bytes == node->size)
+        end = offset + bytes;
+    if (end <= start)
+        return 0;   /* discard is advisory: partial clusters stay */
+    co_mutex_lock(&s->lock);
+    int ret = qcow2_discard_clusters(s, start, end - start);
+    co_mutex_unlock(&s->lock);
+    return ret;
+}

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The export registry: adding and removing exports, the user each one
+ * holds on its node, and the hooks that keep the bus face informed.
+ */
+
+#include <errno.h>
+#include <string.h>
+
+#include "aio/loop.h"
+#include "graph/error.h"
+#include "graph/graph.h"
+#include "graph/io.h"
+#include "exports/nbd-server.h"
+
+static GList *exports;          /* Export*, in the order added */
+static const ExportListener *export_listener;
+static void *export_listener_opaque;
+
+void export_set_listener(const ExportListener *listener, void *opaque)
+{
+    export_listener = listener;
+    export_listener_opaque = opaque;
+}
+
+static void export_notify_changed(Export *e, const char *property)
+{
+    if (export_listener && export_listener->changed)
+        export_listener->changed(e, property, export_listener_opaque);
+}
+
+Export *export_lookup(const char *id)
+{
+    for (GList *it = exports; it; it = it->next) {
+        Export *e = it->data;
+        if (strcmp(e->id, id) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+GList *export_list(void)
+{
+    return exports;
+}
+
+bool export_remove_mode_parse(const char *s, ExportRemoveMode *ret, GError **errp)
+{
+    if (g_strcmp0(s, "safe") == 0 || g_strcmp0(s, "") == 0)
+        *ret = EXPORT_REMOVE_SAFE;
+    else if (g_strcmp0(s, "hard") == 0)
+        *ret = EXPORT_REMOVE_HARD;
+    else {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                    "Unknown removal mode '%s' (expected 'safe' or 'hard')", s ? s : "");
+        return false;
+    }
+    return true;
+}
+
+static bool export_config_check(const ExportConfig *cfg, GError **errp)
+{
+    const char *why = NULL;
+    if (!cfg->id || !*cfg->id)
+        why = "Export needs an 'id'";
+    else if (cfg->type && strcmp(cfg->type, "nbd") != 0)
+        why = "Export type must be 'nbd'";
+    else if (!cfg->node_name || !*cfg->node_name)
+        why = "Export needs a 'node-name'";
+    else if (cfg->name && strlen(cfg->name) > NBD_MAX_STRING)
+        why = "Export 'name' is longer than 4096 bytes";
+    else if (cfg->addr_type == EXPORT_ADDRESS_UNIX && (!cfg->path || !*cfg->path))
+        why = "Unix socket server needs a 'path'";
+    else if (cfg->addr_type == EXPORT_ADDRESS_INET && (!cfg->port || !*cfg->port))
+        why = "Inet server needs a 'port'";
+    if (why) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT, "%s%s%s%s", why,
+                    cfg->id && *cfg->id ? " (export '" : "", cfg->id && *cfg->id ? cfg->id : "",
+                    cfg->id && *cfg->id ? "')" : "");
+        return false;
+    }
+    if (export_lookup(cfg->id)) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_EXISTS, "Export '%s' already exists", cfg->id);
+        return false;
+    }
+    return true;
+}
+
+static void export_free(Export *e)
+{
+    g_free(e->id);
+    g_free(e->type);
+    g_free(e->node_name);
+    g_free(e->name);
+    g_free(e->description);
+    g_free(e->uri);
+    g_free(e);
+}
+
+static BlockChild *export_attach(const ExportConfig *cfg, GError **errp)
+{
+    BlockNode *node = graph_lookup(cfg->node_name);
+    if (!node) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_FOUND, "No node '%s' known (export '%s')",
+                    cfg->node_name, cfg->id);
+        return NULL;
+    }
+    if (cfg->writable && node->read_only) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_READ_ONLY,
+                    "Export '%s' is writable but node '%s' is read-only", cfg->id, node->name);
+        return NULL;
+    }
+    /*
+     * As qemu's block exports (blk_exp_add): consistent-read, plus write when
+     * writable; everything shared, so that a read-only and a writable export
+     * (or a job) can use the same node.
+     */
+    uint64_t perm = BLOCK_PERM_CONSISTENT_READ | (cfg->writable ? BLOCK_PERM_WRITE : 0);
+    uint64_t shared = BLOCK_PERM_ALL;
+    return node_attach_user(node, BLOCK_USER_EXPORT, cfg->id, "export", perm, shared, errp);
+}
+
+Export *export_add(const ExportConfig *cfg, GError **errp)
+{
+    if (!export_config_check(cfg, errp))
+        return NULL;
+    Export *e = g_new0(Export, 1);
+    e->id = g_strdup(cfg->id);
+    e->type = g_strdup("nbd");
+    e->node_name = g_strdup(cfg->node_name);
+    e->name = g_strdup(cfg->name ? cfg->name : cfg->node_name);
+    e->description = g_strdup(cfg->description);
+    e->writable = cfg->writable;
+    co_queue_init(&e->clients_gone);
+
+    /* The listener first: undoing it needs no I/O, unlike detaching a user. */
+    NbdListener *l = nbd_listener_get(cfg, errp);
+    if (!l || !nbd_listener_add_export(l, e, errp) || !(e->child = export_attach(cfg, errp))) {
+        if (l)
+            nbd_listener_remove_export(l, e);   /* closes a listener left empty */
+        export_free(e);
+        return NULL;
+    }
+    e->listener = l;
+    e->uri = nbd_listener_uri(l, e->name);
+    exports = g_list_append(exports, e);
+    if (export_listener && export_listener->added)
+        export_listener->added(e, export_listener_opaque);
+    return e;
+}
+
+void export_client_attached(Export *e, NbdClient *client)
+{
+    e->clients = g_list_prepend(e->clients, client);
+    e->n_clients++;
+    export_notify_changed(e, "Clients");
+}
+
+void export_client_detached(Export *e, NbdClient *client)
+{
+    e->clients = g_list_remove(e->clients, client);
+    e->n_clients--;
+    if (!e->removing)
+        export_notify_changed(e, "Clients");
+    co_queue_wake_all(&e->clients_gone);
+}
+
+int coroutine_fn export_co_remove(Export *e, ExportRemoveMode mode, GError **errp)
+{
+    if (e->removing) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_BUSY, "Export '%s' is being removed", e->id);
+        return -EBUSY;
+    }
+    if (mode == EXPORT_REMOVE_SAFE && e->n_clients) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_BUSY,
+                    "Export '%s' has %u connected client%s (use mode 'hard' to disconnect them)",
+                    e->id, e->n_clients, e->n_clients == 1 ? "" : "s");
+        return -EBUSY;
+    }
+    e->removing = true;
+    /* Stop accepting: new handshakes no longer see the export. */
+    nbd_listener_remove_export(e->listener, e);
+    e->listener = NULL;
+    for (GList *it = e->clients; it; it = it->next)
+        nbd_client_shutdown(it->data);
+    while (e->n_clients)
+        co_queue_wait(&e->clients_gone);
+    /* Every acknowledged write reaches the disk before the export goes. */
+    int ret = node_co_flush(e->child);
+    if (ret < 0)
+        g_warning("Flushing node '%s' while removing export '%s': %s", e->node_name, e->id,
+                  g_strerror(-ret));
+    exports = g_list_remove(exports, e);
+    if (export_listener && export_listener->removed)
+        export_listener->removed(e, export_listener_opaque);
+    node_detach_user(e->child);
+    export_free(e);
+    return 0;
+}
+
+typedef struct RemoveCtx {
+    Export *e;
+    ExportRemoveMode mode;
+    GError **errp;
+    int ret;
+} RemoveCtx;
+
+static void remove_entry(void *opaque)
+{
+    RemoveCtx *ctx = opaque;
+    ctx->ret = export_co_remove(ctx->e, ctx->mode, ctx->errp);
+}
+
+int export_remove(const char *id, ExportRemoveMode mode, GError **errp)
+{
+    Export *e = export_lookup(id);
+    if (!e) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_FOUND, "No export '%s' known", id);
+        return -ENOENT;
+    }
+    RemoveCtx ctx = { e, mode, errp, 0 };
+    if (coroutine_in_coroutine())
+        remove_entry(&ctx);
+    else
+        aio_run_coroutine(remove_entry, &ctx);
+    return ctx.ret;
+}
+
+void coroutine_fn export_co_remove_all(void)
+{
+    while (exports) {
+        Export *e = g_list_last(exports)->data;
+        if (e->removing) {
+            /* someone else is removing it; wait for that to finish */
+            coroutine_yield_to_loop();
+            continue;
+        }
+        export_co_remove(e, EXPORT_REMOVE_HARD, NULL);
+    }
+}

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Exports: graph nodes served to consumers over NBD.
+ *
+ * An export holds a user (BlockChild, kind BLOCK_USER_EXPORT, role "export")
+ * on its node and does all I/O through it.  Exports naming the same address
+ * (unix socket path, or TCP host and port) share one listener; a client
+ * picks its export by NBD export name.  Everything runs on the main loop.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#include "aio/coroutine.h"
+#include "graph/node.h"
+
+typedef struct NbdListener NbdListener;
+typedef struct NbdClient NbdClient;
+
+typedef enum ExportAddressType {
+    EXPORT_ADDRESS_UNIX,
+    EXPORT_ADDRESS_INET,
+} ExportAddressType;
+
+/* What an <export> element says, after parsing (xml/export-parse.h fills it). */
+typedef struct ExportConfig {
+    const char *id;
+    const char *type;           /* "nbd" */
+    const char *node_name;
+    const char *name;           /* NBD export name; NULL: node_name */
+    const char *description;    /* may be NULL */
+    bool writable;
+    ExportAddressType addr_type;
+    const char *path;           /* unix */
+    const char *host;           /* inet; NULL: any address */
+    const char *port;           /* inet; "0" picks a free port (Uri shows it) */
+} ExportConfig;
+
+typedef enum ExportRemoveMode {
+    EXPORT_REMOVE_SAFE,         /* refuse while clients are connected */
+    EXPORT_REMOVE_HARD,         /* finish in-flight requests, disconnect, remove */
+} ExportRemoveMode;
+
+typedef struct Export {
+    char *id;
+    char *type;
+    char *node_name;
+    char *name;
+    char *description;
+    bool writable;
+    char *uri;
+
+    BlockChild *child;
+    NbdListener *listener;
+    GList *clients;             /* NbdClient* in transmission on this export */
+    unsigned n_clients;
+    bool removing;
+    CoQueue clients_gone;       /* export_co_remove waits here */
+} Export;
+
+/* Bus hooks (bus/export.c installs them). */
+typedef struct ExportListener {
+    void (*added)(Export *e, void *opaque);
+    void (*removed)(Export *e, void *opaque);
+    void (*changed)(Export *e, const char *property, void *opaque);
+} ExportListener;
+
+void export_set_listener(const ExportListener *listener, void *opaque);
+
+/*
+ * Adds an export: checks the config, attaches to the node, opens (or
+ * joins) the listener.  All or nothing.  Errors: NotFound (node), Exists
+ * (id, or name on the same address), InvalidArgument, ReadOnly (writable
+ * export on a read-only node), PermissionConflict, IOError (socket).
+ */
+Export *export_add(const ExportConfig *cfg, GError **errp);
+
+/* The same from a parsed <export> element (Manager.AddExport, config files). */
+struct ExportSpec;
+Export *export_add_from_spec(const struct ExportSpec *spec, GError **errp);
+
+/*
+ * Removes an export.  safe: fails with Busy while clients are connected.
+ * hard: stops accepting, lets in-flight requests finish and reply,
+ * disconnects its clients, flushes the node and detaches.
+ */
+int coroutine_fn export_co_remove(Export *e, ExportRemoveMode mode, GError **errp);
+
+/* The same by id, from any context (runs a coroutine on the loop if needed). */
+int export_remove(const char *id, ExportRemoveMode mode, GError **errp);
+
+/* Hard-removes every export (SIGTERM, before closing the graph). */
+void coroutine_fn export_co_remove_all(void);
+
+bool export_remove_mode_parse(const char *s, ExportRemoveMode *ret, GError **errp);
+
+Export *export_lookup(const char *id);
+/* All exports in the order they were added (BlockNode-style read-only list). */
+GList *export_list(void);
+
+/* ---- used by the NBD server ------------------------------------------------ */
+void export_client_attached(Export *e, NbdClient *client);
+void export_client_detached(Export *e, NbdClient *client);

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A recycling pool of page-aligned I/O buffers in power-of-two size classes
+ * (4 KiB .. 32 MiB).  All users are on the main thread.  The pool is
+ * process-wide on purpose: buffers are interchangeable between clients and
+ * exports, and a bounded number per class is kept so memory stays small.
+ */
+
+#include <stdlib.h>
+
+#include "exports/nbd-server.h"
+
+#define POOL_MIN_SHIFT 12
+#define POOL_MAX_SHIFT 25
+#define POOL_CLASSES   (POOL_MAX_SHIFT - POOL_MIN_SHIFT + 1)
+
+typedef struct PoolClass {
+    void **free;
+    unsigned n;
+} PoolClass;
+
+static PoolClass pool[POOL_CLASSES];
+
+static unsigned pool_class(size_t size)
+{
+    unsigned shift = POOL_MIN_SHIFT;
+    while (shift < POOL_MAX_SHIFT && ((size_t)1 << shift) < size)
+        shift++;
+    return shift - POOL_MIN_SHIFT;
+}
+
+/* How many free buffers a class keeps: many small ones, few large ones. */
+static unsigned pool_cap(unsigned cls)
+{
+    size_t size = (size_t)1 << (cls + POOL_MIN_SHIFT);
+    if (size <= 64 * 1024)
+        return 256;
+    if (size <= 1024 * 1024)
+        return 64;
+    return 4;
+}
+
+void *nbd_buffer_get(size_t size)
+{
+    if (size == 0)
+        size = 1;
+    if (size > ((size_t)1 << POOL_MAX_SHIFT))
+        return g_malloc(size);      /* never happens for checked requests */
+    unsigned cls = pool_class(size);
+    PoolClass *pc = &pool[cls];
+    if (pc->n)
+        return pc->free[--pc->n];
+    void *buf = NULL;
+    if (posix_memalign(&buf, 4096, (size_t)1 << (cls + POOL_MIN_SHIFT)) != 0)
+        g_error("out of memory for an NBD buffer of %zu bytes", size);
+    return buf;
+}
+
+void nbd_buffer_put(void *buf, size_t size)
+{
+    if (!buf)
+        return;
+    if (size == 0)
+        size = 1;
+    if (size > ((size_t)1 << POOL_MAX_SHIFT)) {
+        g_free(buf);
+        return;
+    }
+    unsigned cls = pool_class(size);
+    PoolClass *pc = &pool[cls];
+    unsigned cap = pool_cap(cls);
+    if (pc->n == cap) {
+        free(buf);
+        return;
+    }
+    if (!pc->free)
+        pc->free = g_new(void *, cap);
+    pc->free[pc->n++] = buf;
+}

@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * An NBD connection.  One coroutine per connection negotiates and then reads
+ * requests; every request runs in a coroutine of its own, so many are in
+ * flight at once; replies go out under send_lock so that they never
+ * interleave.  The socket is non-blocking and watched edge-triggered: a
+ * coroutine waits only after the kernel said EAGAIN.
+ */
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "aio/loop.h"
+#include "exports/nbd-client.h"
+
+static int client_on_io(sd_event_source *s, int fd, uint32_t revents, void *opaque)
+{
+    NbdClient *c = opaque;
+    Coroutine *reader = NULL;
+    if ((revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && c->read_waiter)
+        reader = g_steal_pointer(&c->read_waiter);
+    if ((revents & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && c->write_waiter)
+        coroutine_wake(g_steal_pointer(&c->write_waiter));
+    /*
+     * The reader is entered right here rather than scheduled (one loop
+     * iteration less per batch).  It may end the connection and free c, so
+     * c is not touched after this.
+     */
+    if (reader)
+        coroutine_enter(reader);
+    return 0;
+}
+
+#define CLIENT_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLET)
+
+/*
+ * Waits for readiness; -ESHUTDOWN when the client is told to stop.
+ * EPOLLOUT is watched only while a writer waits, so that the replies
+ * themselves do not wake the loop.
+ */
+static int coroutine_fn client_co_wait(NbdClient *c, bool write)
+{
+    if (write ? c->dead : c->quit)
+        return -ESHUTDOWN;
+    if (write) {
+        c->write_waiter = coroutine_self();
+        sd_event_source_set_io_events(c->source, CLIENT_EVENTS | EPOLLOUT);
+    } else {
+        c->read_waiter = coroutine_self();
+    }
+    coroutine_yield();
+    if (write)
+        sd_event_source_set_io_events(c->source, CLIENT_EVENTS);
+    return (write ? c->dead : c->quit) ? -ESHUTDOWN : 0;
+}
+
+int coroutine_fn nbd_client_co_read(NbdClient *c, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len) {
+        if (c->rend > c->rstart) {
+            size_t n = MIN(len, c->rend - c->rstart);
+            memcpy(p, c->rbuf + c->rstart, n);
+            c->rstart += n;
+            p += n;
+            len -= n;
+            continue;
+        }
+        if (c->quit)
+            return -ESHUTDOWN;
+        bool direct = len >= NBD_RBUF_SIZE / 2;
+        ssize_t r = recv(c->fd, direct ? p : c->rbuf, direct ? len : NBD_RBUF_SIZE, 0);
+        if (r > 0) {
+            if (direct) {
+                p += r;
+                len -= (size_t)r;
+            } else {
+                c->rstart = 0;
+                c->rend = (size_t)r;
+            }
+        } else if (r == 0) {
+            return -EPIPE;
+        } else if (errno == EAGAIN) {
+            /* Nothing more to read: push out the replies batched meanwhile. */
+            nbd_client_co_flush_idle(c);
+            int ret = client_co_wait(c, false);
+            if (ret < 0)
+                return ret;
+        } else if (errno != EINTR) {
+            return -errno;
+        }
+    }
+    return 0;
+}
+
+int coroutine_fn nbd_client_co_sendv(NbdClient *c, struct iovec *iov, int niov, bool more)
+{
+    while (niov > 0) {
+        if (c->dead)
+            return -ESHUTDOWN;
+        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)niov };
+        ssize_t r = sendmsg(c->fd, &msg, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN) {
+                c->dead = true;
+                nbd_client_shutdown(c);
+                return -errno;
+            }
+            int ret = client_co_wait(c, true);
+            if (ret < 0)
+                return ret;
+            continue;
+        }
+        size_t n = (size_t)r;
+        while (niov > 0 && n >= iov->iov_len) {
+            n -= iov->iov_len;
+            iov++;
+            niov--;
+        }
+        if (niov > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + n;
+            iov->iov_len -= n;
+        }
+    }
+    return 0;
+}
+
+static int coroutine_fn client_co_send(NbdClient *c, const void *buf, size_t len)
+{
+    struct iovec iov = { (void *)buf, len };
+    return nbd_client_co_sendv(c, &iov, 1, false);
+}
+
+void nbd_client_shutdown(NbdClient *c)
+{
+    c->quit = true;
+    if (c->read_waiter)
+        coroutine_wake(g_steal_pointer(&c->read_waiter));
+    if (c->dead && c->write_waiter)
+        coroutine_wake(g_steal_pointer(&c->write_waiter));
+}
+
+void nbd_client_listener_gone(NbdClient *c)
+{
+    c->listener = NULL;
+    if (!c->in_transmission)
+        nbd_client_shutdown(c);
+}
+
+/* ---- handshake --------------------------------------------------------------- */
+
+static bool neg_lookup(void *opaque, const char *name, NbdExportInfo *ret)
+{
+    NbdClient *c = opaque;
+    Export *e = nbd_listener_find_export(c->listener, name);
+    if (!e || e->removing)
+        return false;
+    *ret = (NbdExportInfo){ .name = e->name, .description = e->description,
+                            .size = e->child->node->size, .writable = e->writable };
+    return true;
+}
+
+static void neg_list(void *opaque, void (*add)(const char *, const char *, void *), void *ctx)
+{
+    NbdClient *c = opaque;
+    for (guint i = 0; c->listener && i < c->listener->exports->len; i++) {
+        Export *e = c->listener->exports->pdata[i];
+        if (!e->removing)
+            add(e->name, e->description, ctx);
+    }
+}
+
+static const NbdNegotiationOps neg_ops = { .lookup = neg_lookup, .list = neg_list };
+
+static int coroutine_fn client_co_flush_out(NbdClient *c, NbdNegotiation *neg)
+{
+    int ret = neg->out->len ? client_co_send(c, neg->out->data, neg->out->len) : 0;
+    g_byte_array_set_size(neg->out, 0);
+    return ret;
+}
+
+/* Runs option haggling; true when the client entered transmission on an export. */
+static bool coroutine_fn client_co_negotiate(NbdClient *c)
+{
+    NbdNegotiation neg;
+    nbd_negotiation_init(&neg, &neg_ops, c);
+    nbd_negotiation_greeting(&neg);
+    uint8_t hdr[16];
+    g_autofree uint8_t *data = NULL;
+    bool ok = client_co_flush_out(c, &neg) == 0 && nbd_client_co_read(c, hdr, 4) == 0 &&
+              nbd_negotiation_client_flags(&neg, hdr);
+    NbdNegResult res = NBD_NEG_CONTINUE;
+    while (ok && res == NBD_NEG_CONTINUE) {
+        uint32_t opt, len;
+        if (nbd_client_co_read(c, hdr, sizeof(hdr)) < 0 ||
+            !nbd_option_header_parse(hdr, &opt, &len))
+            break;
+        data = g_realloc(data, len ? len : 1);
+        if (nbd_client_co_read(c, data, len) < 0)
+            break;
+        res = nbd_negotiation_option(&neg, opt, data, len);
+        ok = client_co_flush_out(c, &neg) == 0;
+    }
+    Export *e = NULL;
+    if (ok && res == NBD_NEG_TRANSMIT && !c->quit)
+        e = nbd_listener_find_export(c->listener, neg.export_name);
+    if (e) {
+        c->structured = neg.structured;
+        c->meta_base_allocation = neg.meta_base_allocation;
+        c->in_transmission = true;
+        export_client_attached(e, c);
+        c->export = e;
+    }
+    nbd_negotiation_clear(&neg);
+    return e != NULL;
+}
+
+/* ---- transmission ------------------------------------------------------------ */
+
+static NbdReq *client_req_alloc(NbdClient *c)
+{
+    NbdReq *r = c->free_reqs;
+    if (r)
+        c->free_reqs = r->next_free;
+    else
+        r = g_new(NbdReq, 1);
+    *r = (NbdReq){ .client = c };
+    return r;
+}
+
+/* Reads and drops `len` payload bytes of a refused request. */
+static int coroutine_fn client_co_skip(NbdClient *c, uint32_t len)
+{
+    uint8_t scratch[4096];
+    while (len) {
+        uint32_t n = MIN(len, (uint32_t)sizeof(scratch));
+        int ret = nbd_client_co_read(c, scratch, n);
+        if (ret < 0)
+            return ret;
+        len -= n;
+    }
+    return 0;
+}
+
+/* Reads one request with its payload; NULL ends the receive loop. */
+static NbdReq *coroutine_fn client_co_receive(NbdClient *c)
+{
+    uint8_t hdr[NBD_REQUEST_SIZE];
+    NbdRequest req;
+    if (nbd_client_co_read(c, hdr, sizeof(hdr)) < 0)
+        return NULL;
+    if (!nbd_request_decode(hdr, &req)) {
+        g_message("nbd: export '%s': bad request magic, disconnecting client", c->export->id);
+        return NULL;
+    }
+    NbdRequestLimits lim = { .size = c->export->child->node->size,
+                             .writable = c->export->writable, .structured = c->structured,
+                             .meta_base_allocation = c->meta_base_allocation };
+    uint32_t payload;
+    NbdReq *r = client_req_alloc(c);
+    r->req = req;
+    r->error = nbd_request_check(&req, &lim, &payload);
+    int ret = 0;
+    if (payload && r->error) {
+        ret = client_co_skip(c, payload);
+    } else if (payload) {
+        r->buf_size = payload;
+        r->buf = nbd_buffer_get(payload);
+        ret = nbd_client_co_read(c, r->buf, payload);
+    }
+    if (ret < 0 || req.type == NBD_CMD_DISC) {
+        nbd_buffer_put(r->buf, r->buf_size);
+        r->next_free = c->free_reqs;
+        c->free_reqs = r;
+        return NULL;
+    }
+    return r;
+}
+
+static void coroutine_fn client_co_transmit(NbdClient *c)
+{
+    while (!c->quit) {
+        while (c->in_flight >= NBD_MAX_IN_FLIGHT && !c->quit)
+            co_queue_wait(&c->slot_waiters);
+        NbdReq *r = c->quit ? NULL : client_co_receive(c);
+        if (!r)
+            break;
+        c->in_flight++;
+        coroutine_start(nbd_request_run, r);
+    }
+    c->quit = true;
+    /* In-flight requests finish and reply (hard removal loses no acknowledged write). */
+    while (c->in_flight)
+        co_queue_wait(&c->slot_waiters);
+    nbd_client_co_drain_replies(c);
+}
+
+static void client_free(NbdClient *c)
+{
+    if (c->listener)
+        c->listener->clients = g_list_remove(c->listener->clients, c);
+    sd_event_source_disable_unref(c->source);
+    nbd_client_send_destroy(c);
+    close(c->fd);
+    while (c->free_reqs) {
+        NbdReq *r = c->free_reqs;
+        c->free_reqs = r->next_free;
+        g_free(r);
+    }
+    g_free(c->rbuf);
+    g_free(c);
+}
+
+static void client_run(void *opaque)
+{
+    NbdClient *c = opaque;
+    if (client_co_negotiate(c)) {
+        client_co_transmit(c);
+        Export *e = c->export;
+        c->export = NULL;
+        export_client_detached(e, c);
+    }
+    client_free(c);
+}
+
+void nbd_client_new(NbdListener *l, int fd)
+{
+    NbdClient *c = g_new0(NbdClient, 1);
+    c->listener = l;
+    c->fd = fd;
+    c->rbuf = g_malloc(NBD_RBUF_SIZE);
+    co_mutex_init(&c->send_lock);
+    co_queue_init(&c->slot_waiters);
+    if (sd_event_add_io(aio_loop(), &c->source, fd, CLIENT_EVENTS, client_on_io, c) < 0 ||
+        nbd_client_send_init(c) < 0) {
+        g_warning("nbd: cannot watch a new client socket on %s", l->key);
+        client_free(c);
+        return;
+    }
+    l->clients = g_list_prepend(l->clients, c);
+    coroutine_start(client_run, c);
+}

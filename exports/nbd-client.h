@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* One NBD connection: socket I/O in coroutines, handshake, requests. */
+
+#include "exports/nbd-server.h"
+
+#define NBD_RBUF_SIZE     (64 * 1024)  /* request headers are read in batches */
+#define NBD_MAX_IN_FLIGHT 128
+
+typedef struct NbdReq NbdReq;
+
+struct NbdClient {
+    NbdListener *listener;      /* NULL once the listener closed */
+    Export *export;             /* set when transmission starts */
+    int fd;
+    sd_event_source *source;    /* edge-triggered; EPOLLOUT only while a writer waits */
+    Coroutine *co;              /* the connection coroutine (handshake, receive loop) */
+    Coroutine *read_waiter;
+    Coroutine *write_waiter;
+    bool quit;                  /* stop reading requests */
+    bool dead;                  /* socket failed: stop sending too */
+    bool structured;
+    bool meta_base_allocation;
+    bool in_transmission;
+
+    CoMutex send_lock;
+    unsigned in_flight;
+    CoQueue slot_waiters;       /* the receive loop waits for a free slot / for idle */
+    NbdReq *free_reqs;
+
+    uint8_t *rbuf;
+    size_t rstart, rend;
+
+    /* Reply batching (nbd-send.c). */
+    uint8_t *obuf;              /* replies waiting for the flush */
+    size_t obuf_len;
+    uint8_t *sbuf;              /* being sent, under send_lock */
+    sd_event_source *flush_source;
+    unsigned flushers;          /* flush coroutines running */
+    bool closing;
+};
+
+struct NbdReq {
+    NbdClient *client;
+    NbdRequest req;
+    uint32_t error;             /* from nbd_request_check */
+    void *buf;                  /* payload (WRITE) or data (READ) */
+    size_t buf_size;
+    NbdReq *next_free;
+};
+
+int coroutine_fn nbd_client_co_read(NbdClient *c, void *buf, size_t len);
+int coroutine_fn nbd_client_co_sendv(NbdClient *c, struct iovec *iov, int niov, bool more);
+int nbd_client_send_init(NbdClient *c);
+void nbd_client_send_destroy(NbdClient *c);
+/* Queues or sends one reply (never interleaved with another). */
+int coroutine_fn nbd_client_reply(NbdClient *c, const struct iovec *iov, int niov);
+int coroutine_fn nbd_client_co_flush_locked(NbdClient *c, const struct iovec *iov, int niov);
+/* Sends what is queued unless a sender is busy (the receive loop, before it sleeps). */
+void coroutine_fn nbd_client_co_flush_idle(NbdClient *c);
+/* Sends everything queued; no flush runs afterwards. */
+void coroutine_fn nbd_client_co_drain_replies(NbdClient *c);
+
+/* Runs one request (a coroutine per request); replies and frees it. */
+void nbd_request_run(void *opaque);

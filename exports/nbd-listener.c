@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Listening sockets.  Exports naming the same address share one listener;
+ * it opens with the first export and closes with the last.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "aio/loop.h"
+#include "graph/error.h"
+#include "exports/nbd-server.h"
+
+static GHashTable *listeners;   /* key -> NbdListener* */
+
+static char *listener_key(const ExportConfig *cfg)
+{
+    if (cfg->addr_type == EXPORT_ADDRESS_UNIX)
+        return g_strdup_printf("unix:%s", cfg->path);
+    return g_strdup_printf("inet:%s:%s", cfg->host ? cfg->host : "", cfg->port);
+}
+
+static int listener_on_accept(sd_event_source *s, int fd, uint32_t revents, void *opaque)
+{
+    NbdListener *l = opaque;
+    for (;;) {
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                g_warning("nbd: accept on %s: %s", l->key, g_strerror(errno));
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            return 0;
+        }
+        if (l->type == EXPORT_ADDRESS_INET) {
+            int one = 1;
+            setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+        nbd_client_new(l, cfd);
+    }
+}
+
+static int listen_unix(const char *path, GError **errp)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                    "Socket path '%s' is too long", path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);   /* a stale socket from an earlier run */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
+        int err = errno;
+        if (fd >= 0)
+            close(fd);
+        bg_set_error_errno(errp, -err, "Failed to listen on unix socket '%s'", path);
+        return -1;
+    }
+    return fd;
+}
+
+static int listen_inet(const char *host, const char *port, char **ret_authority, GError **errp)
+{
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE | AI_ADDRCONFIG };
+    struct addrinfo *res = NULL;
+    int r = getaddrinfo(host && *host ? host : NULL, port, &hints, &res);
+    if (r != 0) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                    "Cannot resolve address '%s' port '%s': %s", host ? host : "", port,
+                    gai_strerror(r));
+        return -1;
+    }
+    int fd = -1, err = 0;
+    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+            err = errno;
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        bg_set_error_errno(errp, -err, "Failed to listen on '%s' port '%s'",
+                           host ? host : "", port);
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char hbuf[NI_MAXHOST] = "", pbuf[NI_MAXSERV] = "";
+    getsockname(fd, (struct sockaddr *)&ss, &len);
+    getnameinfo((struct sockaddr *)&ss, len, hbuf, sizeof(hbuf), pbuf, sizeof(pbuf),
+                NI_NUMERICHOST | NI_NUMERICSERV);
+    const char *h = host && *host ? host : "localhost";
+    *ret_authority = strchr(h, ':') ? g_strdup_printf("[%s]:%s", h, pbuf)
+                                    : g_strdup_printf("%s:%s", h, pbuf);
+    return fd;
+}
+
+static void listener_free(NbdListener *l)
+{
+    sd_event_source_disable_unref(l->source);
+    if (l->fd >= 0)
+        close(l->fd);
+    if (l->path)
+        unlink(l->path);
+    g_ptr_array_unref(l->exports);
+    g_free(l->key);
+    g_free(l->alias_key);
+    g_free(l->path);
+    g_free(l->uri_authority);
+    g_free(l);
+}
+
+NbdListener *nbd_listener_get(const ExportConfig *cfg, GError **errp)
+{
+    g_autofree char *key = listener_key(cfg);
+    if (!listeners)
+        listeners = g_hash_table_new(g_str_hash, g_str_equal);
+    NbdListener *l = g_hash_table_lookup(listeners, key);
+    if (l)
+        return l;
+
+    l = g_new0(NbdListener, 1);
+    l->type = cfg->addr_type;
+    l->exports = g_ptr_array_new();
+    if (cfg->addr_type == EXPORT_ADDRESS_UNIX) {
+        l->fd = listen_unix(cfg->path, errp);
+        l->path = l->fd >= 0 ? g_strdup(cfg->path) : NULL;
+    } else {
+        l->fd = listen_inet(cfg->host, cfg->port, &l->uri_authority, errp);
+    }
+    if (l->fd < 0 ||
+        sd_event_add_io(aio_loop(), &l->source, l->fd, EPOLLIN, listener_on_accept, l) < 0) {
+        if (l->fd >= 0)
+            g_set_error(errp, BG_ERROR, BG_ERROR_FAILED, "Cannot watch socket %s", key);
+        listener_free(l);
+        return NULL;
+    }
+    l->key = g_steal_pointer(&key);
+    g_hash_table_insert(listeners, l->key, l);
+    if (l->type == EXPORT_ADDRESS_INET) {
+        /* port="0" binds a free port: later exports may name the real one */
+        l->alias_key = g_strdup_printf("inet:%s:%s", cfg->host ? cfg->host : "",
+                                       strrchr(l->uri_authority, ':') + 1);
+        if (g_hash_table_contains(listeners, l->alias_key))
+            g_clear_pointer(&l->alias_key, g_free);
+        else
+            g_hash_table_insert(listeners, l->alias_key, l);
+    }
+    return l;
+}
+
+Export *nbd_listener_find_export(const NbdListener *l, const char *name)
+{
+    if (!l)
+        return NULL;
+    for (guint i = 0; i < l->exports->len; i++) {
+        Export *e = l->exports->pdata[i];
+        if (strcmp(e->name, name) == 0)
+            return e;
+    }
+    if (name[0] == '\0' && l->exports->len == 1)
+        return l->exports->pdata[0];
+    return NULL;
+}
+
+bool nbd_listener_add_export(NbdListener *l, Export *e, GError **errp)
+{
+    for (guint i = 0; i < l->exports->len; i++) {
+        Export *o = l->exports->pdata[i];
+        if (strcmp(o->name, e->name) == 0) {
+            g_set_error(errp, BG_ERROR, BG_ERROR_EXISTS,
+                        "Export '%s' already serves the name '%s' on %s", o->id, e->name, l->key);
+            return false;
+        }
+    }
+    g_ptr_array_add(l->exports, e);
+    return true;
+}
+
+void nbd_listener_remove_export(NbdListener *l, Export *e)
+{
+    g_ptr_array_remove(l->exports, e);
+    if (l->exports->len)
+        return;
+    g_hash_table_remove(listeners, l->key);
+    if (l->alias_key)
+        g_hash_table_remove(listeners, l->alias_key);
+    /* Clients still negotiating lose their listener; those in transmission keep going. */
+    GList *clients = g_steal_pointer(&l->clients);
+    for (GList *it = clients; it; it = it->next)
+        nbd_client_listener_gone(it->data);
+    g_list_free(clients);
+    listener_free(l);
+}
+
+char *nbd_listener_uri(const NbdListener *l, const char *name)
+{
+    g_autofree char *ename = g_uri_escape_string(name, "/", FALSE);
+    if (l->type == EXPORT_ADDRESS_UNIX) {
+        g_autofree char *epath = g_uri_escape_string(l->path, "/", FALSE);
+        return g_strdup_printf("nbd+unix:///%s?socket=%s", ename, epath);
+    }
+    return g_strdup_printf("nbd://%s/%s", l->uri_authority, ename);
+}

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Executing NBD requests through the export's BlockChild and sending the
+ * replies (simple, or structured chunks when negotiated).
+ */
+
+#include <errno.h>
+#include <string.h>
+
+#include "graph/io.h"
+#include "exports/nbd-client.h"
+
+#define NBD_MAX_EXTENTS 512
+
+static int coroutine_fn reply_simple(NbdReq *r, uint32_t error, void *data, size_t len)
+{
+    uint8_t hdr[NBD_SIMPLE_REPLY_SIZE];
+    nbd_encode_simple_reply(hdr, error, r->req.cookie);
+    struct iovec iov[2] = { { hdr, sizeof(hdr) }, { data, len } };
+    return nbd_client_reply(r->client, iov, data && !error ? 2 : 1);
+}
+
+static int coroutine_fn reply_error_chunk(NbdReq *r, uint32_t error, const char *msg)
+{
+    uint8_t hdr[NBD_STRUCTURED_REPLY_SIZE + 6];
+    size_t mlen = strlen(msg);
+    nbd_encode_chunk_header(hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, r->req.cookie,
+                            (uint32_t)(6 + mlen));
+    nbd_put32(hdr + NBD_STRUCTURED_REPLY_SIZE, error);
+    nbd_put16(hdr + NBD_STRUCTURED_REPLY_SIZE + 4, (uint16_t)mlen);
+    struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)msg, mlen } };
+    return nbd_client_reply(r->client, iov, 2);
+}
+
+/* A reply without data: success or error, in the negotiated style. */
+static int coroutine_fn reply_status(NbdReq *r, uint32_t error)
+{
+    NbdClient *c = r->client;
+    if (!error || !c->structured)
+        return reply_simple(r, error, NULL, 0);
+    g_autofree char *msg = g_strdup_printf("%s at offset %" G_GUINT64_FORMAT " length %u "
+                                           "failed on export '%s': %s",
+                                           nbd_cmd_name(r->req.type), r->req.offset,
+                                           r->req.length, c->export->id,
+                                           g_strerror(error == NBD_EPERM ? EPERM :
+                                                      error == NBD_ENOSPC ? ENOSPC :
+                                                      error == NBD_EOVERFLOW ? EOVERFLOW :
+                                                      error == NBD_EINVAL ? EINVAL :
+                                                      error == NBD_ENOTSUP ? ENOTSUP : EIO));
+    return reply_error_chunk(r, error, msg);
+}
+
+static int coroutine_fn do_read(NbdReq *r)
+{
+    NbdClient *c = r->client;
+    uint32_t len = r->req.length;
+    r->buf_size = len;
+    r->buf = nbd_buffer_get(len);
+    int ret = node_co_pread(c->export->child, r->req.offset, len, r->buf, 0);
+    if (ret < 0)
+        return reply_status(r, nbd_errno_to_wire(ret));
+    if (!c->structured)
+        return reply_simple(r, 0, r->buf, len);
+    uint8_t hdr[NBD_STRUCTURED_REPLY_SIZE + 8];
+    if (len == 0) {
+        /* an OFFSET_DATA chunk must carry data: an empty read ends with NONE */
+        nbd_encode_chunk_header(hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, r->req.cookie, 0);
+        struct iovec iov = { hdr, NBD_STRUCTURED_REPLY_SIZE };
+        return nbd_client_reply(c, &iov, 1);
+    }
+    nbd_encode_chunk_header(hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA,
+                            r->req.cookie, 8 + len);
+    nbd_put64(hdr + NBD_STRUCTURED_REPLY_SIZE, r->req.offset);
+    struct iovec iov[2] = { { hdr, sizeof(hdr) }, { r->buf, len } };
+    return nbd_client_reply(c, iov, 2);
+}
+
+static uint32_t coroutine_fn status_flags(int st)
+{
+    return (st & BLOCK_STATUS_DATA ? 0 : NBD_STATE_HOLE) |
+           (st & BLOCK_STATUS_ZERO ? NBD_STATE_ZERO : 0);
+}
+
+static int coroutine_fn do_block_status(NbdReq *r)
+{
+    BlockChild *child = r->client->export->child;
+    uint64_t off = r->req.offset, end = off + r->req.length;
+    bool one = r->req.flags & NBD_CMD_FLAG_REQ_ONE;
+    uint8_t *buf = g_malloc(NBD_STRUCTURED_REPLY_SIZE + 4 + 8 * NBD_MAX_EXTENTS);
+    uint8_t *ext = buf + NBD_STRUCTURED_REPLY_SIZE + 4;
+    unsigned n = 0;
+    while (off < end && n < NBD_MAX_EXTENTS) {
+        uint64_t pnum = 0;
+        int st = node_co_block_status_above(child, NULL, off, end - off, &pnum);
+        if (st < 0) {
+            g_free(buf);
+            return reply_status(r, nbd_errno_to_wire(st));
+        }
+        if (pnum == 0)
+            break;
+        uint32_t flags = status_flags(st);
+        if (n && nbd_get32(ext + 8 * (n - 1) + 4) == flags) {
+            nbd_put32(ext + 8 * (n - 1), nbd_get32(ext + 8 * (n - 1)) + (uint32_t)pnum);
+        } else {
+            if (one && n)
+                break;
+            nbd_put32(ext + 8 * n, (uint32_t)pnum);
+            nbd_put32(ext + 8 * n + 4, flags);
+            n++;
+        }
+        off += pnum;
+    }
+    uint32_t plen = 4 + 8 * n;
+    nbd_encode_chunk_header(buf, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS,
+                            r->req.cookie, plen);
+    nbd_put32(buf + NBD_STRUCTURED_REPLY_SIZE, NBD_META_ID_BASE_ALLOCATION);
+    struct iovec iov = { buf, NBD_STRUCTURED_REPLY_SIZE + plen };
+    int ret = nbd_client_reply(r->client, &iov, 1);
+    g_free(buf);
+    return ret;
+}
+
+/* CACHE: read the range so that it is warm; the data is dropped. */
+static int coroutine_fn do_cache(BlockChild *child, uint64_t off, uint32_t len)
+{
+    const uint32_t chunk = MIN(len, 1024 * 1024);
+    void *buf = nbd_buffer_get(chunk);
+    int ret = 0;
+    while (len && ret >= 0) {
+        uint32_t n = MIN(len, chunk);
+        ret = node_co_pread(child, off, n, buf, 0);
+        off += n;
+        len -= n;
+    }
+    nbd_buffer_put(buf, chunk);
+    return ret;
+}
+
+static int coroutine_fn do_write_zeroes(BlockChild *child, const NbdRequest *req)
+{
+    BlockReqFlags flags = 0;
+    if (!(req->flags & NBD_CMD_FLAG_NO_HOLE))
+        flags |= BLOCK_REQ_MAY_UNMAP;
+    if (req->flags & NBD_CMD_FLAG_FAST_ZERO)
+        flags |= BLOCK_REQ_NO_FALLBACK;
+    if (req->flags & NBD_CMD_FLAG_FUA)
+        flags |= BLOCK_REQ_FUA;
+    return node_co_pwrite_zeroes(child, req->offset, req->length, flags);
+}
+
+/* Requests without reply data; returns 0 or a negative errno. */
+static int coroutine_fn do_command(NbdReq *r)
+{
+    BlockChild *child = r->client->export->child;
+    const NbdRequest *req = &r->req;
+    int ret;
+    switch (req->type) {
+    case NBD_CMD_WRITE:
+        return node_co_pwrite(child, req->offset, req->length, r->buf,
+                              req->flags & NBD_CMD_FLAG_FUA ? BLOCK_REQ_FUA : 0);
+    case NBD_CMD_FLUSH:
+        return node_co_flush(child);
+    case NBD_CMD_TRIM:
+        ret = node_co_pdiscard(child, req->offset, req->length);
+        if (ret == -ENOTSUP)
+            ret = 0;    /* trim is advisory */
+        if (ret >= 0 && (req->flags & NBD_CMD_FLAG_FUA))
+            ret = node_co_flush(child);
+        return ret;
+    case NBD_CMD_WRITE_ZEROES:
+        return do_write_zeroes(child, req);
+    case NBD_CMD_CACHE:
+        return do_cache(child, req->offset, req->length);
+    default:
+        return -EINVAL;
+    }
+}
+
+static void request_free(NbdReq *r)
+{
+    NbdClient *c = r->client;
+    nbd_buffer_put(r->buf, r->buf_size);
+    r->buf = NULL;
+    r->next_free = c->free_reqs;
+    c->free_reqs = r;
+    c->in_flight--;
+    co_queue_wake_all(&c->slot_waiters);
+}
+
+void nbd_request_run(void *opaque)
+{
+    NbdReq *r = opaque;
+    if (r->error)
+        reply_status(r, r->error);
+    else if (r->req.type == NBD_CMD_READ)
+        do_read(r);
+    else if (r->req.type == NBD_CMD_BLOCK_STATUS)
+        do_block_status(r);
+    else
+        reply_status(r, nbd_errno_to_wire(do_command(r)));
+    request_free(r);
+}

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Reply batching.  Small replies (headers, 4k reads) are copied into the
+ * client's output buffer and go out together in one sendmsg from a
+ * low-priority defer source, that is after the loop has run every request
+ * that completed in this round; large replies are sent at once with
+ * whatever is buffered in front of them.  The buffer being sent (sbuf) and
+ * the one being filled (obuf) are swapped under send_lock, so a reply is
+ * never interleaved with another.
+ */
+
+#include <errno.h>
+#include <string.h>
+
+#include "aio/loop.h"
+#include "exports/nbd-client.h"
+
+#define NBD_OBUF_CAP       (256 * 1024)
+#define NBD_SMALL_REPLY    (32 * 1024)
+
+static void coroutine_fn client_flush_entry(void *opaque)
+{
+    NbdClient *c = opaque;
+    co_mutex_lock(&c->send_lock);
+    nbd_client_co_flush_locked(c, NULL, 0);
+    co_mutex_unlock(&c->send_lock);
+    c->flushers--;
+}
+
+static int client_on_flush(sd_event_source *s, void *opaque)
+{
+    NbdClient *c = opaque;
+    sd_event_source_set_enabled(s, SD_EVENT_OFF);
+    if (c->obuf_len && !c->closing) {
+        c->flushers++;
+        coroutine_start(client_flush_entry, c);
+    }
+    return 0;
+}
+
+int nbd_client_send_init(NbdClient *c)
+{
+    c->obuf = g_malloc(NBD_OBUF_CAP);
+    c->sbuf = g_malloc(NBD_OBUF_CAP);
+    int r = sd_event_add_defer(aio_loop(), &c->flush_source, client_on_flush, c);
+    if (r < 0)
+        return r;
+    sd_event_source_set_priority(c->flush_source, SD_EVENT_PRIORITY_NORMAL + 10);
+    return sd_event_source_set_enabled(c->flush_source, SD_EVENT_OFF);
+}
+
+void nbd_client_send_destroy(NbdClient *c)
+{
+    sd_event_source_disable_unref(c->flush_source);
+    g_free(c->obuf);
+    g_free(c->sbuf);
+}
+
+/* With send_lock held: sends what is buffered, then iov. */
+int coroutine_fn nbd_client_co_flush_locked(NbdClient *c, const struct iovec *iov, int niov)
+{
+    struct iovec v[8];
+    int n = 0;
+    size_t pending = c->obuf_len;
+    if (pending) {
+        uint8_t *tmp = c->sbuf;
+        c->sbuf = c->obuf;
+        c->obuf = tmp;
+        c->obuf_len = 0;
+        sd_event_source_set_enabled(c->flush_source, SD_EVENT_OFF);
+        v[n++] = (struct iovec){ c->sbuf, pending };
+    }
+    for (int i = 0; i < niov && n < (int)G_N_ELEMENTS(v); i++)
+        v[n++] = iov[i];
+    return n ? nbd_client_co_sendv(c, v, n, false) : 0;
+}
+
+int coroutine_fn nbd_client_reply(NbdClient *c, const struct iovec *iov, int niov)
+{
+    size_t total = 0;
+    for (int i = 0; i < niov; i++)
+        total += iov[i].iov_len;
+    if (c->dead)
+        return -ESHUTDOWN;
+    if (total <= NBD_SMALL_REPLY && c->obuf_len + total <= NBD_OBUF_CAP) {
+        for (int i = 0; i < niov; i++) {
+            memcpy(c->obuf + c->obuf_len, iov[i].iov_base, iov[i].iov_len);
+            c->obuf_len += iov[i].iov_len;
+        }
+        sd_event_source_set_enabled(c->flush_source, SD_EVENT_ONESHOT);
+        return 0;
+    }
+    co_mutex_lock(&c->send_lock);
+    int ret = nbd_client_co_flush_locked(c, iov, niov);
+    co_mutex_unlock(&c->send_lock);
+    return ret;
+}
+
+void coroutine_fn nbd_client_co_flush_idle(NbdClient *c)
+{
+    if (!c->obuf_len || c->send_lock.locked)
+        return;     /* a sender is busy; the flush source follows up */
+    co_mutex_lock(&c->send_lock);
+    nbd_client_co_flush_locked(c, NULL, 0);
+    co_mutex_unlock(&c->send_lock);
+}
+
+void coroutine_fn nbd_client_co_drain_replies(NbdClient *c)
+{
+    c->closing = true;
+    co_mutex_lock(&c->send_lock);      /* after any flusher already started */
+    nbd_client_co_flush_locked(c, NULL, 0);
+    co_mutex_unlock(&c->send_lock);
+    while (c->flushers)
+        coroutine_yield_to_loop();
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The NBD server's parts inside exports/: listeners, clients, buffers. */
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <systemd/sd-event.h>
+
+#include "exports/export.h"
+#include "exports/nbd-proto.h"
+
+struct NbdListener {
+    char *key;                  /* "unix:/path" or "inet:host:port" as configured */
+    char *alias_key;            /* inet: the same with the bound port, if different */
+    ExportAddressType type;
+    char *path;                 /* unix: the socket file we created */
+    char *uri_authority;        /* inet: "host:port" with the bound port */
+    int fd;
+    sd_event_source *source;
+    GPtrArray *exports;         /* Export* served here */
+    GList *clients;             /* every NbdClient, handshaking or not */
+};
+
+/* Finds the listener for cfg's address or opens a new one (not yet holding exports). */
+NbdListener *nbd_listener_get(const ExportConfig *cfg, GError **errp);
+/* Adds e; refuses a second export with the same NBD name. */
+bool nbd_listener_add_export(NbdListener *l, Export *e, GError **errp);
+/* Removes e; the last export closes the listener and its handshaking clients. */
+void nbd_listener_remove_export(NbdListener *l, Export *e);
+/* The NBD URI of export `name` on l. */
+char *nbd_listener_uri(const NbdListener *l, const char *name);
+/* The export a client asks for by name; "" is the only export, if just one. */
+Export *nbd_listener_find_export(const NbdListener *l, const char *name);
+
+/* Accepted socket: starts the client's connection coroutine. */
+void nbd_client_new(NbdListener *l, int fd);
+/* Asks the client to stop: no new requests, in-flight ones finish, then close. */
+void nbd_client_shutdown(NbdClient *c);
+/* The listener went away under a client (it keeps running on its export). */
+void nbd_client_listener_gone(NbdClient *c);
+
+/* Aligned I/O buffers, recycled (no malloc per request in steady state). */
+void *nbd_buffer_get(size_t size);
+void nbd_buffer_put(void *buf, size_t size);

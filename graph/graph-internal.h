@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Between the graph's files only: node lifetime and permission checks. */
+
+#include "graph/node.h"
+#include "graph/transaction.h"
+
+/* A node nobody holds any more (not user-owned, no users) is closed and freed. */
+void coroutine_fn graph_release_if_orphan(BlockNode *node);
+
+/* Tells the listener; no-op for nodes not in the graph yet. */
+void graph_notify_changed(BlockNode *node, const char *property);
+
+/*
+ * Gives link c (already in c->node->parents) the permissions perm/shared and
+ * updates everything below it as one transaction: conflicts with the other
+ * users, read-write switches, the permissions the node passes to its own
+ * children, image locks.  On failure nothing changed.
+ */
+bool perm_update_link(BlockChild *c, uint64_t perm, uint64_t shared, GError **errp);
+
+/* Recomputes what node passes to its children (after node->writable changed). */
+bool perm_refresh_node(BlockNode *node, GError **errp);
+
+/* What parent needs from the child in role, from the parent's own users' needs. */
+void perm_for_child(BlockNode *parent, const char *role, uint64_t *ret_perm,
+                    uint64_t *ret_shared);
+
+/* Whether the node can become writable by itself (dynamic auto-read-only). */
+bool node_is_dynamic_read_only(const BlockNode *node);
+
+/* Unlinks a user from its node (and its parent) and frees the link; nothing else. */
+void block_child_unlink(BlockChild *c);
+/* Unlinks without freeing (a transaction may put it back), and the way back. */
+void block_child_take_out(BlockChild *c);
+void block_child_put_back(BlockChild *c, guint child_index);
+void block_child_destroy(BlockChild *c);
+
+/* Makes node visible: name table, node list, listener. */
+void graph_register(BlockNode *node);
+
+/* Frees a node with no links left (closed or never opened). */
+void node_free(BlockNode *node);
+
+/* The same steps inside a caller's transaction (reopen). */
+bool perm_update_link_in(BlockChild *c, uint64_t perm, uint64_t shared, Transaction *tran,
+                         GError **errp);
+bool perm_refresh_node_in(BlockNode *node, Transaction *tran, GError **errp);
+/* Opens node read-write or read-only (protocol: through the driver), undone on abort. */
+bool perm_set_writable(BlockNode *node, bool writable, Transaction *tran, GError **errp);
+
+/* A link with no permissions yet, for a transaction that checks them at the end. */
+BlockChild *block_child_link(BlockNode *parent, BlockNode *child, const char *role);
+
+/* Graph changes (add, remove, reopen) run one at a time. */
+void coroutine_fn graph_co_lock(void);
+void graph_unlock(void);

@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The checked request path: every driver call goes through here.
+ */
+
+#include <errno.h>
+#include <string.h>
+
+#include "graph/error.h"
+#include "graph/io.h"
+
+#define ZERO_CHUNK (1024 * 1024)
+static const uint8_t zero_chunk[ZERO_CHUNK];
+
+static void coroutine_fn req_begin(BlockNode *node)
+{
+    while (node->quiesce_counter > 0)
+        co_queue_wait(&node->quiesce_waiters);
+    node->in_flight++;
+}
+
+/* A failed node answers EIO without asking its driver. */
+#define RETURN_IF_FAILED(node) \
+    do {                       \
+        if ((node)->failure)   \
+            return -EIO;       \
+    } while (0)
+
+static void req_end(BlockNode *node)
+{
+    if (--node->in_flight == 0)
+        co_queue_wake_all(&node->idle_waiters);
+}
+
+void coroutine_fn node_co_drain_begin(BlockNode *node)
+{
+    node->quiesce_counter++;
+    while (node->in_flight > 0)
+        co_queue_wait(&node->idle_waiters);
+}
+
+void node_drain_end(BlockNode *node)
+{
+    g_assert(node->quiesce_counter > 0);
+    if (--node->quiesce_counter == 0)
+        co_queue_wake_all(&node->quiesce_waiters);
+}
+
+static int check_range(const BlockNode *node, uint64_t offset, uint64_t bytes)
+{
+    if (node->failure)
+        return -EIO;
+    if (offset > node->size || bytes > node->size - offset)
+        return -EINVAL;
+    return 0;
+}
+
+static int check_write(const BlockChild *c, uint64_t offset, uint64_t bytes)
+{
+    if (!(c->perm & (BLOCK_PERM_WRITE | BLOCK_PERM_WRITE_UNCHANGED)))
+        return -EPERM;
+    if (!c->node->writable)
+        return -EROFS;
+    if (!c->node->active)
+        return -EPERM;
+    return check_range(c->node, offset, bytes);
+}
+
+/* Reads or writes an unaligned range through an aligned bounce buffer. */
+static int coroutine_fn bounce_rw(BlockNode *node, uint64_t offset, uint64_t bytes,
+                                  IOVector *qiov, BlockReqFlags flags, bool write)
+{
+    uint64_t align = node->request_alignment;
+    uint64_t start = offset / align * align;
+    uint64_t end = MIN((offset + bytes + align - 1) / align * align, node->size);
+    g_autofree uint8_t *buf = g_aligned_alloc(1, end - start, MAX(align, 4096));
+    IOVector bounce;
+    int r;
+
+    iov_init_buf(&bounce, buf, end - start);
+    r = node->drv->co_preadv(node, start, end - start, &bounce, 0);
+    if (r < 0 || !write) {
+        if (r >= 0)
+            iov_from_buf(qiov, 0, buf + (offset - start), bytes);
+        return r;
+    }
+    iov_to_buf(qiov, 0, buf + (offset - start), bytes);
+    return node->drv->co_pwritev(node, start, end - start, &bounce, flags);
+}
+
+static bool is_aligned(const BlockNode *node, uint64_t offset, uint64_t bytes)
+{
+    return node->request_alignment <= 1 ||
+           (offset % node->request_alignment == 0 && bytes % node->request_alignment == 0);
+}
+
+int coroutine_fn node_co_preadv(BlockChild *c, uint64_t offset, uint64_t bytes,
+                                IOVector *qiov, BlockReqFlags flags)
+{
+    BlockNode *node = c->node;
+    int r = check_range(node, offset, bytes);
+
+    if (r < 0)
+        return r;
+    if (bytes == 0)
+        return 0;
+    req_begin(node);
+    if (is_aligned(node, offset, bytes))
+        r = node->drv->co_preadv(node, offset, bytes, qiov, flags);
+    else
+        r = bounce_rw(node, offset, bytes, qiov, flags, false);
+    req_end(node);
+    return r < 0 ? r : 0;
+}
+
+static int coroutine_fn do_pwrite_zeroes(BlockNode *node, uint64_t offset, uint64_t bytes,
+                                         BlockReqFlags flags)
+{
+    int r = -ENOTSUP;
+
+    if (!node->discard_unmap)
+        flags &= ~BLOCK_REQ_MAY_UNMAP;
+    if (node->drv->co_pwrite_zeroes)
+        r = node->drv->co_pwrite_zeroes(node, offset, bytes, flags);
+    if (r != -ENOTSUP || (flags & BLOCK_REQ_NO_FALLBACK))
+        return r;
+
+    /* Fallback: write zeroes from a shared zero buffer. */
+    while (bytes > 0) {
+        uint64_t n = MIN(bytes, ZERO_CHUNK);
+        IOVector v;
+
+        iov_init_buf(&v, (void *)zero_chunk, n);
+        r = is_aligned(node, offset, n)
+                ? node->drv->co_pwritev(node, offset, n, &v, flags & BLOCK_REQ_FUA)
+                : bounce_rw(node, offset, n, &v, flags & BLOCK_REQ_FUA, true);
+        if (r < 0)
+            return r;
+        offset += n;
+        bytes -= n;
+    }
+    return 0;
+}
+
+int coroutine_fn node_co_pwritev(BlockChild *c, uint64_t offset, uint64_t bytes,
+                                 IOVector *qiov, BlockReqFlags flags)
+{
+    BlockNode *node = c->node;
+    int r = check_write(c, offset, bytes);
+
+    if (r < 0)
+        return r;
+    if (bytes == 0)
+        return 0;
+    req_begin(node);
+    if (node->detect_zeroes != DETECT_ZEROES_OFF && iov_is_zero(qiov, 0, bytes)) {
+        BlockReqFlags zflags = flags & BLOCK_REQ_FUA;
+        if (node->detect_zeroes == DETECT_ZEROES_UNMAP)
+            zflags |= BLOCK_REQ_MAY_UNMAP;
+        r = do_pwrite_zeroes(node, offset, bytes, zflags);
+    } else if (is_aligned(node, offset, bytes)) {
+        r = node->drv->co_pwritev(node, offset, bytes, qiov, flags);
+    } else {
+        r = bounce_rw(node, offset, bytes, qiov, flags, true);
+    }
+    req_end(node);
+    return r < 0 ? r : 0;
+}
+
+int coroutine_fn node_co_pread(BlockChild *c, uint64_t offset, uint64_t bytes, void *buf,
+                               BlockReqFlags flags)
+{
+    IOVector v;
+
+    iov_init_buf(&v, buf, bytes);
+    return node_co_preadv(c, offset, bytes, &v, flags);
+}
+
+int coroutine_fn node_co_pwrite(BlockChild *c, uint64_t offset, uint64_t bytes,
+                                const void *buf, BlockReqFlags flags)
+{
+    IOVector v;
+
+    iov_init_buf(&v, (void *)buf, bytes);
+    return node_co_pwritev(c, offset, bytes, &v, flags);
+}
+
+int coroutine_fn node_co_pwrite_zeroes(BlockChild *c, uint64_t offset, uint64_t bytes,
+                                       BlockReqFlags flags)
+{
+    BlockNode *node = c->node;
+    int r = check_write(c, offset, bytes);
+
+    if (r < 0 || bytes == 0)
+        return r;
+    req_begin(node);
+    r = do_pwrite_zeroes(node, offset, bytes, flags);
+    req_end(node);
+    return r;
+}
+
+int coroutine_fn node_co_pdiscard(BlockChild *c, uint64_t offset, uint64_t bytes)
+{
+    BlockNode *node = c->node;
+    int r = check_write(c, offset, bytes);
+
+    if (r < 0 || bytes == 0 || !node->discard_unmap || !node->drv->co_pdiscard)
+        return r;
+    req_begin(node);
+    r = node->drv->co_pdiscard(node, offset, bytes);
+    req_end(node);
+    /* Discard is advisory: a driver that cannot do it has done nothing wrong. */
+    return r == -ENOTSUP ? 0 : r;
+}
+
+int coroutine_fn node_co_flush_node(BlockNode *node)
+{
+    int r = 0;
+
+    if (!node->writable || !node->active)
+        return 0;
+    RETURN_IF_FAILED(node);
+    req_begin(node);
+    if (node->drv->co_flush)
+        r = node->drv->co_flush(node);
+    /* Then the storage below: a format's metadata is only safe once its file is. */
+    for (guint i = 0; r >= 0 && i < node->children->len; i++) {
+        BlockChild *child = g_ptr_array_index(node->children, i);
+        if (child != node->backing && (child->perm & BLOCK_PERM_WRITE))
+            r = node_co_flush_node(child->node);
+    }
+    req_end(node);
+    return r;
+}
+
+int coroutine_fn node_co_flush(BlockChild *c)
+{
+    return node_co_flush_node(c->node);
+}
+
+int coroutine_fn node_co_truncate(BlockChild *c, uint64_t size, GError **errp)
+{
+    BlockNode *node = c->node;
+    int r;
+
+    if (!node->active) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INACTIVE, "Cannot resize node '%s': it is inactive",
+                    node->name);
+        return -EPERM;
+    }
+    if (node->failure) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_IO_ERROR, "Cannot resize node '%s': %s", node->name,
+                    node->failure);
+        return -EIO;
+    }
+    if (!(c->perm & BLOCK_PERM_RESIZE) || !node->writable) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_READ_ONLY,
+                    "Cannot resize node '%s': it is not open for resizing", node->name);
+        return -EPERM;
+    }
+    if (!node->drv->co_truncate) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
+                    "Driver '%s' of node '%s' cannot resize", node->drv->name, node->name);
+        return -ENOTSUP;
+    }
+    req_begin(node);
+    r = node->drv->co_truncate(node, size, errp);
+    req_end(node);
+    if (r >= 0)
+        node_notify_changed(node, "Size");
+    return r;
+}
+
+/* Status of node alone; [offset, offset+bytes) is within the node. */
+static int coroutine_fn block_status(BlockNode *node, uint64_t offset, uint64_t bytes,
+                                     uint64_t *pnum, uint64_t *map, BlockNode **file)
+{
+    int r;
+
+    *map = offset;
+    *file = node;
+    if (!node->drv->co_block_status) {
+        *pnum = bytes;
+        return BLOCK_STATUS_DATA | BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_OFFSET_VALID;
+    }
+    req_begin(node);
+    r = node->drv->co_block_status(node, offset, bytes, pnum, map, file);
+    req_end(node);
+    if (r < 0)
+        return r;
+    g_assert(*pnum > 0 && *pnum <= bytes);
+    if ((r & BLOCK_STATUS_RECURSE) && *file && *file != node) {
+        /* A pass-through layer: the layer below says whether it is data or zero. */
+        uint64_t n = *pnum, map2;
+        BlockNode *file2;
+        int r2 = block_status(*file, *map, MIN(n, (*file)->size - MIN(*map, (*file)->size)),
+                              pnum, &map2, &file2);
+        if (r2 < 0)
+            return r2;
+        r = (r & ~(BLOCK_STATUS_RECURSE | BLOCK_STATUS_DATA | BLOCK_STATUS_ZERO)) |
+            (r2 & (BLOCK_STATUS_DATA | BLOCK_STATUS_ZERO));
+    }
+    return r;
+}
+
+int coroutine_fn node_co_block_status(BlockChild *c, uint64_t offset, uint64_t bytes,
+                                      uint64_t *pnum, uint64_t *map, BlockNode **file)
+{
+    BlockNode *node = c->node;
+    int r = check_range(node, offset, bytes);
+
+    if (r < 0)
+        return r;
+    if (bytes == 0) {
+        *pnum = 0;
+        return 0;
+    }
+    return block_status(node, offset, bytes, pnum, map, file);
+}
+
+int coroutine_fn node_co_block_status_above(BlockChild *c, BlockNode *base, uint64_t offset,
+                                            uint64_t bytes, uint64_t *pnum)
+{
+    BlockNode *node = c->node;
+    int r = check_range(node, offset, bytes);
+
+    if (r < 0)
+        return r;
+    *pnum = bytes;
+    if (bytes == 0)
+        return 0;
+    /* Walk down while the range is not allocated in the layer; narrow *pnum on the way. */
+    for (BlockNode *layer = node; layer && layer != base;
+         layer = layer->backing ? layer->backing->node : NULL) {
+        uint64_t n, map;
+        BlockNode *file;
+
+        if (offset >= layer->size)
+            return BLOCK_STATUS_ZERO;   /* past the end of a shorter backing file */
+        r = block_status(layer, offset, MIN(*pnum, layer->size - offset), &n, &map, &file);
+        if (r < 0)
+            return r;
+        *pnum = n;
+        if (r & (BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_ZERO | BLOCK_STATUS_DATA))
+            if ((r & BLOCK_STATUS_ALLOCATED) || !layer->backing)
+                return r & (BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_ZERO | BLOCK_STATUS_DATA);
+        if (!layer->backing)
+            return BLOCK_STATUS_ZERO;
+    }
+    /* Unallocated down to base: reads come from base. */
+    return 0;
+}

@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
+#include "graph/error.h"
+#include "graph/graph-internal.h"
+#include "graph/node.h"
+
+bool node_name_is_valid(const char *name)
+{
+    size_t len = strlen(name);
+
+    if (len == 0 || len > NODE_NAME_MAX || !g_ascii_isalpha(name[0]))
+        return false;
+    for (size_t i = 1; i < len; i++)
+        if (!g_ascii_isalnum(name[i]) && !strchr("-._", name[i]))
+            return false;
+    return true;
+}
+
+const char *node_user_kind_name(BlockUserKind kind)
+{
+    static const char *const names[] = {
+        [BLOCK_USER_NODE] = "node",
+        [BLOCK_USER_EXPORT] = "export",
+        [BLOCK_USER_JOB] = "job",
+        [BLOCK_USER_INTERNAL] = "internal",
+    };
+    return names[kind];
+}
+
+static const char *const perm_names[] = {
+    "consistent-read", "write", "write-unchanged", "resize",
+};
+
+char **block_perm_names(uint64_t perm)
+{
+    GPtrArray *names = g_ptr_array_new();
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(perm_names); i++)
+        if (perm & (1u << i))
+            g_ptr_array_add(names, g_strdup(perm_names[i]));
+    g_ptr_array_add(names, NULL);
+    return (char **)g_ptr_array_free(names, FALSE);
+}
+
+char *block_perm_describe(uint64_t perm)
+{
+    g_auto(GStrv) names = block_perm_names(perm);
+    GString *s = g_string_new(NULL);
+
+    for (int i = 0; names[i]; i++)
+        g_string_append_printf(s, "%s'%s'", i ? ", " : "", names[i]);
+    return g_string_free(s, FALSE);
+}
+
+char *block_child_describe_user(const BlockChild *c)
+{
+    switch (c->user_kind) {
+    case BLOCK_USER_NODE:
+        return g_strdup_printf("node '%s' (uses node '%s' as '%s' child)",
+                               c->parent->name, c->node->name, c->role);
+    case BLOCK_USER_EXPORT:
+    case BLOCK_USER_JOB:
+    case BLOCK_USER_INTERNAL:
+        return g_strdup_printf("%s '%s' (uses node '%s')", node_user_kind_name(c->user_kind),
+                               c->user_name, c->node->name);
+    }
+    g_assert_not_reached();
+}
+
+BlockChild *node_find_child(const BlockNode *node, const char *role)
+{
+    for (guint i = 0; i < node->children->len; i++) {
+        BlockChild *c = g_ptr_array_index(node->children, i);
+        if (g_str_equal(c->role, role))
+            return c;
+    }
+    return NULL;
+}
+
+static BlockChild *block_child_new(BlockNode *node, BlockUserKind kind, const char *user_name,
+                                   const char *role, uint64_t perm, uint64_t shared)
+{
+    BlockChild *c = g_new0(BlockChild, 1);
+
+    c->node = node;
+    c->user_kind = kind;
+    c->user_name = g_strdup(user_name);
+    c->role = g_strdup(role);
+    c->perm = perm;
+    c->shared_perm = shared;
+    return c;
+}
+
+static void block_child_free(BlockChild *c)
+{
+    g_free(c->user_name);
+    g_free(c->role);
+    g_free(c);
+}
+
+/* Joins c to its node's users, then gives it its permissions (all or nothing). */
+static BlockChild *node_attach(BlockChild *c, uint64_t perm, uint64_t shared, GError **errp)
+{
+    g_ptr_array_add(c->node->parents, c);
+    if (!perm_update_link(c, perm, shared, errp)) {
+        g_ptr_array_remove(c->node->parents, c);
+        block_child_free(c);
+        return NULL;
+    }
+    graph_notify_changed(c->node, "Users");
+    return c;
+}
+
+BlockChild *node_attach_user(BlockNode *node, BlockUserKind kind, const char *user_name,
+                             const char *role, uint64_t perm, uint64_t shared_perm,
+                             GError **errp)
+{
+    g_assert(kind != BLOCK_USER_NODE);
+    return node_attach(block_child_new(node, kind, user_name, role, 0, BLOCK_PERM_ALL),
+                       perm, shared_perm, errp);
+}
+
+BlockChild *block_child_link(BlockNode *parent, BlockNode *child, const char *role)
+{
+    BlockChild *c = block_child_new(child, BLOCK_USER_NODE, parent->name, role, 0,
+                                    BLOCK_PERM_ALL);
+
+    c->parent = parent;
+    g_ptr_array_add(child->parents, c);
+    g_ptr_array_add(parent->children, c);
+    if (g_str_equal(role, "file"))
+        parent->file = c;
+    else if (g_str_equal(role, "backing"))
+        parent->backing = c;
+    return c;
+}
+
+BlockChild *node_attach_child(BlockNode *parent, BlockNode *child, const char *role,
+                              GError **errp)
+{
+    uint64_t perm, shared;
+    BlockChild *c;
+
+    perm_for_child(parent, role, &perm, &shared);
+    c = block_child_new(child, BLOCK_USER_NODE, parent->name, role, 0, BLOCK_PERM_ALL);
+    c->parent = parent;
+    if (!node_attach(c, perm, shared, errp))
+        return NULL;
+    g_ptr_array_add(parent->children, c);
+    if (g_str_equal(role, "file"))
+        parent->file = c;
+    else if (g_str_equal(role, "backing"))
+        parent->backing = c;
+    graph_notify_changed(parent, "Children");
+    return c;
+}
+
+static void set_shortcut(BlockChild *c, BlockChild *value)
+{
+    if (g_str_equal(c->role, "file"))
+        c->parent->file = value;
+    else if (g_str_equal(c->role, "backing"))
+        c->parent->backing = value;
+}
+
+void block_child_take_out(BlockChild *c)
+{
+    g_ptr_array_remove(c->node->parents, c);
+    if (c->parent) {
+        g_ptr_array_remove(c->parent->children, c);
+        if (c->parent->file == c || c->parent->backing == c)
+            set_shortcut(c, NULL);
+        graph_notify_changed(c->parent, "Children");
+    }
+    graph_notify_changed(c->node, "Users");
+}
+
+void block_child_put_back(BlockChild *c, guint child_index)
+{
+    g_ptr_array_add(c->node->parents, c);
+    if (c->parent) {
+        g_ptr_array_insert(c->parent->children, (gint)child_index, c);
+        set_shortcut(c, c);
+    }
+}
+
+void block_child_unlink(BlockChild *c)
+{
+    block_child_take_out(c);
+    block_child_free(c);
+}
+
+void block_child_destroy(BlockChild *c)
+{
+    block_child_free(c);
+}
+
+static void node_detach(BlockChild *c)
+{
+    BlockNode *node = c->node;
+    g_autoptr(GError) err = NULL;
+
+    /* Giving permissions back cannot conflict; a lock that fails to drop is only logged. */
+    if (!perm_update_link(c, 0, BLOCK_PERM_ALL, &err))
+        g_warning("Releasing the permissions of %s: %s", c->user_name, err->message);
+    block_child_unlink(c);
+    graph_release_if_orphan(node);
+}
+
+void node_detach_user(BlockChild *child)
+{
+    g_assert(child->user_kind != BLOCK_USER_NODE);
+    node_detach(child);
+}
+
+void node_detach_child(BlockChild *child)
+{
+    g_assert(child->user_kind == BLOCK_USER_NODE);
+    node_detach(child);
+}
+
+void node_notify_changed(BlockNode *node, const char *property)
+{
+    graph_notify_changed(node, property);
+}

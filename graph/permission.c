@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Permissions between the users of a node (QEMU's perm / shared_perm over
+ * consistent-read, write, write-unchanged, resize), propagated down the
+ * graph as one transaction.
+ *
+ * A link's permissions must be allowed by every other user's shared set of
+ * the same node.  A node whose users need write or resize must be writable:
+ * a dynamic auto-read-only node switches to read-write for the first writer
+ * and back when the last one leaves.  What a node asks of its own children
+ * follows from its users' needs (perm_for_child), so a change at the top
+ * walks down until nothing changes.
+ */
+
+#include "graph/error.h"
+#include "graph/graph-internal.h"
+#include "graph/transaction.h"
+
+#define PERM_WRITING (BLOCK_PERM_WRITE | BLOCK_PERM_RESIZE)
+
+static bool refresh_node(BlockNode *node, Transaction *tran, GError **errp);
+
+bool node_is_dynamic_read_only(const BlockNode *node)
+{
+    return !node->read_only && node->auto_read_only && node->drv->dynamic_read_only &&
+           node->drv->set_writable;
+}
+
+static void cumulative_perm(const BlockNode *node, uint64_t *perm, uint64_t *shared)
+{
+    *perm = 0;
+    *shared = BLOCK_PERM_ALL;
+    for (guint i = 0; i < node->parents->len; i++) {
+        const BlockChild *c = g_ptr_array_index(node->parents, i);
+        *perm |= c->perm;
+        *shared &= c->shared_perm;
+    }
+}
+
+static bool perm_conflict(const BlockNode *node, uint64_t bits, const BlockChild *requirer,
+                          const BlockChild *unsharer, GError **errp)
+{
+    g_autofree char *perms = block_perm_describe(bits);
+    g_autofree char *who_requires = block_child_describe_user(requirer);
+    g_autofree char *who_unshares = block_child_describe_user(unsharer);
+
+    g_set_error(errp, BG_ERROR, BG_ERROR_PERMISSION_CONFLICT,
+                "Permission conflict on node '%s': permissions %s are both required by %s "
+                "and unshared by %s.", node->name, perms, who_requires, who_unshares);
+    return false;
+}
+
+static bool check_conflicts(const BlockNode *node, const BlockChild *candidate,
+                            const BlockChild *self, GError **errp)
+{
+    for (guint i = 0; i < node->parents->len; i++) {
+        const BlockChild *other = g_ptr_array_index(node->parents, i);
+
+        if (other == self)
+            continue;
+        if (candidate->perm & ~other->shared_perm)
+            return perm_conflict(node, candidate->perm & ~other->shared_perm, candidate, other, errp);
+        if (other->perm & ~candidate->shared_perm)
+            return perm_conflict(node, other->perm & ~candidate->shared_perm, other, candidate, errp);
+    }
+    return true;
+}
+
+/* Undo records. */
+
+typedef struct LinkUndo {
+    BlockChild *c;
+    uint64_t perm, shared;
+} LinkUndo;
+
+static void link_undo_abort(void *opaque)
+{
+    LinkUndo *u = opaque;
+
+    u->c->perm = u->perm;
+    u->c->shared_perm = u->shared;
+}
+
+static void link_undo_commit(void *opaque)
+{
+    LinkUndo *u = opaque;
+
+    node_notify_changed(u->c->node, "Users");
+}
+
+static const TransactionActions link_undo_actions = {
+    .commit = link_undo_commit, .abort = link_undo_abort, .clean = g_free,
+};
+
+typedef struct WritableUndo {
+    BlockNode *node;
+    bool was_writable;
+} WritableUndo;
+
+static void writable_undo_abort(void *opaque)
+{
+    WritableUndo *u = opaque;
+    g_autoptr(GError) err = NULL;
+
+    if (u->node->writable == u->was_writable)
+        return;
+    if (u->node->drv->kind == BLOCK_DRIVER_PROTOCOL && u->node->drv->set_writable) {
+        if (u->node->drv->set_writable(u->node, u->was_writable, &err) < 0)
+            g_warning("Failed to switch node '%s' back: %s", u->node->name, err->message);
+    } else {
+        u->node->writable = u->was_writable;
+    }
+}
+
+static void writable_undo_commit(void *opaque)
+{
+    WritableUndo *u = opaque;
+
+    if (u->node->writable != u->was_writable)
+        node_notify_changed(u->node, "Writable");
+}
+
+static const TransactionActions writable_undo_actions = {
+    .commit = writable_undo_commit, .abort = writable_undo_abort, .clean = g_free,
+};
+
+typedef struct LockUndo {
+    BlockNode *node;
+    uint64_t perm, shared;
+} LockUndo;
+
+static void lock_undo_abort(void *opaque)
+{
+    LockUndo *u = opaque;
+    g_autoptr(GError) err = NULL;
+
+    if (u->node->drv->apply_perm(u->node, u->perm, u->shared, &err) < 0)
+        g_warning("Failed to restore the image locks of node '%s': %s", u->node->name,
+                  err->message);
+    u->node->locked_perm = u->perm;
+    u->node->locked_shared = u->shared;
+}
+
+static const TransactionActions lock_undo_actions = {
+    .abort = lock_undo_abort, .clean = g_free,
+};
+
+bool perm_set_writable(BlockNode *node, bool writable, Transaction *tran, GError **errp)
+{
+    WritableUndo *u = g_new(WritableUndo, 1);
+
+    *u = (WritableUndo){ node, node->writable };
+    tran_add(tran, &writable_undo_actions, u);
+    if (node->drv->kind == BLOCK_DRIVER_PROTOCOL && node->drv->set_writable)
+        return node->drv->set_writable(node, writable, errp) == 0;
+    node->writable = writable;
+    return true;
+}
+
+static const BlockChild *first_writer(const BlockNode *node)
+{
+    for (guint i = 0; i < node->parents->len; i++) {
+        const BlockChild *c = g_ptr_array_index(node->parents, i);
+        if (c->perm & PERM_WRITING)
+            return c;
+    }
+    return NULL;
+}
+
+static bool make_writable(BlockNode *node, Transaction *tran, GError **errp)
+{
+    g_autofree char *writer = block_child_describe_user(first_writer(node));
+
+    if (!node->active) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INACTIVE,
+                    "Node '%s' is inactive: it takes no writers", node->name);
+        return false;
+    }
+    if (node->read_only) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_READ_ONLY,
+                    "Node '%s' is read-only, but %s needs to write", node->name, writer);
+        return false;
+    }
+    if (node_is_dynamic_read_only(node))
+        return perm_set_writable(node, true, tran, errp);
+    g_set_error(errp, BG_ERROR, BG_ERROR_READ_ONLY,
+                "Node '%s' is open read-only (auto-read-only could not open it read-write), "
+                "but %s needs to write", node->name, writer);
+    return false;
+}
+
+static bool update_link(BlockChild *c, uint64_t perm, uint64_t shared, Transaction *tran,
+                        GError **errp)
+{
+    BlockChild candidate = *c;
+    LinkUndo *u;
+
+    if (c->perm == perm && c->shared_perm == shared)
+        return true;
+    candidate.perm = perm;
+    candidate.shared_perm = shared;
+    if (!check_conflicts(c->node, &candidate, c, errp))
+        return false;
+    u = g_new(LinkUndo, 1);
+    *u = (LinkUndo){ c, c->perm, c->shared_perm };
+    tran_add(tran, &link_undo_actions, u);
+    c->perm = perm;
+    c->shared_perm = shared;
+    return refresh_node(c->node, tran, errp);
+}
+
+static bool apply_locks(BlockNode *node, uint64_t perm, uint64_t shared, Transaction *tran,
+                        GError **errp)
+{
+    LockUndo *u;
+
+    if (!node->drv->apply_perm || !node->opened)
+        return true;
+    if (perm == node->locked_perm && shared == node->locked_shared)
+        return true;
+    if (node->drv->apply_perm(node, perm, shared, errp) < 0)
+        return false;
+    u = g_new(LockUndo, 1);
+    *u = (LockUndo){ node, node->locked_perm, node->locked_shared };
+    tran_add(tran, &lock_undo_actions, u);
+    node->locked_perm = perm;
+    node->locked_shared = shared;
+    return true;
+}
+
+static bool refresh_node(BlockNode *node, Transaction *tran, GError **errp)
+{
+    uint64_t perm, shared;
+
+    cumulative_perm(node, &perm, &shared);
+    if ((perm & PERM_WRITING) && !node->active) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INACTIVE,
+                    "Node '%s' is inactive: it takes no writers", node->name);
+        return false;
+    }
+    if ((perm & PERM_WRITING) && (!node->writable || node->read_only) &&
+        !make_writable(node, tran, errp))
+        return false;
+    if (!(perm & PERM_WRITING) && node->writable && node_is_dynamic_read_only(node) &&
+        !perm_set_writable(node, false, tran, errp))
+        return false;
+    /* An inactive node belongs to another host for now: it holds no locks. */
+    if (!node->active) {
+        perm = 0;
+        shared = BLOCK_PERM_ALL;
+    }
+    if (!apply_locks(node, perm, shared, tran, errp))
+        return false;
+    for (guint i = 0; i < node->children->len; i++) {
+        BlockChild *child = g_ptr_array_index(node->children, i);
+        uint64_t cperm, cshared;
+
+        perm_for_child(node, child->role, &cperm, &cshared);
+        if (!update_link(child, cperm, cshared, tran, errp))
+            return false;
+    }
+    return true;
+}
+
+bool perm_update_link_in(BlockChild *c, uint64_t perm, uint64_t shared, Transaction *tran,
+                         GError **errp)
+{
+    return update_link(c, perm, shared, tran, errp);
+}
+
+bool perm_refresh_node_in(BlockNode *node, Transaction *tran, GError **errp)
+{
+    return refresh_node(node, tran, errp);
+}
+
+bool perm_update_link(BlockChild *c, uint64_t perm, uint64_t shared, GError **errp)
+{
+    Transaction *tran = tran_new();
+
+    return tran_finish(tran, update_link(c, perm, shared, tran, errp));
+}
+
+bool perm_refresh_node(BlockNode *node, GError **errp)
+{
+    Transaction *tran = tran_new();
+
+    return tran_finish(tran, refresh_node(node, tran, errp));
+}
+
+void perm_for_child(BlockNode *parent, const char *role, uint64_t *ret_perm, uint64_t *ret_shared)
+{
+    uint64_t parent_perm, parent_shared;
+
+    cumulative_perm(parent, &parent_perm, &parent_shared);
+    if (parent->drv->child_perm) {
+        parent->drv->child_perm(parent, role, parent_perm, parent_shared, ret_perm, ret_shared);
+    } else if (g_str_equal(role, "backing")) {
+        /* A backing image must not change under its overlay. */
+        *ret_perm = BLOCK_PERM_CONSISTENT_READ;
+        *ret_shared = BLOCK_PERM_CONSISTENT_READ | BLOCK_PERM_WRITE_UNCHANGED;
+    } else {
+        /* Storage of a format: written (metadata too) whenever the format is writable. */
+        *ret_perm = BLOCK_PERM_CONSISTENT_READ;
+        if (parent->writable && parent->active)
+            *ret_perm |= PERM_WRITING;
+        *ret_shared = BLOCK_PERM_CONSISTENT_READ | BLOCK_PERM_WRITE_UNCHANGED;
+    }
+    if (option_set_get_bool(parent->options, "force-share"))
+        *ret_shared = BLOCK_PERM_ALL;
+}

@@ -1,0 +1,575 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * qcow2 driver against qemu-img / qemu-io in both directions: images QEMU
+ * wrote read back identical here; images written here pass `qemu-img check`,
+ * `qemu-img compare` against the expected raw data and `qemu-io read -P`.
+ */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "aio/loop.h"
+#include "graph/driver.h"
+#include "graph/io.h"
+#include "test-qcow2-util.h"
+
+static char *tmpdir;
+
+static char *tmp_path(const char *name)
+{
+    return g_build_filename(tmpdir, name, NULL);
+}
+
+static void must_run(const char *what, int rc)
+{
+    if (rc != 0)
+        fail_msg("%s failed with %d", what, rc);
+}
+
+#define RUN(...) must_run(#__VA_ARGS__, qt_run(NULL, __VA_ARGS__))
+
+static void fill_random(GRand *r, uint8_t *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = g_rand_int(r);
+}
+
+static void write_file(const char *path, const void *buf, size_t len)
+{
+    GError *err = NULL;
+    if (!g_file_set_contents(path, buf, len, &err))
+        fail_msg("%s", err->message);
+}
+
+/* Reads the whole image here and compares with expected. */
+static void assert_image_reads(TestImage *img, const uint8_t *expected, size_t size)
+{
+    g_autofree uint8_t *buf = g_malloc(size);
+    assert_int_equal(qt_read(img, 0, size, buf), 0);
+    for (size_t i = 0; i < size; i++) {
+        if (buf[i] != expected[i])
+            fail_msg("byte %zu: got 0x%02x, expected 0x%02x", i, buf[i], expected[i]);
+    }
+}
+
+/* qemu-img check must be clean (0) or report only leaks (3 when allowed). */
+static void assert_check_clean(const char *path, bool leaks_ok)
+{
+    g_autofree char *out = NULL;
+    int rc = qt_run(&out, "qemu-img check %s", path);
+    if (rc != 0 && !(leaks_ok && rc == 3))
+        fail_msg("qemu-img check %s: %d\n%s", path, rc, out);
+}
+
+static void assert_compare(const char *img, const char *raw)
+{
+    g_autofree char *out = NULL;
+    int rc = qt_run(&out, "qemu-img compare -f qcow2 -F raw %s %s", img, raw);
+    if (rc != 0)
+        fail_msg("qemu-img compare: %d\n%s", rc, out);
+}
+
+/* ---- QEMU writes, we read ---- */
+
+typedef struct Geometry {
+    const char *compat;
+    unsigned cluster_size;
+    uint64_t size;
+} Geometry;
+
+static const Geometry geometries[] = {
+    { "0.10", 65536, 8 << 20 },
+    { "1.1", 65536, 8 << 20 },
+    { "1.1", 512, 4 << 20 },
+    { "0.10", 512, 2 << 20 },
+    { "1.1", 2 << 20, 16 << 20 },
+};
+
+static void qemu_write_pattern(const char *path, uint8_t *expected, unsigned pat,
+                               uint64_t off, uint64_t len)
+{
+    RUN("qemu-io -c 'write -P 0x%02x %" PRIu64 " %" PRIu64 "' %s", pat, off, len, path);
+    memset(expected + off, pat, len);
+}
+
+static void test_read_qemu_images(void **state)
+{
+    for (size_t g = 0; g < G_N_ELEMENTS(geometries); g++) {
+        const Geometry *geo = &geometries[g];
+        g_autofree char *path = tmp_path("qemu-written.qcow2");
+        RUN("qemu-img create -q -f qcow2 -o compat=%s,cluster_size=%u %s %" PRIu64,
+            geo->compat, geo->cluster_size, path, geo->size);
+        g_autofree uint8_t *expected = g_malloc0(geo->size);
+        qemu_write_pattern(path, expected, 0xab, 0, 65536);
+        qemu_write_pattern(path, expected, 0xcd, (1 << 20) + 512, 3 * 1024 + 512);
+        qemu_write_pattern(path, expected, 0x11, geo->size - 4096, 4096);
+        qemu_write_pattern(path, expected, 0x5a, 3 << 19, 200 * 1024);
+        RUN("qemu-io -c 'write -z 32768 16384' %s", path);
+        memset(expected + 32768, 0, 16384);
+
+        GError *err = NULL;
+        TestImage *img = qt_open(path, "img", true, NULL, &err);
+        if (!img)
+            fail_msg("open %s: %s", path, err->message);
+        assert_int_equal(img->node->size, geo->size);
+        assert_image_reads(img, expected, geo->size);
+        qt_close(img);
+    }
+}
+
+/* ---- we write, QEMU checks ---- */
+
+static void random_writes(TestImage *img, GRand *r, uint8_t *expected, uint64_t size,
+                          int count, uint64_t max_len)
+{
+    g_autofree uint8_t *buf = g_malloc(max_len);
+    for (int i = 0; i < count; i++) {
+        uint64_t len = g_rand_int_range(r, 1, max_len);
+        uint64_t off = (uint64_t)(g_rand_double(r) * (size - len));
+        fill_random(r, buf, len);
+        assert_int_equal(qt_write(img, off, len, buf), 0);
+        memcpy(expected + off, buf, len);
+    }
+}
+
+static void write_and_check(const Geometry *geo, unsigned refcount_bits)
+{
+    g_printerr("# compat=%s cluster_size=%u refcount_bits=%u\n", geo->compat,
+               geo->cluster_size, refcount_bits);
+    g_autofree char *path = tmp_path("written.qcow2");
+    g_autofree char *raw = tmp_path("expected.raw");
+    RUN("qemu-img create -q -f qcow2 -o compat=%s,cluster_size=%u,refcount_bits=%u %s %" PRIu64,
+        geo->compat, geo->cluster_size, refcount_bits, path, geo->size);
+    g_autofree uint8_t *expected = g_malloc0(geo->size);
+    g_autoptr(GRand) r = g_rand_new_with_seed(geo->cluster_size + refcount_bits);
+
+    GError *err = NULL;
+    const char *const unmap[] = { "discard", "unmap", NULL };
+    TestImage *img = qt_open(path, "img", false, unmap, &err);
+    if (!img)
+        fail_msg("open: %s", err->message);
+    random_writes(img, r, expected, geo->size, 60, 300 * 1024);
+    /* Zeroes over whole and partial clusters, with and without unmap. */
+    uint64_t cs = geo->cluster_size, nc = geo->size / cs;
+    assert_int_equal(qt_write_zeroes(img, 100000, 2 * cs + 7, 0), 0);
+    memset(expected + 100000, 0, 2 * cs + 7);
+    assert_int_equal(qt_write_zeroes(img, nc / 4 * cs, 2 * cs, BLOCK_REQ_MAY_UNMAP), 0);
+    memset(expected + nc / 4 * cs, 0, 2 * cs);
+    /* Discard of whole clusters: they read as zeroes (no backing file). */
+    assert_int_equal(qt_discard(img, nc * 3 / 4 * cs, cs), 0);
+    memset(expected + nc * 3 / 4 * cs, 0, cs);
+    /* A final known pattern for qemu-io to verify. */
+    g_autofree uint8_t *pat = g_malloc(8192);
+    memset(pat, 0x3c, 8192);
+    assert_int_equal(qt_write(img, geo->size / 2 + 1000, 8192, pat), 0);
+    memset(expected + geo->size / 2 + 1000, 0x3c, 8192);
+    assert_image_reads(img, expected, geo->size);
+    qt_close(img);
+
+    assert_check_clean(path, false);
+    write_file(raw, expected, geo->size);
+    assert_compare(path, raw);
+    RUN("qemu-io -r -c 'read -P 0x3c %" PRIu64 " 8192' %s", geo->size / 2 + 1000, path);
+
+    /* And once more: reopen here, the data is still there. */
+    img = qt_open(path, "img", true, NULL, &err);
+    assert_non_null(img);
+    assert_image_reads(img, expected, geo->size);
+    qt_close(img);
+}
+
+static void test_write_qemu_checks(void **state)
+{
+    for (size_t g = 0; g < G_N_ELEMENTS(geometries); g++)
+        write_and_check(&geometries[g], 16);
+}
+
+static void test_refcount_widths(void **state)
+{
+    static const unsigned widths[] = { 1, 2, 4, 8, 32, 64 };
+    const Geometry geo = { "1.1", 512, 2 << 20 };
+    for (size_t i = 0; i < G_N_ELEMENTS(widths); i++)
+        write_and_check(&geo, widths[i]);
+}
+
+/* 512-byte clusters: 24 MiB of data outgrows the one-cluster refcount table. */
+static void test_refcount_table_growth(void **state)
+{
+    g_autofree char *path = tmp_path("grow.qcow2");
+    g_autofree char *raw = tmp_path("grow.raw");
+    const uint64_t size = 24 << 20;
+    RUN("qemu-img create -q -f qcow2 -o cluster_size=512 %s %" PRIu64, path, size);
+    g_autofree uint8_t *expected = g_malloc(size);
+    g_autoptr(GRand) r = g_rand_new_with_seed(7);
+    fill_random(r, expected, size);
+    GError *err = NULL;
+    TestImage *img = qt_open(path, "img", false, NULL, &err);
+    assert_non_null(img);
+    for (uint64_t off = 0; off < size; off += 1 << 20)
+        assert_int_equal(qt_write(img, off, 1 << 20, expected + off), 0);
+    assert_image_reads(img, expected, size);
+    qt_close(img);
+    assert_check_clean(path, false);
+    write_file(raw, expected, size);
+    assert_compare(path, raw);
+}
+
+static void test_resize(void **state)
+{
+    g_autofree char *path = tmp_path("resize.qcow2");
+    g_autofree char *raw = tmp_path("resize.raw");
+    RUN("qemu-img create -q -f qcow2 -o cluster_size=512 %s 1M", path);
+    GError *err = NULL;
+    TestImage *img = qt_open(path, "img", false, NULL, &err);
+    assert_non_null(img);
+    const uint64_t size = 100 << 20;
+    assert_int_equal(qt_truncate(img, size, &err), 0);
+    assert_int_equal(img->node->size, size);
+    uint8_t buf[4096];
+    memset(buf, 0x77, sizeof(buf));
+    assert_int_equal(qt_write(img, size - sizeof(buf), sizeof(buf), buf), 0);
+    assert_int_equal(qt_write(img, 0, sizeof(buf), buf), 0);
+    /* Shrinking is refused with a message. */
+    assert_true(qt_truncate(img, 1 << 20, &err) < 0);
+    assert_non_null(err);
+    g_clear_error(&err);
+    qt_close(img);
+    assert_check_clean(path, false);
+    g_autofree char *out = NULL;
+    assert_int_equal(qt_run(&out, "qemu-img info %s", path), 0);
+    assert_non_null(strstr(out, "virtual size: 100 MiB"));
+    RUN("qemu-io -r -c 'read -P 0x77 %" PRIu64 " 4096' -c 'read -P 0x77 0 4096' %s",
+        size - 4096, path);
+}
+
+/* ---- backing chains ---- */
+
+static void test_backing_chain(void **state)
+{
+    g_autofree char *base = tmp_path("base.qcow2");
+    g_autofree char *mid = tmp_path("mid.qcow2");
+    g_autofree char *top = tmp_path("top.qcow2");
+    g_autofree char *raw = tmp_path("chain.raw");
+    const uint64_t size = 4 << 20;
+    g_autofree uint8_t *expected = g_malloc0(size);
+    RUN("qemu-img create -q -f qcow2 %s 3M", base);   /* shorter than the overlays */
+    qemu_write_pattern(base, expected, 0xb0, 0, 1 << 20);
+    RUN("qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 %s %" PRIu64, mid, size);
+    qemu_write_pattern(mid, expected, 0xa1, 512 * 1024, 100 * 1024);
+    RUN("qemu-img create -q -f qcow2 -o cluster_size=4096 -b mid.qcow2 -F qcow2 %s %" PRIu64,
+        top, size);
+    qemu_write_pattern(top, expected, 0xc2, 700 * 1024, 1000);
+
+    GError *err = NULL;
+    TestImage *img = qt_open(top, "top", false, NULL, &err);
+    if (!img)
+        fail_msg("open: %s", err->message);
+    assert_non_null(img->node->backing);
+    assert_non_null(img->node->backing->node->backing);
+    assert_image_reads(img, expected, size);
+
+    /* Block status: allocated only where top holds data. */
+    uint64_t pnum, map;
+    int st = qt_block_status(img, 700 * 1024, 4096, &pnum, &map);
+    assert_true(st & BLOCK_STATUS_ALLOCATED);
+    assert_true(st & BLOCK_STATUS_DATA);
+    st = qt_block_status(img, 0, 4096, &pnum, &map);
+    assert_false(st & BLOCK_STATUS_ALLOCATED);
+
+    /* Partial-cluster writes copy the rest of the cluster from below. */
+    uint8_t buf[100];
+    memset(buf, 0xee, sizeof(buf));
+    assert_int_equal(qt_write(img, 513 * 1024 + 17, sizeof(buf), buf), 0);
+    memcpy(expected + 513 * 1024 + 17, buf, sizeof(buf));
+    assert_int_equal(qt_write(img, 3 * 1024 * 1024 + 5, sizeof(buf), buf), 0);
+    memcpy(expected + 3 * 1024 * 1024 + 5, buf, sizeof(buf));
+    assert_image_reads(img, expected, size);
+    qt_close(img);
+
+    assert_check_clean(top, false);
+    assert_check_clean(mid, false);
+    write_file(raw, expected, size);
+    assert_compare(top, raw);
+
+    /* <backing/>: no backing file, unallocated clusters read as zeroes. */
+    const char *const none[] = { "backing", "", NULL };
+    img = qt_open(top, "top", true, none, &err);
+    assert_non_null(img);
+    assert_null(img->node->backing);
+    uint8_t z[4096];
+    assert_int_equal(qt_read(img, 0, sizeof(z), z), 0);
+    for (size_t i = 0; i < sizeof(z); i++)
+        assert_int_equal(z[i], 0);
+    qt_close(img);
+}
+
+/* ---- compressed clusters ---- */
+
+static void compressed_case(const char *extra)
+{
+    g_autofree char *src = tmp_path("src.raw");
+    g_autofree char *path = tmp_path("compressed.qcow2");
+    g_autofree char *raw = tmp_path("compressed.raw");
+    const uint64_t size = 2 << 20;
+    g_autofree uint8_t *expected = g_malloc0(size);
+    g_autoptr(GRand) r = g_rand_new_with_seed(3);
+    for (uint64_t i = 0; i < size; i += 1000)
+        memset(expected + i, g_rand_int_range(r, 0, 4), 1000 > size - i ? size - i : 1000);
+    fill_random(r, expected + 300000, 70000);   /* incompressible run */
+    write_file(src, expected, size);
+    RUN("qemu-img convert -c -O qcow2 %s %s %s", extra, src, path);
+
+    GError *err = NULL;
+    TestImage *img = qt_open(path, "img", false, NULL, &err);
+    if (!img)
+        fail_msg("open: %s", err->message);
+    assert_image_reads(img, expected, size);
+    /* Overwrite parts of compressed clusters: copy-on-write from the decompressed data. */
+    uint8_t buf[3000];
+    memset(buf, 0x99, sizeof(buf));
+    assert_int_equal(qt_write(img, 65536 + 100, sizeof(buf), buf), 0);
+    memcpy(expected + 65536 + 100, buf, sizeof(buf));
+    assert_int_equal(qt_write_zeroes(img, 5 * 65536, 65536, 0), 0);
+    memset(expected + 5 * 65536, 0, 65536);
+    assert_image_reads(img, expected, size);
+    qt_close(img);
+    assert_check_clean(path, false);
+    write_file(raw, expected, size);
+    assert_compare(path, raw);
+}
+
+static void test_compressed_zlib(void **state)
+{
+    compressed_case("");
+}
+
+static void test_compressed_zstd(void **state)
+{
+    compressed_case("-o compression_type=zstd");
+}
+
+/* ---- options ---- */
+
+static void test_small_caches(void **state)
+{
+    /* Tiny caches with slices force evictions in the middle of everything. */
+    const char *const opts[] = { "l2-cache-size", "2048", "l2-cache-entry-size", "1024",
+                                 "refcount-cache-size", "1024", "overlap-check", "all",
+                                 NULL };
+    g_autofree char *path = tmp_path("small-cache.qcow2");
+    g_autofree char *raw = tmp_path("small-cache.raw");
+    const uint64_t size = 8 << 20;
+    RUN("qemu-img create -q -f qcow2 -o cluster_size=4096 %s %" PRIu64, path, size);
+    g_autofree uint8_t *expected = g_malloc0(size);
+    g_autoptr(GRand) r = g_rand_new_with_seed(11);
+    GError *err = NULL;
+    TestImage *img = qt_open(path, "img", false, opts, &err);
+    if (!img)
+        fail_msg("open: %s", err->message);
+    random_writes(img, r, expected, size, 100, 40000);
+    assert_image_reads(img, expected, size);
+    qt_close(img);
+    assert_check_clean(path, false);
+    write_file(raw, expected, size);
+    assert_compare(path, raw);
+
+    const char *const bad[] = { "l2-cache-entry-size", "1000", NULL };
+    assert_null(qt_open(path, "img", false, bad, &err));
+    assert_non_null(strstr(err->message, "l2-cache-entry-size"));
+    g_clear_error(&err);
+}
+
+static void test_lazy_refcounts(void **state)
+{
+    g_autofree char *path = tmp_path("lazy.qcow2");
+    RUN("qemu-img create -q -f qcow2 -o lazy_refcounts=on %s 4M", path);
+    GError *err = NULL;
+    TestImage *img = qt_open(path, "img", false, NULL, &err);
+    assert_non_null(img);
+    uint8_t buf[65536];
+    memset(buf, 0x42, sizeof(buf));
+    assert_int_equal(qt_write(img, 65536, sizeof(buf), buf), 0);
+    g_autofree char *out = NULL;
+    /* While open, the image is dirty. */
+    qt_run(&out, "qemu-img info -U %s", path);
+    assert_non_null(strstr(out, "lazy refcounts: true"));
+    qt_close(img);
+    assert_check_clean(path, false);
+    RUN("qemu-io -r -c 'read -P 0x42 65536 65536' %s", path);
+
+    /* lazy-refcounts on a v2 image is refused. */
+    g_autofree char *v2 = tmp_path("lazy-v2.qcow2");
+    RUN("qemu-img create -q -f qcow2 -o compat=0.10 %s 4M", v2);
+    const char *const opts[] = { "lazy-refcounts", "on", NULL };
+    assert_null(qt_open(v2, "img", false, opts, &err));
+    assert_non_null(strstr(err->message, "lazy-refcounts"));
+    g_clear_error(&err);
+}
+
+/* ---- internal snapshots: shared clusters are copied, never overwritten ---- */
+
+static void test_snapshot_cow(void **state)
+{
+    g_autofree char *path = tmp_path("snap.qcow2");
+    g_autofree char *raw = tmp_path("snap.raw");
+    const uint64_t size = 2 << 20;
+    g_autofree uint8_t *expected = g_malloc0(size);
+    RUN("qemu-img create -q -f qcow2 %s %" PRIu64, path, size);
+    qemu_write_pattern(path, expected, 0x51, 0, 256 * 1024);
+    RUN("qemu-img snapshot -c snap1 %s", path);
+    GError *err = NULL;
+    TestImage *img = qt_open(path, "img", false, NULL, &err);
+    if (!img)
+        fail_msg("open: %s", err->message);
+    uint8_t buf[1000];
+    memset(buf, 0x52, sizeof(buf));
+    assert_int_equal(qt_write(img, 70000, sizeof(buf), buf), 0);
+    memcpy(expected + 70000, buf, sizeof(buf));
+    assert_int_equal(qt_write(img, 1 << 20, sizeof(buf), buf), 0);
+    memcpy(expected + (1 << 20), buf, sizeof(buf));
+    assert_int_equal(qt_write_zeroes(img, 131072, 65536, 0), 0);
+    memset(expected + 131072, 0, 65536);
+    assert_image_reads(img, expected, size);
+    qt_close(img);
+    assert_check_clean(path, false);
+    write_file(raw, expected, size);
+    assert_compare(path, raw);
+    /* The snapshot still holds the old data. */
+    RUN("qemu-img snapshot -a snap1 %s", path);
+    RUN("qemu-io -r -c 'read -P 0x51 0 256k' %s", path);
+    assert_check_clean(path, false);
+}
+
+/* ---- concurrency ---- */
+
+typedef struct ConcurrentWrite {
+    TestImage *img;
+    uint64_t off, len;
+    uint8_t *buf;
+    int ret;
+    unsigned *left;
+    bool *done;
+} ConcurrentWrite;
+
+static void concurrent_entry(void *opaque)
+{
+    ConcurrentWrite *w = opaque;
+    w->ret = node_co_pwrite(w->img->child, w->off, w->len, w->buf, 0);
+    if (--*w->left == 0)
+        *w->done = true;
+}
+
+static void test_concurrent_writes(void **state)
+{
+    g_autofree char *path = tmp_path("concurrent.qcow2");
+    g_autofree char *raw = tmp_path("concurrent.raw");
+    const uint64_t size = 4 << 20;
+    RUN("qemu-img create -q -f qcow2 -o cluster_size=65536 %s %" PRIu64, path, size);
+    g_autofree uint8_t *expected = g_malloc0(size);
+    GError *err = NULL;
+    TestImage *img = qt_open(path, "img", false, NULL, &err);
+    assert_non_null(img);
+    /* 48 writes in flight: distinct clusters, and disjoint pieces of shared clusters. */
+    enum { N = 48 };
+    ConcurrentWrite w[N];
+    unsigned left = N;
+    bool done = false;
+    for (int i = 0; i < N; i++) {
+        uint64_t off = i < 32 ? (uint64_t)i * 65536 * 2 : (uint64_t)(i - 32) * 4096 + 65536;
+        uint64_t len = i < 32 ? 65536 + 4096 : 4096;
+        w[i] = (ConcurrentWrite){ img, off, len, g_malloc(len), -1, &left, &done };
+        memset(w[i].buf, i + 1, len);
+    }
+    for (int i = 0; i < N; i++)
+        coroutine_start(concurrent_entry, &w[i]);
+    aio_run_until(&done);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(w[i].ret, 0);
+        memcpy(expected + w[i].off, w[i].buf, w[i].len);
+    }
+    /* Overlaps between the two groups were written in an unknown order: read them back. */
+    g_autofree uint8_t *got = g_malloc(size);
+    assert_int_equal(qt_read(img, 0, size, got), 0);
+    for (int i = 32; i < N; i++) {
+        if (i > 32)     /* the first piece also overlaps write 0 */
+            assert_int_equal(got[w[i].off + 1], i + 1);
+        g_free(w[i].buf);
+    }
+    for (int i = 0; i < 32; i++) {
+        uint64_t end = w[i].off + w[i].len;
+        for (uint64_t o = w[i].off; o < end; o++) {
+            bool other = o >= 65536 && o < 65536 + 16 * 4096;
+            if (!other)
+                assert_int_equal(got[o], i + 1);
+        }
+        g_free(w[i].buf);
+    }
+    qt_close(img);
+    assert_check_clean(path, false);
+    write_file(raw, got, size);
+    assert_compare(path, raw);
+}
+
+static void test_driver_table(void **state)
+{
+    const BlockDriver *drv = block_driver_find("qcow2");
+    assert_non_null(drv);
+    assert_true(drv->supports_backing);
+    const uint8_t magic[8] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+    assert_int_equal(drv->probe(magic, sizeof(magic)), 100);
+    assert_int_equal(drv->probe((const uint8_t *)"nothing!", 8), 0);
+}
+
+static int teardown_each(void **state)
+{
+    qt_close_all();
+    return 0;
+}
+
+static int setup(void **state)
+{
+    if (!qt_have_qemu_tools())
+        return 0;
+    tmpdir = g_dir_make_tmp("test-qcow2-XXXXXX", NULL);
+    return tmpdir ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    if (tmpdir) {
+        g_autofree char *out = NULL;
+        qt_run(&out, "rm -rf %s", tmpdir);
+        g_free(tmpdir);
+    }
+    return 0;
+}
+
+int main(void)
+{
+    if (!qt_have_qemu_tools()) {
+        g_printerr("qemu-img / qemu-io missing: skipping\n");
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_driver_table, teardown_each),
+        cmocka_unit_test_teardown(test_read_qemu_images, teardown_each),
+        cmocka_unit_test_teardown(test_write_qemu_checks, teardown_each),
+        cmocka_unit_test_teardown(test_refcount_widths, teardown_each),
+        cmocka_unit_test_teardown(test_refcount_table_growth, teardown_each),
+        cmocka_unit_test_teardown(test_resize, teardown_each),
+        cmocka_unit_test_teardown(test_backing_chain, teardown_each),
+        cmocka_unit_test_teardown(test_compressed_zlib, teardown_each),
+        cmocka_unit_test_teardown(test_compressed_zstd, teardown_each),
+        cmocka_unit_test_teardown(test_small_caches, teardown_each),
+        cmocka_unit_test_teardown(test_lazy_refcounts, teardown_each),
+        cmocka_unit_test_teardown(test_snapshot_cow, teardown_each),
+        cmocka_unit_test_teardown(test_concurrent_writes, teardown_each),
+    };
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    aio_loop_shutdown();
+    return rc;
+}

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "xml/config-file.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "graph/error.h"
+#include "xml/blockdev-parse.h"
+#include "xml/xml-util.h"
+
+static void config_item_free(gpointer p)
+{
+    ConfigItem *item = p;
+
+    if (!item)
+        return;
+    blockdev_spec_free(item->blockdev);
+    export_spec_free(item->export);
+    g_free(item->source);
+    g_free(item);
+}
+
+void config_file_free(ConfigFile *file)
+{
+    if (!file)
+        return;
+    g_ptr_array_unref(file->items);
+    g_free(file->path);
+    g_free(file);
+}
+
+static ConfigItem *parse_item(const xmlNode *elem, const char *source, GError **errp)
+{
+    g_autofree ConfigItem *item = g_new0(ConfigItem, 1);
+    const char *name = bg_xml_name(elem);
+
+    if (g_str_equal(name, "blockdev")) {
+        item->kind = CONFIG_ITEM_BLOCKDEV;
+        item->blockdev = blockdev_parse_element(elem, source, errp);
+        if (!item->blockdev)
+            return NULL;
+    } else if (g_str_equal(name, "export")) {
+        item->kind = CONFIG_ITEM_EXPORT;
+        item->export = export_parse_element(elem, source, errp);
+        if (!item->export)
+            return NULL;
+    } else {
+        bg_xml_set_error(errp, BG_ERROR_INVALID_XML, source, elem,
+                         "unknown element <%s> in <blockgraph> (expected <blockdev> or <export>)",
+                         name);
+        return NULL;
+    }
+    item->source = g_strdup(source);
+    item->line = (int)xmlGetLineNo(elem);
+    return g_steal_pointer(&item);
+}
+
+static ConfigFile *config_file_from_doc(xmlDoc *doc, const char *source, GError **errp)
+{
+    const xmlNode *root = xmlDocGetRootElement(doc);
+    g_autoptr(ConfigFile) file = NULL;
+
+    if (!bg_xml_check_root(root, "blockgraph", source, errp) ||
+        !bg_xml_check_no_text(root, source, errp))
+        return NULL;
+    if (root->properties) {
+        bg_xml_set_error(errp, BG_ERROR_INVALID_XML, source, root,
+                         "<blockgraph> takes no attributes (found '%s')",
+                         (const char *)root->properties->name);
+        return NULL;
+    }
+    file = g_new0(ConfigFile, 1);
+    file->path = g_strdup(source);
+    file->items = g_ptr_array_new_with_free_func(config_item_free);
+    bg_xml_foreach_element(elem, root) {
+        ConfigItem *item = parse_item(elem, source, errp);
+
+        if (!item)
+            return NULL;
+        g_ptr_array_add(file->items, item);
+    }
+    return g_steal_pointer(&file);
+}
+
+ConfigFile *config_file_parse(const char *text, gssize len, const char *source,
+                              GError **errp)
+{
+    g_autoptr(xmlDoc) doc = bg_xml_read(text, len, source, errp);
+
+    return doc ? config_file_from_doc(doc, source, errp) : NULL;
+}
+
+ConfigFile *config_file_load(const char *path, GError **errp)
+{
+    g_autoptr(xmlDoc) doc = bg_xml_read_file(path, errp);
+
+    return doc ? config_file_from_doc(doc, path, errp) : NULL;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool check_is_dir(const char *dir, GError **errp)
+{
+    struct stat st;
+
+    if (stat(dir, &st) < 0) {
+        bg_set_error_errno(errp, -errno, "Configuration folder '%s': %s", dir,
+                           g_strerror(errno));
+        return false;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                    "Configuration folder '%s' is not a directory", dir);
+        return false;
+    }
+    return true;
+}
+
+char **config_dir_list(const char *dir, GError **errp)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GDir) d = NULL;
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
+    const char *name;
+
+    if (!check_is_dir(dir, errp))
+        return NULL;
+    d = g_dir_open(dir, 0, &err);
+    if (!d) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_IO_ERROR,
+                    "Failed to open configuration folder: %s", err->message);
+        return NULL;
+    }
+    while ((name = g_dir_read_name(d))) {
+        if (g_str_has_suffix(name, ".xml") && name[0] != '.')
+            g_ptr_array_add(names, g_strdup(name));
+    }
+    if (names->len > 1)
+        qsort(names->pdata, names->len, sizeof(char *), compare_names);
+    for (guint i = 0; i < names->len; i++) {
+        char *path = g_build_filename(dir, names->pdata[i], NULL);
+
+        /* Sub-folders named *.xml are not configuration files. */
+        if (g_file_test(path, G_FILE_TEST_IS_DIR))
+            g_free(path);
+        else
+            g_ptr_array_add(paths, path);
+    }
+    g_ptr_array_add(paths, NULL);
+    g_ptr_array_set_free_func(paths, NULL);
+    return (char **)g_ptr_array_free(g_steal_pointer(&paths), FALSE);
+}

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "xml/export-parse.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph/error.h"
+#include "graph/option.h"
+#include "xml/xml-util.h"
+
+static const char *const export_attrs[] = {
+    "type", "id", "node-name", "name", "description", "writable", NULL,
+};
+static const char *const server_unix_attrs[] = { "type", "path", NULL };
+static const char *const server_inet_attrs[] = { "type", "host", "port", NULL };
+
+void export_spec_free(ExportSpec *spec)
+{
+    if (!spec)
+        return;
+    g_free(spec->type);
+    g_free(spec->id);
+    g_free(spec->node_name);
+    g_free(spec->name);
+    g_free(spec->description);
+    g_free(spec->server.path);
+    g_free(spec->server.host);
+    g_free(spec->source);
+    g_free(spec);
+}
+
+const char *export_server_type_name(ExportServerType type)
+{
+    return type == EXPORT_SERVER_UNIX ? "unix" : "inet";
+}
+
+char *export_server_describe(const ExportServerSpec *server)
+{
+    if (server->type == EXPORT_SERVER_UNIX)
+        return g_strdup_printf("unix:%s", server->path);
+    if (strchr(server->host, ':'))
+        return g_strdup_printf("inet:[%s]:%u", server->host, server->port);
+    return g_strdup_printf("inet:%s:%u", server->host, server->port);
+}
+
+/* Fails on attributes not in allowed, naming the first one. */
+static bool check_attrs(const xmlNode *elem, const char *const *allowed, const char *source,
+                        GError **errp)
+{
+    for (const xmlAttr *a = elem->properties; a; a = a->next) {
+        if (!a->ns && g_strv_contains(allowed, (const char *)a->name))
+            continue;
+        g_autofree char *list = g_strjoinv(", ", (char **)allowed);
+        bg_xml_set_error(errp, BG_ERROR_INVALID_ARGUMENT, source, elem,
+                         "unknown attribute '%s' of <%s> (expected: %s)",
+                         (const char *)a->name, bg_xml_name(elem), list);
+        return false;
+    }
+    return bg_xml_check_no_text(elem, source, errp);
+}
+
+/* A required, non-empty attribute. */
+static char *require_attr(const xmlNode *elem, const char *name, const char *source,
+                          GError **errp)
+{
+    g_autofree char *v = bg_xml_get_attr(elem, name);
+
+    if (!v || !*v) {
+        bg_xml_set_error(errp, BG_ERROR_INVALID_ARGUMENT, source, elem,
+                         "<%s> needs a non-empty '%s' attribute", bg_xml_name(elem), name);
+        return NULL;
+    }
+    return g_steal_pointer(&v);
+}
+
+static bool parse_port(const xmlNode *elem, const char *source, uint16_t *ret, GError **errp)
+{
+    g_autofree char *text = bg_xml_get_attr(elem, "port");
+    char *end;
+    unsigned long v;
+
+    if (!text) {
+        *ret = EXPORT_NBD_DEFAULT_PORT;
+        return true;
+    }
+    errno = 0;
+    v = strtoul(text, &end, 10);
+    if (!g_ascii_isdigit(text[0]) || *end || errno || v < 1 || v > 65535) {
+        bg_xml_set_error(errp, BG_ERROR_INVALID_ARGUMENT, source, elem,
+                         "<server> port '%s' is not a port number (1-65535)", text);
+        return false;
+    }
+    *ret = (uint16_t)v;
+    return true;
+}
+
+static bool parse_server(const xmlNode *elem, const char *source, ExportServerSpec *server,
+                         GError **errp)
+{
+    g_autofree char *type = require_attr(elem, "type", source, errp);
+
+    if (!type)
+        return false;
+    if (g_str_equal(type, "unix")) {
+        server->type = EXPORT_SERVER_UNIX;
+        if (!check_attrs(elem, server_unix_attrs, source, errp))
+            return false;
+        server->path = require_attr(elem, "path", source, errp);
+        return server->path != NULL;
+    }
+    if (g_str_equal(type, "inet")) {
+        server->type = EXPORT_SERVER_INET;
+        if (!check_attrs(elem, server_inet_attrs, source, errp))
+            return false;
+        server->host = require_attr(elem, "host", source, errp);
+        return server->host && parse_port(elem, source, &server->port, errp);
+    }
+    bg_xml_set_error(errp, BG_ERROR_INVALID_ARGUMENT, source, elem,
+                     "<server> type '%s' is not supported (expected: unix, inet)", type);
+    return false;
+}
+
+static bool parse_server_element(const xmlNode *elem, const char *source, ExportSpec *spec,
+                                 GError **errp)
+{
+    const xmlNode *server = NULL;
+
+    bg_xml_foreach_element(sub, elem) {
+        if (!g_str_equal(bg_xml_name(sub), "server") || server) {
+            bg_xml_set_error(errp, BG_ERROR_INVALID_XML, source, sub,
+                             "%s <%s> in <export> (expected one <server>)",
+                             server ? "second" : "unknown element", bg_xml_name(sub));
+            return false;
+        }
+        server = sub;
+    }
+    if (!server) {
+        bg_xml_set_error(errp, BG_ERROR_INVALID_ARGUMENT, source, elem,
+                         "<export id=\"%s\"> needs a <server> element", spec->id);
+        return false;
+    }
+    return parse_server(server, source, &spec->server, errp);
+}
+
+static bool parse_export_attrs(const xmlNode *elem, const char *source, ExportSpec *spec,
+                               GError **errp)
+{
+    g_autofree char *writable = bg_xml_get_attr(elem, "writable");
+
+    if (!check_attrs(elem, export_attrs, source, errp) ||
+        !(spec->type = require_attr(elem, "type", source, errp)))
+        return false;
+    if (!g_str_equal(spec->type, "nbd")) {
+        bg_xml_set_error(errp, BG_ERROR_INVALID_ARGUMENT, source, elem,
+                         "<export> type '%s' is not supported (expected: nbd)", spec->type);
+        return false;
+    }
+    if (!(spec->id = require_attr(elem, "id", source, errp)) ||
+        !(spec->node_name = require_attr(elem, "node-name", source, errp)))
+        return false;
+    spec->name = bg_xml_get_attr(elem, "name");
+    if (!spec->name)
+        spec->name = g_strdup(spec->node_name);
+    spec->description = bg_xml_get_attr(elem, "description");
+    if (writable && !option_parse_bool(writable, &spec->writable)) {
+        bg_xml_set_error(errp, BG_ERROR_INVALID_ARGUMENT, source, elem,
+                         "<export> writable '%s' is not a boolean (on/off, true/false, yes/no)",
+                         writable);
+        return false;
+    }
+    return true;
+}
+
+ExportSpec *export_parse_element(const xmlNode *elem, const char *source, GError **errp)
+{
+    g_autoptr(ExportSpec) spec = g_new0(ExportSpec, 1);
+
+    spec->source = g_strdup(source);
+    spec->line = (int)xmlGetLineNo(elem);
+    if (!bg_xml_check_root(elem, "export", source, errp) ||
+        !parse_export_attrs(elem, source, spec, errp) ||
+        !parse_server_element(elem, source, spec, errp))
+        return NULL;
+    return g_steal_pointer(&spec);
+}
+
+ExportSpec *export_parse_xml(const char *text, gssize len, const char *source,
+                             GError **errp)
+{
+    g_autoptr(xmlDoc) doc = bg_xml_read(text, len, source, errp);
+
+    if (!doc)
+        return NULL;
+    return export_parse_element(xmlDocGetRootElement(doc), source, errp);
+}

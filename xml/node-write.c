@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "xml/node-write.h"
+
+#include <libxml/tree.h>
+
+#include "graph/error.h"
+#include "graph/graph.h"
+#include "xml/xml-util.h"
+
+#define X(s) ((const xmlChar *)(s))
+
+static xmlNode *find_element(xmlNode *parent, const char *name)
+{
+    bg_xml_foreach_element(sub, parent) {
+        if (g_str_equal(bg_xml_name(sub), name))
+            return sub;
+    }
+    return NULL;
+}
+
+/* Sets a dotted option "a.b.c" as attribute c of <a><b/></a> under elem. */
+static void set_option(xmlNode *elem, const char *name, const char *text)
+{
+    g_auto(GStrv) parts = g_strsplit(name, ".", -1);
+    guint n = g_strv_length(parts);
+
+    for (guint i = 0; i + 1 < n; i++) {
+        xmlNode *group = find_element(elem, parts[i]);
+
+        elem = group ? group : xmlNewChild(elem, NULL, X(parts[i]), NULL);
+    }
+    xmlSetProp(elem, X(parts[n - 1]), X(text));
+}
+
+static const char *option_text(const OptionValue *v)
+{
+    if (v->spec->type == OPTION_BOOL)
+        return v->b ? "on" : "off";
+    return v->text ? v->text : "";
+}
+
+static void add_options(xmlNode *elem, const BlockNode *node)
+{
+    guint n = node->options ? option_set_count(node->options) : 0;
+
+    for (guint i = 0; i < n; i++) {
+        const OptionValue *v = option_set_nth(node->options, i);
+
+        if (v->is_set)
+            set_option(elem, v->spec->name, option_text(v));
+    }
+    if (!xmlHasProp(elem, X("node-name")) && !node->name_generated)
+        xmlSetProp(elem, X("node-name"), X(node->name));
+    if (!xmlHasProp(elem, X("driver")))
+        xmlSetProp(elem, X("driver"), X(node->drv->name));
+}
+
+/*
+ * In graph_to_xml, a node that belongs to its one parent (an inline child,
+ * not added by AddNode) is written inside that parent, so that applying the
+ * text again gives the same ownership.
+ */
+static bool written_inline(const BlockNode *node)
+{
+    guint node_parents = 0;
+
+    if (node->user_owned)
+        return false;
+    for (guint i = 0; i < node->parents->len; i++) {
+        const BlockChild *c = g_ptr_array_index(node->parents, i);
+
+        node_parents += c->user_kind == BLOCK_USER_NODE;
+    }
+    return node_parents == 1;
+}
+
+/* Children by ref; with inline_owned, owned children inline (graph_to_xml). */
+static xmlNode *node_element(const BlockNode *node, const char *elem_name,
+                             bool inline_owned);
+
+static void add_children(xmlNode *elem, const BlockNode *node, bool inline_owned)
+{
+    bool has_backing = false;
+
+    for (guint i = 0; i < node->children->len; i++) {
+        const BlockChild *c = g_ptr_array_index(node->children, i);
+
+        if (inline_owned && written_inline(c->node)) {
+            xmlAddChild(elem, node_element(c->node, c->role, true));
+        } else {
+            xmlNode *link = xmlNewChild(elem, NULL, X(c->role), NULL);
+
+            xmlSetProp(link, X("ref"), X(c->node->name));
+        }
+        has_backing |= g_str_equal(c->role, "backing");
+    }
+    if (node->drv->supports_backing && !has_backing)
+        xmlNewChild(elem, NULL, X("backing"), NULL);
+}
+
+static xmlNode *node_element(const BlockNode *node, const char *elem_name,
+                             bool inline_owned)
+{
+    xmlNode *elem = xmlNewNode(NULL, X(elem_name));
+
+    add_options(elem, node);
+    add_children(elem, node, inline_owned);
+    return elem;
+}
+
+static char *dump_element(xmlNode *elem)
+{
+    g_autoptr(xmlDoc) doc = xmlNewDoc(X("1.0"));
+    xmlBuffer *buf = xmlBufferCreate();
+    char *ret;
+
+    xmlDocSetRootElement(doc, elem);
+    xmlNodeDump(buf, doc, elem, 0, 1);
+    ret = g_strdup_printf("%s\n", (const char *)xmlBufferContent(buf));
+    xmlBufferFree(buf);
+    return ret;
+}
+
+char *node_to_xml(const BlockNode *node)
+{
+    return dump_element(node_element(node, "blockdev", false));
+}
+
+/* Depth first: a node's children are listed before it. */
+static void order_node(BlockNode *node, GHashTable *seen, GPtrArray *order)
+{
+    if (!g_hash_table_add(seen, node))
+        return;
+    for (guint i = 0; i < node->children->len; i++) {
+        const BlockChild *c = g_ptr_array_index(node->children, i);
+
+        order_node(c->node, seen, order);
+    }
+    if (!written_inline(node))
+        g_ptr_array_add(order, node);
+}
+
+static GPtrArray *graph_nodes_ordered(void)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new(NULL, NULL);
+    GPtrArray *order = g_ptr_array_new();
+
+    for (GList *l = graph_nodes(); l; l = l->next)
+        order_node(l->data, seen, order);
+    return order;
+}
+
+char *graph_to_xml(void)
+{
+    g_autoptr(GPtrArray) order = graph_nodes_ordered();
+    xmlNode *root = xmlNewNode(NULL, X("blockgraph"));
+
+    for (guint i = 0; i < order->len; i++)
+        xmlAddChild(root, node_element(g_ptr_array_index(order, i), "blockdev", true));
+    return dump_element(root);
+}
+
+/* A double-quoted dot ID. */
+static void dot_quote(GString *out, const char *s)
+{
+    g_string_append_c(out, '"');
+    for (; *s; s++) {
+        if (*s == '\n') {
+            g_string_append(out, "\\n");
+            continue;
+        }
+        if (*s == '"' || *s == '\\')
+            g_string_append_c(out, '\\');
+        g_string_append_c(out, *s);
+    }
+    g_string_append_c(out, '"');
+}
+
+static void dot_edge(GString *out, const char *from, const char *to, const char *label)
+{
+    g_string_append(out, "  ");
+    dot_quote(out, from);
+    g_string_append(out, " -> ");
+    dot_quote(out, to);
+    g_string_append(out, " [label=");
+    dot_quote(out, label);
+    g_string_append(out, "];\n");
+}
+
+static void dot_vertex(GString *out, const char *id, const char *label, const char *shape)
+{
+    g_string_append(out, "  ");
+    dot_quote(out, id);
+    g_string_append_printf(out, " [shape=%s, label=", shape);
+    dot_quote(out, label);
+    g_string_append(out, "];\n");
+}
+
+/* Exports and jobs using node: a vertex each and an edge to the node. */
+static void dot_users(GString *out, const BlockNode *node)
+{
+    for (guint i = 0; i < node->parents->len; i++) {
+        const BlockChild *c = g_ptr_array_index(node->parents, i);
+        const char *kind = node_user_kind_name(c->user_kind);
+        g_autofree char *id = NULL;
+        g_autofree char *label = NULL;
+
+        if (c->user_kind != BLOCK_USER_EXPORT && c->user_kind != BLOCK_USER_JOB)
+            continue;
+        id = g_strdup_printf("%s:%s", kind, c->user_name);
+        label = g_strdup_printf("%s %s", kind, c->user_name);
+        dot_vertex(out, id, label, "ellipse");
+        dot_edge(out, id, node->name, c->role ? c->role : kind);
+    }
+}
+
+char *graph_to_dot(void)
+{
+    GString *out = g_string_new("digraph blockgraph {\n");
+
+    for (GList *l = graph_nodes(); l; l = l->next) {
+        const BlockNode *node = l->data;
+        g_autofree char *label = g_strdup_printf("%s\n%s", node->name, node->drv->name);
+
+        dot_vertex(out, node->name, label, "box");
+    }
+    for (GList *l = graph_nodes(); l; l = l->next) {
+        const BlockNode *node = l->data;
+
+        for (guint i = 0; i < node->children->len; i++) {
+            const BlockChild *c = g_ptr_array_index(node->children, i);
+
+            dot_edge(out, node->name, c->node->name, c->role);
+        }
+        dot_users(out, node);
+    }
+    g_string_append(out, "}\n");
+    return g_string_free(out, FALSE);
+}
+
+char *graph_describe(const char *format, GError **errp)
+{
+    if (g_strcmp0(format, "xml") == 0)
+        return graph_to_xml();
+    if (g_strcmp0(format, "dot") == 0)
+        return graph_to_dot();
+    g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                "Unknown graph format '%s' (expected: xml, dot)", format ? format : "");
+    return NULL;
+}
