@@ -332,6 +332,13 @@ void nbd_client_new(NbdListener *l, int fd)
     NbdClient *c = g_new0(NbdClient, 1);
     c->listener = l;
     c->fd = fd;
+    /*
+     * Room for a few 1 MiB replies in the kernel: fewer partial sends and
+     * EPOLLOUT waits for large reads (capped by net.core.wmem_max/rmem_max).
+     */
+    int bufsize = 2 * 1024 * 1024;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof(bufsize));
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
     c->rbuf = g_malloc(NBD_RBUF_SIZE);
     co_mutex_init(&c->send_lock);
     co_queue_init(&c->slot_waiters);
