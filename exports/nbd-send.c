@@ -40,8 +40,7 @@ static int client_on_flush(sd_event_source *s, void *opaque)
 
 int nbd_client_send_init(NbdClient *c)
 {
-    c->obuf = g_malloc(NBD_OBUF_CAP);
-    c->sbuf = g_malloc(NBD_OBUF_CAP);
+    /* obuf and sbuf come with the first batched reply: negotiating costs nothing */
     int r = sd_event_add_defer(aio_loop(), &c->flush_source, client_on_flush, c);
     if (r < 0)
         return r;
@@ -87,6 +86,8 @@ int coroutine_fn nbd_client_reply(NbdClient *c, const struct iovec *iov, int nio
     if (c->dead)
         return -ESHUTDOWN;
     if (total <= NBD_SMALL_REPLY && c->obuf_len + total <= NBD_OBUF_CAP) {
+        if (!c->obuf)
+            c->obuf = g_malloc(NBD_OBUF_CAP);
         for (int i = 0; i < niov; i++) {
             memcpy(c->obuf + c->obuf_len, iov[i].iov_base, iov[i].iov_len);
             c->obuf_len += iov[i].iov_len;
