@@ -36,7 +36,7 @@ uint64_t qcow2_l1_entries_for(uint32_t cluster_bits, uint64_t size)
     return (size >> shift) + ((size & ((1ull << shift) - 1)) != 0);
 }
 
-static void parse_fixed(const uint8_t *buf, Qcow2Header *h)
+static void parse_fixed(const uint8_t *buf, size_t len, Qcow2Header *h)
 {
     h->version = be32_at(buf + 4);
     h->backing_file_offset = be64_at(buf + 8);
@@ -52,7 +52,7 @@ static void parse_fixed(const uint8_t *buf, Qcow2Header *h)
     h->snapshots_offset = be64_at(buf + 64);
     h->header_length = QCOW2_V2_HEADER_LEN;
     h->refcount_order = 4;
-    if (h->version >= 3) {
+    if (h->version >= 3 && len >= QCOW2_V3_HEADER_LEN) {
         h->incompatible_features = be64_at(buf + 72);
         h->compatible_features = be64_at(buf + 80);
         h->autoclear_features = be64_at(buf + 88);
@@ -240,7 +240,7 @@ bool qcow2_header_parse(const uint8_t *buf, size_t len, uint64_t file_size,
     memset(h, 0, sizeof(*h));
     if (len < QCOW2_V2_HEADER_LEN || be32_at(buf) != QCOW2_MAGIC)
         return invalid(errp, what, "not a qcow2 image (bad magic)");
-    parse_fixed(buf, h);
+    parse_fixed(buf, len, h);
     if (h->version != 2 && h->version != 3) {
         g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
                     "%s: unsupported qcow2 version %u", what, h->version);

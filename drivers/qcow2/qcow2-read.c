@@ -109,6 +109,12 @@ static int coroutine_fn read_chunk(Qcow2State *s, uint64_t offset, uint64_t n,
         break;
     }
     uint64_t host = (e & QCOW2_L2E_OFFSET_MASK) + in_cluster;
+    uint64_t file_size = s->node->file->node->size;
+    if (host > file_size || n > file_size - host) {
+        g_warning("%s: data for guest offset 0x%" PRIx64 " at host offset 0x%" PRIx64
+                  " lies past the end of the file", s->what, offset, host);
+        return -EIO;
+    }
     IOVector part;
     iov_init(&part, qiov->niov);
     iov_concat_slice(&part, qiov, qoff, n);

@@ -75,6 +75,7 @@ int coroutine_fn qcow2_refcount_init(Qcow2State *s, GError **errp)
         uint64_t off = e & QCOW2_REFT_OFFSET_MASK;
         if (!e)
             continue;
+        s->refcount_table_used = i + 1;
         if (qcow2_offset_into_cluster(s, e) || off == 0 ||
             off > s->file_size || s->file_size - off < s->cluster_size) {
             g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
@@ -209,6 +210,8 @@ static int coroutine_fn create_refblock(Qcow2State *s, uint64_t idx)
     ret = write_reftable_entry(s, idx);
     if (ret < 0)
         s->refcount_table[idx] = 0;
+    else
+        s->refcount_table_used = MAX(s->refcount_table_used, idx + 1);
     return ret;
 }
 
@@ -376,6 +379,9 @@ static int coroutine_fn grow_reftable(Qcow2State *s, uint64_t needed_idx)
         g_free(s->refcount_table);
         s->refcount_table = g_steal_pointer(&host_table);
         s->refcount_table_size = p.table_entries;
+        for (guint j = 0; j < p.blocks->len; j++)
+            s->refcount_table_used = MAX(s->refcount_table_used,
+                                         g_array_index(p.blocks, uint64_t, j) + 1);
         s->refcount_table_offset = p.start << s->cluster_bits;
         s->hdr.refcount_table_offset = s->refcount_table_offset;
         s->hdr.refcount_table_clusters = p.table_clusters;

@@ -24,6 +24,7 @@ typedef struct Qcow2Write {
     uint64_t old_entry;
     uint64_t host;              /* reserved host cluster */
     bool reused;                /* host is the old (preallocated zero) cluster */
+    bool host_zero;             /* host lies past everything written: reads as zeroes */
     Qcow2Alloc alloc;
 } Qcow2Write;
 
@@ -57,7 +58,26 @@ static int coroutine_fn cow_source(Qcow2Write *w, uint8_t *buf)
     }
 }
 
-/* Writes guest data [in_cluster, in_cluster+n) plus the COW head and tail. */
+/* True if what the cluster read before is all zeroes. */
+static bool cow_is_zero(const Qcow2Write *w)
+{
+    const Qcow2State *s = w->s;
+    switch (qcow2_l2_entry_type(s, w->old_entry)) {
+    case QCOW2_CLUSTER_UNALLOCATED:
+        return !s->node->backing || w->guest >= s->node->backing->node->size;
+    case QCOW2_CLUSTER_ZERO_PLAIN:
+    case QCOW2_CLUSTER_ZERO_ALLOC:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/*
+ * Writes guest data [in_cluster, in_cluster+n) plus the COW head and tail.
+ * A cluster past everything ever written in the file already reads as
+ * zeroes, so a zero head and tail need not be written there.
+ */
 static int coroutine_fn write_new_cluster(Qcow2Write *w, uint64_t in_cluster, uint64_t n,
                                           IOVector *qiov, size_t qoff)
 {
@@ -65,11 +85,17 @@ static int coroutine_fn write_new_cluster(Qcow2Write *w, uint64_t in_cluster, ui
     int ret = qcow2_check_overlap(s, w->host, s->cluster_size, 0);
     if (ret < 0)
         return ret;
-    if (n == s->cluster_size) {
+    bool data_only = n == s->cluster_size || (w->host_zero && cow_is_zero(w));
+    if (data_only) {
+        if (n < s->cluster_size) {
+            ret = qcow2_file_grow(s, w->host + s->cluster_size);
+            if (ret < 0)
+                return ret;
+        }
         IOVector part;
         iov_init(&part, qiov->niov);
         iov_concat_slice(&part, qiov, qoff, n);
-        ret = qcow2_file_pwritev(s, w->host, n, &part);
+        ret = qcow2_file_pwritev(s, w->host + in_cluster, n, &part);
         iov_destroy(&part);
         return ret;
     }
@@ -99,6 +125,7 @@ static int coroutine_fn begin_alloc(Qcow2Write *w)
         if (off < 0)
             return off;
         w->host = off;
+        w->host_zero = (uint64_t)off >= s->file_size;
     }
     w->alloc.guest_cluster = w->guest >> s->cluster_bits;
     co_queue_init(&w->alloc.waiters);

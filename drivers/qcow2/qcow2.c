@@ -30,7 +30,7 @@ int coroutine_fn qcow2_file_pread(Qcow2State *s, uint64_t off, uint64_t len, voi
  * first, in steps of at least 1 MiB (sparse, so cheap) to keep the number
  * of truncate calls low while an image fills.
  */
-static int coroutine_fn grow_file_for(Qcow2State *s, uint64_t end)
+int coroutine_fn qcow2_file_grow(Qcow2State *s, uint64_t end)
 {
     BlockNode *file = s->node->file->node;
     if (end <= file->size)
@@ -56,7 +56,7 @@ static void note_write_end(Qcow2State *s, uint64_t end)
 
 int coroutine_fn qcow2_file_pwrite(Qcow2State *s, uint64_t off, uint64_t len, const void *buf)
 {
-    int ret = grow_file_for(s, off + len);
+    int ret = qcow2_file_grow(s, off + len);
     if (ret == 0)
         ret = node_co_pwrite(s->node->file, off, len, buf, 0);
     if (ret == 0)
@@ -71,7 +71,7 @@ int coroutine_fn qcow2_file_preadv(Qcow2State *s, uint64_t off, uint64_t len, IO
 
 int coroutine_fn qcow2_file_pwritev(Qcow2State *s, uint64_t off, uint64_t len, IOVector *qiov)
 {
-    int ret = grow_file_for(s, off + len);
+    int ret = qcow2_file_grow(s, off + len);
     if (ret == 0)
         ret = node_co_pwritev(s->node->file, off, len, qiov, 0);
     if (ret == 0)
@@ -105,7 +105,7 @@ static const char *overlap_find(Qcow2State *s, uint64_t off, uint64_t len, unsig
         return "the snapshot table";
     if (s->overlap_check < QCOW2_OVERLAP_CACHED)
         return NULL;
-    for (uint64_t i = 0; !(ignore & QCOW2_OL_REFBLOCK) && i < s->refcount_table_size; i++) {
+    for (uint64_t i = 0; !(ignore & QCOW2_OL_REFBLOCK) && i < s->refcount_table_used; i++) {
         uint64_t b = s->refcount_table[i] & QCOW2_REFT_OFFSET_MASK;
         if (b && ranges_overlap(off, len, b, s->cluster_size))
             return "a refcount block";
@@ -296,7 +296,7 @@ static bool check_metadata_layout(Qcow2State *s, GError **errp)
     if (s->l1_size && ranges_overlap(s->l1_table_offset, (uint64_t)s->l1_size * 8,
                                      s->refcount_table_offset, s->refcount_table_size * 8))
         hit = "the L1 table overlaps the refcount table";
-    for (uint64_t i = 0; !hit && i < s->refcount_table_size; i++) {
+    for (uint64_t i = 0; !hit && i < s->refcount_table_used; i++) {
         uint64_t b = s->refcount_table[i] & QCOW2_REFT_OFFSET_MASK;
         if (b && overlap_find(s, b, s->cluster_size, QCOW2_OL_REFBLOCK))
             hit = "a refcount block overlaps other metadata";

@@ -150,6 +150,7 @@ struct Qcow2State {
     uint64_t l1_table_offset;
     uint64_t *refcount_table;   /* host order */
     uint64_t refcount_table_size; /* entries */
+    uint64_t refcount_table_used; /* 1 + last non-zero entry (overlap check bound) */
     uint64_t refcount_table_offset;
 
     Qcow2Cache *l2_cache;
@@ -160,7 +161,8 @@ struct Qcow2State {
     CoMutex grow_lock;          /* growing the image file */
     GHashTable *allocs;         /* guest cluster -> Qcow2Alloc* in flight */
     uint64_t free_cluster_index;
-    uint64_t file_size;         /* image file length as we know it */
+    uint64_t file_size;         /* file length at open or end of our furthest write:
+                                   everything past it reads as zeroes */
 
     bool writable;
     bool corrupt;
@@ -215,6 +217,8 @@ int coroutine_fn qcow2_file_pwrite(Qcow2State *s, uint64_t off, uint64_t len, co
 int coroutine_fn qcow2_file_preadv(Qcow2State *s, uint64_t off, uint64_t len, IOVector *qiov);
 int coroutine_fn qcow2_file_pwritev(Qcow2State *s, uint64_t off, uint64_t len, IOVector *qiov);
 int coroutine_fn qcow2_file_flush(Qcow2State *s);
+/* Makes the file at least end bytes long (in 1 MiB steps; never shrinks). */
+int coroutine_fn qcow2_file_grow(Qcow2State *s, uint64_t end);
 /* Refuses a write to [off, off+len) that would hit metadata; -EIO. */
 int coroutine_fn qcow2_check_overlap(Qcow2State *s, uint64_t off, uint64_t len, unsigned ignore);
 enum {

@@ -1,0 +1,160 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""qcow2 data-path benchmark: blockgraphd vs qemu-storage-daemon.
+
+Both serve the same qcow2 image (in /dev/shm) over NBD on a unix socket;
+fio (ioengine=nbd) runs 4k random read / write at iodepth 32 and 1M
+sequential read / write at iodepth 8.  Two image states: "fresh" (empty,
+every write allocates; reads see zeroes) and "full" (every cluster
+allocated).  Each server gets its own copy of the image, made before it
+starts, so both see the same state.  Prints results and our ratio.
+
+  bench/qcow2-fio.py [--runtime 10] [--size-mib 1024] [--blockgraphd PATH]
+                     [--states fresh,full] [--workloads randread-4k-qd32,...]
+
+Build blockgraphd without sanitizers (meson setup build-rel
+--buildtype=release).  A measurement, never a test assertion.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
+
+WORKLOADS = [
+    ('randread-4k-qd32', 'randread', '4k', 32, 'IOPS'),
+    ('randwrite-4k-qd32', 'randwrite', '4k', 32, 'IOPS'),
+    ('read-1m-qd8', 'read', '1M', 8, 'MiB/s'),
+    ('write-1m-qd8', 'write', '1M', 8, 'MiB/s'),
+]
+
+
+def wait_for_socket(path, proc, what, timeout=15):
+    end = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if proc.poll() is not None:
+            sys.exit('%s exited early with %d' % (what, proc.returncode))
+        if time.monotonic() > end:
+            sys.exit('%s did not create %s' % (what, path))
+        time.sleep(0.05)
+
+
+def run_fio(uri, rw, bs, iodepth, runtime, size):
+    cmd = ['fio', '--name=bench', '--ioengine=nbd', '--uri=' + uri, '--rw=' + rw,
+           '--bs=' + bs, '--iodepth=%d' % iodepth, '--runtime=%d' % runtime,
+           '--time_based', '--size=%d' % size, '--numjobs=1', '--group_reporting',
+           '--output-format=json']
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit('fio failed on %s:\n%s%s' % (uri, p.stdout, p.stderr))
+    job = json.loads(p.stdout[p.stdout.index('{'):])['jobs'][0]
+    side = job['read'] if 'read' in rw else job['write']
+    return side['iops'], side['bw'] / 1024.0
+
+
+def make_image(path, state, size_mib):
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', path, '%dM' % size_mib],
+                   check=True)
+    if state == 'full':
+        subprocess.run(['qemu-io', '-c', 'write -P 0x5a 0 %dM' % size_mib, path],
+                       check=True, stdout=subprocess.DEVNULL)
+
+
+def start_blockgraph(img, sock, workdir, args):
+    conf = os.path.join(workdir, 'conf')
+    os.makedirs(conf, exist_ok=True)
+    with open(os.path.join(conf, 'bench.xml'), 'w') as f:
+        f.write('<blockgraph>\n'
+                '  <blockdev driver="qcow2" node-name="disk0">\n'
+                '    <file driver="file" filename="%s" aio="threads"/>\n'
+                '  </blockdev>\n'
+                '  <export type="nbd" id="e0" node-name="disk0" name="disk0" writable="on">\n'
+                '    <server type="unix" path="%s"/>\n  </export>\n</blockgraph>\n'
+                % (img, sock))
+    return subprocess.Popen([args.blockgraphd, '--address=unix:path=%s/bus' % workdir,
+                             '--config-dir=' + conf],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+
+
+def start_qsd(img, sock, workdir, args):
+    return subprocess.Popen(
+        ['qemu-storage-daemon',
+         '--blockdev', 'driver=file,node-name=f0,filename=%s,aio=threads' % img,
+         '--blockdev', 'driver=qcow2,node-name=disk0,file=f0',
+         '--nbd-server', 'addr.type=unix,addr.path=%s' % sock,
+         '--export', 'type=nbd,id=e0,node-name=disk0,name=disk0,writable=on'],
+        stdin=subprocess.DEVNULL)
+
+
+def bus_daemon(workdir):
+    """blockgraphd wants a bus: a private dbus-daemon on a socket in workdir."""
+    return subprocess.Popen(['dbus-daemon', '--session', '--nofork', '--nopidfile',
+                             '--address=unix:path=%s/bus' % workdir],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def bench(name, starter, state, workdir, args, results):
+    for wl, rw, bs, qd, unit in WORKLOADS:
+        if args.workloads and wl not in args.workloads:
+            continue
+        img = os.path.join(workdir, '%s-%s.qcow2' % (name, state))
+        make_image(img, state, args.size_mib)
+        sock = os.path.join(workdir, name + '.sock')
+        proc = starter(img, sock, workdir, args)
+        try:
+            wait_for_socket(sock, proc, name)
+            iops, mibs = run_fio('nbd+unix:///disk0?socket=' + sock, rw, bs, qd,
+                                 args.runtime, args.size_mib << 20)
+        finally:
+            proc.terminate()
+            proc.wait()
+            if os.path.exists(sock):
+                os.unlink(sock)
+            os.unlink(img)
+        key = '%s/%s' % (state, wl)
+        results.setdefault(key, {})[name] = iops if unit == 'IOPS' else mibs
+        print('  %-10s %-24s %10.1f %s' % (name, key, results[key][name], unit), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--runtime', type=int, default=10)
+    ap.add_argument('--size-mib', type=int, default=1024)
+    ap.add_argument('--blockgraphd', default=os.environ.get('BLOCKGRAPHD') or
+                    os.path.join(HERE, '..', 'build', 'daemon', 'blockgraphd'))
+    ap.add_argument('--states', default='fresh,full')
+    ap.add_argument('--workloads', default='')
+    args = ap.parse_args()
+    args.workloads = [w for w in args.workloads.split(',') if w]
+    for tool in ('fio', 'qemu-storage-daemon', 'qemu-img', 'dbus-daemon'):
+        if not shutil.which(tool):
+            print('SKIP: %s not installed' % tool)
+            sys.exit(77)
+    workdir = tempfile.mkdtemp(prefix='bg-qcow2-bench-', dir='/dev/shm')
+    bus = bus_daemon(workdir)
+    try:
+        wait_for_socket(os.path.join(workdir, 'bus'), bus, 'dbus-daemon')
+        results = {}
+        for state in args.states.split(','):
+            bench('blockgraph', start_blockgraph, state, workdir, args, results)
+            bench('qsd', start_qsd, state, workdir, args, results)
+        print('\n%-28s %16s %16s %8s' % ('workload', 'blockgraph', 'qsd', 'ratio'))
+        for key, r in results.items():
+            if 'blockgraph' in r and 'qsd' in r:
+                print('%-28s %16.1f %16.1f %7.2fx' % (key, r['blockgraph'], r['qsd'],
+                                                       r['blockgraph'] / r['qsd']))
+    finally:
+        bus.terminate()
+        bus.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
