@@ -15,6 +15,7 @@ struct NbdClient {
     Export *export;             /* set when transmission starts */
     int fd;
     sd_event_source *source;    /* edge-triggered; EPOLLOUT only while a writer waits */
+    sd_event_source *handshake_timer;
     Coroutine *co;              /* the connection coroutine (handshake, receive loop) */
     Coroutine *read_waiter;
     Coroutine *write_waiter;
