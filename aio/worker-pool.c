@@ -5,30 +5,43 @@
  *
  * A coroutine hands a job to the pool and yields.  The job lives on the
  * coroutine's stack (it cannot go away while the coroutine waits), so a
- * request costs no allocation.  Workers take jobs from a FIFO, run them and
- * append them to a completion list; the worker that makes that list
- * non-empty writes the pool's one eventfd.  The main loop's handler for that
- * eventfd takes the whole list at once and enters each job's coroutine.
+ * request costs no allocation.  Workers take jobs from a FIFO under a mutex,
+ * run them and push them on a lock-free completion stack; the worker that
+ * makes that stack non-empty writes the pool's one eventfd.  The main loop's
+ * handler for that eventfd takes the whole stack with one atomic exchange
+ * and enters each job's coroutine, oldest first.
  *
- * Threads are created lazily, when a job is queued and no thread is idle,
- * up to WORKER_POOL_MAX_THREADS.  Idle threads stay (blocked on a condition
- * variable, they cost a stack and nothing else) until worker_pool_shutdown(),
- * which lets them finish the queued jobs and joins them.  Workers block all
- * signals so that signal sources of the main loop keep working.
+ * How many threads run: a worker that finishes a job takes the next one
+ * without sleeping, so a sleeping worker is woken (or a new one created)
+ * only when more jobs wait than workers are awake, and new threads are
+ * created eagerly only up to max(4, CPUs).  Short jobs (page cache, tmpfs)
+ * are then served by a few busy threads instead of many that keep waking
+ * each other.  When jobs block (a slow disk), the queue stalls: a timer on
+ * the loop notices that jobs wait and no job has finished for
+ * WORKER_POOL_STALL_US, and adds a thread per waiting job, up to
+ * WORKER_POOL_MAX_THREADS.  (A CPU-starved pool still finishes jobs and is
+ * not mistaken for a stalled one.)  Idle threads stay (blocked
+ * on a condition variable they cost a stack and nothing else) until
+ * worker_pool_shutdown(), which lets them finish the queued jobs and joins
+ * them.  Workers block all signals so that the loop's signal sources work.
  */
 
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 
 #include "aio/loop.h"
 #include "aio/worker-pool.h"
 
-#define WORKER_POOL_MAX_THREADS 16
+#define WORKER_POOL_MAX_THREADS 64
+#define WORKER_POOL_STALL_US    50000   /* no job finished for this long: add threads */
 
 typedef struct WorkerJob {
     WorkerFunc *fn;
@@ -44,18 +57,23 @@ typedef struct WorkerPool {
     pthread_cond_t cond;        /* a job was queued, or stopping */
     WorkerJob *queue_head;      /* jobs to run, FIFO */
     WorkerJob **queue_tail;
-    WorkerJob *done_head;       /* finished jobs, FIFO */
-    WorkerJob **done_tail;
     unsigned queued;
-    unsigned idle;
+    unsigned idle;              /* threads in pthread_cond_wait */
+    unsigned wakeups;           /* of those, signalled but not yet running */
     unsigned n_threads;
+    unsigned eager_threads;     /* created without a stall: the CPU count */
     bool stopping;
     pthread_t threads[WORKER_POOL_MAX_THREADS];
+
+    WorkerJob *_Atomic done;    /* finished jobs, LIFO, lock-free */
+    atomic_uint finished;       /* jobs finished so far, for stall detection */
 
     /* Main thread only. */
     bool initialized;
     int efd;
     sd_event_source *source;
+    sd_event_source *stall_timer;
+    unsigned stall_mark;        /* `finished` when the timer was armed */
 } WorkerPool;
 
 static WorkerPool pool = {
@@ -63,6 +81,16 @@ static WorkerPool pool = {
     .cond = PTHREAD_COND_INITIALIZER,
     .efd = -1,
 };
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* ---- worker threads ---- */
 
 static WorkerJob *worker_take_job(void)
 {
@@ -72,6 +100,8 @@ static WorkerJob *worker_take_job(void)
         pool.idle++;
         pthread_cond_wait(&pool.cond, &pool.lock);
         pool.idle--;
+        if (pool.wakeups > 0)
+            pool.wakeups--;
     }
     job = pool.queue_head;
     if (job) {
@@ -83,15 +113,18 @@ static WorkerJob *worker_take_job(void)
     return job;
 }
 
+/* Lock-free push; the first job on an empty stack signals the loop. */
 static void worker_finish_job(WorkerJob *job)
 {
-    bool was_empty = !pool.done_head;
+    WorkerJob *head = atomic_load_explicit(&pool.done, memory_order_relaxed);
     uint64_t one = 1;
 
-    job->next = NULL;
-    *pool.done_tail = job;
-    pool.done_tail = &job->next;
-    if (was_empty) {
+    do {
+        job->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&pool.done, &head, job,
+                                                    memory_order_release,
+                                                    memory_order_relaxed));
+    if (!head) {
         /* The eventfd counter cannot overflow here; EINTR is not possible. */
         ssize_t n = write(pool.efd, &one, sizeof(one));
         (void)n;
@@ -108,89 +141,162 @@ static void *worker_thread(void *arg)
             break;  /* stopping and nothing left */
         pthread_mutex_unlock(&pool.lock);
         job->ret = job->fn(job->opaque);
-        pthread_mutex_lock(&pool.lock);
+        atomic_fetch_add_explicit(&pool.finished, 1, memory_order_relaxed);
         worker_finish_job(job);
+        pthread_mutex_lock(&pool.lock);
     }
     pthread_mutex_unlock(&pool.lock);
     return NULL;
 }
 
-/* Main thread: delivers every finished job to its coroutine. */
-static int worker_pool_on_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-    uint64_t count;
-    WorkerJob *job;
+/* ---- thread supply (lock held) ---- */
 
-    if (read(pool.efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-        return 0;
-
-    pthread_mutex_lock(&pool.lock);
-    job = pool.done_head;
-    pool.done_head = NULL;
-    pool.done_tail = &pool.done_head;
-    pthread_mutex_unlock(&pool.lock);
-
-    while (job) {
-        WorkerJob *next = job->next;   /* job dies once its coroutine runs on */
-
-        job->done = true;
-        coroutine_enter(job->co);
-        job = next;
-    }
-    return 0;
-}
-
-static int worker_pool_init(void)
-{
-    int r;
-
-    if (pool.initialized)
-        return 0;
-    pool.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (pool.efd < 0)
-        return -errno;
-    r = sd_event_add_io(aio_loop(), &pool.source, pool.efd, EPOLLIN,
-                        worker_pool_on_event, NULL);
-    if (r < 0) {
-        close(pool.efd);
-        pool.efd = -1;
-        return r;
-    }
-    (void)sd_event_source_set_description(pool.source, "worker-pool");
-    pool.queue_head = NULL;
-    pool.queue_tail = &pool.queue_head;
-    pool.done_head = NULL;
-    pool.done_tail = &pool.done_head;
-    pool.stopping = false;
-    pool.initialized = true;
-    return 0;
-}
-
-/* Called with the lock held. */
-static void worker_pool_spawn_locked(void)
+static bool worker_pool_spawn_locked(void)
 {
     sigset_t all, old;
     pthread_attr_t attr;
+    bool ok;
 
     sigfillset(&all);
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 256 * 1024);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    if (pthread_create(&pool.threads[pool.n_threads], &attr, worker_thread, NULL) == 0)
+    ok = pthread_create(&pool.threads[pool.n_threads], &attr, worker_thread, NULL) == 0;
+    if (ok)
         pool.n_threads++;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
+    return ok;
+}
+
+/* Threads that are running or about to run and will look at the queue. */
+static unsigned worker_pool_awake_locked(void)
+{
+    return pool.n_threads - (pool.idle - pool.wakeups);
+}
+
+/* Puts up to `want` more threads on the queue: sleepers first, then new ones. */
+static void worker_pool_provide_locked(unsigned want, unsigned limit)
+{
+    for (; want > 0 && pool.idle > pool.wakeups; want--) {
+        pool.wakeups++;
+        pthread_cond_signal(&pool.cond);
+    }
+    for (; want > 0 && pool.n_threads < limit; want--) {
+        if (!worker_pool_spawn_locked())
+            break;
+    }
+}
+
+/* Jobs that no awake thread is about to take. */
+static unsigned worker_pool_unserved_locked(void)
+{
+    unsigned awake = worker_pool_awake_locked();
+
+    return pool.queued > awake ? pool.queued - awake : 0;
+}
+
+/* ---- main loop side ---- */
+
+/* Delivers every finished job to its coroutine. */
+static int worker_pool_on_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    uint64_t count;
+    WorkerJob *job, *fifo = NULL;
+
+    if (read(pool.efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+        return 0;
+
+    job = atomic_exchange_explicit(&pool.done, NULL, memory_order_acquire);
+    while (job) {               /* newest first: reverse into completion order */
+        WorkerJob *next = job->next;
+
+        job->next = fifo;
+        fifo = job;
+        job = next;
+    }
+    while (fifo) {
+        WorkerJob *next = fifo->next;   /* fifo dies once its coroutine runs on */
+
+        fifo->done = true;
+        coroutine_enter(fifo->co);
+        fifo = next;
+    }
+    return 0;
+}
+
+static void worker_pool_arm_stall_timer(void)
+{
+    pool.stall_mark = atomic_load_explicit(&pool.finished, memory_order_relaxed);
+    (void)sd_event_source_set_time(pool.stall_timer, now_us() + WORKER_POOL_STALL_US);
+    (void)sd_event_source_set_enabled(pool.stall_timer, SD_EVENT_ONESHOT);
+}
+
+/* Jobs wait and none finished for a while: the threads are blocked, add some. */
+static int worker_pool_on_stall(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    bool stalled = atomic_load_explicit(&pool.finished, memory_order_relaxed) == pool.stall_mark;
+    bool waiting;
+
+    pthread_mutex_lock(&pool.lock);
+    if (stalled && pool.queued > 0)
+        worker_pool_provide_locked(pool.queued, WORKER_POOL_MAX_THREADS);
+    waiting = pool.queued > 0;
+    pthread_mutex_unlock(&pool.lock);
+
+    if (waiting)
+        worker_pool_arm_stall_timer();
+    return 0;
+}
+
+static int worker_pool_init(void)
+{
+    long cpus;
+    int r;
+
+    if (pool.initialized)
+        return 0;
+    cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    pool.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (pool.efd < 0)
+        return -errno;
+    r = sd_event_add_io(aio_loop(), &pool.source, pool.efd, EPOLLIN,
+                        worker_pool_on_event, NULL);
+    if (r >= 0)
+        r = sd_event_add_time(aio_loop(), &pool.stall_timer, CLOCK_MONOTONIC, 0, 100,
+                              worker_pool_on_stall, NULL);
+    if (r >= 0)
+        r = sd_event_source_set_enabled(pool.stall_timer, SD_EVENT_OFF);
+    if (r < 0) {
+        pool.source = sd_event_source_disable_unref(pool.source);
+        pool.stall_timer = sd_event_source_disable_unref(pool.stall_timer);
+        close(pool.efd);
+        pool.efd = -1;
+        return r;
+    }
+    (void)sd_event_source_set_description(pool.source, "worker-pool");
+    (void)sd_event_source_set_description(pool.stall_timer, "worker-pool-stall");
+    pool.queue_head = NULL;
+    pool.queue_tail = &pool.queue_head;
+    atomic_store(&pool.done, NULL);
+    pool.eager_threads = (unsigned)CLAMP(cpus, 4, 16);
+    pool.stopping = false;
+    pool.initialized = true;
+    return 0;
 }
 
 static bool worker_pool_queue(WorkerJob *job)
 {
-    pthread_mutex_lock(&pool.lock);
+    bool stalled_possible;
+    int enabled = SD_EVENT_OFF;
+
     job->next = NULL;
+    pthread_mutex_lock(&pool.lock);
     *pool.queue_tail = job;
     pool.queue_tail = &job->next;
     pool.queued++;
-    if (pool.idle < pool.queued && pool.n_threads < WORKER_POOL_MAX_THREADS)
-        worker_pool_spawn_locked();
+    if (worker_pool_unserved_locked() > 0)
+        worker_pool_provide_locked(1, pool.eager_threads);
     if (pool.n_threads == 0) {
         /* Could not create any thread: take the job back. */
         pool.queue_head = NULL;
@@ -199,9 +305,13 @@ static bool worker_pool_queue(WorkerJob *job)
         pthread_mutex_unlock(&pool.lock);
         return false;
     }
-    if (pool.idle > 0)
-        pthread_cond_signal(&pool.cond);
+    /* Awake threads may be stuck in their jobs: the timer checks later. */
+    stalled_possible = pool.queued > 0;
     pthread_mutex_unlock(&pool.lock);
+
+    if (stalled_possible &&
+        sd_event_source_get_enabled(pool.stall_timer, &enabled) >= 0 && enabled == SD_EVENT_OFF)
+        worker_pool_arm_stall_timer();
     return true;
 }
 
@@ -234,11 +344,13 @@ void worker_pool_shutdown(void)
     for (unsigned i = 0; i < pool.n_threads; i++)
         pthread_join(pool.threads[i], NULL);
     pool.n_threads = 0;
+    pool.idle = pool.wakeups = 0;
 
     /* Jobs that finished after the last dispatch still have waiters. */
     worker_pool_on_event(pool.source, pool.efd, EPOLLIN, NULL);
 
     pool.source = sd_event_source_disable_unref(pool.source);
+    pool.stall_timer = sd_event_source_disable_unref(pool.stall_timer);
     close(pool.efd);
     pool.efd = -1;
     pool.initialized = false;

@@ -106,9 +106,16 @@ char *bus_path_encode(const char *prefix, const char *name)
 
 char *bus_path_decode(const char *prefix, const char *path)
 {
+    size_t len = strlen(prefix);
     char *name = NULL;
 
-    if (sd_bus_path_decode(path, prefix, &name) <= 0) {
+    /* Exactly one label below prefix: not prefix itself, not deeper. */
+    if (strncmp(path, prefix, len) != 0 || path[len] != '/' || path[len + 1] == '\0' ||
+        strchr(path + len + 1, '/')) {
+        return NULL;
+    }
+    if (sd_bus_path_decode(path, prefix, &name) <= 0 || !name || !*name) {
+        free(name);
         return NULL;
     }
     return name;
@@ -377,7 +384,7 @@ bool bus_open(BusKind kind, const char *address, GError **errp)
     co_queue_init(&bus_state.calls_idle);
     r = bus_connect(kind, address, &bus);
     if (r < 0) {
-        bg_set_error_errno(errp, r, "Failed to connect to %s: %s", where, g_strerror(-r));
+        bg_set_error_errno(errp, r, "Failed to connect to %s", where);
         return false;
     }
     bus_state.bus = bus;
@@ -394,15 +401,14 @@ bool bus_open(BusKind kind, const char *address, GError **errp)
         r = bus_setup_objects(bus);
     }
     if (r < 0) {
-        bg_set_error_errno(errp, r, "Failed to set up objects on %s: %s", where, g_strerror(-r));
+        bg_set_error_errno(errp, r, "Failed to set up objects on %s", where);
         bus_close();
         return false;
     }
     graph_set_listener(&bus_graph_listener, NULL);
     r = sd_bus_request_name(bus, BUS_NAME, 0);
     if (r < 0) {
-        bg_set_error_errno(errp, r, "Failed to acquire name %s on %s: %s",
-                           BUS_NAME, where, g_strerror(-r));
+        bg_set_error_errno(errp, r, "Failed to acquire name %s on %s", BUS_NAME, where);
         bus_close();
         return false;
     }

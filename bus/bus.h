@@ -177,6 +177,13 @@ int bus_node_register(sd_bus *bus);
 int bus_driver_register(sd_bus *bus);
 int bus_export_register(sd_bus *bus);
 
+/*
+ * Reopens the nodes of specs (BlockdevSpec*, taken) in one transaction in a
+ * coroutine and replies to m when done (Manager.ReopenNodes, Node.Reopen).
+ * Returns 1 (the reply comes later).
+ */
+int bus_reopen_start(sd_bus_message *m, GPtrArray *specs);
+
 /* Manager.AddExport, in export.c (the Manager vtable points at it). */
 int bus_manager_method_add_export(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
 

@@ -26,6 +26,10 @@ static const char *const bus_features[] = {
     "blockdev-del",
     "config-dir",
     "nbd-export",
+    "blockdev-reopen",
+    "image-locking",
+    "dynamic-auto-read-only",
+    "node-inactivation",
     NULL,
 };
 
@@ -38,6 +42,7 @@ typedef struct ManagerCall {
     sd_bus_message *msg;
     BlockdevSpec *spec;     /* AddNode */
     char *node_name;        /* RemoveNode */
+    GPtrArray *specs;       /* ReopenNodes, Node.Reopen: BlockdevSpec* */
 } ManagerCall;
 
 static void manager_call_free(ManagerCall *call)
@@ -48,6 +53,9 @@ static void manager_call_free(ManagerCall *call)
         blockdev_spec_free(call->spec);
     }
     g_free(call->node_name);
+    if (call->specs) {
+        g_ptr_array_unref(call->specs);
+    }
     g_free(call);
 }
 
@@ -144,6 +152,61 @@ static int method_remove_node(sd_bus_message *m, void *userdata, sd_bus_error *r
     return 1;
 }
 
+/* ---- ReopenNodes / Node.Reopen -------------------------------------------- */
+
+static void coroutine_fn manager_co_reopen(void *opaque)
+{
+    ManagerCall *call = opaque;
+    g_autoptr(GError) err = NULL;
+    int r;
+
+    if (graph_co_reopen(call->specs, &err) < 0) {
+        r = bus_reply_gerror(call->msg, err);
+    } else {
+        bus_flush_property_changes();
+        r = sd_bus_reply_method_return(call->msg, "");
+    }
+    reply_failed(call->msg, "Reopen", r);
+    manager_call_free(call);
+}
+
+int bus_reopen_start(sd_bus_message *m, GPtrArray *specs)
+{
+    ManagerCall *call = manager_call_new(m);
+
+    call->specs = specs;
+    coroutine_start(manager_co_reopen, call);
+    return 1;
+}
+
+static int method_reopen_nodes(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+    g_autoptr(GPtrArray) specs =
+        g_ptr_array_new_with_free_func((GDestroyNotify)blockdev_spec_free);
+    g_auto(GStrv) xmls = NULL;
+    int r;
+
+    r = sd_bus_message_read_strv(m, &xmls);
+    if (r < 0) {
+        return r;
+    }
+    if (!xmls || !xmls[0]) {
+        return sd_bus_error_set(ret_error, BUS_ERROR_PREFIX "InvalidArgument",
+                                "ReopenNodes needs at least one <blockdev> snippet");
+    }
+    for (size_t i = 0; xmls[i]; i++) {
+        g_autoptr(GError) err = NULL;
+        g_autofree char *source = g_strdup_printf("<bus>[%zu]", i);
+        BlockdevSpec *spec = blockdev_parse_xml(xmls[i], -1, source, &err);
+
+        if (!spec) {
+            return bus_error_set_gerror(ret_error, err);
+        }
+        g_ptr_array_add(specs, spec);
+    }
+    return bus_reopen_start(m, g_steal_pointer(&specs));
+}
+
 /* ---- GetGraph ------------------------------------------------------------ */
 
 static int method_get_graph(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
@@ -193,6 +256,8 @@ static const sd_bus_vtable manager_vtable[] = {
                              method_add_node, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("RemoveNode", "s", SD_BUS_PARAM(node_name), "", ,
                              method_remove_node, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("ReopenNodes", "as", SD_BUS_PARAM(xml), "", ,
+                             method_reopen_nodes, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("AddExport", "s", SD_BUS_PARAM(xml), "o", SD_BUS_PARAM(export),
                              bus_manager_method_add_export, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GetGraph", "s", SD_BUS_PARAM(format), "s", SD_BUS_PARAM(graph),

@@ -14,6 +14,7 @@
 #include "graph/graph.h"
 #include "graph/io.h"
 #include "graph/node.h"
+#include "xml/blockdev-parse.h"
 #include "xml/node-write.h"
 
 /* ---- objects ------------------------------------------------------------- */
@@ -145,6 +146,7 @@ typedef struct NodeCall {
     sd_bus_message *msg;
     BlockChild *user;       /* temporary internal user holding the node */
     uint64_t size;          /* Resize */
+    bool active;            /* SetActive */
 } NodeCall;
 
 /*
@@ -178,15 +180,15 @@ static void node_call_finish(NodeCall *call, int r, const GError *err, const cha
     g_autoptr(GError) local = NULL;
     BlockNode *node = call->user->node;
 
+    if (r < 0 && !err) {
+        bg_set_error_errno(&local, r, "%s of node '%s' failed", what, node->name);
+        err = local;
+    }
+    /* May free the node (an inline child whose parent went meanwhile). */
     node_detach_user(call->user);
     if (r >= 0) {
         r = sd_bus_reply_method_return(call->msg, "");
     } else {
-        if (!err) {
-            bg_set_error_errno(&local, r, "%s of node '%s' failed: %s", what, node->name,
-                               g_strerror(-r));
-            err = local;
-        }
         r = bus_reply_gerror(call->msg, err);
     }
     if (r < 0) {
@@ -245,24 +247,64 @@ static int method_resize(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
     return 1;
 }
 
+/* The snippet may leave node-name out; naming another node is an error. */
 static int method_reopen(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
     BlockNode *node = userdata;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(BlockdevSpec) spec = NULL;
+    const char *xml, *name;
+    GPtrArray *specs;
+    int r;
 
-    return sd_bus_error_setf(ret_error, BUS_ERROR_PREFIX "NotSupported",
-                             "Reopening node '%s' is not supported yet "
-                             "(blockdev-reopen is planned; see docs/dbus-api.md)",
-                             node->name);
+    r = sd_bus_message_read(m, "s", &xml);
+    if (r < 0) {
+        return r;
+    }
+    spec = blockdev_parse_xml(xml, -1, "<bus>", &err);
+    if (!spec) {
+        return bus_error_set_gerror(ret_error, err);
+    }
+    name = blockdev_spec_get(spec, "node-name");
+    if (!name) {
+        blockdev_spec_set(spec, "node-name", node->name);
+    } else if (!g_str_equal(name, node->name)) {
+        return sd_bus_error_setf(ret_error, BUS_ERROR_PREFIX "InvalidArgument",
+                                 "Node.Reopen of node '%s' got a snippet for node '%s' "
+                                 "(use Manager.ReopenNodes to reopen several nodes)",
+                                 node->name, name);
+    }
+    specs = g_ptr_array_new_with_free_func((GDestroyNotify)blockdev_spec_free);
+    g_ptr_array_add(specs, g_steal_pointer(&spec));
+    return bus_reopen_start(m, specs);
+}
+
+static void coroutine_fn node_co_set_active_call(void *opaque)
+{
+    NodeCall *call = opaque;
+    g_autoptr(GError) err = NULL;
+    int r = node_co_set_active(call->user->node, call->active, &err);
+
+    node_call_finish(call, r, err, "SetActive");
 }
 
 static int method_set_active(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
-    BlockNode *node = userdata;
+    NodeCall *call;
+    int active, r;
 
-    return sd_bus_error_setf(ret_error, BUS_ERROR_PREFIX "NotSupported",
-                             "Activating or inactivating node '%s' is not supported yet "
-                             "(migration hand-over is planned; see docs/dbus-api.md)",
-                             node->name);
+    r = sd_bus_message_read(m, "b", &active);
+    if (r < 0) {
+        return r;
+    }
+    /* Takes nothing, shares everything: it only keeps the node while it runs. */
+    call = node_call_new(m, userdata, "set-active", 0, ret_error, &r);
+    if (!call) {
+        return r;
+    }
+    call->active = active;
+    coroutine_start(node_co_set_active_call, call);
+    return 1;
 }
 
 /* ---- signals ------------------------------------------------------------- */
@@ -279,6 +321,22 @@ void bus_node_removed(BlockNode *node)
     g_autofree char *path = bus_node_path(node);
 
     bus_emit_object_removed(path, BUS_INTERFACE_NODE);
+}
+
+/* Node properties that send PropertiesChanged (EMITS_CHANGE in the vtable). */
+static const char *const node_changing_properties[] = {
+    "Driver", "Size", "ReadOnly", "AutoReadOnly", "Writable", "Active", "Filename",
+    "Children", "Users",
+};
+
+static bool node_property_changes(const char *name)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(node_changing_properties); i++) {
+        if (g_str_equal(name, node_changing_properties[i])) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Graph-side names ("size", "writable", ...) -> D-Bus property names. */
@@ -308,13 +366,20 @@ void bus_node_changed(BlockNode *node, const char *property)
 {
     g_autofree char *path = bus_node_path(node);
 
+    const char *name;
+
     if (!property) {
-        for (size_t i = 0; i < G_N_ELEMENTS(node_property_map) - 1; i++) {
-            bus_queue_property_changed(path, BUS_INTERFACE_NODE, node_property_map[i][1]);
+        for (size_t i = 0; i < G_N_ELEMENTS(node_changing_properties); i++) {
+            bus_queue_property_changed(path, BUS_INTERFACE_NODE, node_changing_properties[i]);
         }
         return;
     }
-    bus_queue_property_changed(path, BUS_INTERFACE_NODE, node_property_name(property));
+    name = node_property_name(property);
+    if (!node_property_changes(name)) {
+        g_debug("Node '%s': change of unknown property '%s' not sent", node->name, property);
+        return;
+    }
+    bus_queue_property_changed(path, BUS_INTERFACE_NODE, name);
 }
 
 /* ---- vtable -------------------------------------------------------------- */
@@ -325,7 +390,8 @@ static const sd_bus_vtable node_vtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_PROPERTY("NodeName", "s", NULL, offsetof(BlockNode, name),
                     SD_BUS_VTABLE_PROPERTY_CONST),
-    SD_BUS_PROPERTY("Driver", "s", property_get_driver, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    /* Changes when a node fails and switches to the 'error' driver. */
+    SD_BUS_PROPERTY("Driver", "s", property_get_driver, 0, CHANGES),
     SD_BUS_PROPERTY("Size", "t", NULL, offsetof(BlockNode, size), CHANGES),
     SD_BUS_PROPERTY("ReadOnly", "b", property_get_bool_field,
                     offsetof(BlockNode, read_only), CHANGES),

@@ -18,10 +18,18 @@
 static int client_on_io(sd_event_source *s, int fd, uint32_t revents, void *opaque)
 {
     NbdClient *c = opaque;
+    Coroutine *reader = NULL;
     if ((revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && c->read_waiter)
-        coroutine_wake(g_steal_pointer(&c->read_waiter));
+        reader = g_steal_pointer(&c->read_waiter);
     if ((revents & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && c->write_waiter)
         coroutine_wake(g_steal_pointer(&c->write_waiter));
+    /*
+     * The reader is entered right here rather than scheduled (one loop
+     * iteration less per batch).  It may end the connection and free c, so
+     * c is not touched after this.
+     */
+    if (reader)
+        coroutine_enter(reader);
     return 0;
 }
 
@@ -75,6 +83,8 @@ int coroutine_fn nbd_client_co_read(NbdClient *c, void *buf, size_t len)
         } else if (r == 0) {
             return -EPIPE;
         } else if (errno == EAGAIN) {
+            /* Nothing more to read: push out the replies batched meanwhile. */
+            nbd_client_co_flush_idle(c);
             int ret = client_co_wait(c, false);
             if (ret < 0)
                 return ret;
@@ -294,6 +304,7 @@ static void client_free(NbdClient *c)
     if (c->listener)
         c->listener->clients = g_list_remove(c->listener->clients, c);
     sd_event_source_disable_unref(c->source);
+    sd_event_source_disable_unref(c->handshake_timer);
     nbd_client_send_destroy(c);
     close(c->fd);
     while (c->free_reqs) {
@@ -305,10 +316,29 @@ static void client_free(NbdClient *c)
     g_free(c);
 }
 
+/* A client that does not finish the handshake in time is dropped (as qemu-nbd). */
+static uint64_t handshake_timeout_us = 30 * G_USEC_PER_SEC;
+
+void nbd_set_handshake_timeout_us(uint64_t usec)
+{
+    handshake_timeout_us = usec;
+}
+
+static int client_on_handshake_timeout(sd_event_source *s, uint64_t usec, void *opaque)
+{
+    NbdClient *c = opaque;
+    g_message("nbd: client on %s did not finish the handshake in time, disconnecting",
+              c->listener ? c->listener->key : "a closed listener");
+    nbd_client_shutdown(c);
+    return 0;
+}
+
 static void client_run(void *opaque)
 {
     NbdClient *c = opaque;
-    if (client_co_negotiate(c)) {
+    bool ok = client_co_negotiate(c);
+    c->handshake_timer = sd_event_source_disable_unref(c->handshake_timer);
+    if (ok) {
         client_co_transmit(c);
         Export *e = c->export;
         c->export = NULL;
@@ -322,10 +352,19 @@ void nbd_client_new(NbdListener *l, int fd)
     NbdClient *c = g_new0(NbdClient, 1);
     c->listener = l;
     c->fd = fd;
+    /*
+     * Room for a few 1 MiB replies in the kernel: fewer partial sends and
+     * EPOLLOUT waits for large reads (capped by net.core.wmem_max/rmem_max).
+     */
+    int bufsize = 2 * 1024 * 1024;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof(bufsize));
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
     c->rbuf = g_malloc(NBD_RBUF_SIZE);
     co_mutex_init(&c->send_lock);
     co_queue_init(&c->slot_waiters);
     if (sd_event_add_io(aio_loop(), &c->source, fd, CLIENT_EVENTS, client_on_io, c) < 0 ||
+        sd_event_add_time_relative(aio_loop(), &c->handshake_timer, CLOCK_MONOTONIC,
+                                   handshake_timeout_us, 0, client_on_handshake_timeout, c) < 0 ||
         nbd_client_send_init(c) < 0) {
         g_warning("nbd: cannot watch a new client socket on %s", l->key);
         client_free(c);

@@ -15,6 +15,7 @@ struct NbdClient {
     Export *export;             /* set when transmission starts */
     int fd;
     sd_event_source *source;    /* edge-triggered; EPOLLOUT only while a writer waits */
+    sd_event_source *handshake_timer;
     Coroutine *co;              /* the connection coroutine (handshake, receive loop) */
     Coroutine *read_waiter;
     Coroutine *write_waiter;
@@ -57,6 +58,8 @@ void nbd_client_send_destroy(NbdClient *c);
 /* Queues or sends one reply (never interleaved with another). */
 int coroutine_fn nbd_client_reply(NbdClient *c, const struct iovec *iov, int niov);
 int coroutine_fn nbd_client_co_flush_locked(NbdClient *c, const struct iovec *iov, int niov);
+/* Sends what is queued unless a sender is busy (the receive loop, before it sleeps). */
+void coroutine_fn nbd_client_co_flush_idle(NbdClient *c);
 /* Sends everything queued; no flush runs afterwards. */
 void coroutine_fn nbd_client_co_drain_replies(NbdClient *c);
 

@@ -62,6 +62,12 @@ static int coroutine_fn do_read(NbdReq *r)
     if (!c->structured)
         return reply_simple(r, 0, r->buf, len);
     uint8_t hdr[NBD_STRUCTURED_REPLY_SIZE + 8];
+    if (len == 0) {
+        /* an OFFSET_DATA chunk must carry data: an empty read ends with NONE */
+        nbd_encode_chunk_header(hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, r->req.cookie, 0);
+        struct iovec iov = { hdr, NBD_STRUCTURED_REPLY_SIZE };
+        return nbd_client_reply(c, &iov, 1);
+    }
     nbd_encode_chunk_header(hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA,
                             r->req.cookie, 8 + len);
     nbd_put64(hdr + NBD_STRUCTURED_REPLY_SIZE, r->req.offset);

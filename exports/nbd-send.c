@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Reply batching.  Small replies (headers, 4k reads) are copied into the
- * client's output buffer and go out together in one sendmsg from a
- * low-priority defer source, that is after the loop has run every request
- * that completed in this round; large replies are sent at once with
+ * client's output buffer and go out together in one sendmsg: when the
+ * reader runs out of input, or from a defer source after the loop has run
+ * the requests that completed in this round; large replies are sent at once with
  * whatever is buffered in front of them.  The buffer being sent (sbuf) and
  * the one being filled (obuf) are swapped under send_lock, so a reply is
  * never interleaved with another.
@@ -40,12 +40,15 @@ static int client_on_flush(sd_event_source *s, void *opaque)
 
 int nbd_client_send_init(NbdClient *c)
 {
-    c->obuf = g_malloc(NBD_OBUF_CAP);
-    c->sbuf = g_malloc(NBD_OBUF_CAP);
+    /* obuf and sbuf come with the first batched reply: negotiating costs nothing */
     int r = sd_event_add_defer(aio_loop(), &c->flush_source, client_on_flush, c);
     if (r < 0)
         return r;
-    sd_event_source_set_priority(c->flush_source, SD_EVENT_PRIORITY_NORMAL + 10);
+    /*
+     * Normal priority: pending sources of one priority run in the order they
+     * became pending, so the flush follows the completions of this round
+     * and no stream of other events can starve it.
+     */
     return sd_event_source_set_enabled(c->flush_source, SD_EVENT_OFF);
 }
 
@@ -67,6 +70,7 @@ int coroutine_fn nbd_client_co_flush_locked(NbdClient *c, const struct iovec *io
         c->sbuf = c->obuf;
         c->obuf = tmp;
         c->obuf_len = 0;
+        sd_event_source_set_enabled(c->flush_source, SD_EVENT_OFF);
         v[n++] = (struct iovec){ c->sbuf, pending };
     }
     for (int i = 0; i < niov && n < (int)G_N_ELEMENTS(v); i++)
@@ -82,6 +86,8 @@ int coroutine_fn nbd_client_reply(NbdClient *c, const struct iovec *iov, int nio
     if (c->dead)
         return -ESHUTDOWN;
     if (total <= NBD_SMALL_REPLY && c->obuf_len + total <= NBD_OBUF_CAP) {
+        if (!c->obuf)
+            c->obuf = g_malloc(NBD_OBUF_CAP);
         for (int i = 0; i < niov; i++) {
             memcpy(c->obuf + c->obuf_len, iov[i].iov_base, iov[i].iov_len);
             c->obuf_len += iov[i].iov_len;
@@ -93,6 +99,15 @@ int coroutine_fn nbd_client_reply(NbdClient *c, const struct iovec *iov, int nio
     int ret = nbd_client_co_flush_locked(c, iov, niov);
     co_mutex_unlock(&c->send_lock);
     return ret;
+}
+
+void coroutine_fn nbd_client_co_flush_idle(NbdClient *c)
+{
+    if (!c->obuf_len || c->send_lock.locked)
+        return;     /* a sender is busy; the flush source follows up */
+    co_mutex_lock(&c->send_lock);
+    nbd_client_co_flush_locked(c, NULL, 0);
+    co_mutex_unlock(&c->send_lock);
 }
 
 void coroutine_fn nbd_client_co_drain_replies(NbdClient *c)

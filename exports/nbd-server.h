@@ -40,6 +40,9 @@ void nbd_client_shutdown(NbdClient *c);
 /* The listener went away under a client (it keeps running on its export). */
 void nbd_client_listener_gone(NbdClient *c);
 
+/* How long a client may take for the handshake (30 s; tests shorten it). */
+void nbd_set_handshake_timeout_us(uint64_t usec);
+
 /* Aligned I/O buffers, recycled (no malloc per request in steady state). */
 void *nbd_buffer_get(size_t size);
 void nbd_buffer_put(void *buf, size_t size);

@@ -156,21 +156,44 @@ BlockChild *node_attach_child(BlockNode *parent, BlockNode *child, const char *r
     return c;
 }
 
-void block_child_unlink(BlockChild *c)
+static void set_shortcut(BlockChild *c, BlockChild *value)
 {
-    BlockNode *node = c->node;
+    if (g_str_equal(c->role, "file"))
+        c->parent->file = value;
+    else if (g_str_equal(c->role, "backing"))
+        c->parent->backing = value;
+}
 
-    g_ptr_array_remove(node->parents, c);
+void block_child_take_out(BlockChild *c)
+{
+    g_ptr_array_remove(c->node->parents, c);
     if (c->parent) {
         g_ptr_array_remove(c->parent->children, c);
-        if (c->parent->file == c)
-            c->parent->file = NULL;
-        if (c->parent->backing == c)
-            c->parent->backing = NULL;
+        if (c->parent->file == c || c->parent->backing == c)
+            set_shortcut(c, NULL);
         graph_notify_changed(c->parent, "Children");
     }
+    graph_notify_changed(c->node, "Users");
+}
+
+void block_child_put_back(BlockChild *c, guint child_index)
+{
+    g_ptr_array_add(c->node->parents, c);
+    if (c->parent) {
+        g_ptr_array_insert(c->parent->children, (gint)child_index, c);
+        set_shortcut(c, c);
+    }
+}
+
+void block_child_unlink(BlockChild *c)
+{
+    block_child_take_out(c);
     block_child_free(c);
-    graph_notify_changed(node, "Users");
+}
+
+void block_child_destroy(BlockChild *c)
+{
+    block_child_free(c);
 }
 
 static void node_detach(BlockChild *c)

@@ -186,20 +186,28 @@ static void relink_abort(void *opaque)
 
 static const TransactionActions relink_actions = { .abort = relink_abort, .clean = g_free };
 
+/* A detached link is out of the graph at once (so the final refresh does not see it). */
 typedef struct DetachUndo {
     BlockChild *c;
-    BlockNode *parent, *node;
+    guint index;                /* in the parent's children: GetXML order comes back too */
 } DetachUndo;
+
+static void detach_abort(void *opaque)
+{
+    DetachUndo *u = opaque;
+
+    block_child_put_back(u->c, u->index);
+}
 
 static void detach_commit(void *opaque)
 {
     DetachUndo *u = opaque;
 
-    block_child_unlink(u->c);
-    u->c = NULL;
+    block_child_destroy(u->c);
 }
 
-static const TransactionActions detach_actions = { .commit = detach_commit, .clean = g_free };
+static const TransactionActions detach_actions = { .commit = detach_commit,
+                                                   .abort = detach_abort, .clean = g_free };
 
 static void new_link_abort(void *opaque)
 {
@@ -253,8 +261,12 @@ static bool change_link(ReopenQueue *q, BlockNode *node, const ChildSpec *cs, Tr
             return false;
     }
     if (!target) {
-        DetachUndo *u = g_new0(DetachUndo, 1);
-        u->c = cur;
+        DetachUndo *u = g_new(DetachUndo, 1);
+        guint index = 0;
+
+        g_ptr_array_find(node->children, cur, &index);
+        *u = (DetachUndo){ cur, index };
+        block_child_take_out(cur);
         tran_add(tran, &detach_actions, u);
         return true;
     }

@@ -30,8 +30,6 @@ dbus-daemon --config-file="$rundir/bus.conf" --fork --print-pid > "$rundir/bus.p
 address="unix:path=$rundir/bus.sock"
 trap 'kill "$(cat "$rundir/bus.pid")" 2>/dev/null; rm -rf "$rundir"' EXIT
 
-mkdir -p "$rundir/images"
-export BLOCKGRAPH_EXAMPLE_DIR="$rundir/images"
 cat <<MSG
 blockgraphd is starting on a private bus: $address
 Reach it with, for example:
@@ -41,4 +39,5 @@ Reach it with, for example:
     -m org.blockgraph.BlockGraph1.Manager.GetGraph dot
 Stop it with Ctrl-C.
 MSG
+build/daemon/blockgraphd --check-config --config-dir=data/examples
 build/daemon/blockgraphd --address="$address" --config-dir=data/examples

@@ -37,6 +37,12 @@ def main():
         bgtest.expect_error('org.freedesktop.DBus.Error.UnknownObject',
                             lambda: d.node_props('n0'))
 
+        # Names with '-', '.', '_' are escaped as sd_bus_path_encode does.
+        path = d.manager.AddNode('<blockdev driver="null-co" node-name="my-disk.0_x"/>')
+        bgtest.check_equal(str(path), bgtest.ROOT_PATH + '/node/my_2ddisk_2e0_5fx', 'escaped path')
+        bgtest.check_equal(str(d.node_props('my-disk.0_x')['NodeName']), 'my-disk.0_x')
+        d.manager.RemoveNode('my-disk.0_x')
+
         # The name is free again.
         d.manager.AddNode('<blockdev driver="null-co" node-name="n0"/>')
         bgtest.check_equal(int(d.node_props('n0')['Size']), 1 << 30, 'default null-co size')

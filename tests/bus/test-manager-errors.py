@@ -9,6 +9,7 @@ import bgtest
 SETUP = [
     '<blockdev driver="null-co" node-name="base" size="16M"/>',
     '<blockdev driver="raw" node-name="top"><file ref="base"/></blockdev>',
+    '<blockdev driver="raw" node-name="w"><file driver="null-co" node-name="wkid"/></blockdev>',
 ]
 
 # (xml, error, words the message must contain)
@@ -66,6 +67,8 @@ def main():
         bgtest.check('top' in e.get_dbus_message(), 'RemoveNode error names the user: %s'
                      % e.get_dbus_message())
         bgtest.expect_error('NotFound', d.manager.RemoveNode, 'ghost')
+        e = bgtest.expect_error('InvalidArgument', d.manager.RemoveNode, 'wkid')
+        bgtest.check('wkid' in e.get_dbus_message(), e.get_dbus_message())
         bgtest.expect_error('InvalidArgument', d.manager.GetGraph, 'json')
 
         bgtest.check_equal(d.graph_xml(), before, 'graph changed')

@@ -37,5 +37,26 @@ def main():
         bgtest.check_equal(list(d.node_props('slow')['Users']), [], 'user gone after Flush')
         d.manager.RemoveNode('slow')
 
+        # An inline child whose parent goes while its Flush runs stays until
+        # the Flush is done, then goes with InterfacesRemoved.  (top is read-only so
+        # that removing it does not flush, and wait for, kid itself.)
+        d.manager.AddNode('<blockdev driver="raw" node-name="top" read-only="on">'
+                          '<file driver="null-co" '
+                          'node-name="kid" latency-ns="%d"/></blockdev>' % LATENCY_NS)
+        done.clear()
+        d.node('kid').Flush(reply_handler=lambda: done.append('ok'),
+                            error_handler=lambda e: done.append(e))
+        sig.pump(0.1)
+        d.manager.RemoveNode('top')
+        objects = d.managed_objects()
+        bgtest.check(d.node_path('top') not in objects, 'top removed')
+        bgtest.check(d.node_path('kid') in objects, 'kid kept while its Flush runs')
+        sig.wait_for(lambda _: done, timeout=30)
+        bgtest.check_equal(done, ['ok'], 'Flush of kid')
+        kid = d.node_path('kid')
+        sig.wait_for(lambda items: any(i[1] == 'InterfacesRemoved' and str(i[3][0]) == kid
+                                       for i in items))
+        bgtest.check(kid not in d.managed_objects(), 'kid gone after its Flush')
+
 
 bgtest.run(main)

@@ -22,7 +22,9 @@ A test script looks like this:
     bgtest.run(main)
 
 API (kept small on purpose):
-  Daemon(config_dir=None, args=(), wait=True)  context manager; attributes
+  Daemon(config_dir=None, args=(), wait=True, policy_file=None)
+      context manager (policy_file: a system.d policy; the private bus then
+      denies what the system bus denies unless the file allows it); attributes
       .bus (dbus.bus.BusConnection), .address, .manager (Manager interface),
       .tmpdir (a scratch folder removed at the end), .proc (Popen)
       .obj(path) / .iface(path, interface) / .props(path, interface)
@@ -127,12 +129,44 @@ def _sanitizer_report(text):
     return any(m in text for m in SANITIZER_MARKERS)
 
 
-class DBusDaemon:
-    """A private message bus, session-like, in its own folder."""
+# System-bus-like default policy (as Debian's system.conf): everything
+# denied unless a policy file (included after it) allows it.
+SYSTEM_POLICY = '''
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+  </policy>
+  <include>%s</include>
+'''
+SESSION_POLICY = '''
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+'''
 
-    def __init__(self, tmpdir):
+
+class DBusDaemon:
+    """A private message bus in its own folder: session-like, or system-like
+    with policy_file (a system.d file) included."""
+
+    def __init__(self, tmpdir, policy_file=None):
         self.dir = tmpdir
         conf = os.path.join(tmpdir, 'bus.conf')
+        policy = SYSTEM_POLICY % policy_file if policy_file else SESSION_POLICY
         with open(conf, 'w') as f:
             f.write('''<!DOCTYPE busconfig PUBLIC
  "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
@@ -141,15 +175,11 @@ class DBusDaemon:
   <type>session</type>
   <listen>unix:path=%s</listen>
   <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
+  %s
   <limit name="max_replies_per_connection">1000000</limit>
   <limit name="max_match_rules_per_connection">100000</limit>
 </busconfig>
-''' % os.path.join(tmpdir, 'bus.sock'))
+''' % (os.path.join(tmpdir, 'bus.sock'), policy))
         self._log = open(os.path.join(tmpdir, 'dbus-daemon.log'), 'w')
         self.proc = subprocess.Popen(
             ['dbus-daemon', '--config-file=' + conf, '--nofork',
@@ -218,8 +248,9 @@ class SignalRecorder:
 class Daemon:
     """blockgraphd on a private bus.  Use as a context manager."""
 
-    def __init__(self, config_dir=None, args=(), wait=True):
+    def __init__(self, config_dir=None, args=(), wait=True, policy_file=None):
         self.tmpdir = tempfile.mkdtemp(prefix='bgtest-')
+        self.policy_file = policy_file
         self.config_dir = config_dir
         self.args = list(args)
         self.wait = wait
@@ -245,7 +276,7 @@ class Daemon:
     def start(self):
         if not os.access(BLOCKGRAPHD, os.X_OK):
             raise TestFailure('blockgraphd not found at %s (set BLOCKGRAPHD)' % BLOCKGRAPHD)
-        self.dbus_daemon = DBusDaemon(self.tmpdir)
+        self.dbus_daemon = DBusDaemon(self.tmpdir, self.policy_file)
         self.address = self.dbus_daemon.address
         self.bus = dbus.bus.BusConnection(self.address)
         cmd = [BLOCKGRAPHD, '--address=' + self.address]

@@ -80,6 +80,7 @@ def main():
             else:
                 bgtest.check_equal(c.simple(nbdwire.CMD_BLOCK_STATUS, 0, 512), nbdwire.EINVAL,
                                    'block status without meta context')
+            bgtest.check_equal(c.read(SIZE, 0), (0, b''), 'empty read at the end')
             err, data = c.read(0, 4096)
             bgtest.check_equal(err, 0, 'connection still usable after errors')
             c.disconnect()

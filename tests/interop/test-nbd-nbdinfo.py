@@ -4,6 +4,7 @@
 # file has them.
 import json
 import nbdtest
+import nbdwire
 from nbdtest import bgtest, MiB
 
 
@@ -15,6 +16,10 @@ def merge(extents):
         else:
             out.append((off, length))
     return out
+
+
+def nbdwire_hole_zero():
+    return 3    # NBD_STATE_HOLE | NBD_STATE_ZERO
 
 
 def main():
@@ -50,6 +55,16 @@ def main():
         for e in out:
             if e['type'] & 1:
                 bgtest.check(e['type'] & 2, 'holes read as zero: %r' % e)
+
+        # BLOCK_STATUS on the wire: REQ_ONE gives one extent, holes read as zero
+        c = nbdwire.Client(sock)
+        c.go(b'disk0')
+        ext = c.block_status(0, 16 * MiB, nbdwire.FLAG_REQ_ONE)
+        bgtest.check_equal(len(ext), 1, 'REQ_ONE: one extent')
+        bgtest.check(ext[0][0] <= MiB and ext[0][1] == 0, 'first extent is data: %r' % ext)
+        ext = c.block_status(2 * MiB, MiB)
+        bgtest.check_equal(ext, [(MiB, nbdwire_hole_zero())], 'hole in the middle')
+        c.disconnect()
 
         # The same export read-only.
         nbdtest.add_export(d, 'e1', 'disk0', sock, writable=False, name='ro')

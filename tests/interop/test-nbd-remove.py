@@ -3,7 +3,8 @@
 # the count); 'hard' disconnects the client, and every write it got an
 # acknowledgement for is in the image; the object goes away with
 # InterfacesRemoved and the socket stops accepting.  With no clients, 'safe'
-# removes.  Removing the export lets RemoveNode remove the node.
+# removes.  Removing the export lets RemoveNode remove the node.  SIGTERM
+# with a client still connected shuts down cleanly and keeps its writes.
 import os
 import socket
 import nbdtest
@@ -65,6 +66,18 @@ def main():
         d.iface(path, bgtest.EXPORT).Remove('safe')
         bgtest.check(path not in d.managed_objects(), 'e1 gone')
         d.manager.RemoveNode('disk0')
+
+        # SIGTERM while a client is connected (the harness checks a clean exit)
+        nbdtest.add_file_node(d, 'disk1', img)
+        nbdtest.add_export(d, 'e2', 'disk1', sock)
+        last = nbdwire.Client(sock)
+        last.go(b'disk1')
+        bgtest.check_equal(last.write(7 * MiB, b'\x77' * 4096), 0)
+        d.stop()
+        bgtest.check(last.is_closed(), 'client disconnected at shutdown')
+        with open(img, 'rb') as f:
+            f.seek(7 * MiB)
+            bgtest.check(f.read(4096) == b'\x77' * 4096, 'write before SIGTERM kept')
 
 
 bgtest.run(main)

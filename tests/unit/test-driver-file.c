@@ -22,7 +22,9 @@
 #include <cmocka.h>
 #include <glib.h>
 
+#include "aio/linux-aio.h"
 #include "aio/loop.h"
+#include "aio/worker-pool.h"
 #include "graph/error.h"
 #include "graph/graph.h"
 #include "graph/io.h"
@@ -652,6 +654,8 @@ int main(void)
     };
     int ret = cmocka_run_group_tests(tests, NULL, NULL);
 
+    linux_aio_shutdown();
+    worker_pool_shutdown();
     aio_loop_shutdown();
     return ret;
 }

@@ -22,6 +22,7 @@
 #include "aio/coroutine.h"
 #include "aio/linux-aio.h"
 #include "aio/loop.h"
+#include "aio/worker-pool.h"
 
 #define BLOCK 4096
 
@@ -240,6 +241,8 @@ int main(void)
     };
     int ret = cmocka_run_group_tests(tests, NULL, NULL);
 
+    linux_aio_shutdown();
+    worker_pool_shutdown();
     aio_loop_shutdown();
     return ret;
 }

@@ -20,6 +20,7 @@
 #include "aio/loop.h"
 #include "exports/export.h"
 #include "exports/nbd-proto.h"
+#include "exports/nbd-server.h"
 #include "graph/error.h"
 #include "graph/graph.h"
 
@@ -140,6 +141,23 @@ static void *peer_main(void *opaque)
     return NULL;
 }
 
+/* Connects, reads the greeting, then sends nothing: the server must hang up. */
+static void *peer_idle_main(void *opaque)
+{
+    Peer *p = opaque;
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    uint8_t g[18], b;
+    strcpy(sa.sun_path, sock_path);
+    p->fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (connect(p->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || !read_full(p->fd, g, sizeof(g))) {
+        p->stage = -1;
+        return NULL;
+    }
+    p->stage = read(p->fd, &b, 1) == 0 ? 3 : -1;
+    close(p->fd);
+    return NULL;
+}
+
 /* Runs the loop until the peer reaches at least stage (or fails). */
 static void loop_until_stage(Peer *p, int stage)
 {
@@ -243,6 +261,19 @@ static void test_remove_all(void **state)
     pthread_join(p.thread, NULL);
 }
 
+static void test_handshake_timeout(void **state)
+{
+    ExportConfig cfg = config("e2", "disk0", false);
+    assert_non_null(export_add(&cfg, NULL));
+    nbd_set_handshake_timeout_us(200 * 1000);
+    Peer p = { .stage = 0 };
+    pthread_create(&p.thread, NULL, peer_idle_main, &p);
+    loop_until_stage(&p, 3);
+    pthread_join(p.thread, NULL);
+    nbd_set_handshake_timeout_us(30 * G_USEC_PER_SEC);
+    assert_int_equal(export_remove("e2", EXPORT_REMOVE_SAFE, NULL), 0);
+}
+
 int main(void)
 {
     g_autofree char *dir = g_dir_make_tmp("test-nbd-server-XXXXXX", NULL);
@@ -253,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_add_checks),
         cmocka_unit_test(test_remove_safe_then_hard),
         cmocka_unit_test(test_remove_all),
+        cmocka_unit_test(test_handshake_timeout),
     };
     int ret = cmocka_run_group_tests(tests, NULL, NULL);
     rmdir(dir);

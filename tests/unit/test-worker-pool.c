@@ -118,6 +118,11 @@ static void test_resume_in_completion_order(void **state)
     static Task tasks[8];
     Batch b;
 
+    /*
+     * Each job blocks until all eight run: more than the eagerly created
+     * threads on a small machine, so this also checks that a stalled queue
+     * gets more threads.
+     */
     run_batch(&b, tasks, 8, true);
     /* All eight ran at the same time, and were resumed last-first. */
     assert_int_equal(b.max_running, 8);
