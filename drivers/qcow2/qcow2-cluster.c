@@ -33,7 +33,7 @@ int coroutine_fn qcow2_l1_init(Qcow2State *s, GError **errp)
 {
     s->l1_size = s->hdr.l1_size;
     s->l1_table_offset = s->hdr.l1_table_offset;
-    s->l1_table = g_malloc0(l1_alloc_bytes(s, s->l1_size));
+    s->l1_table = g_new0(uint64_t, MAX(s->l1_size, 1));
     if (!s->l1_size)
         return 0;
     int ret = qcow2_file_pread(s, s->l1_table_offset, (uint64_t)s->l1_size * 8, s->l1_table);

@@ -267,6 +267,36 @@ bool qcow2_header_parse(const uint8_t *buf, size_t len, uint64_t file_size,
     return parse_backing(buf, MIN(len, (size_t)1 << h->cluster_bits), h, what, errp);
 }
 
+size_t qcow2_header_bytes_needed(const uint8_t *buf, size_t len)
+{
+    if (len < QCOW2_V3_HEADER_LEN)
+        return len;
+    uint32_t bits = be32_at(buf + 20);
+    if (bits < QCOW2_MIN_CLUSTER_BITS || bits > QCOW2_MAX_CLUSTER_BITS)
+        return len;     /* the parser will refuse it */
+    uint64_t cs = 1ull << bits;
+    uint64_t need = be32_at(buf + 4) >= 3 ? be32_at(buf + 100) : QCOW2_V2_HEADER_LEN;
+    if (need > cs)
+        return len;
+    uint64_t boff = be64_at(buf + 8);
+    if (boff && boff < cs)
+        need = MAX(need, MIN(cs, boff + be32_at(buf + 16)));
+    for (uint64_t off = need; off + 8 <= cs;) {
+        if (off + 8 > len)
+            return cs;
+        uint32_t type = be32_at(buf + off), elen = be32_at(buf + off + 4);
+        off += 8;
+        if (type == QCOW2_EXT_END) {
+            need = MAX(need, off);
+            break;
+        }
+        off += ((uint64_t)elen + 7) & ~7ull;
+        if (off > len)
+            return cs;
+    }
+    return MIN(need, cs);
+}
+
 /* ---- in-place updates ---- */
 
 static void put_be32(uint8_t *p, uint32_t v)

@@ -247,30 +247,26 @@ static void clean_timer_update(Qcow2State *s)
 
 /* ---- open / close ---- */
 
+/* Reads the first 4 KiB, and the rest of the first cluster only if the header needs it. */
 static int coroutine_fn read_header(Qcow2State *s, GError **errp)
 {
-    uint64_t len = MIN(s->file_size, 1u << QCOW2_MAX_CLUSTER_BITS);
+    uint64_t len = MIN(s->file_size, 4096);
     if (len < QCOW2_V2_HEADER_LEN) {
         g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
                     "%s: file is too short (%" PRIu64 " bytes) for a qcow2 header", s->what, len);
         return -EINVAL;
     }
     g_autofree uint8_t *buf = g_malloc(len);
-    int ret = qcow2_file_pread(s, 0, MIN(len, 65536), buf);
+    int ret = qcow2_file_pread(s, 0, len, buf);
+    size_t need = ret < 0 ? 0 : MIN(qcow2_header_bytes_needed(buf, len), s->file_size);
+    if (ret == 0 && need > len) {
+        buf = g_realloc(buf, need);
+        ret = qcow2_file_pread(s, len, need - len, buf + len);
+        len = need;
+    }
     if (ret < 0) {
         bg_set_error_errno(errp, ret, "%s: cannot read the header", s->what);
         return ret;
-    }
-    if (len > 65536 && buf[20] == 0 && buf[21] == 0 && buf[22] == 0 && buf[23] > 16) {
-        uint64_t cs = 1ull << MIN(buf[23], QCOW2_MAX_CLUSTER_BITS);
-        len = MIN(len, cs);
-        ret = qcow2_file_pread(s, 65536, len - 65536, buf + 65536);
-        if (ret < 0) {
-            bg_set_error_errno(errp, ret, "%s: cannot read the header", s->what);
-            return ret;
-        }
-    } else {
-        len = MIN(len, 65536);
     }
     return qcow2_header_parse(buf, len, s->file_size, s->what, &s->hdr, errp) ? 0 : -EINVAL;
 }

@@ -119,6 +119,12 @@ void qcow2_header_clear(Qcow2Header *h);
 bool qcow2_header_parse(const uint8_t *buf, size_t len, uint64_t file_size,
                         const char *what, Qcow2Header *h, GError **errp);
 
+/*
+ * How many bytes from the start of the file qcow2_header_parse needs, given
+ * the first len bytes (at most a cluster; len itself if the header is bad).
+ */
+size_t qcow2_header_bytes_needed(const uint8_t *buf, size_t len);
+
 typedef struct Qcow2Cache Qcow2Cache;
 typedef struct Qcow2State Qcow2State;
 

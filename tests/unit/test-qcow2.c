@@ -16,6 +16,7 @@
 #include "graph/driver.h"
 #include "graph/io.h"
 #include "test-qcow2-util.h"
+#include "test-util.h"
 
 static char *tmpdir;
 
@@ -444,6 +445,62 @@ static void test_snapshot_cow(void **state)
     assert_check_clean(path, false);
 }
 
+/* ---- reopen: every option can change; lazy-refcounts toggles the dirty bit ---- */
+
+static bool header_dirty(const char *path)
+{
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    assert_true(g_file_get_contents(path, &data, &len, NULL));
+    assert_true(len > 80);
+    return data[79] & 1;
+}
+
+static void test_reopen(void **state)
+{
+    g_autofree char *path = tmp_path("reopen.qcow2");
+    RUN("qemu-img create -q -f qcow2 %s 4M", path);
+    g_autofree char *add = g_strdup_printf(
+        "<blockdev driver=\"qcow2\" node-name=\"r\"><file driver=\"file\" node-name=\"rf\""
+        " filename=\"%s\"/></blockdev>", path);
+    BlockNode *node = tu_add_xml(add, NULL);
+    BlockChild *c = tu_attach(node, "test", BLOCK_PERM_CONSISTENT_READ | BLOCK_PERM_WRITE, NULL);
+    uint8_t buf[4096];
+    memset(buf, 0x61, sizeof(buf));
+    assert_int_equal(tu_pwrite(c, 0, buf, sizeof(buf)), 0);
+    assert_false(header_dirty(path));
+
+    GError *err = tu_reopen("<blockdev driver=\"qcow2\" node-name=\"r\" lazy-refcounts=\"on\""
+                            " l2-cache-size=\"64k\" l2-cache-entry-size=\"4k\""
+                            " overlap-check=\"all\" cache-clean-interval=\"1\">"
+                            "<file ref=\"rf\"/></blockdev>", NULL);
+    if (err)
+        fail_msg("reopen: %s", err->message);
+    assert_int_equal(tu_pwrite(c, 65536, buf, sizeof(buf)), 0);
+    assert_true(header_dirty(path));    /* lazy refcounts: dirty while writing */
+
+    /* A bad value is refused and changes nothing. */
+    err = tu_reopen("<blockdev driver=\"qcow2\" node-name=\"r\" l2-cache-entry-size=\"1000\">"
+                    "<file ref=\"rf\"/></blockdev>", NULL);
+    assert_non_null(err);
+    assert_non_null(strstr(err->message, "l2-cache-entry-size"));
+    g_clear_error(&err);
+    assert_true(header_dirty(path));
+
+    /* Back to the defaults: refcounts written, dirty bit cleared. */
+    err = tu_reopen("<blockdev driver=\"qcow2\" node-name=\"r\"><file ref=\"rf\"/></blockdev>",
+                    NULL);
+    if (err)
+        fail_msg("reopen: %s", err->message);
+    assert_false(header_dirty(path));
+    assert_int_equal(tu_pwrite(c, 131072, buf, sizeof(buf)), 0);
+    tu_detach(c);
+    tu_remove_all();
+    assert_check_clean(path, false);
+    RUN("qemu-io -r -c 'read -P 0x61 0 4k' -c 'read -P 0x61 64k 4k' -c 'read -P 0x61 128k 4k' %s",
+        path);
+}
+
 /* ---- concurrency ---- */
 
 typedef struct ConcurrentWrite {
@@ -567,6 +624,7 @@ int main(void)
         cmocka_unit_test_teardown(test_small_caches, teardown_each),
         cmocka_unit_test_teardown(test_lazy_refcounts, teardown_each),
         cmocka_unit_test_teardown(test_snapshot_cow, teardown_each),
+        cmocka_unit_test_teardown(test_reopen, teardown_each),
         cmocka_unit_test_teardown(test_concurrent_writes, teardown_each),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
