@@ -244,12 +244,12 @@ static unsigned worker_pool_unserved_locked(void)
 /* Delivers every finished job to its coroutine. */
 static int worker_pool_on_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-    uint64_t count;
     WorkerJob *job, *fifo = NULL;
 
-    if (read(pool.efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-        return 0;
-
+    /*
+     * The eventfd is watched edge-triggered and never read: every write is
+     * a new edge, and the counter cannot overflow in practice (2^64 writes).
+     */
     job = atomic_exchange_explicit(&pool.done, NULL, memory_order_acquire);
     while (job) {               /* newest first: reverse into completion order */
         WorkerJob *next = job->next;
@@ -303,7 +303,7 @@ static int worker_pool_init(void)
     pool.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (pool.efd < 0)
         return -errno;
-    r = sd_event_add_io(aio_loop(), &pool.source, pool.efd, EPOLLIN,
+    r = sd_event_add_io(aio_loop(), &pool.source, pool.efd, EPOLLIN | EPOLLET,
                         worker_pool_on_event, NULL);
     if (r >= 0)
         r = sd_event_add_time(aio_loop(), &pool.stall_timer, CLOCK_MONOTONIC, 0, 100,
