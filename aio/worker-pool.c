@@ -17,10 +17,12 @@
  * finishes a job takes the next without sleeping, and a sleeping worker
  * is woken (or a new one created) only when more jobs wait than workers
  * are awake, and only up to a few threads (CPUs / 2 - 1, at least one).
- * Jobs that sleep (a disk read, a lock in the kernel) are noticed by the
- * worker through its voluntary context switch count (getrusage); for a
- * while after that, every waiting job gets a thread, up to
- * WORKER_POOL_MAX_THREADS, as in QEMU's pool.  A job that never finishes
+ * Jobs that sleep for a while (a disk read, dirty page throttling, fsync)
+ * are noticed by the worker through its voluntary context switch count
+ * (getrusage); for WORKER_POOL_BLOCKING_US after that, every waiting job
+ * gets a thread, up to WORKER_POOL_MAX_THREADS, as in QEMU's pool.  (The
+ * price: a fast SSD whose reads miss the page cache in under 50 us gets
+ * the few threads only; aio=native suits it better anyway.)  A job that never finishes
  * (a hung NFS server) is caught by a timer on the loop: jobs wait and none
  * has finished for WORKER_POOL_STALL_US.
  *
@@ -47,8 +49,8 @@
 
 #define WORKER_POOL_MAX_THREADS 64
 #define WORKER_POOL_STALL_US    50000   /* no job finished for this long: add threads */
-#define WORKER_POOL_BLOCKING_US 1000000 /* a job slept: grow freely for this long */
-#define WORKER_POOL_SLOW_JOB_US 20      /* shorter jobs are not checked for sleeping */
+#define WORKER_POOL_BLOCKING_US 500000  /* a job slept: grow freely for this long */
+#define WORKER_POOL_SLOW_JOB_US 50      /* shorter jobs never count as sleeping */
 
 typedef struct WorkerJob {
     WorkerFunc *fn;
@@ -150,10 +152,11 @@ static long thread_voluntary_switches(void)
 }
 
 /*
- * Runs one job and notes when it slept (blocked on I/O or a kernel lock):
- * the thread's voluntary context switches went up.  Only jobs that took a
- * while are checked, so that short ones cost no extra system call;
- * *switches is the count as of the last check.
+ * Runs one job and notes when it slept (blocked on I/O): it took at least
+ * WORKER_POOL_SLOW_JOB_US and the thread's voluntary context switches went
+ * up.  Short jobs cost no extra system call, and the short waits of
+ * workers for each other in the kernel (tmpfs writers share an inode lock)
+ * do not count; *switches is the count as of the last check.
  */
 static void worker_run_job(WorkerJob *job, long *switches)
 {
@@ -344,7 +347,9 @@ static bool worker_pool_queue(WorkerJob *job)
         /* Awake workers are probably asleep in their jobs: one thread per job. */
         if (pool.queued > pool.wakeups)
             worker_pool_provide_locked(1, WORKER_POOL_MAX_THREADS);
-    } else if (worker_pool_unserved_locked() > 0) {
+    } else if (worker_pool_unserved_locked() > 0 &&
+               worker_pool_awake_locked() < pool.eager_threads) {
+        /* Threads left from a sleeping spell stay asleep: few awake ones are best. */
         worker_pool_provide_locked(1, pool.eager_threads);
     }
     if (pool.n_threads == 0) {
