@@ -76,7 +76,7 @@ typedef struct WorkerPool {
 
     WorkerJob *_Atomic done;    /* finished jobs, LIFO, lock-free */
     atomic_uint finished;       /* jobs finished so far, for stall detection */
-    _Atomic uint64_t slept_us;  /* when a job last slept in the kernel */
+    _Atomic uint64_t slept_us;  /* when a job last slept (coarse_now_us) */
 
     /* Main thread only. */
     bool initialized;
@@ -97,6 +97,15 @@ static uint64_t now_us(void)
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* The cheap clock (no TSC read, millisecond steps) for the per-job check. */
+static uint64_t coarse_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
@@ -167,7 +176,7 @@ static void worker_run_job(WorkerJob *job, long *switches)
         long n = thread_voluntary_switches();
 
         if (n != *switches)
-            atomic_store_explicit(&pool.slept_us, now_us(), memory_order_relaxed);
+            atomic_store_explicit(&pool.slept_us, coarse_now_us(), memory_order_relaxed);
         *switches = n;
     }
     atomic_fetch_add_explicit(&pool.finished, 1, memory_order_relaxed);
@@ -334,7 +343,7 @@ static int worker_pool_init(void)
 static bool worker_pool_queue(WorkerJob *job)
 {
     uint64_t slept = atomic_load_explicit(&pool.slept_us, memory_order_relaxed);
-    bool sleeping_jobs = slept && now_us() - slept < WORKER_POOL_BLOCKING_US;
+    bool sleeping_jobs = slept && coarse_now_us() - slept < WORKER_POOL_BLOCKING_US;
     bool stalled_possible;
     int enabled = SD_EVENT_OFF;
 
