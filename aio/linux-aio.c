@@ -207,6 +207,9 @@ static void linux_aio_prep(LinuxAioRequest *req, int fd, LinuxAioOp op, uint64_t
         else
             io_prep_pwritev(&req->iocb, fd, iov, niov, offset);
         break;
+    case LINUX_AIO_WRITE_DSYNC:
+        io_prep_pwritev2(&req->iocb, fd, iov, niov, offset, RWF_DSYNC);
+        break;
     case LINUX_AIO_FDSYNC:
         io_prep_fdsync(&req->iocb, fd);
         break;

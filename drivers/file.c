@@ -99,7 +99,8 @@ static long coroutine_fn file_co_rw_raw(FileState *s, bool write, uint64_t offse
     if (s->aio == FILE_AIO_THREADS)
         return worker_pool_co_run(file_job_rw, &job);
 
-    ret = linux_aio_co_submit(s->fd, write ? LINUX_AIO_WRITE : LINUX_AIO_READ,
+    ret = linux_aio_co_submit(s->fd, !write ? LINUX_AIO_READ
+                                     : rw_flags ? LINUX_AIO_WRITE_DSYNC : LINUX_AIO_WRITE,
                               offset, iov, niov);
     if (ret >= 0 && (size_t)ret < bytes && write)
         ret = -ENOSPC;
@@ -158,7 +159,7 @@ static long coroutine_fn file_co_rw_unaligned(BlockNode *node, bool write, uint6
     return worker_pool_co_run(file_job_rw, &job);
 }
 
-/* rw_flags: RWF_DSYNC for a FUA write in the worker pool, else 0. */
+/* rw_flags: RWF_DSYNC for a FUA write, else 0. */
 static int coroutine_fn file_co_rw(BlockNode *node, bool write, uint64_t offset,
                                    uint64_t bytes, IOVector *qiov, int rw_flags)
 {
@@ -203,8 +204,8 @@ static int coroutine_fn file_co_preadv(BlockNode *node, uint64_t offset, uint64_
 }
 
 /*
- * FUA: in the worker pool one pwritev2(RWF_DSYNC) where the kernel has it,
- * else (and with Linux AIO) the write and then fdatasync.
+ * FUA: one write with RWF_DSYNC (pwritev2, or the Linux AIO equivalent)
+ * where the kernel has it, else the write and then fdatasync.
  */
 static int coroutine_fn file_co_pwritev(BlockNode *node, uint64_t offset, uint64_t bytes,
                                         IOVector *qiov, BlockReqFlags flags)
@@ -213,7 +214,7 @@ static int coroutine_fn file_co_pwritev(BlockNode *node, uint64_t offset, uint64
     bool fua = (flags & BLOCK_REQ_FUA) && !s->no_flush;
     int ret;
 
-    if (fua && s->aio == FILE_AIO_THREADS && s->has_dsync) {
+    if (fua && s->has_dsync) {
         ret = file_co_rw(node, true, offset, bytes, qiov, RWF_DSYNC);
         if (ret != -EOPNOTSUPP)
             return ret;
