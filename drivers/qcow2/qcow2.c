@@ -312,10 +312,16 @@ static int coroutine_fn open_writable(Qcow2State *s, GError **errp)
         return -EACCES;
     }
     if (s->hdr.incompatible_features & QCOW2_INCOMPAT_DIRTY) {
-        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
-                    "%s: the image is dirty (lazy refcounts were not written back); "
-                    "repair it with 'qemu-img check -r all' or open it read-only", s->what);
-        return -ENOTSUP;
+        /* Lazy refcounts were not written back: rebuild them, then mark clean. */
+        int ret = qcow2_repair_refcounts(s, errp);
+        if (ret < 0)
+            return ret;
+        s->dirty_on_disk = true;
+        ret = qcow2_mark_clean(s);
+        if (ret < 0) {
+            bg_set_error_errno(errp, ret, "%s: cannot clear the dirty bit", s->what);
+            return ret;
+        }
     }
     if (s->hdr.autoclear_features) {
         s->hdr.autoclear_features = 0;

@@ -263,6 +263,9 @@ int64_t coroutine_fn qcow2_alloc_clusters(Qcow2State *s, uint64_t n);
 int coroutine_fn qcow2_free_clusters(Qcow2State *s, uint64_t offset, uint64_t len);
 /* Loads and validates the refcount table from the header. */
 int coroutine_fn qcow2_refcount_init(Qcow2State *s, GError **errp);
+bool qcow2_refblock_exists(const Qcow2State *s, uint64_t cluster_index);
+/* Recomputes all refcounts of a dirty image from its tables (qcow2-repair.c). */
+int coroutine_fn qcow2_repair_refcounts(Qcow2State *s, GError **errp);
 /* Writes everything dirty in the right order and flushes the file. */
 int coroutine_fn qcow2_write_caches(Qcow2State *s);
 

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -411,6 +412,57 @@ static void test_lazy_refcounts(void **state)
     g_clear_error(&err);
 }
 
+static bool header_dirty(const char *path)
+{
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    assert_true(g_file_get_contents(path, &data, &len, NULL));
+    assert_true(len > 80);
+    return data[79] & 1;
+}
+
+/* A dirty image (crashed with lazy refcounts) is repaired on read-write open. */
+static void put_bytes(const char *path, off_t off, const void *bytes, size_t len)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseeko(f, off, SEEK_SET), 0);
+    assert_int_equal(fwrite(bytes, 1, len, f), len);
+    fclose(f);
+}
+
+static void test_dirty_repair(void **state)
+{
+    g_autofree char *path = tmp_path("dirty.qcow2");
+    RUN("qemu-img create -q -f qcow2 -o lazy_refcounts=on %s 4M", path);
+    RUN("qemu-io -c 'write -P 0x42 0 256k' %s", path);
+    RUN("truncate -s 1M %s", path);
+    /* Data clusters 5 and 6 lost their refcounts, cluster 12 leaked, dirty bit set. */
+    const uint8_t zero[4] = { 0 }, one[2] = { 0, 1 }, dirty[1] = { 1 };
+    put_bytes(path, 0x20000 + 2 * 5, zero, 4);
+    put_bytes(path, 0x20000 + 2 * 12, one, 2);
+    put_bytes(path, 79, dirty, 1);
+    g_autofree char *out = NULL;
+    assert_int_equal(qt_run(&out, "qemu-img check %s", path), 2);
+
+    /* Read-only opens leave it alone; read-write repairs. */
+    GError *err = NULL;
+    TestImage *img = qt_open(path, "img", true, NULL, &err);
+    assert_non_null(img);
+    qt_close(img);
+    assert_true(header_dirty(path));
+    img = qt_open(path, "img", false, NULL, &err);
+    if (!img)
+        fail_msg("open: %s", err->message);
+    assert_false(header_dirty(path));
+    uint8_t buf[4096];
+    memset(buf, 0x43, sizeof(buf));
+    assert_int_equal(qt_write(img, 1 << 20, sizeof(buf), buf), 0);
+    qt_close(img);
+    assert_check_clean(path, false);
+    RUN("qemu-io -r -c 'read -P 0x42 0 256k' -c 'read -P 0x43 1M 4k' %s", path);
+}
+
 /* ---- internal snapshots: shared clusters are copied, never overwritten ---- */
 
 static void test_snapshot_cow(void **state)
@@ -447,14 +499,6 @@ static void test_snapshot_cow(void **state)
 
 /* ---- reopen: every option can change; lazy-refcounts toggles the dirty bit ---- */
 
-static bool header_dirty(const char *path)
-{
-    g_autofree char *data = NULL;
-    gsize len = 0;
-    assert_true(g_file_get_contents(path, &data, &len, NULL));
-    assert_true(len > 80);
-    return data[79] & 1;
-}
 
 static void test_reopen(void **state)
 {
@@ -623,6 +667,7 @@ int main(void)
         cmocka_unit_test_teardown(test_compressed_zstd, teardown_each),
         cmocka_unit_test_teardown(test_small_caches, teardown_each),
         cmocka_unit_test_teardown(test_lazy_refcounts, teardown_each),
+        cmocka_unit_test_teardown(test_dirty_repair, teardown_each),
         cmocka_unit_test_teardown(test_snapshot_cow, teardown_each),
         cmocka_unit_test_teardown(test_reopen, teardown_each),
         cmocka_unit_test_teardown(test_concurrent_writes, teardown_each),
