@@ -171,6 +171,7 @@ struct Qcow2State {
                                    everything past it reads as zeroes */
 
     bool writable;
+    bool autoclear_pending;     /* became writable by reopen: clear autoclear bits first */
     bool corrupt;
     bool lazy_refcounts;
     bool dirty_on_disk;         /* dirty bit set in the file by us */
@@ -315,6 +316,8 @@ int coroutine_fn qcow2_co_pwrite_zeroes(BlockNode *node, uint64_t offset, uint64
 int coroutine_fn qcow2_co_pdiscard(BlockNode *node, uint64_t offset, uint64_t bytes);
 int coroutine_fn qcow2_co_block_status(BlockNode *node, uint64_t offset, uint64_t bytes,
                                        uint64_t *pnum, uint64_t *map, BlockNode **file);
+/* Before the first write after a read-only -> read-write reopen. */
+int coroutine_fn qcow2_prepare_write(Qcow2State *s);
 /* Waits for an allocation in flight on guest cluster; true if it waited. */
 bool coroutine_fn qcow2_wait_alloc(Qcow2State *s, uint64_t guest_cluster);
 /* Reads guest range from the backing node or zeroes past its end. */

@@ -545,6 +545,41 @@ static void test_reopen(void **state)
         path);
 }
 
+static void test_reopen_read_write(void **state)
+{
+    g_autofree char *path = tmp_path("reopen-rw.qcow2");
+    RUN("qemu-img create -q -f qcow2 %s 4M", path);
+    RUN("qemu-io -c 'write -P 0x21 0 64k' %s", path);
+    g_autofree char *add = g_strdup_printf(
+        "<blockdev driver=\"qcow2\" node-name=\"rw\" read-only=\"on\">"
+        "<file driver=\"file\" node-name=\"rwf\" filename=\"%s\" read-only=\"on\"/>"
+        "</blockdev>", path);
+    BlockNode *node = tu_add_xml(add, NULL);
+    assert_false(node->writable);
+    /* The qcow2 node and its file go read-write in one transaction. */
+    g_autofree char *file_xml = g_strdup_printf(
+        "<blockdev driver=\"file\" node-name=\"rwf\" filename=\"%s\"/>", path);
+    GError *err = tu_reopen("<blockdev driver=\"qcow2\" node-name=\"rw\"><file ref=\"rwf\"/>"
+                            "</blockdev>", file_xml, NULL);
+    if (err)
+        fail_msg("reopen read-write: %s", err->message);
+    assert_true(node->writable);
+    BlockChild *c = tu_attach(node, "test", BLOCK_PERM_CONSISTENT_READ | BLOCK_PERM_WRITE, NULL);
+    uint8_t buf[4096];
+    memset(buf, 0x22, sizeof(buf));
+    assert_int_equal(tu_pwrite(c, 65536 + 512, buf, sizeof(buf)), 0);
+    tu_detach(c);
+    /* And back to read-only: everything is written back first. */
+    err = tu_reopen("<blockdev driver=\"qcow2\" node-name=\"rw\" read-only=\"on\">"
+                    "<file ref=\"rwf\"/></blockdev>", NULL);
+    if (err)
+        fail_msg("reopen read-only: %s", err->message);
+    assert_check_clean(path, false);
+    tu_remove_all();
+    assert_check_clean(path, false);
+    RUN("qemu-io -r -c 'read -P 0x21 0 64k' -c 'read -P 0x22 66048 4096' %s", path);
+}
+
 /* ---- concurrency ---- */
 
 typedef struct ConcurrentWrite {
@@ -670,6 +705,7 @@ int main(void)
         cmocka_unit_test_teardown(test_dirty_repair, teardown_each),
         cmocka_unit_test_teardown(test_snapshot_cow, teardown_each),
         cmocka_unit_test_teardown(test_reopen, teardown_each),
+        cmocka_unit_test_teardown(test_reopen_read_write, teardown_each),
         cmocka_unit_test_teardown(test_concurrent_writes, teardown_each),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
