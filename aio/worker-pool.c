@@ -11,19 +11,23 @@
  * handler for that eventfd takes the whole stack with one atomic exchange
  * and enters each job's coroutine, oldest first.
  *
- * How many threads run: a worker that finishes a job takes the next one
- * without sleeping, so a sleeping worker is woken (or a new one created)
- * only when more jobs wait than workers are awake, and new threads are
- * created eagerly only up to max(4, CPUs).  Short jobs (page cache, tmpfs)
- * are then served by a few busy threads instead of many that keep waking
- * each other.  When jobs block (a slow disk), the queue stalls: a timer on
- * the loop notices that jobs wait and no job has finished for
- * WORKER_POOL_STALL_US, and adds a thread per waiting job, up to
- * WORKER_POOL_MAX_THREADS.  (A CPU-starved pool still finishes jobs and is
- * not mistaken for a stalled one.)  Idle threads stay (blocked
- * on a condition variable they cost a stack and nothing else) until
- * worker_pool_shutdown(), which lets them finish the queued jobs and joins
- * them.  Workers block all signals so that the loop's signal sources work.
+ * How many threads run.  Jobs that do not sleep (page cache, tmpfs) are
+ * pure CPU work: on a small machine the loop thread and the client need
+ * the CPUs, and many workers only wake each other, so a worker that
+ * finishes a job takes the next without sleeping, and a sleeping worker
+ * is woken (or a new one created) only when more jobs wait than workers
+ * are awake, and only up to a few threads (CPUs / 2 - 1, at least one).
+ * Jobs that sleep (a disk read, a lock in the kernel) are noticed by the
+ * worker through its voluntary context switch count (getrusage); for a
+ * while after that, every waiting job gets a thread, up to
+ * WORKER_POOL_MAX_THREADS, as in QEMU's pool.  A job that never finishes
+ * (a hung NFS server) is caught by a timer on the loop: jobs wait and none
+ * has finished for WORKER_POOL_STALL_US.
+ *
+ * Idle threads stay (blocked on a condition variable they cost a stack and
+ * nothing else) until worker_pool_shutdown(), which lets them finish the
+ * queued jobs and joins them.  Workers block all signals so that the
+ * loop's signal sources work.
  */
 
 #include <errno.h>
@@ -36,12 +40,15 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 
 #include "aio/loop.h"
 #include "aio/worker-pool.h"
 
 #define WORKER_POOL_MAX_THREADS 64
 #define WORKER_POOL_STALL_US    50000   /* no job finished for this long: add threads */
+#define WORKER_POOL_BLOCKING_US 1000000 /* a job slept: grow freely for this long */
+#define WORKER_POOL_SLOW_JOB_US 20      /* shorter jobs are not checked for sleeping */
 
 typedef struct WorkerJob {
     WorkerFunc *fn;
@@ -61,12 +68,13 @@ typedef struct WorkerPool {
     unsigned idle;              /* threads in pthread_cond_wait */
     unsigned wakeups;           /* of those, signalled but not yet running */
     unsigned n_threads;
-    unsigned eager_threads;     /* created without a stall: the CPU count */
+    unsigned eager_threads;     /* enough for jobs that do not sleep */
     bool stopping;
     pthread_t threads[WORKER_POOL_MAX_THREADS];
 
     WorkerJob *_Atomic done;    /* finished jobs, LIFO, lock-free */
     atomic_uint finished;       /* jobs finished so far, for stall detection */
+    _Atomic uint64_t slept_us;  /* when a job last slept in the kernel */
 
     /* Main thread only. */
     bool initialized;
@@ -77,7 +85,7 @@ typedef struct WorkerPool {
 } WorkerPool;
 
 static WorkerPool pool = {
-    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP,  /* spins briefly: sections are short */
     .cond = PTHREAD_COND_INITIALIZER,
     .efd = -1,
 };
@@ -92,16 +100,19 @@ static uint64_t now_us(void)
 
 /* ---- worker threads ---- */
 
-static WorkerJob *worker_take_job(void)
+/* Returns the next job, or NULL when stopping; *slept: waited for one. */
+static WorkerJob *worker_take_job(bool *slept)
 {
     WorkerJob *job;
 
+    *slept = false;
     while (!pool.queue_head && !pool.stopping) {
         pool.idle++;
         pthread_cond_wait(&pool.cond, &pool.lock);
         pool.idle--;
         if (pool.wakeups > 0)
             pool.wakeups--;
+        *slept = true;
     }
     job = pool.queue_head;
     if (job) {
@@ -131,17 +142,49 @@ static void worker_finish_job(WorkerJob *job)
     }
 }
 
+static long thread_voluntary_switches(void)
+{
+    struct rusage ru;
+
+    return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nvcsw : 0;
+}
+
+/*
+ * Runs one job and notes when it slept (blocked on I/O or a kernel lock):
+ * the thread's voluntary context switches went up.  Only jobs that took a
+ * while are checked, so that short ones cost no extra system call;
+ * *switches is the count as of the last check.
+ */
+static void worker_run_job(WorkerJob *job, long *switches)
+{
+    uint64_t start = now_us();
+
+    job->ret = job->fn(job->opaque);
+    if (now_us() - start >= WORKER_POOL_SLOW_JOB_US) {
+        long n = thread_voluntary_switches();
+
+        if (n != *switches)
+            atomic_store_explicit(&pool.slept_us, now_us(), memory_order_relaxed);
+        *switches = n;
+    }
+    atomic_fetch_add_explicit(&pool.finished, 1, memory_order_relaxed);
+}
+
 static void *worker_thread(void *arg)
 {
+    long switches = thread_voluntary_switches();
+    bool slept;
+
     pthread_mutex_lock(&pool.lock);
     for (;;) {
-        WorkerJob *job = worker_take_job();
+        WorkerJob *job = worker_take_job(&slept);
 
         if (!job)
             break;  /* stopping and nothing left */
         pthread_mutex_unlock(&pool.lock);
-        job->ret = job->fn(job->opaque);
-        atomic_fetch_add_explicit(&pool.finished, 1, memory_order_relaxed);
+        if (slept)
+            switches = thread_voluntary_switches();     /* not the job's sleep */
+        worker_run_job(job, &switches);
         worker_finish_job(job);
         pthread_mutex_lock(&pool.lock);
     }
@@ -279,7 +322,7 @@ static int worker_pool_init(void)
     pool.queue_head = NULL;
     pool.queue_tail = &pool.queue_head;
     atomic_store(&pool.done, NULL);
-    pool.eager_threads = (unsigned)CLAMP(cpus, 4, 16);
+    pool.eager_threads = (unsigned)CLAMP(cpus / 2 - 1, 1, 8);
     pool.stopping = false;
     pool.initialized = true;
     return 0;
@@ -287,6 +330,8 @@ static int worker_pool_init(void)
 
 static bool worker_pool_queue(WorkerJob *job)
 {
+    uint64_t slept = atomic_load_explicit(&pool.slept_us, memory_order_relaxed);
+    bool sleeping_jobs = slept && now_us() - slept < WORKER_POOL_BLOCKING_US;
     bool stalled_possible;
     int enabled = SD_EVENT_OFF;
 
@@ -295,8 +340,13 @@ static bool worker_pool_queue(WorkerJob *job)
     *pool.queue_tail = job;
     pool.queue_tail = &job->next;
     pool.queued++;
-    if (worker_pool_unserved_locked() > 0)
+    if (sleeping_jobs) {
+        /* Awake workers are probably asleep in their jobs: one thread per job. */
+        if (pool.queued > pool.wakeups)
+            worker_pool_provide_locked(1, WORKER_POOL_MAX_THREADS);
+    } else if (worker_pool_unserved_locked() > 0) {
         worker_pool_provide_locked(1, pool.eager_threads);
+    }
     if (pool.n_threads == 0) {
         /* Could not create any thread: take the job back. */
         pool.queue_head = NULL;

@@ -19,13 +19,16 @@ def main():
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
         s.close()
-        xml = ('<export type="nbd" id="t0" node-name="disk0" name="tcp0" writable="on">'
+        xml = ('<export type="nbd" id="t0" node-name="disk0" name="tcp0" writable="on" '
+               'description="scratch disk">'
                '<server type="inet" host="127.0.0.1" port="%d"/></export>' % port)
         path = d.manager.AddExport(xml)
         uri = str(d.props(path, bgtest.EXPORT)['Uri'])
         bgtest.check_equal(uri, 'nbd://127.0.0.1:%d/tcp0' % port, 'Uri')
         info = json.loads(nbdtest.run(['nbdinfo', '--json', uri]).stdout)
         bgtest.check_equal(info['exports'][0]['export-size'], 8 * MiB, 'size over TCP')
+        bgtest.check_equal(info['exports'][0].get('description'), 'scratch disk',
+                           'NBD_INFO_DESCRIPTION')
         if bgtest.shutil.which('qemu-io'):
             p = nbdtest.run(['qemu-io', '-f', 'raw', '-c', 'read -P 0x99 0 4k',
                              '-c', 'write -P 0x12 4k 4k', uri])

@@ -119,8 +119,8 @@ static void test_resume_in_completion_order(void **state)
     Batch b;
 
     /*
-     * Each job blocks until all eight run: more than the eagerly created
-     * threads on a small machine, so this also checks that a stalled queue
+     * Each job blocks until all eight run: more than the threads created
+     * for jobs that do not sleep, so this also checks that a stalled queue
      * gets more threads.
      */
     run_batch(&b, tasks, 8, true);
@@ -175,8 +175,9 @@ static void test_shutdown_and_restart(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_many_jobs_in_flight),
+        /* First, while no job has slept yet: the stall timer must add threads. */
         cmocka_unit_test(test_resume_in_completion_order),
+        cmocka_unit_test(test_many_jobs_in_flight),
         cmocka_unit_test(test_error_result),
         cmocka_unit_test(test_outside_coroutine_runs_inline),
         cmocka_unit_test(test_shutdown_and_restart),
