@@ -309,6 +309,47 @@ static void test_backing_chain(void **state)
     qt_close(img);
 }
 
+/* Discard over a backing file: v3 hides the backing data (zero flag), v2 cannot. */
+static void discard_over_backing(const char *compat, const char *const *extra, bool hides)
+{
+    g_autofree char *base = tmp_path("dbase.qcow2");
+    g_autofree char *top = tmp_path("dtop.qcow2");
+    g_autofree char *raw = tmp_path("dtop.raw");
+    const uint64_t size = 1 << 20;
+    g_autofree uint8_t *expected = g_malloc0(size);
+    RUN("qemu-img create -q -f qcow2 %s %" PRIu64, base, size);
+    qemu_write_pattern(base, expected, 0x44, 0, size);
+    RUN("qemu-img create -q -f qcow2 -o compat=%s -b dbase.qcow2 -F qcow2 %s %" PRIu64,
+        compat, top, size);
+    const char *opts[8] = { "discard", "unmap" };
+    for (int i = 0; extra && extra[i]; i++)
+        opts[2 + i] = extra[i];
+    GError *err = NULL;
+    TestImage *img = qt_open(top, "top", false, opts, &err);
+    if (!img)
+        fail_msg("open: %s", err->message);
+    uint8_t buf[65536];
+    memset(buf, 0x45, sizeof(buf));
+    assert_int_equal(qt_write(img, 0, sizeof(buf), buf), 0);
+    /* Cluster 0 is allocated in top, cluster 1 is not. */
+    assert_int_equal(qt_discard(img, 0, 2 * 65536), 0);
+    if (hides)
+        memset(expected, 0, 2 * 65536);
+    assert_image_reads(img, expected, size);
+    qt_close(img);
+    assert_check_clean(top, false);
+    write_file(raw, expected, size);
+    assert_compare(top, raw);
+}
+
+static void test_discard_backing(void **state)
+{
+    discard_over_backing("1.1", NULL, true);
+    discard_over_backing("0.10", NULL, false);
+    const char *const keep[] = { "discard-no-unref", "on", NULL };
+    discard_over_backing("1.1", keep, true);
+}
+
 /* ---- compressed clusters ---- */
 
 static void compressed_case(const char *extra)
@@ -698,6 +739,7 @@ int main(void)
         cmocka_unit_test_teardown(test_refcount_table_growth, teardown_each),
         cmocka_unit_test_teardown(test_resize, teardown_each),
         cmocka_unit_test_teardown(test_backing_chain, teardown_each),
+        cmocka_unit_test_teardown(test_discard_backing, teardown_each),
         cmocka_unit_test_teardown(test_compressed_zlib, teardown_each),
         cmocka_unit_test_teardown(test_compressed_zstd, teardown_each),
         cmocka_unit_test_teardown(test_small_caches, teardown_each),
