@@ -426,6 +426,34 @@ static void test_small_caches(void **state)
     g_clear_error(&err);
 }
 
+static void sleep_entry(void *opaque)
+{
+    coroutine_sleep_ns(*(uint64_t *)opaque);
+}
+
+/* cache-clean-interval drops unused entries; everything still reads back. */
+static void test_cache_clean(void **state)
+{
+    const char *const opts[] = { "cache-clean-interval", "1", NULL };
+    g_autofree char *path = tmp_path("clean.qcow2");
+    const uint64_t size = 4 << 20;
+    RUN("qemu-img create -q -f qcow2 -o cluster_size=4096 %s %" PRIu64, path, size);
+    g_autofree uint8_t *expected = g_malloc0(size);
+    g_autoptr(GRand) r = g_rand_new_with_seed(5);
+    GError *err = NULL;
+    TestImage *img = qt_open(path, "img", false, opts, &err);
+    assert_non_null(img);
+    random_writes(img, r, expected, size, 20, 100000);
+    assert_int_equal(qt_flush(img), 0);
+    uint64_t ns = 2500000000ull;    /* two timer rounds: used, then unused */
+    aio_run_coroutine(sleep_entry, &ns);
+    assert_image_reads(img, expected, size);
+    random_writes(img, r, expected, size, 20, 100000);
+    assert_image_reads(img, expected, size);
+    qt_close(img);
+    assert_check_clean(path, false);
+}
+
 static void test_lazy_refcounts(void **state)
 {
     g_autofree char *path = tmp_path("lazy.qcow2");
@@ -743,6 +771,7 @@ int main(void)
         cmocka_unit_test_teardown(test_compressed_zlib, teardown_each),
         cmocka_unit_test_teardown(test_compressed_zstd, teardown_each),
         cmocka_unit_test_teardown(test_small_caches, teardown_each),
+        cmocka_unit_test_teardown(test_cache_clean, teardown_each),
         cmocka_unit_test_teardown(test_lazy_refcounts, teardown_each),
         cmocka_unit_test_teardown(test_dirty_repair, teardown_each),
         cmocka_unit_test_teardown(test_snapshot_cow, teardown_each),
