@@ -106,9 +106,9 @@ DRIVER_GETTER(property_get_child_roles)
 
 DRIVER_GETTER(property_get_capabilities)
 {
-    const BlockDriver *drv = userdata;
+    g_auto(GStrv) caps = block_driver_capabilities(userdata);
 
-    return append_strv_or_empty(reply, drv->capabilities);
+    return sd_bus_message_append_strv(reply, caps);
 }
 
 DRIVER_GETTER(property_get_dynamic_read_only)

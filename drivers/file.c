@@ -573,7 +573,7 @@ static const OptionSpec file_options[] = {
 };
 
 static const char *const file_capabilities[] = {
-    "resize", "discard", "zero-write", "block-status", "dynamic-read-only", "locking", NULL,
+    "resize", "discard", "zero-write", "block-status", NULL,
 };
 
 static const char *const file_child_roles[] = { NULL };

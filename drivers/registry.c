@@ -36,3 +36,29 @@ const char *block_driver_kind_name(BlockDriverKind kind)
     }
     g_assert_not_reached();
 }
+
+static void add_unique(GPtrArray *list, const char *cap)
+{
+    for (guint i = 0; i < list->len; i++)
+        if (g_str_equal(g_ptr_array_index(list, i), cap))
+            return;
+    g_ptr_array_add(list, g_strdup(cap));
+}
+
+char **block_driver_capabilities(const BlockDriver *drv)
+{
+    GPtrArray *list = g_ptr_array_new();
+
+    for (const char *const *c = drv->capabilities; c && *c; c++)
+        add_unique(list, *c);
+    /* What the table's flags and operations already say, so no driver repeats it. */
+    add_unique(list, drv->dynamic_read_only ? "dynamic-read-only" : "fallback-read-only");
+    if (drv->supports_backing)
+        add_unique(list, "backing");
+    if (drv->reopen_prepare)
+        add_unique(list, "reopen");
+    if (drv->apply_perm)
+        add_unique(list, "locking");
+    g_ptr_array_add(list, NULL);
+    return (char **)g_ptr_array_free(list, FALSE);
+}

@@ -133,3 +133,9 @@ typedef struct BlockDriver {
 const BlockDriver *const *block_drivers(void);
 const BlockDriver *block_driver_find(const char *name);
 const char *block_driver_kind_name(BlockDriverKind kind);
+/*
+ * Driver.Capabilities: the table's list plus what its flags and operations
+ * imply (dynamic-read-only or fallback-read-only, backing, reopen, locking).
+ * Free with g_strfreev.
+ */
+char **block_driver_capabilities(const BlockDriver *drv);

@@ -27,6 +27,9 @@ bool perm_refresh_node(BlockNode *node, GError **errp);
 void perm_for_child(BlockNode *parent, const char *role, uint64_t *ret_perm,
                     uint64_t *ret_shared);
 
+/* The first user that takes write or resize on node, or NULL. */
+const BlockChild *perm_first_writer(const BlockNode *node);
+
 /* Whether the node can become writable by itself (dynamic auto-read-only). */
 bool node_is_dynamic_read_only(const BlockNode *node);
 

@@ -157,7 +157,7 @@ bool perm_set_writable(BlockNode *node, bool writable, Transaction *tran, GError
     return true;
 }
 
-static const BlockChild *first_writer(const BlockNode *node)
+const BlockChild *perm_first_writer(const BlockNode *node)
 {
     for (guint i = 0; i < node->parents->len; i++) {
         const BlockChild *c = g_ptr_array_index(node->parents, i);
@@ -169,7 +169,8 @@ static const BlockChild *first_writer(const BlockNode *node)
 
 static bool make_writable(BlockNode *node, Transaction *tran, GError **errp)
 {
-    g_autofree char *writer = block_child_describe_user(first_writer(node));
+    const BlockChild *first = perm_first_writer(node);
+    g_autofree char *writer = first ? block_child_describe_user(first) : g_strdup("a user");
 
     if (!node->active) {
         g_set_error(errp, BG_ERROR, BG_ERROR_INACTIVE,

@@ -304,15 +304,6 @@ static void read_only_abort(void *opaque)
 
 static const TransactionActions read_only_actions = { .abort = read_only_abort, .clean = g_free };
 
-static bool has_writers(const BlockNode *node)
-{
-    for (guint i = 0; i < node->parents->len; i++)
-        if (((BlockChild *)g_ptr_array_index(node->parents, i))->perm &
-            (BLOCK_PERM_WRITE | BLOCK_PERM_RESIZE))
-            return true;
-    return false;
-}
-
 static bool stage_read_only(ReopenEntry *e, Transaction *tran, GError **errp)
 {
     BlockNode *node = e->node;
@@ -327,7 +318,7 @@ static bool stage_read_only(ReopenEntry *e, Transaction *tran, GError **errp)
     if (node->read_only)
         want = false;
     else if (node_is_dynamic_read_only(node))
-        want = has_writers(node);
+        want = perm_first_writer(node) != NULL;
     else
         want = true;
     if (want == node->writable)
@@ -336,7 +327,7 @@ static bool stage_read_only(ReopenEntry *e, Transaction *tran, GError **errp)
         g_set_error(errp, BG_ERROR, BG_ERROR_INACTIVE, "Node '%s' is inactive", node->name);
         return false;
     }
-    if (!want && has_writers(node))
+    if (!want && perm_first_writer(node) != NULL)
         return true;    /* the permission refresh names the writer */
     if (perm_set_writable(node, want, tran, &err))
         return true;
