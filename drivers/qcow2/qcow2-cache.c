@@ -30,6 +30,8 @@ struct Qcow2Cache {
     unsigned n;
     uint64_t entry_size;
     uint64_t lru_counter;
+    GHashTable *index;          /* offset (uint64_t*) -> Qcow2CacheEntry* */
+    GHashTable *by_table;       /* table memory -> Qcow2CacheEntry* */
     Qcow2Cache *depends;        /* write this one first */
     unsigned overlap_kind;      /* QCOW2_OL_* of what the entries are */
 };
@@ -43,6 +45,8 @@ Qcow2Cache *qcow2_cache_new(Qcow2State *s, unsigned entries, uint64_t entry_size
     c->entry_size = entry_size;
     c->overlap_kind = overlap_kind;
     c->entries = g_new0(Qcow2CacheEntry, c->n);   /* tables allocated on first use */
+    c->index = g_hash_table_new(g_int64_hash, g_int64_equal);
+    c->by_table = g_hash_table_new(g_direct_hash, g_direct_equal);
     return c;
 }
 
@@ -52,6 +56,8 @@ void qcow2_cache_free(Qcow2Cache *c)
         return;
     for (unsigned i = 0; i < c->n; i++)
         g_free(c->entries[i].table);
+    g_hash_table_unref(c->index);
+    g_hash_table_unref(c->by_table);
     g_free(c->entries);
     g_free(c);
 }
@@ -122,11 +128,22 @@ int coroutine_fn qcow2_cache_write(Qcow2Cache *c)
 
 static Qcow2CacheEntry *cache_find(Qcow2Cache *c, uint64_t offset)
 {
-    for (unsigned i = 0; i < c->n; i++) {
-        if (c->entries[i].offset == offset && offset)
-            return &c->entries[i];
-    }
-    return NULL;
+    return g_hash_table_lookup(c->index, &offset);
+}
+
+/* Empties a slot (its table memory stays for reuse unless freed by the caller). */
+static void cache_unset(Qcow2Cache *c, Qcow2CacheEntry *e)
+{
+    if (e->offset)
+        g_hash_table_remove(c->index, &e->offset);
+    e->offset = 0;
+    e->dirty = false;
+}
+
+static void cache_set(Qcow2Cache *c, Qcow2CacheEntry *e, uint64_t offset)
+{
+    e->offset = offset;
+    g_hash_table_insert(c->index, &e->offset, e);
 }
 
 /* Picks a victim slot: an empty one, else the least recently used unpinned one. */
@@ -149,9 +166,11 @@ static coroutine_fn int cache_evict(Qcow2Cache *c, Qcow2CacheEntry **ret_e)
     int ret = cache_write_entry(c, best);
     if (ret < 0)
         return ret;
-    best->offset = 0;
-    if (!best->table)
+    cache_unset(c, best);
+    if (!best->table) {
         best->table = g_malloc(c->entry_size);
+        g_hash_table_insert(c->by_table, best->table, best);
+    }
     *ret_e = best;
     return 0;
 }
@@ -174,7 +193,7 @@ static int coroutine_fn cache_do_get(Qcow2Cache *c, uint64_t offset, bool read,
         if (ret < 0)
             return ret;
         /* Someone may have loaded the same table meanwhile (cannot happen under s->lock). */
-        e->offset = offset;
+        cache_set(c, e, offset);
     }
     e->refs++;
     e->lru = ++c->lru_counter;
@@ -203,11 +222,9 @@ int coroutine_fn qcow2_cache_get_empty(Qcow2Cache *c, uint64_t offset, void **re
 
 static Qcow2CacheEntry *cache_entry_of(Qcow2Cache *c, const void *table)
 {
-    for (unsigned i = 0; i < c->n; i++) {
-        if (c->entries[i].table == table && table)
-            return &c->entries[i];
-    }
-    g_assert_not_reached();
+    Qcow2CacheEntry *e = g_hash_table_lookup(c->by_table, table);
+    g_assert(e);
+    return e;
 }
 
 void qcow2_cache_put(Qcow2Cache *c, void **table)
@@ -227,10 +244,8 @@ void qcow2_cache_discard(Qcow2Cache *c, uint64_t offset, uint64_t len)
 {
     for (unsigned i = 0; i < c->n; i++) {
         Qcow2CacheEntry *e = &c->entries[i];
-        if (e->offset && e->offset >= offset && e->offset < offset + len && !e->refs) {
-            e->offset = 0;
-            e->dirty = false;
-        }
+        if (e->offset && e->offset >= offset && e->offset < offset + len && !e->refs)
+            cache_unset(c, e);
     }
 }
 
@@ -239,7 +254,8 @@ void qcow2_cache_clean_unused(Qcow2Cache *c)
     for (unsigned i = 0; i < c->n; i++) {
         Qcow2CacheEntry *e = &c->entries[i];
         if (e->offset && !e->refs && !e->dirty && !e->used_since_clean) {
-            e->offset = 0;
+            cache_unset(c, e);
+            g_hash_table_remove(c->by_table, e->table);
             g_clear_pointer(&e->table, g_free);
         }
         e->used_since_clean = false;

@@ -155,8 +155,12 @@ int coroutine_fn qcow2_co_block_status(BlockNode *node, uint64_t offset, uint64_
     case QCOW2_CLUSTER_UNALLOCATED:
         return 0;
     case QCOW2_CLUSTER_ZERO_PLAIN:
-    case QCOW2_CLUSTER_ZERO_ALLOC:
         return BLOCK_STATUS_ZERO | BLOCK_STATUS_ALLOCATED;
+    case QCOW2_CLUSTER_ZERO_ALLOC:
+        /* Preallocated: the host cluster exists, but reads return zeroes. */
+        *map = (e & QCOW2_L2E_OFFSET_MASK) + qcow2_offset_into_cluster(s, offset);
+        *file = node->file->node;
+        return BLOCK_STATUS_ZERO | BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_OFFSET_VALID;
     case QCOW2_CLUSTER_COMPRESSED:
         return BLOCK_STATUS_DATA | BLOCK_STATUS_ALLOCATED;
     case QCOW2_CLUSTER_NORMAL:

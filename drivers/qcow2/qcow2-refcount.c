@@ -58,6 +58,11 @@ static uint64_t refblock_offset(const Qcow2State *s, uint64_t idx)
     return idx < s->refcount_table_size ? s->refcount_table[idx] & QCOW2_REFT_OFFSET_MASK : 0;
 }
 
+bool qcow2_refblock_exists(const Qcow2State *s, uint64_t cluster_index)
+{
+    return refblock_offset(s, cluster_index >> s->refblock_bits) != 0;
+}
+
 int coroutine_fn qcow2_refcount_init(Qcow2State *s, GError **errp)
 {
     uint64_t bytes = (uint64_t)s->hdr.refcount_table_clusters << s->cluster_bits;

@@ -214,6 +214,9 @@ int coroutine_fn qcow2_co_pwritev(BlockNode *node, uint64_t offset, uint64_t byt
     Qcow2State *s = node->opaque;
     if (s->corrupt)
         return -EIO;
+    int ret = qcow2_prepare_write(s);
+    if (ret < 0)
+        return ret;
     size_t qoff = 0;
     while (bytes) {
         int64_t n = write_step(s, offset, bytes, qiov, qoff);
@@ -272,12 +275,15 @@ int coroutine_fn qcow2_co_pwrite_zeroes(BlockNode *node, uint64_t offset, uint64
     Qcow2State *s = node->opaque;
     if (s->corrupt)
         return -EIO;
+    int ret = qcow2_prepare_write(s);
+    if (ret < 0)
+        return ret;
     uint64_t head_end = MIN(offset + bytes, (offset + s->cluster_size - 1) & ~(s->cluster_size - 1));
     uint64_t tail_start = MAX(head_end, qcow2_start_of_cluster(s, offset + bytes));
     /* The image end counts as a cluster end. */
     if (offset + bytes == node->size)
         tail_start = offset + bytes;
-    int ret = zero_partial(s, offset, head_end - offset);
+    ret = zero_partial(s, offset, head_end - offset);
     if (ret == 0 && tail_start > head_end) {
         co_mutex_lock(&s->lock);
         ret = qcow2_zero_clusters(s, head_end, tail_start - head_end,
@@ -301,6 +307,9 @@ int coroutine_fn qcow2_co_pdiscard(BlockNode *node, uint64_t offset, uint64_t by
     Qcow2State *s = node->opaque;
     if (s->corrupt)
         return -EIO;
+    int ret = qcow2_prepare_write(s);
+    if (ret < 0)
+        return ret;
     uint64_t start = (offset + s->cluster_size - 1) & ~(s->cluster_size - 1);
     uint64_t end = qcow2_start_of_cluster(s, offset + bytes);
     if (offset + bytes == node->size)
@@ -308,7 +317,7 @@ int coroutine_fn qcow2_co_pdiscard(BlockNode *node, uint64_t offset, uint64_t by
     if (end <= start)
         return 0;   /* discard is advisory: partial clusters stay */
     co_mutex_lock(&s->lock);
-    int ret = qcow2_discard_clusters(s, start, end - start);
+    ret = qcow2_discard_clusters(s, start, end - start);
     co_mutex_unlock(&s->lock);
     return ret;
 }

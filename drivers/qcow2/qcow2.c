@@ -312,10 +312,16 @@ static int coroutine_fn open_writable(Qcow2State *s, GError **errp)
         return -EACCES;
     }
     if (s->hdr.incompatible_features & QCOW2_INCOMPAT_DIRTY) {
-        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
-                    "%s: the image is dirty (lazy refcounts were not written back); "
-                    "repair it with 'qemu-img check -r all' or open it read-only", s->what);
-        return -ENOTSUP;
+        /* Lazy refcounts were not written back: rebuild them, then mark clean. */
+        int ret = qcow2_repair_refcounts(s, errp);
+        if (ret < 0)
+            return ret;
+        s->dirty_on_disk = true;
+        ret = qcow2_mark_clean(s);
+        if (ret < 0) {
+            bg_set_error_errno(errp, ret, "%s: cannot clear the dirty bit", s->what);
+            return ret;
+        }
     }
     if (s->hdr.autoclear_features) {
         s->hdr.autoclear_features = 0;
@@ -430,8 +436,13 @@ static int coroutine_fn qcow2_co_truncate(BlockNode *node, uint64_t size, GError
     }
     if (size == node->size)
         return 0;
+    int ret = s->corrupt ? -EIO : qcow2_prepare_write(s);
+    if (ret < 0) {
+        bg_set_error_errno(errp, ret, "%s: cannot grow to %" PRIu64 " bytes", s->what, size);
+        return ret;
+    }
     co_mutex_lock(&s->lock);
-    int ret = qcow2_grow_l1(s, qcow2_l1_entries_for(s->cluster_bits, size));
+    ret = qcow2_grow_l1(s, qcow2_l1_entries_for(s->cluster_bits, size));
     if (ret == 0) {
         uint64_t be = GUINT64_TO_BE(size);
         ret = qcow2_header_write(s, 24, &be, 8);
@@ -455,19 +466,59 @@ static int qcow2_probe(const uint8_t *buf, size_t len)
 
 /* ---- reopen ---- */
 
+int coroutine_fn qcow2_prepare_write(Qcow2State *s)
+{
+    if (!s->autoclear_pending)
+        return 0;
+    co_mutex_lock(&s->lock);
+    int ret = 0;
+    if (s->autoclear_pending) {
+        s->hdr.autoclear_features = 0;
+        ret = qcow2_header_write_features(s);
+        if (ret == 0)
+            ret = qcow2_file_flush(s);
+        if (ret == 0)
+            s->autoclear_pending = false;
+    }
+    co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+/* A read-only -> read-write reopen: what open_writable refuses, without I/O. */
+static int check_becoming_writable(Qcow2State *s, GError **errp)
+{
+    if (s->hdr.incompatible_features & QCOW2_INCOMPAT_CORRUPT) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_READ_ONLY,
+                    "%s: the image is marked corrupt; it can only be opened read-only", s->what);
+        return -EACCES;
+    }
+    if (s->hdr.incompatible_features & QCOW2_INCOMPAT_DIRTY) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
+                    "%s: the image is dirty; add it read-write to repair its refcounts", s->what);
+        return -ENOTSUP;
+    }
+    return 0;
+}
+
+/*
+ * The core has staged the new writability in node->writable; the file
+ * child still has its old permissions, so a node going read-only can write
+ * everything back here.
+ */
 static int coroutine_fn qcow2_reopen_prepare(BlockNode *node, const OptionSet *new_opts,
                                              void **ret_state, GError **errp)
 {
     Qcow2State *s = node->opaque;
     Qcow2Options *o = g_new0(Qcow2Options, 1);
-    if (!read_options(s, new_opts, o, errp)) {
+    if (!read_options(s, new_opts, o, errp) ||
+        (node->writable && !s->writable && check_becoming_writable(s, errp) < 0)) {
         g_free(o);
         return -EINVAL;
     }
     /* New caches start empty: write the old ones back now, while we may do I/O. */
     co_mutex_lock(&s->lock);
-    int ret = qcow2_write_caches(s);
-    if (ret == 0 && s->lazy_refcounts && !o->lazy_refcounts)
+    int ret = s->writable ? qcow2_write_caches(s) : 0;
+    if (ret == 0 && ((s->lazy_refcounts && !o->lazy_refcounts) || !node->writable))
         ret = qcow2_mark_clean(s);
     co_mutex_unlock(&s->lock);
     if (ret < 0) {
@@ -484,6 +535,9 @@ static void qcow2_reopen_commit(BlockNode *node, void *state)
     Qcow2State *s = node->opaque;
     Qcow2Options *o = state;
     apply_options(s, o);
+    if (node->writable && !s->writable && s->hdr.autoclear_features)
+        s->autoclear_pending = true;
+    s->writable = node->writable;
     if (!qcow2_cache_has_dirty(s->l2_cache) && !qcow2_cache_has_dirty(s->refcount_cache)) {
         qcow2_cache_free(s->l2_cache);
         qcow2_cache_free(s->refcount_cache);

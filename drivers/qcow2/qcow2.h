@@ -171,6 +171,7 @@ struct Qcow2State {
                                    everything past it reads as zeroes */
 
     bool writable;
+    bool autoclear_pending;     /* became writable by reopen: clear autoclear bits first */
     bool corrupt;
     bool lazy_refcounts;
     bool dirty_on_disk;         /* dirty bit set in the file by us */
@@ -263,6 +264,9 @@ int64_t coroutine_fn qcow2_alloc_clusters(Qcow2State *s, uint64_t n);
 int coroutine_fn qcow2_free_clusters(Qcow2State *s, uint64_t offset, uint64_t len);
 /* Loads and validates the refcount table from the header. */
 int coroutine_fn qcow2_refcount_init(Qcow2State *s, GError **errp);
+bool qcow2_refblock_exists(const Qcow2State *s, uint64_t cluster_index);
+/* Recomputes all refcounts of a dirty image from its tables (qcow2-repair.c). */
+int coroutine_fn qcow2_repair_refcounts(Qcow2State *s, GError **errp);
 /* Writes everything dirty in the right order and flushes the file. */
 int coroutine_fn qcow2_write_caches(Qcow2State *s);
 
@@ -312,6 +316,8 @@ int coroutine_fn qcow2_co_pwrite_zeroes(BlockNode *node, uint64_t offset, uint64
 int coroutine_fn qcow2_co_pdiscard(BlockNode *node, uint64_t offset, uint64_t bytes);
 int coroutine_fn qcow2_co_block_status(BlockNode *node, uint64_t offset, uint64_t bytes,
                                        uint64_t *pnum, uint64_t *map, BlockNode **file);
+/* Before the first write after a read-only -> read-write reopen. */
+int coroutine_fn qcow2_prepare_write(Qcow2State *s);
 /* Waits for an allocation in flight on guest cluster; true if it waited. */
 bool coroutine_fn qcow2_wait_alloc(Qcow2State *s, uint64_t guest_cluster);
 /* Reads guest range from the backing node or zeroes past its end. */

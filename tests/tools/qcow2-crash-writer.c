@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * qcow2-crash-writer IMAGE JOURNAL RUN SEED
+ * qcow2-crash-writer IMAGE JOURNAL RUN SEED [lazy]
  *
  * Opens IMAGE through the qcow2 driver and writes stamped random block
  * ranges forever, with a flush every few writes; after each completed
  * flush it replaces JOURNAL with the generation of every block as of that
  * flush.  Some steps discard 64 KiB-aligned ranges instead (generation 0:
  * zeroes or any older data), so clusters are freed and reused all the time.  test-qcow2-crash kills it with SIGKILL at random moments.
- * Generations are RUN * 2^32 + counter, so they grow across runs.
+ * Generations are RUN * 2^32 + counter, so they grow across runs.  With
+ * "lazy" the image is opened with lazy-refcounts=on.
  */
 
 #include <errno.h>
@@ -46,14 +47,15 @@ static void load_journal(const char *path, uint64_t *gens, uint64_t n)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s IMAGE JOURNAL RUN SEED\n", argv[0]);
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: %s IMAGE JOURNAL RUN SEED [lazy]\n", argv[0]);
         return 2;
     }
     uint64_t run = strtoull(argv[3], NULL, 10);
     g_autoptr(GRand) r = g_rand_new_with_seed(strtoul(argv[4], NULL, 10));
     GError *err = NULL;
-    const char *const opts[] = { "discard", "unmap", NULL };
+    bool lazy = argc == 6 && !strcmp(argv[5], "lazy");
+    const char *const opts[] = { "discard", "unmap", "lazy-refcounts", lazy ? "on" : "off", NULL };
     TestImage *img = qt_open(argv[1], "crash", false, opts, &err);
     if (!img) {
         fprintf(stderr, "open %s: %s\n", argv[1], err->message);

@@ -4,7 +4,9 @@
  * flushes and is killed with SIGKILL at random moments, many times over
  * the same images.  After every kill, `qemu-img check` must find no
  * corruption (leaks are allowed) and every block must hold data at least
- * as new as what was written before the last completed flush.
+ * as new as what was written before the last completed flush.  With lazy
+ * refcounts the image is left dirty; opening it read-write here repairs
+ * it, and then the same checks apply.
  */
 
 #include <inttypes.h>
@@ -19,13 +21,26 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "aio/loop.h"
 #include "test-qcow2-util.h"
 #include "../tools/qcow2-crash-stamp.h"
 
 static char *tmpdir;
 
-static void verify(const char *image, const char *journal, uint64_t size)
+/* Opens and closes the image read-write here: repairs a dirty image. */
+static void repair(const char *image)
 {
+    GError *err = NULL;
+    TestImage *img = qt_open(image, "repair", false, NULL, &err);
+    if (!img)
+        fail_msg("open %s for repair: %s", image, err->message);
+    qt_close(img);
+}
+
+static void verify(const char *image, const char *journal, uint64_t size, bool lazy)
+{
+    if (lazy)
+        repair(image);
     g_autofree char *out = NULL;
     int rc = qt_run(&out, "qemu-img check %s", image);
     if (rc != 0 && rc != 3)
@@ -56,13 +71,15 @@ static void verify(const char *image, const char *journal, uint64_t size)
     unlink(raw);
 }
 
-static void crash_runs(const char *cluster_size, int runs, unsigned seed)
+static void crash_runs(const char *cluster_size, int runs, unsigned seed, bool lazy)
 {
     const char *writer = g_getenv("QCOW2_CRASH_WRITER");
     if (!writer)
         skip();
-    g_autofree char *image = g_strdup_printf("%s/crash-%s.qcow2", tmpdir, cluster_size);
+    g_autofree char *image = g_strdup_printf("%s/crash-%s%s.qcow2", tmpdir, cluster_size,
+                                             lazy ? "-lazy" : "");
     g_autofree char *journal = g_strconcat(image, ".journal", NULL);
+    unlink(journal);
     const uint64_t size = 32 << 20;
     if (qt_run(NULL, "qemu-img create -q -f qcow2 -o cluster_size=%s %s %" PRIu64,
                cluster_size, image, size) != 0)
@@ -73,7 +90,8 @@ static void crash_runs(const char *cluster_size, int runs, unsigned seed)
     for (int run = 1; run <= runs; run++) {
         g_autofree char *run_s = g_strdup_printf("%d", run);
         g_autofree char *seed_s = g_strdup_printf("%u", g_rand_int(r));
-        char *argv[] = { (char *)writer, image, journal, run_s, seed_s, NULL };
+        char *argv[] = { (char *)writer, image, journal, run_s, seed_s,
+                         lazy ? "lazy" : NULL, NULL };
         GPid pid;
         GError *err = NULL;
         if (!g_spawn_async(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, &err))
@@ -86,23 +104,28 @@ static void crash_runs(const char *cluster_size, int runs, unsigned seed)
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
         g_spawn_close_pid(pid);
-        verify(image, journal, size);
+        verify(image, journal, size, lazy);
     }
 }
 
 static void test_crash_4k(void **state)
 {
-    crash_runs("4096", 10, 1);
+    crash_runs("4096", 10, 1, false);
 }
 
 static void test_crash_64k(void **state)
 {
-    crash_runs("65536", 10, 2);
+    crash_runs("65536", 10, 2, false);
 }
 
 static void test_crash_512(void **state)
 {
-    crash_runs("512", 6, 3);
+    crash_runs("512", 6, 3, false);
+}
+
+static void test_crash_lazy_refcounts(void **state)
+{
+    crash_runs("4096", 8, 4, true);
 }
 
 static int setup(void **state)
@@ -129,6 +152,9 @@ int main(void)
         cmocka_unit_test(test_crash_4k),
         cmocka_unit_test(test_crash_64k),
         cmocka_unit_test(test_crash_512),
+        cmocka_unit_test(test_crash_lazy_refcounts),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    aio_loop_shutdown();
+    return rc;
 }

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -308,6 +309,47 @@ static void test_backing_chain(void **state)
     qt_close(img);
 }
 
+/* Discard over a backing file: v3 hides the backing data (zero flag), v2 cannot. */
+static void discard_over_backing(const char *compat, const char *const *extra, bool hides)
+{
+    g_autofree char *base = tmp_path("dbase.qcow2");
+    g_autofree char *top = tmp_path("dtop.qcow2");
+    g_autofree char *raw = tmp_path("dtop.raw");
+    const uint64_t size = 1 << 20;
+    g_autofree uint8_t *expected = g_malloc0(size);
+    RUN("qemu-img create -q -f qcow2 %s %" PRIu64, base, size);
+    qemu_write_pattern(base, expected, 0x44, 0, size);
+    RUN("qemu-img create -q -f qcow2 -o compat=%s -b dbase.qcow2 -F qcow2 %s %" PRIu64,
+        compat, top, size);
+    const char *opts[8] = { "discard", "unmap" };
+    for (int i = 0; extra && extra[i]; i++)
+        opts[2 + i] = extra[i];
+    GError *err = NULL;
+    TestImage *img = qt_open(top, "top", false, opts, &err);
+    if (!img)
+        fail_msg("open: %s", err->message);
+    uint8_t buf[65536];
+    memset(buf, 0x45, sizeof(buf));
+    assert_int_equal(qt_write(img, 0, sizeof(buf), buf), 0);
+    /* Cluster 0 is allocated in top, cluster 1 is not. */
+    assert_int_equal(qt_discard(img, 0, 2 * 65536), 0);
+    if (hides)
+        memset(expected, 0, 2 * 65536);
+    assert_image_reads(img, expected, size);
+    qt_close(img);
+    assert_check_clean(top, false);
+    write_file(raw, expected, size);
+    assert_compare(top, raw);
+}
+
+static void test_discard_backing(void **state)
+{
+    discard_over_backing("1.1", NULL, true);
+    discard_over_backing("0.10", NULL, false);
+    const char *const keep[] = { "discard-no-unref", "on", NULL };
+    discard_over_backing("1.1", keep, true);
+}
+
 /* ---- compressed clusters ---- */
 
 static void compressed_case(const char *extra)
@@ -384,6 +426,34 @@ static void test_small_caches(void **state)
     g_clear_error(&err);
 }
 
+static void sleep_entry(void *opaque)
+{
+    coroutine_sleep_ns(*(uint64_t *)opaque);
+}
+
+/* cache-clean-interval drops unused entries; everything still reads back. */
+static void test_cache_clean(void **state)
+{
+    const char *const opts[] = { "cache-clean-interval", "1", NULL };
+    g_autofree char *path = tmp_path("clean.qcow2");
+    const uint64_t size = 4 << 20;
+    RUN("qemu-img create -q -f qcow2 -o cluster_size=4096 %s %" PRIu64, path, size);
+    g_autofree uint8_t *expected = g_malloc0(size);
+    g_autoptr(GRand) r = g_rand_new_with_seed(5);
+    GError *err = NULL;
+    TestImage *img = qt_open(path, "img", false, opts, &err);
+    assert_non_null(img);
+    random_writes(img, r, expected, size, 20, 100000);
+    assert_int_equal(qt_flush(img), 0);
+    uint64_t ns = 2500000000ull;    /* two timer rounds: used, then unused */
+    aio_run_coroutine(sleep_entry, &ns);
+    assert_image_reads(img, expected, size);
+    random_writes(img, r, expected, size, 20, 100000);
+    assert_image_reads(img, expected, size);
+    qt_close(img);
+    assert_check_clean(path, false);
+}
+
 static void test_lazy_refcounts(void **state)
 {
     g_autofree char *path = tmp_path("lazy.qcow2");
@@ -409,6 +479,57 @@ static void test_lazy_refcounts(void **state)
     assert_null(qt_open(v2, "img", false, opts, &err));
     assert_non_null(strstr(err->message, "lazy-refcounts"));
     g_clear_error(&err);
+}
+
+static bool header_dirty(const char *path)
+{
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    assert_true(g_file_get_contents(path, &data, &len, NULL));
+    assert_true(len > 80);
+    return data[79] & 1;
+}
+
+/* A dirty image (crashed with lazy refcounts) is repaired on read-write open. */
+static void put_bytes(const char *path, off_t off, const void *bytes, size_t len)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseeko(f, off, SEEK_SET), 0);
+    assert_int_equal(fwrite(bytes, 1, len, f), len);
+    fclose(f);
+}
+
+static void test_dirty_repair(void **state)
+{
+    g_autofree char *path = tmp_path("dirty.qcow2");
+    RUN("qemu-img create -q -f qcow2 -o lazy_refcounts=on %s 4M", path);
+    RUN("qemu-io -c 'write -P 0x42 0 256k' %s", path);
+    RUN("truncate -s 1M %s", path);
+    /* Data clusters 5 and 6 lost their refcounts, cluster 12 leaked, dirty bit set. */
+    const uint8_t zero[4] = { 0 }, one[2] = { 0, 1 }, dirty[1] = { 1 };
+    put_bytes(path, 0x20000 + 2 * 5, zero, 4);
+    put_bytes(path, 0x20000 + 2 * 12, one, 2);
+    put_bytes(path, 79, dirty, 1);
+    g_autofree char *out = NULL;
+    assert_int_equal(qt_run(&out, "qemu-img check %s", path), 2);
+
+    /* Read-only opens leave it alone; read-write repairs. */
+    GError *err = NULL;
+    TestImage *img = qt_open(path, "img", true, NULL, &err);
+    assert_non_null(img);
+    qt_close(img);
+    assert_true(header_dirty(path));
+    img = qt_open(path, "img", false, NULL, &err);
+    if (!img)
+        fail_msg("open: %s", err->message);
+    assert_false(header_dirty(path));
+    uint8_t buf[4096];
+    memset(buf, 0x43, sizeof(buf));
+    assert_int_equal(qt_write(img, 1 << 20, sizeof(buf), buf), 0);
+    qt_close(img);
+    assert_check_clean(path, false);
+    RUN("qemu-io -r -c 'read -P 0x42 0 256k' -c 'read -P 0x43 1M 4k' %s", path);
 }
 
 /* ---- internal snapshots: shared clusters are copied, never overwritten ---- */
@@ -447,14 +568,6 @@ static void test_snapshot_cow(void **state)
 
 /* ---- reopen: every option can change; lazy-refcounts toggles the dirty bit ---- */
 
-static bool header_dirty(const char *path)
-{
-    g_autofree char *data = NULL;
-    gsize len = 0;
-    assert_true(g_file_get_contents(path, &data, &len, NULL));
-    assert_true(len > 80);
-    return data[79] & 1;
-}
 
 static void test_reopen(void **state)
 {
@@ -499,6 +612,41 @@ static void test_reopen(void **state)
     assert_check_clean(path, false);
     RUN("qemu-io -r -c 'read -P 0x61 0 4k' -c 'read -P 0x61 64k 4k' -c 'read -P 0x61 128k 4k' %s",
         path);
+}
+
+static void test_reopen_read_write(void **state)
+{
+    g_autofree char *path = tmp_path("reopen-rw.qcow2");
+    RUN("qemu-img create -q -f qcow2 %s 4M", path);
+    RUN("qemu-io -c 'write -P 0x21 0 64k' %s", path);
+    g_autofree char *add = g_strdup_printf(
+        "<blockdev driver=\"qcow2\" node-name=\"rw\" read-only=\"on\">"
+        "<file driver=\"file\" node-name=\"rwf\" filename=\"%s\" read-only=\"on\"/>"
+        "</blockdev>", path);
+    BlockNode *node = tu_add_xml(add, NULL);
+    assert_false(node->writable);
+    /* The qcow2 node and its file go read-write in one transaction. */
+    g_autofree char *file_xml = g_strdup_printf(
+        "<blockdev driver=\"file\" node-name=\"rwf\" filename=\"%s\"/>", path);
+    GError *err = tu_reopen("<blockdev driver=\"qcow2\" node-name=\"rw\"><file ref=\"rwf\"/>"
+                            "</blockdev>", file_xml, NULL);
+    if (err)
+        fail_msg("reopen read-write: %s", err->message);
+    assert_true(node->writable);
+    BlockChild *c = tu_attach(node, "test", BLOCK_PERM_CONSISTENT_READ | BLOCK_PERM_WRITE, NULL);
+    uint8_t buf[4096];
+    memset(buf, 0x22, sizeof(buf));
+    assert_int_equal(tu_pwrite(c, 65536 + 512, buf, sizeof(buf)), 0);
+    tu_detach(c);
+    /* And back to read-only: everything is written back first. */
+    err = tu_reopen("<blockdev driver=\"qcow2\" node-name=\"rw\" read-only=\"on\">"
+                    "<file ref=\"rwf\"/></blockdev>", NULL);
+    if (err)
+        fail_msg("reopen read-only: %s", err->message);
+    assert_check_clean(path, false);
+    tu_remove_all();
+    assert_check_clean(path, false);
+    RUN("qemu-io -r -c 'read -P 0x21 0 64k' -c 'read -P 0x22 66048 4096' %s", path);
 }
 
 /* ---- concurrency ---- */
@@ -619,12 +767,16 @@ int main(void)
         cmocka_unit_test_teardown(test_refcount_table_growth, teardown_each),
         cmocka_unit_test_teardown(test_resize, teardown_each),
         cmocka_unit_test_teardown(test_backing_chain, teardown_each),
+        cmocka_unit_test_teardown(test_discard_backing, teardown_each),
         cmocka_unit_test_teardown(test_compressed_zlib, teardown_each),
         cmocka_unit_test_teardown(test_compressed_zstd, teardown_each),
         cmocka_unit_test_teardown(test_small_caches, teardown_each),
+        cmocka_unit_test_teardown(test_cache_clean, teardown_each),
         cmocka_unit_test_teardown(test_lazy_refcounts, teardown_each),
+        cmocka_unit_test_teardown(test_dirty_repair, teardown_each),
         cmocka_unit_test_teardown(test_snapshot_cow, teardown_each),
         cmocka_unit_test_teardown(test_reopen, teardown_each),
+        cmocka_unit_test_teardown(test_reopen_read_write, teardown_each),
         cmocka_unit_test_teardown(test_concurrent_writes, teardown_each),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
