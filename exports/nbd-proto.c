@@ -486,3 +486,20 @@ bool nbd_read_is_sparse(bool structured, uint16_t flags, uint32_t length)
     /* DF: the client wants the data in one chunk */
     return structured && !(flags & NBD_CMD_FLAG_DF) && length >= NBD_SPARSE_READ_MIN;
 }
+
+uint64_t nbd_data_cache_lookup(const NbdDataCache *c, uint64_t offset)
+{
+    return offset >= c->start && offset < c->end ? c->end - offset : 0;
+}
+
+void nbd_data_cache_set(NbdDataCache *c, uint64_t offset, uint64_t length)
+{
+    c->start = offset;
+    c->end = offset + length;
+}
+
+void nbd_data_cache_forget(NbdDataCache *c, uint64_t offset, uint64_t length)
+{
+    if (offset < c->end && offset + length > c->start)
+        c->start = c->end = 0;
+}

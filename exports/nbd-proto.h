@@ -281,3 +281,20 @@ void nbd_encode_offset_hole(uint8_t buf[NBD_OFFSET_HOLE_SIZE], uint16_t flags,
 
 /* Whether a READ of length bytes with these command flags is answered sparsely. */
 bool nbd_read_is_sparse(bool structured, uint16_t flags, uint32_t length);
+
+/*
+ * The last range block status called data, so that sparse reads inside it
+ * need not ask again (on tmpfs, SEEK_HOLE in a fully allocated file walks
+ * every page up to the end of the file).  Remembering data is always safe:
+ * it is read from the node and sent as it is; a range that has become
+ * zeroes since then is merely sent as data.
+ */
+typedef struct NbdDataCache {
+    uint64_t start, end;
+} NbdDataCache;
+
+/* How many bytes from offset are known to be data (0: ask the node). */
+uint64_t nbd_data_cache_lookup(const NbdDataCache *c, uint64_t offset);
+void nbd_data_cache_set(NbdDataCache *c, uint64_t offset, uint64_t length);
+/* Forgets the range if it overlaps [offset, offset + length) (trim, write zeroes). */
+void nbd_data_cache_forget(NbdDataCache *c, uint64_t offset, uint64_t length);

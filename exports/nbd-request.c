@@ -94,25 +94,48 @@ static int coroutine_fn send_read_run(NbdReq *r, uint64_t off, uint32_t len, boo
 }
 
 /*
+ * Block status for a sparse read at off (< end): ZERO or DATA, *pnum bytes.
+ * The node is asked about everything from off to its end, so that one query
+ * learns a whole data extent (the export remembers it) and the reads that
+ * follow in it ask nothing.
+ */
+static int coroutine_fn read_status(NbdReq *r, uint64_t off, uint64_t end, uint64_t *pnum)
+{
+    Export *e = r->client->export;
+    uint64_t known = nbd_data_cache_lookup(&e->data_cache, off);
+    if (known) {
+        *pnum = MIN(known, end - off);
+        return BLOCK_STATUS_DATA;
+    }
+    uint64_t size = e->child->node->size;
+    int st = node_co_block_status_above(e->child, NULL, off, MAX(size, end) - off, pnum);
+    if (st < 0)
+        return st;
+    if (*pnum == 0) {
+        st = BLOCK_STATUS_DATA;     /* cannot tell: read the rest */
+        *pnum = end - off;
+    }
+    if (!(st & BLOCK_STATUS_ZERO))
+        nbd_data_cache_set(&e->data_cache, off, *pnum);
+    *pnum = MIN(*pnum, end - off);
+    return st;
+}
+
+/*
  * A READ as qemu-nbd answers it: runs of what reads as zeroes (over the
  * whole backing chain) go out as OFFSET_HOLE chunks without being read,
  * the rest as OFFSET_DATA, in order, DONE on the last chunk.
  */
 static int coroutine_fn do_sparse_read(NbdReq *r)
 {
-    BlockChild *child = r->client->export->child;
     uint64_t start = r->req.offset, end = start + r->req.length;
     uint64_t off = start, run = start;
     bool run_hole = false;
     while (off < end) {
         uint64_t pnum = 0;
-        int st = node_co_block_status_above(child, NULL, off, end - off, &pnum);
+        int st = read_status(r, off, end, &pnum);
         if (st < 0)
             return reply_status(r, nbd_errno_to_wire(st));
-        if (pnum == 0 || pnum > end - off) {
-            st = BLOCK_STATUS_DATA;     /* cannot tell: read the rest */
-            pnum = end - off;
-        }
         bool hole = st & BLOCK_STATUS_ZERO;
         if (off > run && hole != run_hole) {
             int ret = send_read_run(r, run, (uint32_t)(off - run), run_hole, false);
@@ -222,8 +245,7 @@ static int coroutine_fn do_write_zeroes(BlockChild *child, const NbdRequest *req
     return node_co_pwrite_zeroes(child, req->offset, req->length, flags);
 }
 
-/* Requests without reply data; returns 0 or a negative errno. */
-static int coroutine_fn do_command(NbdReq *r)
+static int coroutine_fn run_command(NbdReq *r)
 {
     BlockChild *child = r->client->export->child;
     const NbdRequest *req = &r->req;
@@ -248,6 +270,17 @@ static int coroutine_fn do_command(NbdReq *r)
     default:
         return -EINVAL;
     }
+}
+
+/* Requests without reply data; returns 0 or a negative errno. */
+static int coroutine_fn do_command(NbdReq *r)
+{
+    int ret = run_command(r);
+    if (r->req.type == NBD_CMD_TRIM || r->req.type == NBD_CMD_WRITE_ZEROES) {
+        /* after it: a read that raced with it may have remembered data */
+        nbd_data_cache_forget(&r->client->export->data_cache, r->req.offset, r->req.length);
+    }
+    return ret;
 }
 
 static void request_free(NbdReq *r)

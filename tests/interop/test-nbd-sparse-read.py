@@ -5,7 +5,8 @@
 # OFFSET_DATA chunks carrying the right bytes, in order, DONE on the last;
 # DF, short reads and clients without structured replies get the data in
 # one piece.  A qcow2 chain (zero clusters, unallocated clusters over a
-# backing file with data) reads back equal in qemu-img compare and nbdcopy.
+# backing file with data) reads back equal in qemu-img compare and nbdcopy;
+# a range read as data and then zeroed through the export reads as a hole.
 # A failing block status ends the reply with an ERROR chunk.
 import os
 import nbdtest
@@ -74,7 +75,7 @@ def qcow2_chain(d):
     d.manager.AddNode('<blockdev driver="qcow2" node-name="top">'
                       '<file driver="file" filename="%s"/></blockdev>' % top)
     sock = os.path.join(d.tmpdir, 'qcow2.sock')
-    _, uri = nbdtest.add_export(d, 'q0', 'top', sock, writable=False)
+    _, uri = nbdtest.add_export(d, 'q0', 'top', sock)
     flat = os.path.join(d.tmpdir, 'flat.raw')
     nbdtest.run(['qemu-img', 'convert', '-U', '-O', 'raw', top, flat])
     with open(flat, 'rb') as f:
@@ -98,6 +99,16 @@ def qcow2_chain(d):
     os.unlink(out)
     nbdtest.run(['nbdcopy', uri, out])
     bgtest.check(nbdtest.files_equal(flat, out), 'nbdcopy differs from the image')
+
+    # data read once (and remembered), then zeroed: the next read is a hole
+    c = nbdwire.Client(sock)
+    c.go(b'top')
+    check_read(c, content, 0, 256 * KiB, [(DATA, 0, 256 * KiB)])
+    bgtest.check_equal(c.simple(nbdwire.CMD_WRITE_ZEROES, 64 * KiB, 128 * KiB), 0, 'zero')
+    content = content[:64 * KiB] + bytes(128 * KiB) + content[192 * KiB:]
+    check_read(c, content, 0, 256 * KiB, [(DATA, 0, 64 * KiB), (HOLE, 64 * KiB, 128 * KiB),
+                                          (DATA, 192 * KiB, 64 * KiB)])
+    c.disconnect()
 
 
 def failing_node(d):

@@ -305,6 +305,23 @@ static void test_read_is_sparse(void **state)
     assert_false(nbd_read_is_sparse(false, 0, 1 << 20));                 /* simple replies */
 }
 
+static void test_data_cache(void **state)
+{
+    NbdDataCache c = { 0 };
+    assert_true(nbd_data_cache_lookup(&c, 0) == 0);
+    nbd_data_cache_set(&c, 1 << 20, 1 << 20);
+    assert_true(nbd_data_cache_lookup(&c, (1 << 20) - 1) == 0);
+    assert_true(nbd_data_cache_lookup(&c, 1 << 20) == 1 << 20);
+    assert_true(nbd_data_cache_lookup(&c, (1 << 20) + 4096) == (1 << 20) - 4096);
+    assert_true(nbd_data_cache_lookup(&c, 2 << 20) == 0);
+    nbd_data_cache_forget(&c, 0, 1 << 20);                  /* touches, does not overlap */
+    nbd_data_cache_forget(&c, 2 << 20, 4096);
+    assert_true(nbd_data_cache_lookup(&c, 1 << 20) == 1 << 20);
+    nbd_data_cache_forget(&c, (2 << 20) - 1, 4096);         /* overlaps the last byte */
+    assert_true(nbd_data_cache_lookup(&c, 1 << 20) == 0);
+    assert_true(nbd_data_cache_lookup(&c, 0) == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_errno_mapping),
         cmocka_unit_test(test_read_chunks),
         cmocka_unit_test(test_read_is_sparse),
+        cmocka_unit_test(test_data_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
