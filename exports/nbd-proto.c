@@ -494,8 +494,15 @@ uint64_t nbd_data_cache_lookup(const NbdDataCache *c, uint64_t offset)
 
 void nbd_data_cache_set(NbdDataCache *c, uint64_t offset, uint64_t length)
 {
-    c->start = offset;
-    c->end = offset + length;
+    uint64_t end = offset + length;
+    if (c->end > c->start && offset <= c->end && end >= c->start) {
+        /* overlapping or touching (concurrent misses of one extent): grow */
+        c->start = MIN(c->start, offset);
+        c->end = MAX(c->end, end);
+    } else {
+        c->start = offset;
+        c->end = end;
+    }
 }
 
 void nbd_data_cache_forget(NbdDataCache *c, uint64_t offset, uint64_t length)

@@ -295,6 +295,7 @@ typedef struct NbdDataCache {
 
 /* How many bytes from offset are known to be data (0: ask the node). */
 uint64_t nbd_data_cache_lookup(const NbdDataCache *c, uint64_t offset);
+/* Remembers a data range: joined to the one known if they overlap or touch. */
 void nbd_data_cache_set(NbdDataCache *c, uint64_t offset, uint64_t length);
 /* Forgets the range if it overlaps [offset, offset + length) (trim, write zeroes). */
 void nbd_data_cache_forget(NbdDataCache *c, uint64_t offset, uint64_t length);

@@ -320,6 +320,17 @@ static void test_data_cache(void **state)
     nbd_data_cache_forget(&c, (2 << 20) - 1, 4096);         /* overlaps the last byte */
     assert_true(nbd_data_cache_lookup(&c, 1 << 20) == 0);
     assert_true(nbd_data_cache_lookup(&c, 0) == 0);
+
+    /* concurrent misses: later starts join, a distant range replaces */
+    nbd_data_cache_set(&c, 8 << 20, 8 << 20);
+    nbd_data_cache_set(&c, 4 << 20, 12 << 20);
+    nbd_data_cache_set(&c, 12 << 20, 4 << 20);
+    assert_true(nbd_data_cache_lookup(&c, 4 << 20) == 12 << 20);
+    nbd_data_cache_set(&c, 0, 4 << 20);                     /* touches */
+    assert_true(nbd_data_cache_lookup(&c, 0) == 16 << 20);
+    nbd_data_cache_set(&c, 32 << 20, 1 << 20);
+    assert_true(nbd_data_cache_lookup(&c, 0) == 0);
+    assert_true(nbd_data_cache_lookup(&c, 32 << 20) == 1 << 20);
 }
 
 int main(void)
