@@ -223,7 +223,6 @@ static void test_refcount_table_growth(void **state)
 static void test_resize(void **state)
 {
     g_autofree char *path = tmp_path("resize.qcow2");
-    g_autofree char *raw = tmp_path("resize.raw");
     RUN("qemu-img create -q -f qcow2 -o cluster_size=512 %s 1M", path);
     GError *err = NULL;
     TestImage *img = qt_open(path, "img", false, NULL, &err);
