@@ -231,7 +231,16 @@ static int coroutine_fn create_refblock(Qcow2State *s, uint64_t idx)
 
 int64_t coroutine_fn qcow2_alloc_clusters(Qcow2State *s, uint64_t n)
 {
-    for (;;) {
+    /*
+     * Each round creates at least one missing refcount block; a run longer
+     * than the free space between blocks placed at their range starts could
+     * chase them forever, so give up after a bound.
+     */
+    for (unsigned round = 0;; round++) {
+        if (round > 1024) {
+            g_warning("%s: cannot find %" PRIu64 " contiguous free clusters", s->what, n);
+            return -ENOSPC;
+        }
         uint64_t start;
         int ret = find_free_run(s, n, &start);
         if (ret < 0)

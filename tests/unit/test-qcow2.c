@@ -288,6 +288,9 @@ static void test_backing_chain(void **state)
     memcpy(expected + 513 * 1024 + 17, buf, sizeof(buf));
     assert_int_equal(qt_write(img, 3 * 1024 * 1024 + 5, sizeof(buf), buf), 0);
     memcpy(expected + 3 * 1024 * 1024 + 5, buf, sizeof(buf));
+    /* Unaligned multi-cluster writes: one allocation, head and tail from below. */
+    g_autoptr(GRand) r = g_rand_new_with_seed(17);
+    random_writes(img, r, expected, size, 30, 60000);
     assert_image_reads(img, expected, size);
     qt_close(img);
 
