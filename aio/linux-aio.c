@@ -116,12 +116,9 @@ static int linux_aio_on_event(sd_event_source *s, int fd, uint32_t revents, void
 {
     struct io_event events[LINUX_AIO_MAX_EVENTS];
     struct timespec zero = { 0, 0 };
-    uint64_t count;
     int n;
 
-    if (read(laio.efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-        return 0;
-
+    /* Edge-triggered and never read, as the worker pool's eventfd. */
     do {
         n = io_getevents(laio.ctx, 0, LINUX_AIO_MAX_EVENTS, events, &zero);
         for (int i = 0; i < n; i++) {
@@ -145,7 +142,7 @@ static int linux_aio_setup_loop(void)
     laio.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (laio.efd < 0)
         return -errno;
-    r = sd_event_add_io(aio_loop(), &laio.io_source, laio.efd, EPOLLIN,
+    r = sd_event_add_io(aio_loop(), &laio.io_source, laio.efd, EPOLLIN | EPOLLET,
                         linux_aio_on_event, NULL);
     if (r < 0)
         return r;
@@ -209,6 +206,9 @@ static void linux_aio_prep(LinuxAioRequest *req, int fd, LinuxAioOp op, uint64_t
             io_prep_pwrite(&req->iocb, fd, iov[0].iov_base, iov[0].iov_len, offset);
         else
             io_prep_pwritev(&req->iocb, fd, iov, niov, offset);
+        break;
+    case LINUX_AIO_WRITE_DSYNC:
+        io_prep_pwritev2(&req->iocb, fd, iov, niov, offset, RWF_DSYNC);
         break;
     case LINUX_AIO_FDSYNC:
         io_prep_fdsync(&req->iocb, fd);

@@ -14,6 +14,7 @@
 typedef enum LinuxAioOp {
     LINUX_AIO_READ,
     LINUX_AIO_WRITE,
+    LINUX_AIO_WRITE_DSYNC,  /* write, stable on completion (RWF_DSYNC); -EOPNOTSUPP if unsupported */
     LINUX_AIO_FDSYNC,
 } LinuxAioOp;
 

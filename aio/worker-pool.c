@@ -17,10 +17,12 @@
  * finishes a job takes the next without sleeping, and a sleeping worker
  * is woken (or a new one created) only when more jobs wait than workers
  * are awake, and only up to a few threads (CPUs / 2 - 1, at least one).
- * Jobs that sleep (a disk read, a lock in the kernel) are noticed by the
- * worker through its voluntary context switch count (getrusage); for a
- * while after that, every waiting job gets a thread, up to
- * WORKER_POOL_MAX_THREADS, as in QEMU's pool.  A job that never finishes
+ * Jobs that sleep for a while (a disk read, dirty page throttling, fsync)
+ * are noticed by the worker through its voluntary context switch count
+ * (getrusage); for WORKER_POOL_BLOCKING_US after that, every waiting job
+ * gets a thread, up to WORKER_POOL_MAX_THREADS, as in QEMU's pool.  (The
+ * price: a fast SSD whose reads miss the page cache in under 50 us gets
+ * the few threads only; aio=native suits it better anyway.)  A job that never finishes
  * (a hung NFS server) is caught by a timer on the loop: jobs wait and none
  * has finished for WORKER_POOL_STALL_US.
  *
@@ -47,8 +49,8 @@
 
 #define WORKER_POOL_MAX_THREADS 64
 #define WORKER_POOL_STALL_US    50000   /* no job finished for this long: add threads */
-#define WORKER_POOL_BLOCKING_US 1000000 /* a job slept: grow freely for this long */
-#define WORKER_POOL_SLOW_JOB_US 20      /* shorter jobs are not checked for sleeping */
+#define WORKER_POOL_BLOCKING_US 500000  /* a job slept: grow freely for this long */
+#define WORKER_POOL_SLOW_JOB_US 50      /* shorter jobs never count as sleeping */
 
 typedef struct WorkerJob {
     WorkerFunc *fn;
@@ -74,7 +76,7 @@ typedef struct WorkerPool {
 
     WorkerJob *_Atomic done;    /* finished jobs, LIFO, lock-free */
     atomic_uint finished;       /* jobs finished so far, for stall detection */
-    _Atomic uint64_t slept_us;  /* when a job last slept in the kernel */
+    _Atomic uint64_t slept_us;  /* when a job last slept (coarse_now_us) */
 
     /* Main thread only. */
     bool initialized;
@@ -95,6 +97,15 @@ static uint64_t now_us(void)
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* The cheap clock (no TSC read, millisecond steps) for the per-job check. */
+static uint64_t coarse_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
@@ -150,10 +161,11 @@ static long thread_voluntary_switches(void)
 }
 
 /*
- * Runs one job and notes when it slept (blocked on I/O or a kernel lock):
- * the thread's voluntary context switches went up.  Only jobs that took a
- * while are checked, so that short ones cost no extra system call;
- * *switches is the count as of the last check.
+ * Runs one job and notes when it slept (blocked on I/O): it took at least
+ * WORKER_POOL_SLOW_JOB_US and the thread's voluntary context switches went
+ * up.  Short jobs cost no extra system call, and the short waits of
+ * workers for each other in the kernel (tmpfs writers share an inode lock)
+ * do not count; *switches is the count as of the last check.
  */
 static void worker_run_job(WorkerJob *job, long *switches)
 {
@@ -164,7 +176,7 @@ static void worker_run_job(WorkerJob *job, long *switches)
         long n = thread_voluntary_switches();
 
         if (n != *switches)
-            atomic_store_explicit(&pool.slept_us, now_us(), memory_order_relaxed);
+            atomic_store_explicit(&pool.slept_us, coarse_now_us(), memory_order_relaxed);
         *switches = n;
     }
     atomic_fetch_add_explicit(&pool.finished, 1, memory_order_relaxed);
@@ -244,12 +256,12 @@ static unsigned worker_pool_unserved_locked(void)
 /* Delivers every finished job to its coroutine. */
 static int worker_pool_on_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-    uint64_t count;
     WorkerJob *job, *fifo = NULL;
 
-    if (read(pool.efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-        return 0;
-
+    /*
+     * The eventfd is watched edge-triggered and never read: every write is
+     * a new edge, and the counter cannot overflow in practice (2^64 writes).
+     */
     job = atomic_exchange_explicit(&pool.done, NULL, memory_order_acquire);
     while (job) {               /* newest first: reverse into completion order */
         WorkerJob *next = job->next;
@@ -303,7 +315,7 @@ static int worker_pool_init(void)
     pool.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (pool.efd < 0)
         return -errno;
-    r = sd_event_add_io(aio_loop(), &pool.source, pool.efd, EPOLLIN,
+    r = sd_event_add_io(aio_loop(), &pool.source, pool.efd, EPOLLIN | EPOLLET,
                         worker_pool_on_event, NULL);
     if (r >= 0)
         r = sd_event_add_time(aio_loop(), &pool.stall_timer, CLOCK_MONOTONIC, 0, 100,
@@ -331,7 +343,7 @@ static int worker_pool_init(void)
 static bool worker_pool_queue(WorkerJob *job)
 {
     uint64_t slept = atomic_load_explicit(&pool.slept_us, memory_order_relaxed);
-    bool sleeping_jobs = slept && now_us() - slept < WORKER_POOL_BLOCKING_US;
+    bool sleeping_jobs = slept && coarse_now_us() - slept < WORKER_POOL_BLOCKING_US;
     bool stalled_possible;
     int enabled = SD_EVENT_OFF;
 
@@ -344,7 +356,9 @@ static bool worker_pool_queue(WorkerJob *job)
         /* Awake workers are probably asleep in their jobs: one thread per job. */
         if (pool.queued > pool.wakeups)
             worker_pool_provide_locked(1, WORKER_POOL_MAX_THREADS);
-    } else if (worker_pool_unserved_locked() > 0) {
+    } else if (worker_pool_unserved_locked() > 0 &&
+               worker_pool_awake_locked() < pool.eager_threads) {
+        /* Threads left from a sleeping spell stay asleep: few awake ones are best. */
         worker_pool_provide_locked(1, pool.eager_threads);
     }
     if (pool.n_threads == 0) {

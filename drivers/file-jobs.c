@@ -137,8 +137,8 @@ long file_job_rw(void *opaque)
 
     while (done < job->bytes && niov > 0) {
         int cnt = niov < IOV_MAX ? niov : IOV_MAX;
-        ssize_t n = job->write ? pwritev(job->fd, iov, cnt, job->offset + done)
-                               : preadv(job->fd, iov, cnt, job->offset + done);
+        ssize_t n = job->write ? pwritev2(job->fd, iov, cnt, job->offset + done, job->rw_flags)
+                               : preadv2(job->fd, iov, cnt, job->offset + done, job->rw_flags);
 
         if (n < 0) {
             if (errno == EINTR)

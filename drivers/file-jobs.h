@@ -29,6 +29,7 @@ typedef struct FileRwJob {
     size_t bytes;
     const struct iovec *iov;
     int niov;
+    int rw_flags;               /* pwritev2/preadv2 flags (RWF_DSYNC), usually 0 */
 } FileRwJob;
 
 typedef struct FileFallocateJob {

@@ -56,6 +56,7 @@ typedef struct FileState {
     bool is_block;
     bool has_zero_range;        /* cleared when the file system refuses them */
     bool has_punch_hole;
+    bool has_dsync;             /* pwritev2(RWF_DSYNC) works */
     uint32_t mem_align;         /* O_DIRECT buffer alignment; 1 without */
 } FileState;
 
@@ -86,18 +87,20 @@ static bool file_iov_aligned(const FileState *s, const IOVector *qiov)
 
 /* One transfer without bouncing: bytes moved or -errno. */
 static long coroutine_fn file_co_rw_raw(FileState *s, bool write, uint64_t offset,
-                                        const struct iovec *iov, int niov, size_t bytes)
+                                        const struct iovec *iov, int niov, size_t bytes,
+                                        int rw_flags)
 {
     FileRwJob job = {
         .fd = s->fd, .write = write, .offset = offset,
-        .bytes = bytes, .iov = iov, .niov = niov,
+        .bytes = bytes, .iov = iov, .niov = niov, .rw_flags = rw_flags,
     };
     long ret;
 
     if (s->aio == FILE_AIO_THREADS)
         return worker_pool_co_run(file_job_rw, &job);
 
-    ret = linux_aio_co_submit(s->fd, write ? LINUX_AIO_WRITE : LINUX_AIO_READ,
+    ret = linux_aio_co_submit(s->fd, !write ? LINUX_AIO_READ
+                                     : rw_flags ? LINUX_AIO_WRITE_DSYNC : LINUX_AIO_WRITE,
                               offset, iov, niov);
     if (ret >= 0 && (size_t)ret < bytes && write)
         ret = -ENOSPC;
@@ -106,7 +109,7 @@ static long coroutine_fn file_co_rw_raw(FileState *s, bool write, uint64_t offse
 
 /* Through an aligned bounce buffer (O_DIRECT with unaligned memory). */
 static long coroutine_fn file_co_rw_bounce(FileState *s, bool write, uint64_t offset,
-                                           IOVector *qiov, size_t bytes)
+                                           IOVector *qiov, size_t bytes, int rw_flags)
 {
     void *buf = NULL;
     struct iovec iov;
@@ -117,7 +120,7 @@ static long coroutine_fn file_co_rw_bounce(FileState *s, bool write, uint64_t of
     if (write)
         iov_to_buf(qiov, 0, buf, bytes);
     iov = (struct iovec){ .iov_base = buf, .iov_len = bytes };
-    ret = file_co_rw_raw(s, write, offset, &iov, 1, bytes);
+    ret = file_co_rw_raw(s, write, offset, &iov, 1, bytes, rw_flags);
     if (!write && ret > 0)
         iov_from_buf(qiov, 0, buf, (size_t)ret);
     free(buf);
@@ -130,12 +133,12 @@ static long coroutine_fn file_co_rw_bounce(FileState *s, bool write, uint64_t of
  * descriptor; the kernel keeps page cache and direct I/O coherent.
  */
 static long coroutine_fn file_co_rw_unaligned(BlockNode *node, bool write, uint64_t offset,
-                                              uint64_t bytes, IOVector *qiov)
+                                              uint64_t bytes, IOVector *qiov, int rw_flags)
 {
     FileState *s = node->opaque;
     FileRwJob job = {
         .write = write, .offset = offset, .bytes = bytes,
-        .iov = qiov->iov, .niov = qiov->niov,
+        .iov = qiov->iov, .niov = qiov->niov, .rw_flags = rw_flags,
     };
 
     if (s->buffered_fd < 0) {
@@ -156,8 +159,9 @@ static long coroutine_fn file_co_rw_unaligned(BlockNode *node, bool write, uint6
     return worker_pool_co_run(file_job_rw, &job);
 }
 
+/* rw_flags: RWF_DSYNC for a FUA write, else 0. */
 static int coroutine_fn file_co_rw(BlockNode *node, bool write, uint64_t offset,
-                                   uint64_t bytes, IOVector *qiov)
+                                   uint64_t bytes, IOVector *qiov, int rw_flags)
 {
     FileState *s = node->opaque;
     IOVector slice;
@@ -168,17 +172,17 @@ static int coroutine_fn file_co_rw(BlockNode *node, bool write, uint64_t offset,
     if (qiov->size != bytes) {
         iov_init(&slice, qiov->niov);
         iov_concat_slice(&slice, qiov, 0, bytes);
-        ret = file_co_rw(node, write, offset, bytes, &slice);
+        ret = file_co_rw(node, write, offset, bytes, &slice, rw_flags);
         iov_destroy(&slice);
         return (int)ret;
     }
 
     if (s->direct && ((offset | bytes) & (node->request_alignment - 1)))
-        ret = file_co_rw_unaligned(node, write, offset, bytes, qiov);
+        ret = file_co_rw_unaligned(node, write, offset, bytes, qiov, rw_flags);
     else if (file_iov_aligned(s, qiov))
-        ret = file_co_rw_raw(s, write, offset, qiov->iov, qiov->niov, bytes);
+        ret = file_co_rw_raw(s, write, offset, qiov->iov, qiov->niov, bytes, rw_flags);
     else
-        ret = file_co_rw_bounce(s, write, offset, qiov, bytes);
+        ret = file_co_rw_bounce(s, write, offset, qiov, bytes, rw_flags);
     if (ret < 0)
         return (int)ret;
     if (!write && (uint64_t)ret < bytes)
@@ -196,16 +200,29 @@ static int coroutine_fn file_co_sync(FileState *s)
 static int coroutine_fn file_co_preadv(BlockNode *node, uint64_t offset, uint64_t bytes,
                                        IOVector *qiov, BlockReqFlags flags)
 {
-    return file_co_rw(node, false, offset, bytes, qiov);
+    return file_co_rw(node, false, offset, bytes, qiov, 0);
 }
 
+/*
+ * FUA: one write with RWF_DSYNC (pwritev2, or the Linux AIO equivalent)
+ * where the kernel has it, else the write and then fdatasync.
+ */
 static int coroutine_fn file_co_pwritev(BlockNode *node, uint64_t offset, uint64_t bytes,
                                         IOVector *qiov, BlockReqFlags flags)
 {
-    int ret = file_co_rw(node, true, offset, bytes, qiov);
+    FileState *s = node->opaque;
+    bool fua = (flags & BLOCK_REQ_FUA) && !s->no_flush;
+    int ret;
 
-    if (ret == 0 && (flags & BLOCK_REQ_FUA))
-        ret = file_co_sync(node->opaque);
+    if (fua && s->has_dsync) {
+        ret = file_co_rw(node, true, offset, bytes, qiov, RWF_DSYNC);
+        if (ret != -EOPNOTSUPP)
+            return ret;
+        s->has_dsync = false;
+    }
+    ret = file_co_rw(node, true, offset, bytes, qiov, 0);
+    if (ret == 0 && fua)
+        ret = file_co_sync(s);
     return ret;
 }
 
@@ -356,6 +373,7 @@ static bool file_parse_options(BlockNode *node, FileState *s, const OptionSet *o
     s->unmap = g_strcmp0(discard, "unmap") == 0;
     s->has_zero_range = true;
     s->has_punch_hole = true;
+    s->has_dsync = true;
 
     if (s->aio == FILE_AIO_NATIVE && !s->direct) {
         g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,

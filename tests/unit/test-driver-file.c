@@ -4,7 +4,8 @@
  * The `file` driver through the request path (graph/io.h): what it writes is
  * compared with the file's bytes read back with plain pread(), and what it
  * reads with bytes written with plain pwrite().  Block status, zero writes,
- * discard, resize and read-only behaviour are checked on the file itself.
+ * discard, resize and read-only behaviour are checked on the file itself,
+ * once on a disk file system (/var/tmp) and once on tmpfs (/dev/shm).
  */
 
 #include <stdarg.h>
@@ -37,12 +38,14 @@ typedef struct Fixture {
     int fd;                     /* plain descriptor for checking */
 } Fixture;
 
+/* Where the images go: a disk file system, then tmpfs (no ZERO_RANGE there). */
+static const char *test_base = "/var/tmp";
+
 static int setup(void **state)
 {
-    const char *base = g_getenv("BG_TEST_DIR") ?: "/var/tmp";
     Fixture *f = g_new0(Fixture, 1);
 
-    f->dir = g_build_filename(base, "bg-driver-file-XXXXXX", NULL);
+    f->dir = g_build_filename(test_base, "bg-driver-file-XXXXXX", NULL);
     assert_non_null(g_mkdtemp(f->dir));
     f->path = g_build_filename(f->dir, "image", NULL);
     f->fd = open(f->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -652,7 +655,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auto_read_only_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
     };
-    int ret = cmocka_run_group_tests(tests, NULL, NULL);
+    int ret;
+
+    if (g_getenv("BG_TEST_DIR")) {
+        test_base = g_getenv("BG_TEST_DIR");
+        ret = cmocka_run_group_tests_name(test_base, tests, NULL, NULL);
+    } else {
+        ret = cmocka_run_group_tests_name("/var/tmp", tests, NULL, NULL);
+        if (g_file_test("/dev/shm", G_FILE_TEST_IS_DIR)) {
+            test_base = "/dev/shm";
+            ret |= cmocka_run_group_tests_name("/dev/shm", tests, NULL, NULL);
+        }
+    }
 
     linux_aio_shutdown();
     worker_pool_shutdown();

@@ -218,6 +218,28 @@ static void test_errors(void **state)
     free(buf);
 }
 
+static void test_write_dsync(void **state)
+{
+    Fixture *f = *state;
+    uint8_t check[BLOCK];
+    uint8_t *buf;
+    Req req;
+
+    skip_unless_usable(f);
+    buf = aligned_block(1, 0x3c);
+    req = (Req){ .fd = f->fd, .op = LINUX_AIO_WRITE_DSYNC, .offset = 5 * BLOCK,
+                 .iov = { { buf, BLOCK } }, .niov = 1 };
+    run_reqs(&req, 1);
+    if (req.ret == -EOPNOTSUPP) {
+        free(buf);
+        skip();     /* kernel without RWF_DSYNC for AIO */
+    }
+    assert_int_equal(req.ret, BLOCK);
+    assert_int_equal(pread(f->plain_fd, check, BLOCK, 5 * BLOCK), BLOCK);
+    assert_memory_equal(check, buf, BLOCK);
+    free(buf);
+}
+
 static void test_fdsync(void **state)
 {
     Fixture *f = *state;
@@ -237,6 +259,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_vectored_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_short_read_at_eof, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_dsync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fdsync, setup, teardown),
     };
     int ret = cmocka_run_group_tests(tests, NULL, NULL);
