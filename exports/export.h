@@ -16,6 +16,7 @@
 
 #include "aio/coroutine.h"
 #include "graph/node.h"
+#include "exports/nbd-proto.h"
 
 typedef struct NbdListener NbdListener;
 typedef struct NbdClient NbdClient;
@@ -54,6 +55,7 @@ typedef struct Export {
     char *uri;
 
     BlockChild *child;
+    NbdDataCache data_cache;    /* sparse reads (nbd-request.c) */
     NbdListener *listener;
     GList *clients;             /* NbdClient* in transmission on this export */
     unsigned n_clients;

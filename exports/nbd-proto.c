@@ -465,3 +465,41 @@ void nbd_encode_chunk_header(uint8_t buf[NBD_STRUCTURED_REPLY_SIZE], uint16_t fl
     nbd_put64(buf + 8, cookie);
     nbd_put32(buf + 16, length);
 }
+
+void nbd_encode_offset_data(uint8_t buf[NBD_OFFSET_DATA_HDR_SIZE], uint16_t flags,
+                            uint64_t cookie, uint64_t offset, uint32_t length)
+{
+    nbd_encode_chunk_header(buf, flags, NBD_REPLY_TYPE_OFFSET_DATA, cookie, 8 + length);
+    nbd_put64(buf + NBD_STRUCTURED_REPLY_SIZE, offset);
+}
+
+void nbd_encode_offset_hole(uint8_t buf[NBD_OFFSET_HOLE_SIZE], uint16_t flags,
+                            uint64_t cookie, uint64_t offset, uint32_t length)
+{
+    nbd_encode_chunk_header(buf, flags, NBD_REPLY_TYPE_OFFSET_HOLE, cookie, 12);
+    nbd_put64(buf + NBD_STRUCTURED_REPLY_SIZE, offset);
+    nbd_put32(buf + NBD_STRUCTURED_REPLY_SIZE + 8, length);
+}
+
+bool nbd_read_is_sparse(bool structured, uint16_t flags, uint32_t length)
+{
+    /* DF: the client wants the data in one chunk */
+    return structured && !(flags & NBD_CMD_FLAG_DF) && length >= NBD_SPARSE_READ_MIN;
+}
+
+uint64_t nbd_data_cache_lookup(const NbdDataCache *c, uint64_t offset)
+{
+    return offset >= c->start && offset < c->end ? c->end - offset : 0;
+}
+
+void nbd_data_cache_set(NbdDataCache *c, uint64_t offset, uint64_t length)
+{
+    c->start = offset;
+    c->end = offset + length;
+}
+
+void nbd_data_cache_forget(NbdDataCache *c, uint64_t offset, uint64_t length)
+{
+    if (offset < c->end && offset + length > c->start)
+        c->start = c->end = 0;
+}

@@ -261,3 +261,40 @@ void nbd_encode_simple_reply(uint8_t buf[NBD_SIMPLE_REPLY_SIZE], uint32_t error,
                              uint64_t cookie);
 void nbd_encode_chunk_header(uint8_t buf[NBD_STRUCTURED_REPLY_SIZE], uint16_t flags,
                              uint16_t type, uint64_t cookie, uint32_t length);
+
+#define NBD_OFFSET_DATA_HDR_SIZE (NBD_STRUCTURED_REPLY_SIZE + 8)
+#define NBD_OFFSET_HOLE_SIZE     (NBD_STRUCTURED_REPLY_SIZE + 12)
+
+/* Header of an OFFSET_DATA chunk carrying length bytes read at offset. */
+void nbd_encode_offset_data(uint8_t buf[NBD_OFFSET_DATA_HDR_SIZE], uint16_t flags,
+                            uint64_t cookie, uint64_t offset, uint32_t length);
+/* A whole OFFSET_HOLE chunk: length bytes at offset read as zeroes. */
+void nbd_encode_offset_hole(uint8_t buf[NBD_OFFSET_HOLE_SIZE], uint16_t flags,
+                            uint64_t cookie, uint64_t offset, uint32_t length);
+
+/*
+ * Reads at least this long are answered sparsely (OFFSET_HOLE chunks where
+ * the node reads as zeroes) when structured replies are on; shorter ones are
+ * one OFFSET_DATA chunk, without asking the node for block status.
+ */
+#define NBD_SPARSE_READ_MIN (64 * 1024)
+
+/* Whether a READ of length bytes with these command flags is answered sparsely. */
+bool nbd_read_is_sparse(bool structured, uint16_t flags, uint32_t length);
+
+/*
+ * The last range block status called data, so that sparse reads inside it
+ * need not ask again (on tmpfs, SEEK_HOLE in a fully allocated file walks
+ * every page up to the end of the file).  Remembering data is always safe:
+ * it is read from the node and sent as it is; a range that has become
+ * zeroes since then is merely sent as data.
+ */
+typedef struct NbdDataCache {
+    uint64_t start, end;
+} NbdDataCache;
+
+/* How many bytes from offset are known to be data (0: ask the node). */
+uint64_t nbd_data_cache_lookup(const NbdDataCache *c, uint64_t offset);
+void nbd_data_cache_set(NbdDataCache *c, uint64_t offset, uint64_t length);
+/* Forgets the range if it overlaps [offset, offset + length) (trim, write zeroes). */
+void nbd_data_cache_forget(NbdDataCache *c, uint64_t offset, uint64_t length);

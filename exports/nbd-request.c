@@ -50,10 +50,111 @@ static int coroutine_fn reply_status(NbdReq *r, uint32_t error)
     return reply_error_chunk(r, error, msg);
 }
 
+/* One OFFSET_DATA or OFFSET_HOLE chunk of a structured READ reply. */
+static int coroutine_fn reply_read_chunk(NbdReq *r, uint64_t off, uint32_t len, bool hole,
+                                         bool done)
+{
+    uint16_t flags = done ? NBD_REPLY_FLAG_DONE : 0;
+    uint8_t hdr[NBD_OFFSET_HOLE_SIZE];
+    if (hole) {
+        nbd_encode_offset_hole(hdr, flags, r->req.cookie, off, len);
+        struct iovec iov = { hdr, NBD_OFFSET_HOLE_SIZE };
+        return nbd_client_reply(r->client, &iov, 1);
+    }
+    nbd_encode_offset_data(hdr, flags, r->req.cookie, off, len);
+    struct iovec iov[2] = {
+        { hdr, NBD_OFFSET_DATA_HDR_SIZE },
+        { (uint8_t *)r->buf + (off - r->req.offset), len },
+    };
+    return nbd_client_reply(r->client, iov, 2);
+}
+
+/*
+ * Sends [off, off + len) of a sparse READ: a hole chunk, or the data read
+ * from the node into its place in r->buf.  A failed read becomes the
+ * reply's final ERROR chunk.  Returns 0 when the reply may go on, else
+ * nonzero (it ended, or the connection failed).
+ */
+static int coroutine_fn send_read_run(NbdReq *r, uint64_t off, uint32_t len, bool hole,
+                                      bool done)
+{
+    if (!hole) {
+        if (!r->buf) {
+            r->buf_size = r->req.length;
+            r->buf = nbd_buffer_get(r->buf_size);
+        }
+        int ret = node_co_pread(r->client->export->child, off, len,
+                                (uint8_t *)r->buf + (off - r->req.offset), 0);
+        if (ret < 0) {
+            reply_status(r, nbd_errno_to_wire(ret));
+            return 1;
+        }
+    }
+    return reply_read_chunk(r, off, len, hole, done) < 0 ? -EIO : 0;
+}
+
+/*
+ * Block status for a sparse read at off (< end): ZERO or DATA, *pnum bytes.
+ * The node is asked about everything from off to its end, so that one query
+ * learns a whole data extent (the export remembers it) and the reads that
+ * follow in it ask nothing.
+ */
+static int coroutine_fn read_status(NbdReq *r, uint64_t off, uint64_t end, uint64_t *pnum)
+{
+    Export *e = r->client->export;
+    uint64_t known = nbd_data_cache_lookup(&e->data_cache, off);
+    if (known) {
+        *pnum = MIN(known, end - off);
+        return BLOCK_STATUS_DATA;
+    }
+    uint64_t size = e->child->node->size;
+    int st = node_co_block_status_above(e->child, NULL, off, MAX(size, end) - off, pnum);
+    if (st < 0)
+        return st;
+    if (*pnum == 0) {
+        st = BLOCK_STATUS_DATA;     /* cannot tell: read the rest */
+        *pnum = end - off;
+    }
+    if (!(st & BLOCK_STATUS_ZERO))
+        nbd_data_cache_set(&e->data_cache, off, *pnum);
+    *pnum = MIN(*pnum, end - off);
+    return st;
+}
+
+/*
+ * A READ as qemu-nbd answers it: runs of what reads as zeroes (over the
+ * whole backing chain) go out as OFFSET_HOLE chunks without being read,
+ * the rest as OFFSET_DATA, in order, DONE on the last chunk.
+ */
+static int coroutine_fn do_sparse_read(NbdReq *r)
+{
+    uint64_t start = r->req.offset, end = start + r->req.length;
+    uint64_t off = start, run = start;
+    bool run_hole = false;
+    while (off < end) {
+        uint64_t pnum = 0;
+        int st = read_status(r, off, end, &pnum);
+        if (st < 0)
+            return reply_status(r, nbd_errno_to_wire(st));
+        bool hole = st & BLOCK_STATUS_ZERO;
+        if (off > run && hole != run_hole) {
+            int ret = send_read_run(r, run, (uint32_t)(off - run), run_hole, false);
+            if (ret)
+                return ret;
+            run = off;
+        }
+        run_hole = hole;
+        off += pnum;
+    }
+    return send_read_run(r, run, (uint32_t)(end - run), run_hole, true);
+}
+
 static int coroutine_fn do_read(NbdReq *r)
 {
     NbdClient *c = r->client;
     uint32_t len = r->req.length;
+    if (len && nbd_read_is_sparse(c->structured, r->req.flags, len))
+        return do_sparse_read(r);
     r->buf_size = len;
     r->buf = nbd_buffer_get(len);
     int ret = node_co_pread(c->export->child, r->req.offset, len, r->buf, 0);
@@ -61,18 +162,14 @@ static int coroutine_fn do_read(NbdReq *r)
         return reply_status(r, nbd_errno_to_wire(ret));
     if (!c->structured)
         return reply_simple(r, 0, r->buf, len);
-    uint8_t hdr[NBD_STRUCTURED_REPLY_SIZE + 8];
     if (len == 0) {
         /* an OFFSET_DATA chunk must carry data: an empty read ends with NONE */
+        uint8_t hdr[NBD_STRUCTURED_REPLY_SIZE];
         nbd_encode_chunk_header(hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, r->req.cookie, 0);
         struct iovec iov = { hdr, NBD_STRUCTURED_REPLY_SIZE };
         return nbd_client_reply(c, &iov, 1);
     }
-    nbd_encode_chunk_header(hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA,
-                            r->req.cookie, 8 + len);
-    nbd_put64(hdr + NBD_STRUCTURED_REPLY_SIZE, r->req.offset);
-    struct iovec iov[2] = { { hdr, sizeof(hdr) }, { r->buf, len } };
-    return nbd_client_reply(c, iov, 2);
+    return reply_read_chunk(r, r->req.offset, len, false, true);
 }
 
 static uint32_t coroutine_fn status_flags(int st)
@@ -148,8 +245,7 @@ static int coroutine_fn do_write_zeroes(BlockChild *child, const NbdRequest *req
     return node_co_pwrite_zeroes(child, req->offset, req->length, flags);
 }
 
-/* Requests without reply data; returns 0 or a negative errno. */
-static int coroutine_fn do_command(NbdReq *r)
+static int coroutine_fn run_command(NbdReq *r)
 {
     BlockChild *child = r->client->export->child;
     const NbdRequest *req = &r->req;
@@ -174,6 +270,17 @@ static int coroutine_fn do_command(NbdReq *r)
     default:
         return -EINVAL;
     }
+}
+
+/* Requests without reply data; returns 0 or a negative errno. */
+static int coroutine_fn do_command(NbdReq *r)
+{
+    int ret = run_command(r);
+    if (r->req.type == NBD_CMD_TRIM || r->req.type == NBD_CMD_WRITE_ZEROES) {
+        /* after it: a read that raced with it may have remembered data */
+        nbd_data_cache_forget(&r->client->export->data_cache, r->req.offset, r->req.length);
+    }
+    return ret;
 }
 
 static void request_free(NbdReq *r)

@@ -136,23 +136,28 @@ class Client:
 
     def reply(self, read_length=0):
         """One reply: (cookie, error, data, chunks).  Structured chunks are
-        collected until DONE; data is the concatenated OFFSET_DATA payload."""
+        collected until DONE; data is what the OFFSET_DATA and OFFSET_HOLE
+        chunks say, in offset order (holes as zero bytes)."""
         magic = struct.unpack('>I', self.recv_exact(4))[0]
         if magic == SIMPLE_MAGIC:
             error, cookie = struct.unpack('>IQ', self.recv_exact(12))
             data = self.recv_exact(read_length) if read_length and not error else b''
             return cookie, error, data, []
         assert magic == STRUCT_MAGIC, 'bad reply magic %x' % magic
-        chunks, data, error = [], b'', 0
+        chunks, pieces, error = [], [], 0
         while True:
             flags, ctype, cookie, length = struct.unpack('>HHQI', self.recv_exact(16))
             payload = self.recv_exact(length)
             chunks.append((ctype, payload))
             if ctype == CHUNK_DATA:
-                data += payload[8:]
+                pieces.append((struct.unpack('>Q', payload[:8])[0], payload[8:]))
+            elif ctype == CHUNK_HOLE:
+                off, size = struct.unpack('>QI', payload)
+                pieces.append((off, bytes(size)))
             elif ctype & (1 << 15):
                 error = struct.unpack('>I', payload[:4])[0]
             if flags & 1:
+                data = b''.join(p for _, p in sorted(pieces, key=lambda p: p[0]))
                 return cookie, error, data, chunks
             magic = struct.unpack('>I', self.recv_exact(4))[0]
             assert magic == STRUCT_MAGIC
@@ -161,6 +166,21 @@ class Client:
         self.request(CMD_READ, offset, length)
         _, error, data, _ = self.reply(length)
         return error, data
+
+    def read_chunks(self, offset, length, flags=0):
+        """A structured READ: (error, data, [(type, offset, length)]), the
+        chunks as they came up to DONE; ERROR chunks have offset None."""
+        self.request(CMD_READ, offset, length, flags)
+        _, error, data, chunks = self.reply(length)
+        out = []
+        for ctype, payload in chunks:
+            if ctype == CHUNK_DATA:
+                out.append((ctype, struct.unpack('>Q', payload[:8])[0], len(payload) - 8))
+            elif ctype == CHUNK_HOLE:
+                out.append((ctype,) + struct.unpack('>QI', payload))
+            else:
+                out.append((ctype, None, len(payload)))
+        return error, data, out
 
     def write(self, offset, data, flags=0):
         self.request(CMD_WRITE, offset, len(data), flags, data)

@@ -276,6 +276,52 @@ static void test_errno_mapping(void **state)
     assert_int_equal(nbd_errno_to_wire(0), 0);
 }
 
+static void test_read_chunks(void **state)
+{
+    static const uint8_t hole[NBD_OFFSET_HOLE_SIZE] = {
+        0x66, 0x8e, 0x33, 0xef, 0x00, 0x01, 0x00, 0x02,     /* magic, DONE, OFFSET_HOLE */
+        0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 12,                /* cookie, length */
+        0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0,                 /* offset 4 GiB, 64 KiB */
+    };
+    static const uint8_t data[NBD_OFFSET_DATA_HDR_SIZE] = {
+        0x66, 0x8e, 0x33, 0xef, 0x00, 0x00, 0x00, 0x01,     /* magic, no flags, OFFSET_DATA */
+        0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0x10, 0x08,           /* cookie, 8 + 4096 */
+        0, 0, 0, 0, 0, 0, 0x20, 0,                          /* offset 8192 */
+    };
+    uint8_t buf[NBD_OFFSET_HOLE_SIZE];
+    nbd_encode_offset_hole(buf, NBD_REPLY_FLAG_DONE, 9, 1ull << 32, 64 * 1024);
+    assert_memory_equal(buf, hole, sizeof(hole));
+    nbd_encode_offset_data(buf, 0, 9, 8192, 4096);
+    assert_memory_equal(buf, data, sizeof(data));
+}
+
+static void test_read_is_sparse(void **state)
+{
+    assert_true(nbd_read_is_sparse(true, 0, NBD_SPARSE_READ_MIN));
+    assert_true(nbd_read_is_sparse(true, NBD_CMD_FLAG_FUA, 32 << 20));
+    assert_false(nbd_read_is_sparse(true, 0, NBD_SPARSE_READ_MIN - 1));
+    assert_false(nbd_read_is_sparse(true, 0, 4096));
+    assert_false(nbd_read_is_sparse(true, NBD_CMD_FLAG_DF, 1 << 20));    /* one chunk */
+    assert_false(nbd_read_is_sparse(false, 0, 1 << 20));                 /* simple replies */
+}
+
+static void test_data_cache(void **state)
+{
+    NbdDataCache c = { 0 };
+    assert_true(nbd_data_cache_lookup(&c, 0) == 0);
+    nbd_data_cache_set(&c, 1 << 20, 1 << 20);
+    assert_true(nbd_data_cache_lookup(&c, (1 << 20) - 1) == 0);
+    assert_true(nbd_data_cache_lookup(&c, 1 << 20) == 1 << 20);
+    assert_true(nbd_data_cache_lookup(&c, (1 << 20) + 4096) == (1 << 20) - 4096);
+    assert_true(nbd_data_cache_lookup(&c, 2 << 20) == 0);
+    nbd_data_cache_forget(&c, 0, 1 << 20);                  /* touches, does not overlap */
+    nbd_data_cache_forget(&c, 2 << 20, 4096);
+    assert_true(nbd_data_cache_lookup(&c, 1 << 20) == 1 << 20);
+    nbd_data_cache_forget(&c, (2 << 20) - 1, 4096);         /* overlaps the last byte */
+    assert_true(nbd_data_cache_lookup(&c, 1 << 20) == 0);
+    assert_true(nbd_data_cache_lookup(&c, 0) == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +334,9 @@ int main(void)
         cmocka_unit_test(test_meta_context),
         cmocka_unit_test(test_request_check),
         cmocka_unit_test(test_errno_mapping),
+        cmocka_unit_test(test_read_chunks),
+        cmocka_unit_test(test_read_is_sparse),
+        cmocka_unit_test(test_data_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
