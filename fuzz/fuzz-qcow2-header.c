@@ -4,12 +4,16 @@
  * image file: its first cluster goes through qcow2_header_parse directly,
  * then the whole input is opened read-only through the real driver (on a
  * memfd, via the file driver) and read at a few places, which walks the
- * L1, L2 and refcount tables and decompresses compressed clusters.
+ * L1, L2 and refcount tables and decompresses compressed clusters.  Then
+ * it is opened read-write (which repairs a dirty image) and written to at
+ * two places, which allocates clusters and L2 tables over whatever the
+ * refcounts claim.
  */
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -45,6 +49,26 @@ static void read_around(TestImage *img)
     }
 }
 
+static void write_some(void)
+{
+    const char *const opts[] = { "backing", "", NULL };
+    GError *err = NULL;
+    TestImage *img = qt_open(image_path, "fuzzrw", false, opts, &err);
+    if (!img) {
+        g_clear_error(&err);
+        return;
+    }
+    uint8_t buf[3000];
+    memset(buf, 0x5a, sizeof(buf));
+    uint64_t size = img->node->size;
+    if (size >= sizeof(buf)) {
+        (void)qt_write(img, 0, sizeof(buf), buf);
+        (void)qt_write(img, size - sizeof(buf), sizeof(buf), buf);
+        (void)qt_flush(img);
+    }
+    qt_close(img);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     parse_only(data, size);
@@ -65,5 +89,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     read_around(img);
     qt_close(img);
+    write_some();
     return 0;
 }

@@ -77,19 +77,15 @@ int coroutine_fn node_co_set_active(BlockNode *node, bool active, GError **errp)
     return active ? activate(node, errp) : inactivate(node, errp);
 }
 
-static void coroutine_fn switch_to_error_driver(void *opaque)
+void coroutine_fn node_co_finish_failure(BlockNode *node)
 {
-    BlockNode *node = opaque;
-
-    node_co_drain_begin(node);
-    if (node->drv != &block_driver_error) {
-        if (node->opened && node->drv->close)
-            node->drv->close(node);
-        g_clear_pointer(&node->opaque, g_free);
-        node->drv = &block_driver_error;
-        node_notify_changed(node, "Driver");
-    }
-    node_drain_end(node);
+    if (!node->failure || !node->opened || node->drv == &block_driver_error)
+        return;
+    if (node->drv->close)
+        node->drv->close(node);
+    g_clear_pointer(&node->opaque, g_free);
+    node->drv = &block_driver_error;
+    node_notify_changed(node, "Driver");
 }
 
 void node_fail(BlockNode *node, const char *fmt, ...)
@@ -103,6 +99,8 @@ void node_fail(BlockNode *node, const char *fmt, ...)
     va_end(ap);
     g_warning("Node '%s' failed: %s; it answers every request with EIO from now on",
               node->name, node->failure);
-    /* Not now: the driver may be in the middle of a request on this very node. */
-    coroutine_wake(coroutine_create(switch_to_error_driver, node));
+    /*
+     * Not now: the driver may be in the middle of a request on this very
+     * node.  The last request in flight switches it (graph/io.c).
+     */
 }

@@ -59,3 +59,6 @@ BlockChild *block_child_link(BlockNode *parent, BlockNode *child, const char *ro
 /* Graph changes (add, remove, reopen) run one at a time. */
 void coroutine_fn graph_co_lock(void);
 void graph_unlock(void);
+
+/* A failed node with nothing in flight: close its driver, answer with `error`'s. */
+void coroutine_fn node_co_finish_failure(BlockNode *node);

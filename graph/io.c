@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "graph/error.h"
+#include "graph/graph-internal.h"
 #include "graph/io.h"
 
 #define ZERO_CHUNK (1024 * 1024)
@@ -19,17 +20,14 @@ static void coroutine_fn req_begin(BlockNode *node)
     node->in_flight++;
 }
 
-/* A failed node answers EIO without asking its driver. */
-#define RETURN_IF_FAILED(node) \
-    do {                       \
-        if ((node)->failure)   \
-            return -EIO;       \
-    } while (0)
 
-static void req_end(BlockNode *node)
+static void coroutine_fn req_end(BlockNode *node)
 {
-    if (--node->in_flight == 0)
+    if (--node->in_flight == 0) {
         co_queue_wake_all(&node->idle_waiters);
+        if (node->failure)
+            node_co_finish_failure(node);
+    }
 }
 
 void coroutine_fn node_co_drain_begin(BlockNode *node)
@@ -46,16 +44,24 @@ void node_drain_end(BlockNode *node)
         co_queue_wake_all(&node->quiesce_waiters);
 }
 
-static int check_range(const BlockNode *node, uint64_t offset, uint64_t bytes)
+/* A failed node answers EIO; passing through req_end lets it finish switching drivers. */
+static int coroutine_fn failed_request(BlockNode *node)
+{
+    req_begin(node);
+    req_end(node);
+    return -EIO;
+}
+
+static int coroutine_fn check_range(BlockNode *node, uint64_t offset, uint64_t bytes)
 {
     if (node->failure)
-        return -EIO;
+        return failed_request(node);
     if (offset > node->size || bytes > node->size - offset)
         return -EINVAL;
     return 0;
 }
 
-static int check_write(const BlockChild *c, uint64_t offset, uint64_t bytes)
+static int coroutine_fn check_write(const BlockChild *c, uint64_t offset, uint64_t bytes)
 {
     if (!(c->perm & (BLOCK_PERM_WRITE | BLOCK_PERM_WRITE_UNCHANGED)))
         return -EPERM;
@@ -219,7 +225,8 @@ int coroutine_fn node_co_flush_node(BlockNode *node)
 
     if (!node->writable || !node->active)
         return 0;
-    RETURN_IF_FAILED(node);
+    if (node->failure)
+        return failed_request(node);
     req_begin(node);
     if (node->drv->co_flush)
         r = node->drv->co_flush(node);

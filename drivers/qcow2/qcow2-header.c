@@ -385,4 +385,6 @@ void coroutine_fn qcow2_signal_corruption(Qcow2State *s, const char *fmt, ...)
         (void)qcow2_header_write_features(s);
         (void)qcow2_file_flush(s);
     }
+    /* Fatal: the node answers EIO from now on (and switches to the error driver). */
+    node_fail(s->node, "corrupt qcow2 metadata: %s", msg);
 }

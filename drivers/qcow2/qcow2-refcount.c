@@ -168,21 +168,30 @@ int coroutine_fn qcow2_update_refcount(Qcow2State *s, uint64_t offset, uint64_t 
 }
 
 /*
- * Finds n free clusters in a row from the free-cluster hint.  Clusters with
- * no refcount block count as free.
+ * Finds n free clusters in a row from the free-cluster hint, a refcount
+ * block at a time.  Clusters with no refcount block count as free.
  */
 static int coroutine_fn find_free_run(Qcow2State *s, uint64_t n, uint64_t *ret_start)
 {
     uint64_t start = MAX(s->free_cluster_index, 1);
     uint64_t c = start;
     while (c - start < n) {
-        uint64_t rc;
-        int ret = qcow2_get_refcount(s, c, &rc);
+        uint64_t idx = c >> s->refblock_bits;
+        uint64_t block_end = (idx + 1) << s->refblock_bits;
+        uint64_t boff = refblock_offset(s, idx);
+        if (!boff) {
+            c = block_end;
+            continue;
+        }
+        void *block;
+        int ret = qcow2_cache_get(s->refcount_cache, boff, &block);
         if (ret < 0)
             return ret;
-        c++;
-        if (rc)
-            start = c;
+        for (; c < block_end && c - start < n; c++) {
+            if (rb_get(s, block, c & (s->refblock_entries - 1)))
+                start = c + 1;
+        }
+        qcow2_cache_put(s->refcount_cache, &block);
     }
     *ret_start = start;
     return 0;
@@ -222,7 +231,16 @@ static int coroutine_fn create_refblock(Qcow2State *s, uint64_t idx)
 
 int64_t coroutine_fn qcow2_alloc_clusters(Qcow2State *s, uint64_t n)
 {
-    for (;;) {
+    /*
+     * Each round creates at least one missing refcount block; a run longer
+     * than the free space between blocks placed at their range starts could
+     * chase them forever, so give up after a bound.
+     */
+    for (unsigned round = 0;; round++) {
+        if (round > 1024) {
+            g_warning("%s: cannot find %" PRIu64 " contiguous free clusters", s->what, n);
+            return -ENOSPC;
+        }
         uint64_t start;
         int ret = find_free_run(s, n, &start);
         if (ret < 0)

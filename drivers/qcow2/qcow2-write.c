@@ -20,12 +20,13 @@
 
 typedef struct Qcow2Write {
     Qcow2State *s;
-    uint64_t guest;             /* cluster-aligned guest offset */
-    uint64_t old_entry;
-    uint64_t host;              /* reserved host cluster */
+    uint64_t guest;             /* cluster-aligned guest offset of the first cluster */
+    uint64_t k;                 /* clusters: > 1 only for unallocated / plain zero runs */
+    uint64_t old_entry;         /* of the first cluster (all k share its type) */
+    uint64_t host;              /* reserved host clusters, contiguous */
     bool reused;                /* host is the old (preallocated zero) cluster */
     bool host_zero;             /* host lies past everything written: reads as zeroes */
-    Qcow2Alloc alloc;
+    Qcow2Alloc *allocs;         /* k entries */
 } Qcow2Write;
 
 static bool needs_alloc(const Qcow2State *s, uint64_t e)
@@ -38,15 +39,15 @@ static bool needs_alloc(const Qcow2State *s, uint64_t e)
     }
 }
 
-/* Fills buf (one cluster) with what the guest cluster read before this write. */
-static int coroutine_fn cow_source(Qcow2Write *w, uint8_t *buf)
+/* Fills buf (one cluster) with what guest cluster `guest` read before this write. */
+static int coroutine_fn cow_source(Qcow2Write *w, uint64_t guest, uint8_t *buf)
 {
     Qcow2State *s = w->s;
     switch (qcow2_l2_entry_type(s, w->old_entry)) {
     case QCOW2_CLUSTER_UNALLOCATED: {
         IOVector v;
         iov_init_buf(&v, buf, s->cluster_size);
-        return qcow2_read_backing(s, w->guest, s->cluster_size, &v, 0);
+        return qcow2_read_backing(s, guest, s->cluster_size, &v, 0);
     }
     case QCOW2_CLUSTER_COMPRESSED:
         return qcow2_read_compressed(s, w->old_entry, buf);
@@ -73,22 +74,48 @@ static bool cow_is_zero(const Qcow2Write *w)
     }
 }
 
+/* Copy-on-write head and tail of a multi-cluster run around the guest data. */
+static int coroutine_fn write_run_with_cow(Qcow2Write *w, uint64_t in_cluster, uint64_t n,
+                                           IOVector *qiov, size_t qoff)
+{
+    Qcow2State *s = w->s;
+    uint64_t end = in_cluster + n, tail = end & (s->cluster_size - 1);
+    g_autofree uint8_t *head_buf = in_cluster ? g_malloc(s->cluster_size) : NULL;
+    g_autofree uint8_t *tail_buf = tail ? g_malloc(s->cluster_size) : NULL;
+    int ret = head_buf ? cow_source(w, w->guest, head_buf) : 0;
+    if (ret == 0 && tail_buf)
+        ret = cow_source(w, w->guest + ((w->k - 1) << s->cluster_bits), tail_buf);
+    if (ret < 0)
+        return ret;
+    IOVector v;
+    iov_init(&v, qiov->niov + 2);
+    if (head_buf)
+        iov_add(&v, head_buf, in_cluster);
+    iov_concat_slice(&v, qiov, qoff, n);
+    if (tail_buf)
+        iov_add(&v, tail_buf + tail, s->cluster_size - tail);
+    ret = qcow2_file_pwritev(s, w->host, w->k << s->cluster_bits, &v);
+    iov_destroy(&v);
+    return ret;
+}
+
 /*
- * Writes guest data [in_cluster, in_cluster+n) plus the COW head and tail.
- * A cluster past everything ever written in the file already reads as
- * zeroes, so a zero head and tail need not be written there.
+ * Writes guest data [in_cluster, in_cluster+n) (relative to w->guest) plus
+ * the COW head and tail.  Clusters past everything ever written in the file
+ * already read as zeroes, so a zero head and tail need not be written there.
  */
 static int coroutine_fn write_new_cluster(Qcow2Write *w, uint64_t in_cluster, uint64_t n,
                                           IOVector *qiov, size_t qoff)
 {
     Qcow2State *s = w->s;
-    int ret = qcow2_check_overlap(s, w->host, s->cluster_size, 0);
+    uint64_t span = w->k << s->cluster_bits;
+    int ret = qcow2_check_overlap(s, w->host, span, 0);
     if (ret < 0)
         return ret;
-    bool data_only = n == s->cluster_size || (w->host_zero && cow_is_zero(w));
+    bool data_only = n == span || (w->host_zero && cow_is_zero(w));
     if (data_only) {
-        if (n < s->cluster_size) {
-            ret = qcow2_file_grow(s, w->host + s->cluster_size);
+        if (n < span) {
+            ret = qcow2_file_grow(s, w->host + span);
             if (ret < 0)
                 return ret;
         }
@@ -99,15 +126,17 @@ static int coroutine_fn write_new_cluster(Qcow2Write *w, uint64_t in_cluster, ui
         iov_destroy(&part);
         return ret;
     }
+    if (w->k > 1)
+        return write_run_with_cow(w, in_cluster, n, qiov, qoff);
     g_autofree uint8_t *buf = g_malloc(s->cluster_size);
-    ret = cow_source(w, buf);
+    ret = cow_source(w, w->guest, buf);
     if (ret < 0)
         return ret;
     iov_to_buf(qiov, qoff, buf + in_cluster, n);
     return qcow2_file_pwrite(s, w->host, s->cluster_size, buf);
 }
 
-/* Under s->lock: reserves a host cluster for guest cluster w->guest. */
+/* Under s->lock: reserves host clusters for the w->k guest clusters at w->guest. */
 static int coroutine_fn begin_alloc(Qcow2Write *w)
 {
     Qcow2State *s = w->s;
@@ -121,15 +150,18 @@ static int coroutine_fn begin_alloc(Qcow2Write *w)
         w->host = w->old_entry & QCOW2_L2E_OFFSET_MASK;
         w->reused = true;
     } else {
-        int64_t off = qcow2_alloc_clusters(s, 1);
+        int64_t off = qcow2_alloc_clusters(s, w->k);
         if (off < 0)
             return off;
         w->host = off;
         w->host_zero = (uint64_t)off >= s->file_size;
     }
-    w->alloc.guest_cluster = w->guest >> s->cluster_bits;
-    co_queue_init(&w->alloc.waiters);
-    g_hash_table_insert(s->allocs, &w->alloc.guest_cluster, &w->alloc);
+    w->allocs = g_new0(Qcow2Alloc, w->k);
+    for (uint64_t i = 0; i < w->k; i++) {
+        w->allocs[i].guest_cluster = (w->guest >> s->cluster_bits) + i;
+        co_queue_init(&w->allocs[i].waiters);
+        g_hash_table_insert(s->allocs, &w->allocs[i].guest_cluster, &w->allocs[i]);
+    }
     return 0;
 }
 
@@ -138,26 +170,31 @@ static int coroutine_fn finish_alloc(Qcow2Write *w, int io_ret)
 {
     Qcow2State *s = w->s;
     int ret = io_ret;
-    if (ret == 0)
-        ret = qcow2_set_l2_entry(s, w->guest, w->host | QCOW2_OFLAG_COPIED, NULL);
+    for (uint64_t i = 0; ret == 0 && i < w->k; i++)
+        ret = qcow2_set_l2_entry(s, w->guest + (i << s->cluster_bits),
+                                 (w->host + (i << s->cluster_bits)) | QCOW2_OFLAG_COPIED, NULL);
     if (ret == 0 && !w->reused && qcow2_l2_entry_type(s, w->old_entry) != QCOW2_CLUSTER_UNALLOCATED
         && qcow2_l2_entry_type(s, w->old_entry) != QCOW2_CLUSTER_ZERO_PLAIN) {
         ret = qcow2_write_caches(s);
         if (ret == 0)
             ret = qcow2_free_l2_entry_target(s, w->old_entry);
     }
-    if (ret < 0 && io_ret < 0 && !w->reused)
-        (void)qcow2_free_clusters(s, w->host, s->cluster_size);  /* never linked */
-    g_hash_table_remove(s->allocs, &w->alloc.guest_cluster);
-    co_queue_wake_all(&w->alloc.waiters);
+    if (ret < 0 && io_ret < 0 && !w->reused)   /* never linked */
+        (void)qcow2_free_clusters(s, w->host, w->k << s->cluster_bits);
+    for (uint64_t i = 0; i < w->k; i++) {
+        g_hash_table_remove(s->allocs, &w->allocs[i].guest_cluster);
+        co_queue_wake_all(&w->allocs[i].waiters);
+    }
+    g_clear_pointer(&w->allocs, g_free);
     return ret;
 }
 
-/* Writes [offset, offset+n) within one cluster that needs allocation. */
-static int coroutine_fn write_alloc(Qcow2State *s, uint64_t offset, uint64_t n, uint64_t e,
-                                    IOVector *qiov, size_t qoff)
+/* Writes [offset, offset+n) into k clusters that need allocation. */
+static int coroutine_fn write_alloc(Qcow2State *s, uint64_t offset, uint64_t n, uint64_t k,
+                                    uint64_t e, IOVector *qiov, size_t qoff)
 {
-    Qcow2Write w = { .s = s, .guest = qcow2_start_of_cluster(s, offset), .old_entry = e };
+    Qcow2Write w = { .s = s, .guest = qcow2_start_of_cluster(s, offset), .k = k,
+                     .old_entry = e };
     int ret = begin_alloc(&w);
     co_mutex_unlock(&s->lock);
     if (ret < 0)
@@ -167,6 +204,38 @@ static int coroutine_fn write_alloc(Qcow2State *s, uint64_t offset, uint64_t n, 
     ret = finish_alloc(&w, ret);
     co_mutex_unlock(&s->lock);
     return ret;
+}
+
+#define QCOW2_MAX_ALLOC_RUN 512
+
+/*
+ * How many clusters one allocation covers: a run of unallocated or plain
+ * zero clusters (nothing to reuse or free) goes in one piece, up to the
+ * first cluster that another request is allocating; anything else one
+ * cluster at a time.  Trims *n to the run.
+ */
+static uint64_t alloc_run(Qcow2State *s, uint64_t offset, uint64_t *n, uint64_t e)
+{
+    uint64_t in_cluster = qcow2_offset_into_cluster(s, offset);
+    Qcow2ClusterType t = qcow2_l2_entry_type(s, e);
+    uint64_t k = 1;
+    if (t == QCOW2_CLUSTER_UNALLOCATED || t == QCOW2_CLUSTER_ZERO_PLAIN) {
+        uint64_t first = offset >> s->cluster_bits;
+        /*
+         * New refcount blocks sit at the start of the range they describe,
+         * so a run must fit between two of them: stay well below a range.
+         */
+        uint64_t limit = MAX(1, MIN(QCOW2_MAX_ALLOC_RUN, s->refblock_entries / 4));
+        uint64_t want = MIN((in_cluster + *n + s->cluster_size - 1) >> s->cluster_bits, limit);
+        while (k < want) {
+            uint64_t c = first + k;
+            if (g_hash_table_contains(s->allocs, &c))
+                break;
+            k++;
+        }
+    }
+    *n = MIN(*n, (k << s->cluster_bits) - in_cluster);
+    return k;
 }
 
 /* One step of a write: returns bytes written (> 0) or a negative errno. */
@@ -183,8 +252,8 @@ static int64_t coroutine_fn write_step(Qcow2State *s, uint64_t offset, uint64_t 
         return ret;
     }
     if (needs_alloc(s, e)) {
-        n = MIN(n, s->cluster_size - qcow2_offset_into_cluster(s, offset));
-        ret = write_alloc(s, offset, n, e, qiov, qoff);
+        uint64_t k = alloc_run(s, offset, &n, e);
+        ret = write_alloc(s, offset, n, k, e, qiov, qoff);
         return ret < 0 ? ret : (int64_t)n;
     }
     co_mutex_unlock(&s->lock);

@@ -4,6 +4,8 @@
 # (opened from the image headers) reads back as QEMU sees it; patterns,
 # zeroes and discards written through the export land in the top image,
 # which passes qemu-img check and compares equal after a clean shutdown.
+# Block status over NBD (base:allocation) matches qemu-img map of the chain.
+import json
 import os
 import nbdtest
 from nbdtest import bgtest, MiB
@@ -16,6 +18,19 @@ def qemu_io(target, *cmds, extra=()):
     p = nbdtest.run(args + [target])
     if 'error' in p.stdout.lower() or 'failed' in p.stdout.lower():
         raise bgtest.TestFailure('qemu-io %r: %s' % (cmds, p.stdout))
+
+
+def zero_data_map(*args):
+    """qemu-img map as merged (start, length, zero, data) extents."""
+    out = json.loads(nbdtest.run(['qemu-img', 'map', '--output=json', '-U'] + list(args)).stdout)
+    merged = []
+    for e in out:
+        key = (e['zero'], e['data'])
+        if merged and merged[-1][2:] == key and merged[-1][0] + merged[-1][1] == e['start']:
+            merged[-1] = (merged[-1][0], merged[-1][1] + e['length']) + key
+        else:
+            merged.append((e['start'], e['length']) + key)
+    return merged
 
 
 def make_chain(tmp):
@@ -43,6 +58,8 @@ def main():
         sock = os.path.join(d.tmpdir, 'nbd.sock')
         _, uri = nbdtest.add_export(d, 'e0', 'top', sock)
         nbdtest.run(['qemu-img', 'compare', '-U', '-f', 'raw', '-F', 'qcow2', uri, top])
+        ours, theirs = zero_data_map('-f', 'raw', uri), zero_data_map('-f', 'qcow2', top)
+        bgtest.check_equal(ours, theirs, 'block status over NBD')
         qemu_io(uri, 'read -P 0x11 0 1M', 'read -P 0x22 1M 1M', 'read -P 0 2M 64k',
                 'read -P 0x33 3M 100k', 'read -P 0 12M 4M', extra=('-f', 'raw'))
 

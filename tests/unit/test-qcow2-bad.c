@@ -240,7 +240,10 @@ static void test_bad_l2_entries(void **state)
     assert_non_null(img);
     memset(buf, 0xff, sizeof(buf));
     assert_int_equal(qt_write(img, 0, sizeof(buf), buf), -EIO);
+    /* Fatal: the node now answers with the error driver, reads included. */
+    assert_string_equal(img->node->drv->name, "error");
     assert_int_equal(qt_write(img, 65536, sizeof(buf), buf), -EIO);
+    assert_int_equal(qt_read(img, 65536, sizeof(buf), buf), -EIO);
     qt_close(img);
     expect_open_error(p, false, BG_ERROR_READ_ONLY, "corrupt", NULL);
 }

@@ -223,7 +223,6 @@ static void test_refcount_table_growth(void **state)
 static void test_resize(void **state)
 {
     g_autofree char *path = tmp_path("resize.qcow2");
-    g_autofree char *raw = tmp_path("resize.raw");
     RUN("qemu-img create -q -f qcow2 -o cluster_size=512 %s 1M", path);
     GError *err = NULL;
     TestImage *img = qt_open(path, "img", false, NULL, &err);
@@ -289,6 +288,9 @@ static void test_backing_chain(void **state)
     memcpy(expected + 513 * 1024 + 17, buf, sizeof(buf));
     assert_int_equal(qt_write(img, 3 * 1024 * 1024 + 5, sizeof(buf), buf), 0);
     memcpy(expected + 3 * 1024 * 1024 + 5, buf, sizeof(buf));
+    /* Unaligned multi-cluster writes: one allocation, head and tail from below. */
+    g_autoptr(GRand) r = g_rand_new_with_seed(17);
+    random_writes(img, r, expected, size, 30, 60000);
     assert_image_reads(img, expected, size);
     qt_close(img);
 
