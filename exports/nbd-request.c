@@ -169,7 +169,9 @@ static int coroutine_fn do_read(NbdReq *r)
         struct iovec iov = { hdr, NBD_STRUCTURED_REPLY_SIZE };
         return nbd_client_reply(c, &iov, 1);
     }
-    return reply_read_chunk(r, r->req.offset, len, false, true);
+    /* A small read that came back all zeroes goes out as a hole: 20 bytes, not len. */
+    bool hole = !(r->req.flags & NBD_CMD_FLAG_DF) && buffer_is_zero(r->buf, len);
+    return reply_read_chunk(r, r->req.offset, len, hole, true);
 }
 
 static uint32_t coroutine_fn status_flags(int st)

@@ -3,8 +3,8 @@
 # Sparse READ replies: with structured replies, a read of 64 KiB or more
 # answers what reads as zeroes with OFFSET_HOLE chunks and the rest with
 # OFFSET_DATA chunks carrying the right bytes, in order, DONE on the last;
-# DF, short reads and clients without structured replies get the data in
-# one piece.  A qcow2 chain (zero clusters, unallocated clusters over a
+# DF reads and clients without structured replies get the data in one
+# piece; a short read is one chunk, a hole when it read only zeroes.  A qcow2 chain (zero clusters, unallocated clusters over a
 # backing file with data) reads back equal in qemu-img compare and nbdcopy;
 # a range read as data and then zeroed through the export reads as a hole.
 # A failing block status ends the reply with an ERROR chunk.
@@ -43,9 +43,12 @@ def raw_file(d):
                                           (HOLE, 2 * MiB + 128 * KiB, 896 * KiB)])
     check_read(c, content, 4 * MiB, 64 * KiB, [(HOLE, 4 * MiB, 64 * KiB)])
     check_read(c, content, 8 * MiB, 2 * MiB, [(DATA, 8 * MiB, 2 * MiB)])
-    # DF: one data chunk even over a hole; short reads are one data chunk
+    # DF: one data chunk even over a hole; a short read is one chunk: a hole
+    # when what it read is all zeroes, else data
     check_read(c, content, MiB, MiB, [(DATA, MiB, MiB)], flags=nbdwire.FLAG_DF)
-    check_read(c, content, 4 * MiB, 4 * KiB, [(DATA, 4 * MiB, 4 * KiB)])
+    check_read(c, content, 4 * MiB, 4 * KiB, [(HOLE, 4 * MiB, 4 * KiB)])
+    check_read(c, content, 0, 4 * KiB, [(DATA, 0, 4 * KiB)])
+    check_read(c, content, 4 * MiB, 4 * KiB, [(DATA, 4 * MiB, 4 * KiB)], flags=nbdwire.FLAG_DF)
     # written data shows up as data, zeroed data as a hole
     bgtest.check_equal(c.write(5 * MiB, b'\x44' * (64 * KiB)), 0, 'write')
     content = content[:5 * MiB] + b'\x44' * (64 * KiB) + content[5 * MiB + 64 * KiB:]
