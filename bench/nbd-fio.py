@@ -20,17 +20,17 @@ assertions; this is a measurement.
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
+sys.path.insert(0, HERE)
+from fiolib import run_fio, wait_for_socket  # noqa: E402
 
 WORKLOADS = [
     # name, rw, bs, iodepth, unit
@@ -39,31 +39,6 @@ WORKLOADS = [
     ('read-1m-qd8', 'read', '1M', 8, 'MiB/s'),
     ('write-1m-qd8', 'write', '1M', 8, 'MiB/s'),
 ]
-
-
-def wait_for_socket(path, proc, what, timeout=15):
-    end = time.monotonic() + timeout
-    while not os.path.exists(path):
-        if proc is not None and proc.poll() is not None:
-            sys.exit('%s exited early with %d' % (what, proc.returncode))
-        if time.monotonic() > end:
-            sys.exit('%s did not create %s' % (what, path))
-        time.sleep(0.05)
-
-
-def run_fio(uri, rw, bs, iodepth, runtime, size):
-    cmd = ['fio', '--name=bench', '--ioengine=nbd', '--uri=' + uri, '--rw=' + rw,
-           '--bs=' + bs, '--iodepth=%d' % iodepth, '--runtime=%d' % runtime,
-           '--time_based', '--size=%d' % size, '--numjobs=1', '--group_reporting',
-           '--output-format=json']
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        sys.exit('fio failed on %s:\n%s%s' % (uri, p.stdout, p.stderr))
-    job = json.loads(p.stdout[p.stdout.index('{'):])['jobs'][0]
-    side = job['read'] if 'read' in rw else job['write']
-    if job['error']:
-        sys.exit('fio job error %d on %s' % (job['error'], uri))
-    return side['iops'], side['bw'] / 1024.0      # IOPS, MiB/s
 
 
 def record(results, wl, name, value):

@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Shared by the fio benchmarks: waiting for a server's socket, one fio run."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def wait_for_socket(path, proc, what, timeout=15):
+    end = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if proc is not None and proc.poll() is not None:
+            sys.exit('%s exited early with %d' % (what, proc.returncode))
+        if time.monotonic() > end:
+            sys.exit('%s did not create %s' % (what, path))
+        time.sleep(0.05)
+
+
+def run_fio(uri, rw, bs, iodepth, runtime, size):
+    """One fio job (ioengine=nbd) against uri; returns (IOPS, MiB/s)."""
+    cmd = ['fio', '--name=bench', '--ioengine=nbd', '--uri=' + uri, '--rw=' + rw,
+           '--bs=' + bs, '--iodepth=%d' % iodepth, '--runtime=%d' % runtime,
+           '--time_based', '--size=%d' % size, '--numjobs=1', '--group_reporting',
+           '--output-format=json']
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit('fio failed on %s:\n%s%s' % (uri, p.stdout, p.stderr))
+    job = json.loads(p.stdout[p.stdout.index('{'):])['jobs'][0]
+    side = job['read'] if 'read' in rw else job['write']
+    if job['error']:
+        sys.exit('fio job error %d on %s' % (job['error'], uri))
+    return side['iops'], side['bw'] / 1024.0
