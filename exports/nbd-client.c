@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aio/loop.h"
@@ -56,6 +57,52 @@ static int coroutine_fn client_co_wait(NbdClient *c, bool write)
     return (write ? c->dead : c->quit) ? -ESHUTDOWN : 0;
 }
 
+/*
+ * Before the reader sleeps it spins on recv() for up to c->poll_ns, as
+ * QEMU's event loop polls before it blocks: a client with a pipeline of
+ * requests sends the next ones within microseconds of our replies, and
+ * catching them here saves the sleep and wake-up of the whole loop.  The
+ * time adapts as QEMU's does: when the reader slept less than
+ * NBD_POLL_MAX_NS, spinning would have caught the data and poll_ns grows;
+ * when it slept longer, spinning is dropped until a short sleep again.  Only
+ * while nothing of this client is in flight (no completion waits behind the
+ * spin) and nothing is left to send.
+ */
+#define NBD_POLL_MAX_NS   32000
+#define NBD_POLL_START_NS 4000
+
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* recv() until data, EOF, an error or the end of the spin; -1/EAGAIN then. */
+static ssize_t client_poll_recv(NbdClient *c, void *buf, size_t len, int64_t *t)
+{
+    int64_t t0 = now_ns();
+    *t = t0;
+    if (c->in_flight || c->obuf_len)
+        return -1;
+    while (*t - t0 < c->poll_ns) {
+        ssize_t r = recv(c->fd, buf, len, 0);
+        if (r >= 0 || errno != EAGAIN)
+            return r;
+        *t = now_ns();
+    }
+    errno = EAGAIN;
+    return -1;
+}
+
+static void client_poll_adapt(NbdClient *c, int64_t slept_ns)
+{
+    if (slept_ns > NBD_POLL_MAX_NS)
+        c->poll_ns = 0;
+    else if (slept_ns > c->poll_ns && c->poll_ns < NBD_POLL_MAX_NS)
+        c->poll_ns = MIN(MAX(c->poll_ns * 2, NBD_POLL_START_NS), NBD_POLL_MAX_NS);
+}
+
 int coroutine_fn nbd_client_co_read(NbdClient *c, void *buf, size_t len)
 {
     uint8_t *p = buf;
@@ -71,7 +118,22 @@ int coroutine_fn nbd_client_co_read(NbdClient *c, void *buf, size_t len)
         if (c->quit)
             return -ESHUTDOWN;
         bool direct = len >= NBD_RBUF_SIZE / 2;
-        ssize_t r = recv(c->fd, direct ? p : c->rbuf, direct ? len : NBD_RBUF_SIZE, 0);
+        void *dst = direct ? p : c->rbuf;
+        size_t want = direct ? len : NBD_RBUF_SIZE;
+        ssize_t r = recv(c->fd, dst, want, 0);
+        if (r < 0 && errno == EAGAIN) {
+            /* Nothing more to read: push out the replies batched meanwhile. */
+            nbd_client_co_flush_idle(c);
+            int64_t t;
+            r = client_poll_recv(c, dst, want, &t);
+            if (r < 0 && errno == EAGAIN) {
+                int ret = client_co_wait(c, false);
+                if (ret < 0)
+                    return ret;
+                client_poll_adapt(c, now_ns() - t);
+                continue;
+            }
+        }
         if (r > 0) {
             if (direct) {
                 p += r;
@@ -82,12 +144,6 @@ int coroutine_fn nbd_client_co_read(NbdClient *c, void *buf, size_t len)
             }
         } else if (r == 0) {
             return -EPIPE;
-        } else if (errno == EAGAIN) {
-            /* Nothing more to read: push out the replies batched meanwhile. */
-            nbd_client_co_flush_idle(c);
-            int ret = client_co_wait(c, false);
-            if (ret < 0)
-                return ret;
         } else if (errno != EINTR) {
             return -errno;
         }

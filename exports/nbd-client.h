@@ -32,6 +32,7 @@ struct NbdClient {
 
     uint8_t *rbuf;
     size_t rstart, rend;
+    int64_t poll_ns;            /* how long the reader spins before it sleeps */
 
     /* Reply batching (nbd-send.c). */
     uint8_t *obuf;              /* replies waiting for the flush */
