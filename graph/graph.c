@@ -109,11 +109,11 @@ void node_free(BlockNode *node)
  */
 static void coroutine_fn graph_release(BlockNode *first)
 {
-    g_autoptr(GPtrArray) todo = g_ptr_array_new();
+    g_autoptr(GPtrArray) to_close = g_ptr_array_new();
 
-    g_ptr_array_add(todo, first);
-    while (todo->len > 0) {
-        BlockNode *node = g_ptr_array_steal_index(todo, todo->len - 1);
+    g_ptr_array_add(to_close, first);
+    while (to_close->len > 0) {
+        BlockNode *node = g_ptr_array_steal_index(to_close, to_close->len - 1);
 
         /* Nobody uses the node any more: flush, then wait for what is left in flight. */
         if (node->opened && !node->failure) {
@@ -139,7 +139,7 @@ static void coroutine_fn graph_release(BlockNode *first)
                 g_warning("Releasing node '%s': %s", child->name, err->message);
             block_child_unlink(c);
             if (!child->user_owned && child->parents->len == 0)
-                g_ptr_array_add(todo, child);
+                g_ptr_array_add(to_close, child);
         }
         node_drain_end(node);
         node_free(node);
