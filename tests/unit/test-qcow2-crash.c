@@ -130,15 +130,12 @@ static void test_crash_lazy_refcounts(void **state)
 
 static int setup(void **state)
 {
-    tmpdir = g_dir_make_tmp("test-qcow2-crash-XXXXXX", NULL);
-    return tmpdir ? 0 : -1;
+    return qt_tmpdir_create("test-qcow2-crash", &tmpdir);
 }
 
 static int teardown(void **state)
 {
-    g_autofree char *out = NULL;
-    qt_run(&out, "rm -rf %s", tmpdir);
-    g_free(tmpdir);
+    qt_tmpdir_remove(&tmpdir);
     return 0;
 }
 

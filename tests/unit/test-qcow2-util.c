@@ -229,3 +229,21 @@ void qt_close_all(void)
         qt_close(g_ptr_array_index(open_images, open_images->len - 1));
     g_clear_pointer(&open_images, g_ptr_array_unref);
 }
+
+int qt_tmpdir_create(const char *prefix, char **ret_dir)
+{
+    g_autofree char *tmpl = g_strdup_printf("%s-XXXXXX", prefix);
+
+    *ret_dir = g_dir_make_tmp(tmpl, NULL);
+    return *ret_dir ? 0 : -1;
+}
+
+void qt_tmpdir_remove(char **dir)
+{
+    g_autofree char *out = NULL;
+
+    if (!*dir)
+        return;
+    qt_run(&out, "rm -rf '%s'", *dir);
+    g_clear_pointer(dir, g_free);
+}

@@ -42,3 +42,6 @@ int qt_block_status(TestImage *img, uint64_t off, uint64_t len, uint64_t *pnum,
 /* Runs a command line (shell quoting); returns the exit status, output in *out. */
 int qt_run(char **out, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 bool qt_have_qemu_tools(void);
+/* A scratch folder /tmp/<prefix>-XXXXXX for one test program, and its removal. */
+int qt_tmpdir_create(const char *prefix, char **ret_dir);
+void qt_tmpdir_remove(char **dir);

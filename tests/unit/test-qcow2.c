@@ -741,17 +741,12 @@ static int setup(void **state)
 {
     if (!qt_have_qemu_tools())
         return 0;
-    tmpdir = g_dir_make_tmp("test-qcow2-XXXXXX", NULL);
-    return tmpdir ? 0 : -1;
+    return qt_tmpdir_create("test-qcow2", &tmpdir);
 }
 
 static int teardown(void **state)
 {
-    if (tmpdir) {
-        g_autofree char *out = NULL;
-        qt_run(&out, "rm -rf %s", tmpdir);
-        g_free(tmpdir);
-    }
+    qt_tmpdir_remove(&tmpdir);
     return 0;
 }
 
