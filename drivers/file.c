@@ -28,6 +28,7 @@
 
 #include "aio/linux-aio.h"
 #include "aio/worker-pool.h"
+#include "drivers/file-inline.h"
 #include "drivers/file-jobs.h"
 #include "drivers/file-lock.h"
 #include "graph/error.h"
@@ -58,6 +59,7 @@ typedef struct FileState {
     bool has_punch_hole;
     bool has_dsync;             /* pwritev2(RWF_DSYNC) works */
     uint32_t mem_align;         /* O_DIRECT buffer alignment; 1 without */
+    FileInline inline_io;       /* aio=threads: transfers that skip the pool */
 } FileState;
 
 static const char *const file_aio_values[] = { "threads", "native", NULL };
@@ -96,8 +98,11 @@ static long coroutine_fn file_co_rw_raw(FileState *s, bool write, uint64_t offse
     };
     long ret;
 
-    if (s->aio == FILE_AIO_THREADS)
+    if (s->aio == FILE_AIO_THREADS) {
+        if (file_inline_try(&s->inline_io, &job, &ret))
+            return ret;
         return worker_pool_co_run(file_job_rw, &job);
+    }
 
     ret = linux_aio_co_submit(s->fd, !write ? LINUX_AIO_READ
                                      : rw_flags ? LINUX_AIO_WRITE_DSYNC : LINUX_AIO_WRITE,
@@ -440,6 +445,7 @@ static int coroutine_fn file_co_open(BlockNode *node, const OptionSet *opts, GEr
     s->fd = job.fd;
     s->is_block = job.is_block;
     s->mem_align = s->direct ? job.mem_align : 1;
+    file_inline_init(&s->inline_io, s->fd, s->direct);
     node->request_alignment = s->direct ? job.offset_align : 1;
     node->size = job.size;
     node->writable = writable;
@@ -560,6 +566,7 @@ static void file_reopen_commit(BlockNode *node, void *state)
     if (r->fd >= 0) {
         file_replace_fd(node, s, r->fd);
         s->mem_align = r->next.mem_align;
+        file_inline_init(&s->inline_io, s->fd, s->direct);
         node->request_alignment = r->offset_align;
     }
 }

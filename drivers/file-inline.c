@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * Why not always the pool: one 4 KiB request on tmpfs is a ~1 µs copy, while
+ * waking a worker and getting its completion back through the eventfd costs
+ * several context switches; on two CPUs that hand-off was a quarter of the
+ * daemon's time (docs/nbd.md).  Why not always inline: a page-cache miss on
+ * a disk file system can take milliseconds, and the loop thread serves every
+ * client and the bus.  So only what cannot wait for a device runs here.
+ */
+
+#include <errno.h>
+#include <limits.h>
+#include <sys/statfs.h>
+#include <sys/uio.h>
+#include <linux/magic.h>
+
+#include "drivers/file-inline.h"
+
+/* Larger transfers go to the pool, where the copy overlaps the loop's work. */
+#define FILE_INLINE_MAX_BYTES (128 * 1024)
+
+/* After this many RWF_NOWAIT misses in a row, skip FILE_INLINE_BACKOFF tries. */
+#define FILE_INLINE_MAX_MISSES 4
+#define FILE_INLINE_BACKOFF    64
+
+void file_inline_init(FileInline *fi, int fd, bool direct)
+{
+    struct statfs st;
+
+    *fi = (FileInline){ 0 };
+    if (direct)
+        return;                 /* O_DIRECT transfers always wait for the device */
+    if (fstatfs(fd, &st) == 0 &&
+        (st.f_type == TMPFS_MAGIC || st.f_type == RAMFS_MAGIC)) {
+        fi->memory_fs = true;
+        return;
+    }
+    fi->nowait_read = fi->nowait_write = true;
+}
+
+bool file_inline_try(FileInline *fi, FileRwJob *job, long *ret)
+{
+    if (job->bytes > FILE_INLINE_MAX_BYTES || job->niov > IOV_MAX)
+        return false;
+    if (fi->memory_fs) {
+        *ret = file_job_rw(job);
+        return true;
+    }
+    /* RWF_DSYNC waits for the disk by definition. */
+    bool *enabled = job->write ? &fi->nowait_write : &fi->nowait_read;
+    if (!*enabled || job->rw_flags)
+        return false;
+    if (fi->skip) {
+        fi->skip--;
+        return false;
+    }
+
+    ssize_t n = job->write
+        ? pwritev2(job->fd, job->iov, job->niov, (off_t)job->offset, RWF_NOWAIT)
+        : preadv2(job->fd, job->iov, job->niov, (off_t)job->offset, RWF_NOWAIT);
+    if (n >= 0 && (size_t)n == job->bytes) {
+        fi->misses = 0;
+        *ret = n;
+        return true;
+    }
+    /*
+     * EOPNOTSUPP: the file system takes no RWF_NOWAIT at all; EINVAL: not for
+     * buffered writes.  Anything else (EAGAIN, a short transfer that may be a
+     * miss or the end of the file) is redone whole by the pool; a write that
+     * went through partly is simply written again.
+     */
+    if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL)) {
+        *enabled = false;
+        return false;
+    }
+    if (++fi->misses >= FILE_INLINE_MAX_MISSES) {
+        fi->misses = 0;
+        fi->skip = FILE_INLINE_BACKOFF;
+    }
+    return false;
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Reads and writes of the `file` driver that run on the calling thread
+ * instead of the worker pool, when they cannot wait for a device: on a file
+ * system that keeps its data in memory (tmpfs, ramfs), or where
+ * preadv2/pwritev2(RWF_NOWAIT) find everything in the page cache.  The
+ * hand-off to a worker thread and back costs more than such a copy.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "drivers/file-jobs.h"
+
+typedef struct FileInline {
+    bool memory_fs;             /* tmpfs or ramfs: every transfer is a copy */
+    bool nowait_read;           /* preadv2(RWF_NOWAIT) still worth trying */
+    bool nowait_write;          /* pwritev2(RWF_NOWAIT) still worth trying */
+    uint32_t misses;            /* RWF_NOWAIT attempts in a row that would have blocked */
+    uint32_t skip;              /* transfers left to send straight to the pool */
+} FileInline;
+
+/* Sets up the policy for a descriptor (buffered, not O_DIRECT) of fd's file system. */
+void file_inline_init(FileInline *fi, int fd, bool direct);
+
+/*
+ * Runs job on this thread if it cannot block; true when it did, with the
+ * result (as file_job_rw) in *ret.  False leaves the whole job to the pool.
+ */
+bool file_inline_try(FileInline *fi, FileRwJob *job, long *ret);
