@@ -18,11 +18,12 @@ def wait_for_socket(path, proc, what, timeout=15):
         time.sleep(0.05)
 
 
-def run_fio(uri, rw, bs, iodepth, runtime, size):
-    """One fio job (ioengine=nbd) against uri; returns (IOPS, MiB/s)."""
+def run_fio(uri, rw, bs, iodepth, runtime, size, jobs=1):
+    """fio (ioengine=nbd) against uri, `jobs` processes with a connection
+    each (summed); returns (IOPS, MiB/s)."""
     cmd = ['fio', '--name=bench', '--ioengine=nbd', '--uri=' + uri, '--rw=' + rw,
            '--bs=' + bs, '--iodepth=%d' % iodepth, '--runtime=%d' % runtime,
-           '--time_based', '--size=%d' % size, '--numjobs=1', '--group_reporting',
+           '--time_based', '--size=%d' % size, '--numjobs=%d' % jobs, '--group_reporting',
            '--output-format=json']
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:

@@ -11,7 +11,7 @@ workload with the three results and our ratio to each.
 
   bench/nbd-fio.py [--runtime 10] [--reps 2] [--size-mib 1024]
                    [--blockgraphd PATH] [--only blockgraph,qsd,nbdkit]
-                   [--workloads randread-4k-qd32,...] [--perf FILE]
+                   [--workloads randread-4k-qd32,...] [--perf FILE] [--jobs 1]
 
 Build blockgraphd without sanitizers for meaningful numbers
 (meson setup build-rel --buildtype=release).  Timings are never test
@@ -132,6 +132,8 @@ def main():
     ap.add_argument('--only', default='blockgraph,qsd,nbdkit')
     ap.add_argument('--workloads', default='')
     ap.add_argument('--reps', type=int, default=2, help='runs per server and workload (best counts)')
+    ap.add_argument('--jobs', type=int, default=1,
+                    help='fio processes, one NBD connection each (default 1)')
     ap.add_argument('--perf', default='', help='perf record blockgraphd into this file')
     args = ap.parse_args()
     args.workloads = [w for w in args.workloads.split(',') if w]
@@ -161,7 +163,7 @@ def main():
                 for rep in range(args.reps):
                     for name in names:
                         iops, mibs = run_fio(uris[name], rw, bs, qd, args.runtime,
-                                             args.size_mib << 20)
+                                             args.size_mib << 20, args.jobs)
                         value = iops if unit == 'IOPS' else mibs
                         record(results, wl, name, value)
                         print('  %-18s %-10s run %d: %10.1f %s'

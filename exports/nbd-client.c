@@ -66,10 +66,13 @@ static int coroutine_fn client_co_wait(NbdClient *c, bool write)
  * NBD_POLL_MAX_NS, spinning would have caught the data and poll_ns grows;
  * when it slept longer, spinning is dropped until a short sleep again.  Only
  * while nothing of this client is in flight (no completion waits behind the
- * spin) and nothing is left to send.
+ * spin) and nothing is left to send, and only while this is the one client
+ * in transmission: spinning on one socket would keep the loop from the others.
  */
 #define NBD_POLL_MAX_NS   32000
 #define NBD_POLL_START_NS 4000
+
+static unsigned transmitting_clients;
 
 static int64_t now_ns(void)
 {
@@ -83,7 +86,7 @@ static ssize_t client_poll_recv(NbdClient *c, void *buf, size_t len, int64_t *t)
 {
     int64_t t0 = now_ns();
     *t = t0;
-    if (c->in_flight || c->obuf_len)
+    if (c->in_flight || c->obuf_len || transmitting_clients > 1)
         return -1;
     while (*t - t0 < c->poll_ns) {
         ssize_t r = recv(c->fd, buf, len, 0);
@@ -268,6 +271,7 @@ static bool coroutine_fn client_co_negotiate(NbdClient *c)
         c->structured = neg.structured;
         c->meta_base_allocation = neg.meta_base_allocation;
         c->in_transmission = true;
+        transmitting_clients++;
         export_client_attached(e, c);
         c->export = e;
     }
@@ -396,6 +400,7 @@ static void client_run(void *opaque)
     c->handshake_timer = sd_event_source_disable_unref(c->handshake_timer);
     if (ok) {
         client_co_transmit(c);
+        transmitting_clients--;
         Export *e = c->export;
         c->export = NULL;
         export_client_detached(e, c);
