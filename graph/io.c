@@ -9,6 +9,7 @@
 #include "graph/error.h"
 #include "graph/graph-internal.h"
 #include "graph/io.h"
+#include "graph/write-track.h"
 
 #define ZERO_CHUNK (1024 * 1024)
 static const uint8_t zero_chunk[ZERO_CHUNK];
@@ -159,6 +160,8 @@ int coroutine_fn node_co_pwritev(BlockChild *c, uint64_t offset, uint64_t bytes,
     if (bytes == 0)
         return 0;
     req_begin(node);
+    WriteTrack track;
+    write_track_begin(node, &track, offset, bytes, !is_aligned(node, offset, bytes));
     if (node->detect_zeroes != DETECT_ZEROES_OFF && iov_is_zero(qiov, 0, bytes)) {
         BlockReqFlags zflags = flags & BLOCK_REQ_FUA;
         if (node->detect_zeroes == DETECT_ZEROES_UNMAP)
@@ -169,6 +172,7 @@ int coroutine_fn node_co_pwritev(BlockChild *c, uint64_t offset, uint64_t bytes,
     } else {
         r = bounce_rw(node, offset, bytes, qiov, flags, true);
     }
+    write_track_end(node, &track);
     req_end(node);
     return r < 0 ? r : 0;
 }
@@ -200,7 +204,10 @@ int coroutine_fn node_co_pwrite_zeroes(BlockChild *c, uint64_t offset, uint64_t 
     if (r < 0 || bytes == 0)
         return r;
     req_begin(node);
+    WriteTrack track;
+    write_track_begin(node, &track, offset, bytes, !is_aligned(node, offset, bytes));
     r = do_pwrite_zeroes(node, offset, bytes, flags);
+    write_track_end(node, &track);
     req_end(node);
     return r;
 }
@@ -213,7 +220,10 @@ int coroutine_fn node_co_pdiscard(BlockChild *c, uint64_t offset, uint64_t bytes
     if (r < 0 || bytes == 0 || !node->discard_unmap || !node->drv->co_pdiscard)
         return r;
     req_begin(node);
+    WriteTrack track;
+    write_track_begin(node, &track, offset, bytes, false);
     r = node->drv->co_pdiscard(node, offset, bytes);
+    write_track_end(node, &track);
     req_end(node);
     /* Discard is advisory: a driver that cannot do it has done nothing wrong. */
     return r == -ENOTSUP ? 0 : r;

@@ -78,6 +78,7 @@ struct BlockNode {
     unsigned quiesce_counter;   /* > 0: drained; new requests wait */
     CoQueue quiesce_waiters;    /* requests held back while drained */
     CoQueue idle_waiters;       /* drainers waiting for in_flight == 0 */
+    GList *write_tracks;        /* WriteTrack*: writes in flight (aligned nodes only) */
 
     /* Common options, decoded once for the request path. */
     uint8_t detect_zeroes;      /* DetectZeroes */

@@ -355,6 +355,58 @@ static void test_concurrent_writes(void **state)
     run_co(body_concurrent, state);
 }
 
+/*
+ * O_DIRECT with unaligned writes in flight at once: 64 writers of 64 bytes
+ * share the first 4 KiB block, each a read-modify-write of that block in the
+ * core.  Without serialisation the write-backs undo each other.
+ */
+typedef struct SmallWriter {
+    BlockChild *c;
+    unsigned index;
+    int ret;
+    unsigned *left;
+    Coroutine *waiter;
+} SmallWriter;
+
+static void small_writer_co(void *opaque)
+{
+    SmallWriter *w = opaque;
+    uint8_t buf[64];
+
+    memset(buf, 0x40 + w->index, sizeof(buf));
+    w->ret = node_co_pwrite(w->c, w->index * 64ULL, sizeof(buf), buf, 0);
+    if (--*w->left == 0)
+        coroutine_wake(w->waiter);
+}
+
+static void body_direct_unaligned_concurrent(Fixture *f)
+{
+    BlockChild *c = open_rw(f, "cache.direct", "on", NULL);
+    SmallWriter w[64];
+    unsigned left = 64;
+    uint8_t expect[64];
+
+    for (unsigned i = 0; i < 64; i++) {
+        w[i] = (SmallWriter){ .c = c, .index = i, .left = &left, .waiter = coroutine_self() };
+        coroutine_start(small_writer_co, &w[i]);
+    }
+    while (left > 0)
+        coroutine_yield();
+    for (unsigned i = 0; i < 64; i++) {
+        assert_int_equal(w[i].ret, 0);
+        memset(expect, 0x40 + i, sizeof(expect));
+        assert_file_bytes(f, i * 64ULL, expect, sizeof(expect));
+    }
+    close_node(c);
+}
+
+static void test_direct_unaligned_concurrent(void **state)
+{
+    if (!direct_supported(*state))
+        skip();
+    run_co(body_direct_unaligned_concurrent, state);
+}
+
 /* ---- block status, zeroes, discard ---- */
 
 static int coroutine_fn status(BlockChild *c, uint64_t offset, uint64_t bytes, uint64_t *pnum)
@@ -646,6 +698,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_read_direct_native, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_unaligned_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_direct_unaligned_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_block_status_sparse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_write_unmap, setup, teardown),
