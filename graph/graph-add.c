@@ -129,8 +129,10 @@ static BlockNode *resolve_child(AddContext *ctx, BlockNode *parent, const ChildS
 {
     BlockNode *child;
 
-    if (cs->kind == CHILD_SPEC_INLINE)
+    if (cs->kind == CHILD_SPEC_INLINE) {
+        child_spec_apply_inherited_defaults(cs);
         return open_node(ctx, cs->inline_spec, false, true, errp);
+    }
     child = lookup_any(ctx, cs->ref);
     if (child && child->removing) {
         g_set_error(errp, BG_ERROR, BG_ERROR_NOT_FOUND,

@@ -110,6 +110,7 @@ static bool check_children(ReopenQueue *q, BlockNode *node, const BlockdevSpec *
                         cur ? " " : "", cur ? cur->node->name : "");
             return false;
         }
+        child_spec_apply_inherited_defaults(cs);
         if (!queue_add(q, cur->node, cs->inline_spec, errp))
             return false;
     }

@@ -52,6 +52,14 @@ ChildSpec *blockdev_spec_add_child(BlockdevSpec *spec, const char *role, ChildSp
     return c;
 }
 
+void child_spec_apply_inherited_defaults(const ChildSpec *cs)
+{
+    if (cs->kind != CHILD_SPEC_INLINE || g_str_equal(cs->role, "backing"))
+        return;
+    if (!blockdev_spec_get(cs->inline_spec, "discard"))
+        blockdev_spec_set(cs->inline_spec, "discard", "unmap");
+}
+
 const ChildSpec *blockdev_spec_find_child(const BlockdevSpec *spec, const char *role)
 {
     for (guint i = 0; i < spec->children->len; i++) {

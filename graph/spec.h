@@ -42,3 +42,11 @@ const char *blockdev_spec_get(const BlockdevSpec *spec, const char *name);
 ChildSpec *blockdev_spec_add_child(BlockdevSpec *spec, const char *role,
                                    ChildSpecKind kind);
 const ChildSpec *blockdev_spec_find_child(const BlockdevSpec *spec, const char *role);
+
+/*
+ * Defaults a node defined inline takes from being a child, as QEMU's
+ * inherited options: a storage child (not backing) defaults to
+ * discard=unmap, because its parent decides which discards to pass down.
+ * Options the snippet sets win.
+ */
+void child_spec_apply_inherited_defaults(const ChildSpec *cs);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "aio/loop.h"
@@ -342,6 +343,38 @@ static void discard_over_backing(const char *compat, const char *const *extra, b
     assert_check_clean(top, false);
     write_file(raw, expected, size);
     assert_compare(top, raw);
+}
+
+/*
+ * A discard reaches the disk through an inline file child that does not say
+ * discard="unmap" itself: the child inherits it (as in QEMU), and the
+ * qcow2 node's own discard option decides.
+ */
+static void test_discard_reaches_file(void **state)
+{
+    g_autofree char *path = tmp_path("dfile.qcow2");
+    const uint64_t size = 4 << 20, data = 2 << 20;
+    RUN("qemu-img create -q -f qcow2 %s %" PRIu64, path, size);
+    const char *const unmap[] = { "discard", "unmap", NULL };
+    GError *err = NULL;
+    TestImage *img = qt_open(path, "img", false, unmap, &err);
+    if (!img)
+        fail_msg("open: %s", err->message);
+    g_autofree uint8_t *buf = g_malloc(data);
+    memset(buf, 0x5a, data);
+    assert_int_equal(qt_write(img, 0, data, buf), 0);
+    assert_int_equal(qt_flush(img), 0);
+    struct stat before, after;
+    assert_int_equal(stat(path, &before), 0);
+    assert_int_equal(qt_discard(img, 0, data), 0);
+    assert_int_equal(qt_flush(img), 0);
+    assert_int_equal(stat(path, &after), 0);
+    /* st_blocks counts 512-byte units; most of the 2 MiB went back to the disk. */
+    assert_true(before.st_blocks - after.st_blocks >= (blkcnt_t)(data * 3 / 4 / 512));
+    g_autofree uint8_t *zero = g_malloc0(size);
+    assert_image_reads(img, zero, size);
+    qt_close(img);
+    assert_check_clean(path, false);
 }
 
 static void test_discard_backing(void **state)
@@ -765,6 +798,7 @@ int main(void)
         cmocka_unit_test_teardown(test_resize, teardown_each),
         cmocka_unit_test_teardown(test_backing_chain, teardown_each),
         cmocka_unit_test_teardown(test_discard_backing, teardown_each),
+        cmocka_unit_test_teardown(test_discard_reaches_file, teardown_each),
         cmocka_unit_test_teardown(test_compressed_zlib, teardown_each),
         cmocka_unit_test_teardown(test_compressed_zstd, teardown_each),
         cmocka_unit_test_teardown(test_small_caches, teardown_each),
