@@ -201,6 +201,7 @@ long file_job_seek(void *opaque)
 
     job->zero = false;
     job->pnum = job->bytes;
+    job->data_end = 0;
     data = lseek(job->fd, start, SEEK_DATA);
     if (data < 0) {
         /* ENXIO: start is in the hole at the end; else no SEEK_DATA here. */
@@ -213,8 +214,10 @@ long file_job_seek(void *opaque)
         return 0;
     }
     hole = lseek(job->fd, start, SEEK_HOLE);
-    if (hole > start)
+    if (hole > start) {
         job->pnum = MIN((uint64_t)(hole - start), job->bytes);
+        job->data_end = (uint64_t)hole;
+    }
     return 0;
 }
 

@@ -46,6 +46,7 @@ typedef struct FileSeekJob {
     /* results */
     bool zero;
     uint64_t pnum;
+    uint64_t data_end;          /* data: where the next hole starts (EOF included), else 0 */
 } FileSeekJob;
 
 typedef struct FileTruncateJob {

@@ -60,6 +60,17 @@ typedef struct FileState {
     bool has_dsync;             /* pwritev2(RWF_DSYNC) works */
     uint32_t mem_align;         /* O_DIRECT buffer alignment; 1 without */
     FileInline inline_io;       /* aio=threads: transfers that skip the pool */
+    /*
+     * The last data extent block status found, as QEMU's file-posix keeps:
+     * SEEK_HOLE scans page by page up to the next hole, so on a fully
+     * allocated tmpfs file every query cost a walk to the end of the file.
+     * Writes only turn holes into data and leave it valid; zero writes,
+     * discards, resizes and new descriptors drop it.  data_gen changes with
+     * every drop, so that a query that raced with one does not store its
+     * answer.
+     */
+    uint64_t data_start, data_end;      /* empty when data_end <= data_start */
+    unsigned data_gen;
 } FileState;
 
 static const char *const file_aio_values[] = { "threads", "native", NULL };
@@ -68,6 +79,12 @@ static const char *const file_locking_values[] = { "auto", "on", "off", NULL };
 static int file_open_flags(const FileState *s, bool writable)
 {
     return O_CLOEXEC | (s->direct ? O_DIRECT : 0) | (writable ? O_RDWR : O_RDONLY);
+}
+
+static void file_forget_data_extent(FileState *s)
+{
+    s->data_start = s->data_end = 0;
+    s->data_gen++;
 }
 
 /* ---- reads and writes ---- */
@@ -277,10 +294,13 @@ static int coroutine_fn file_co_pwrite_zeroes(BlockNode *node, uint64_t offset,
     FileState *s = node->opaque;
     int ret = -ENOTSUP;
 
+    /* Before and after: a query running meanwhile must not store its answer. */
+    file_forget_data_extent(s);
     if ((flags & BLOCK_REQ_MAY_UNMAP) && s->unmap)
         ret = file_co_punch(s, offset, bytes);
     if (ret == -ENOTSUP)
         ret = file_co_zero_range(s, offset, bytes);
+    file_forget_data_extent(s);
     if (ret == 0 && (flags & BLOCK_REQ_FUA))
         ret = file_co_sync(s);
     return ret;
@@ -293,7 +313,9 @@ static int coroutine_fn file_co_pdiscard(BlockNode *node, uint64_t offset, uint6
 
     if (!s->unmap)
         return 0;
+    file_forget_data_extent(s);
     ret = file_co_punch(s, offset, bytes);
+    file_forget_data_extent(s);
     /* Discard is a hint: a file system without holes simply keeps the data. */
     return ret == -ENOTSUP ? 0 : ret;
 }
@@ -324,7 +346,9 @@ static int coroutine_fn file_co_truncate(BlockNode *node, uint64_t size, GError 
                     "Size %" G_GUINT64_FORMAT " is too large for node '%s'", size, node->name);
         return -EFBIG;
     }
+    file_forget_data_extent(s);
     ret = worker_pool_co_run(file_job_truncate, &job);
+    file_forget_data_extent(s);
     if (ret < 0) {
         bg_set_error_errno(errp, (int)ret, "Could not resize '%s' of node '%s' to %"
                            G_GUINT64_FORMAT " bytes", node->filename, node->name, size);
@@ -341,10 +365,16 @@ static int coroutine_fn file_co_block_status(BlockNode *node, uint64_t offset, u
     FileSeekJob job = { .fd = s->fd, .offset = offset, .bytes = bytes };
     uint64_t align = node->request_alignment;
     int ret = BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_OFFSET_VALID;
+    unsigned gen = s->data_gen;
 
-    if (worker_pool_co_run(file_job_seek, &job) < 0 || job.pnum == 0) {
+    if (offset >= s->data_start && offset < s->data_end) {
+        job.pnum = MIN(s->data_end - offset, bytes);
+    } else if (worker_pool_co_run(file_job_seek, &job) < 0 || job.pnum == 0) {
         job.zero = false;
         job.pnum = bytes;
+    } else if (job.data_end > offset && gen == s->data_gen) {
+        s->data_start = offset;
+        s->data_end = job.data_end;
     }
     /* Keep extents aligned for O_DIRECT; a partial block counts as data. */
     if (align > 1 && offset + job.pnum < node->size && job.pnum % align) {

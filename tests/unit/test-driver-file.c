@@ -528,11 +528,24 @@ static void body_discard(Fixture *f)
     close_node(c);
 
     c = open_rw(f, "discard", "unmap", NULL);
+    /* The whole file is data, and the driver remembers that extent... */
+    assert_int_equal(status(c, 0, MiB, &pnum), BLOCK_STATUS_DATA);
+    assert_int_equal(pnum, MiB);
     assert_int_equal(node_co_pdiscard(c, 65536, 65536), 0);
     assert_file_zero(f, 65536, 65536);
     assert_file_bytes(f, 0, x, 65536);
+    /* ...until the discard: the hole shows, and the data around it. */
     assert_int_equal(status(c, 65536, MiB - 65536, &pnum), BLOCK_STATUS_ZERO);
     assert_int_equal(pnum, 65536);
+    assert_int_equal(status(c, 2 * 65536, MiB - 2 * 65536, &pnum), BLOCK_STATUS_DATA);
+    assert_int_equal(pnum, MiB - 2 * 65536);
+    /* A write fills the hole again. */
+    assert_int_equal(node_co_pwrite(c, 65536, 65536, x, 0), 0);
+    assert_int_equal(status(c, 65536, MiB - 65536, &pnum), BLOCK_STATUS_DATA);
+    /* Zeroes with unmap punch a hole, also after a remembered extent. */
+    assert_int_equal(status(c, 0, MiB, &pnum), BLOCK_STATUS_DATA);
+    assert_int_equal(node_co_pwrite_zeroes(c, 3 * 65536, 65536, BLOCK_REQ_MAY_UNMAP), 0);
+    assert_int_equal(status(c, 3 * 65536, 65536, &pnum), BLOCK_STATUS_ZERO);
     close_node(c);
 }
 
