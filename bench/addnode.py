@@ -12,7 +12,6 @@ Prints pairs/s for both and the ratio.  Not a test: figures vary by machine.
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
