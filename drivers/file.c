@@ -391,6 +391,17 @@ static int coroutine_fn file_co_block_status(BlockNode *node, uint64_t offset, u
     return ret | (job.zero ? BLOCK_STATUS_ZERO : BLOCK_STATUS_DATA);
 }
 
+/* sendfile(2) from the buffered descriptor; O_DIRECT ones take the normal path. */
+static int file_sendfile_fd(BlockNode *node, bool *may_block)
+{
+    FileState *s = node->opaque;
+
+    if (s->direct)
+        return -1;
+    *may_block = !s->inline_io.memory_fs;
+    return s->fd;
+}
+
 /* ---- open, close, reopen ---- */
 
 static bool file_parse_options(BlockNode *node, FileState *s, const OptionSet *opts,
@@ -650,6 +661,7 @@ const BlockDriver block_driver_file = {
     .co_flush = file_co_flush,
     .co_truncate = file_co_truncate,
     .co_block_status = file_co_block_status,
+    .sendfile_fd = file_sendfile_fd,
     .dynamic_read_only = true,
     .apply_perm = file_apply_perm,
     .set_writable = file_set_writable,

@@ -95,6 +95,15 @@ static int coroutine_fn raw_block_status(BlockNode *node, uint64_t offset, uint6
     return BLOCK_STATUS_RECURSE | BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_OFFSET_VALID;
 }
 
+static bool raw_linear_map(BlockNode *node, uint64_t offset, uint64_t bytes,
+                           uint64_t *file_offset)
+{
+    RawState *s = node->opaque;
+
+    *file_offset = s->offset + offset;
+    return true;
+}
+
 typedef struct RawReopen {
     uint64_t offset, size;
     bool has_size;
@@ -164,6 +173,7 @@ const BlockDriver block_driver_raw = {
     .co_pdiscard = raw_pdiscard,
     .co_truncate = raw_truncate,
     .co_block_status = raw_block_status,
+    .linear_map = raw_linear_map,
     .reopen_prepare = raw_reopen_prepare,
     .reopen_commit = raw_reopen_commit,
     .reopen_abort = raw_reopen_abort,

@@ -12,6 +12,11 @@
 
 #define NBD_MAX_EXTENTS 512
 
+/* Reads from this size on go out with sendfile(2) where the graph allows. */
+#define NBD_ZERO_COPY_MIN (64 * 1024)
+
+static const uint8_t zero_page[4096];
+
 static int coroutine_fn reply_simple(NbdReq *r, uint32_t error, void *data, size_t len)
 {
     uint8_t hdr[NBD_SIMPLE_REPLY_SIZE];
@@ -70,6 +75,40 @@ static int coroutine_fn reply_read_chunk(NbdReq *r, uint64_t off, uint32_t len, 
 }
 
 /*
+ * Sends the data of [off, off + len) straight from the image file, after
+ * the reply header hdr (a simple reply, or an OFFSET_DATA chunk header):
+ * one copy by the kernel instead of a read into a buffer and a send of it
+ * (none at all towards a unix socket).  *sent is false when the graph
+ * cannot map the range to a file; nothing went out then.
+ */
+static int coroutine_fn send_read_zero_copy(NbdReq *r, uint64_t off, uint32_t len,
+                                            const void *hdr, size_t hdr_len, bool *sent)
+{
+    NbdClient *c = r->client;
+    BlockFdMap map;
+
+    *sent = false;
+    if (len < NBD_ZERO_COPY_MIN || !node_co_map_fd(c->export->child, off, len, &map))
+        return 0;
+    *sent = true;
+    co_mutex_lock(&c->send_lock);
+    struct iovec iov = { (void *)hdr, hdr_len };
+    ssize_t ret = nbd_client_co_flush_locked(c, &iov, 1);
+    if (ret == 0)
+        ret = nbd_client_co_sendfile(c, map.fd, map.fd_offset, len, map.may_block);
+    /* Past the end of a file that shrank: zeroes, as a read there gives. */
+    for (size_t done = ret >= 0 ? (size_t)ret : len; done < len;) {
+        struct iovec z = { (void *)zero_page, MIN(sizeof(zero_page), len - done) };
+        if (nbd_client_co_sendv(c, &z, 1, false) < 0)
+            break;
+        done += z.iov_len;
+    }
+    co_mutex_unlock(&c->send_lock);
+    node_fd_map_release(&map);
+    return ret < 0 ? (int)ret : 0;
+}
+
+/*
  * Sends [off, off + len) of a sparse READ: a hole chunk, or the data read
  * from the node into its place in r->buf.  A failed read becomes the
  * reply's final ERROR chunk.  Returns 0 when the reply may go on, else
@@ -79,6 +118,13 @@ static int coroutine_fn send_read_run(NbdReq *r, uint64_t off, uint32_t len, boo
                                       bool done)
 {
     if (!hole) {
+        uint8_t hdr[NBD_OFFSET_DATA_HDR_SIZE];
+        bool sent;
+        nbd_encode_offset_data(hdr, done ? NBD_REPLY_FLAG_DONE : 0, r->req.cookie, off, len);
+        if (send_read_zero_copy(r, off, len, hdr, sizeof(hdr), &sent) < 0)
+            return -EIO;
+        if (sent)
+            return 0;
         if (!r->buf) {
             r->buf_size = r->req.length;
             r->buf = nbd_buffer_get(r->buf_size);
@@ -149,15 +195,34 @@ static int coroutine_fn do_sparse_read(NbdReq *r)
     return send_read_run(r, run, (uint32_t)(end - run), run_hole, true);
 }
 
+/* A whole READ reply with its data sent from the file; *sent as above. */
+static int coroutine_fn do_read_zero_copy(NbdReq *r, bool *sent)
+{
+    uint8_t hdr[NBD_OFFSET_DATA_HDR_SIZE];
+    size_t hdr_len = NBD_SIMPLE_REPLY_SIZE;
+    if (r->client->structured) {
+        nbd_encode_offset_data(hdr, NBD_REPLY_FLAG_DONE, r->req.cookie, r->req.offset,
+                               r->req.length);
+        hdr_len = NBD_OFFSET_DATA_HDR_SIZE;
+    } else {
+        nbd_encode_simple_reply(hdr, 0, r->req.cookie);
+    }
+    return send_read_zero_copy(r, r->req.offset, r->req.length, hdr, hdr_len, sent);
+}
+
 static int coroutine_fn do_read(NbdReq *r)
 {
     NbdClient *c = r->client;
     uint32_t len = r->req.length;
     if (len && nbd_read_is_sparse(c->structured, r->req.flags, len))
         return do_sparse_read(r);
+    bool sent;
+    int ret = do_read_zero_copy(r, &sent);
+    if (sent)
+        return ret;
     r->buf_size = len;
     r->buf = nbd_buffer_get(len);
-    int ret = node_co_pread(c->export->child, r->req.offset, len, r->buf, 0);
+    ret = node_co_pread(c->export->child, r->req.offset, len, r->buf, 0);
     if (ret < 0)
         return reply_status(r, nbd_errno_to_wire(ret));
     if (!c->structured)

@@ -97,6 +97,17 @@ typedef struct BlockDriver {
                                         uint64_t *pnum, uint64_t *map, BlockNode **file);
 
     /*
+     * Zero-copy reads (node_co_map_fd).  linear_map: [offset, offset+bytes)
+     * is stored as one run of the "file" child at *file_offset, and stays
+     * there while the node is open (raw); false if not.  sendfile_fd: a
+     * protocol node's descriptor that sendfile(2) may read from, or -1;
+     * *may_block says whether that can wait for a device.
+     */
+    bool (*linear_map)(BlockNode *node, uint64_t offset, uint64_t bytes,
+                       uint64_t *file_offset);
+    int (*sendfile_fd)(BlockNode *node, bool *may_block);
+
+    /*
      * What this node needs from (perm) and allows others on (shared) the
      * child in `role`, given what its own users need and share in total.
      * NULL: the core's default (graph/permission.c): a backing child is read

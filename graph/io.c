@@ -367,3 +367,41 @@ int coroutine_fn node_co_block_status_above(BlockChild *c, BlockNode *base, uint
     /* Unallocated down to base: reads come from base. */
     return 0;
 }
+
+bool coroutine_fn node_co_map_fd(BlockChild *c, uint64_t offset, uint64_t bytes,
+                                 BlockFdMap *m)
+{
+    BlockNode *node = c->node;
+
+    *m = (BlockFdMap){ .fd = -1 };
+    if (!(c->perm & BLOCK_PERM_CONSISTENT_READ) || bytes == 0)
+        return false;
+    while (m->n_held < BLOCK_FD_MAP_MAX_DEPTH) {
+        /* Drained, failed or inactive nodes take the normal path, which waits or fails. */
+        if (node->quiesce_counter || node->failure || !node->active ||
+            offset > node->size || bytes > node->size - offset)
+            break;
+        m->held[m->n_held++] = node;
+        node->in_flight++;
+        if (node->drv->sendfile_fd) {
+            m->fd = node->drv->sendfile_fd(node, &m->may_block);
+            m->fd_offset = offset;
+            if (m->fd >= 0)
+                return true;
+            break;
+        }
+        if (!node->drv->linear_map || !node->file ||
+            !node->drv->linear_map(node, offset, bytes, &offset))
+            break;
+        node = node->file->node;
+    }
+    node_fd_map_release(m);
+    return false;
+}
+
+void coroutine_fn node_fd_map_release(BlockFdMap *m)
+{
+    while (m->n_held)
+        req_end(m->held[--m->n_held]);
+    m->fd = -1;
+}

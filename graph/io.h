@@ -46,3 +46,24 @@ int coroutine_fn node_co_flush_node(BlockNode *node);
  */
 void coroutine_fn node_co_drain_begin(BlockNode *node);
 void node_drain_end(BlockNode *node);
+
+/*
+ * Where a read of [offset, offset+bytes) may be sent straight from a file
+ * with sendfile(2) instead of being copied through a buffer: the nodes from
+ * c's down to a protocol node map the range linearly (raw windows, file).
+ * Holds a request on each of those nodes until node_fd_map_release, so that
+ * drain and reopen wait for the transfer.  False (nothing held) when the
+ * range cannot be mapped; the caller reads the normal way then.
+ */
+#define BLOCK_FD_MAP_MAX_DEPTH 4
+typedef struct BlockFdMap {
+    int fd;
+    uint64_t fd_offset;
+    bool may_block;             /* sendfile may wait for a device */
+    unsigned n_held;
+    BlockNode *held[BLOCK_FD_MAP_MAX_DEPTH];
+} BlockFdMap;
+
+bool coroutine_fn node_co_map_fd(BlockChild *c, uint64_t offset, uint64_t bytes,
+                                 BlockFdMap *m);
+void coroutine_fn node_fd_map_release(BlockFdMap *m);
