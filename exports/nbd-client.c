@@ -39,23 +39,35 @@ static int client_on_io(sd_event_source *s, int fd, uint32_t revents, void *opaq
 #define CLIENT_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLET)
 
 /*
- * Waits for readiness; -ESHUTDOWN when the client is told to stop.
- * EPOLLOUT is watched only while a writer waits, so that the replies
- * themselves do not wake the loop.
+ * The socket is in the epoll set only while a coroutine waits on it, and
+ * EPOLLOUT only while a writer waits.  While the reader is busy with a
+ * batch, every send of the client would otherwise run our epoll callback
+ * in the client's own system call: on 4k writes that was ~4 % of fio's
+ * time, and fio is the bottleneck there.  Adding the socket again before
+ * a wait reports data that came meanwhile (epoll checks readiness then).
  */
+static void client_watch_update(NbdClient *c)
+{
+    if (!c->read_waiter && !c->write_waiter) {
+        sd_event_source_set_enabled(c->source, SD_EVENT_OFF);
+        return;
+    }
+    sd_event_source_set_io_events(c->source, CLIENT_EVENTS | (c->write_waiter ? EPOLLOUT : 0));
+    sd_event_source_set_enabled(c->source, SD_EVENT_ON);
+}
+
+/* Waits for readiness; -ESHUTDOWN when the client is told to stop. */
 static int coroutine_fn client_co_wait(NbdClient *c, bool write)
 {
     if (write ? c->dead : c->quit)
         return -ESHUTDOWN;
-    if (write) {
-        c->write_waiter = coroutine_self();
-        sd_event_source_set_io_events(c->source, CLIENT_EVENTS | EPOLLOUT);
-    } else {
-        c->read_waiter = coroutine_self();
-    }
-    coroutine_yield();
     if (write)
-        sd_event_source_set_io_events(c->source, CLIENT_EVENTS);
+        c->write_waiter = coroutine_self();
+    else
+        c->read_waiter = coroutine_self();
+    client_watch_update(c);
+    coroutine_yield();
+    client_watch_update(c);
     return (write ? c->dead : c->quit) ? -ESHUTDOWN : 0;
 }
 
