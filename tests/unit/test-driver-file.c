@@ -328,22 +328,30 @@ static void writer_co(void *opaque)
         coroutine_wake(w->waiter);
 }
 
+/* Starts n writers of fn on c, all in flight at once, and waits for them. */
+static void run_writers(Writer *w, unsigned n, BlockChild *c, void (*fn)(void *))
+{
+    unsigned left = n;
+
+    for (unsigned i = 0; i < n; i++) {
+        w[i] = (Writer){ .c = c, .index = i, .left = &left, .waiter = coroutine_self() };
+        coroutine_start(fn, &w[i]);
+    }
+    while (left > 0)
+        coroutine_yield();
+    for (unsigned i = 0; i < n; i++)
+        assert_int_equal(w[i].ret, 0);
+}
+
 /* Queue depth 64: all writes in flight at once land where they should. */
 static void body_concurrent(Fixture *f)
 {
     BlockChild *c = open_rw(f, NULL);
     Writer w[64];
-    unsigned left = 64;
     uint8_t expect[4096];
 
+    run_writers(w, 64, c, writer_co);
     for (unsigned i = 0; i < 64; i++) {
-        w[i] = (Writer){ .c = c, .index = i, .left = &left, .waiter = coroutine_self() };
-        coroutine_start(writer_co, &w[i]);
-    }
-    while (left > 0)
-        coroutine_yield();
-    for (unsigned i = 0; i < 64; i++) {
-        assert_int_equal(w[i].ret, 0);
         fill_pattern(expect, sizeof(expect), i);
         assert_file_bytes(f, (uint64_t)((i * 37) % 256) * 4096, expect, sizeof(expect));
     }
@@ -360,17 +368,9 @@ static void test_concurrent_writes(void **state)
  * share the first 4 KiB block, each a read-modify-write of that block in the
  * core.  Without serialisation the write-backs undo each other.
  */
-typedef struct SmallWriter {
-    BlockChild *c;
-    unsigned index;
-    int ret;
-    unsigned *left;
-    Coroutine *waiter;
-} SmallWriter;
-
 static void small_writer_co(void *opaque)
 {
-    SmallWriter *w = opaque;
+    Writer *w = opaque;
     uint8_t buf[64];
 
     memset(buf, 0x40 + w->index, sizeof(buf));
@@ -382,18 +382,11 @@ static void small_writer_co(void *opaque)
 static void body_direct_unaligned_concurrent(Fixture *f)
 {
     BlockChild *c = open_rw(f, "cache.direct", "on", NULL);
-    SmallWriter w[64];
-    unsigned left = 64;
+    Writer w[64];
     uint8_t expect[64];
 
+    run_writers(w, 64, c, small_writer_co);
     for (unsigned i = 0; i < 64; i++) {
-        w[i] = (SmallWriter){ .c = c, .index = i, .left = &left, .waiter = coroutine_self() };
-        coroutine_start(small_writer_co, &w[i]);
-    }
-    while (left > 0)
-        coroutine_yield();
-    for (unsigned i = 0; i < 64; i++) {
-        assert_int_equal(w[i].ret, 0);
         memset(expect, 0x40 + i, sizeof(expect));
         assert_file_bytes(f, i * 64ULL, expect, sizeof(expect));
     }
