@@ -5,10 +5,12 @@
 # They must carry the bytes a normal read does in every reply form (sparse
 # data chunks, DF, simple replies), through a raw window (offset/size) of
 # the file, from tmpfs (sent on the loop thread) and from a disk file
-# system (sent from a worker), also when many 1 MiB reads are pipelined so
-# that the socket fills up and the sender has to wait for the client.
+# system (sent from a worker), over a unix socket and TCP, also when many
+# 1 MiB reads are pipelined so that the socket fills up and the sender has
+# to wait for the client.
 import os
 import shutil
+import socket
 import tempfile
 import nbdtest
 import nbdwire
@@ -20,9 +22,14 @@ SIZE = 8 * MiB
 WIN_OFF, WIN_SIZE = MiB + 4 * KiB, 4 * MiB
 
 
+def connect(where):
+    return nbdwire.Client(host=where[0], port=where[1]) if isinstance(where, tuple) \
+        else nbdwire.Client(where)
+
+
 def check_reads(sock, name, content):
     size = len(content)
-    c = nbdwire.Client(sock)
+    c = connect(sock)
     c.go(name)
     for off, length in ((0, 64 * KiB), (12 * KiB, 2 * MiB + 512), (size - MiB, MiB),
                         (0, size)):
@@ -47,7 +54,7 @@ def check_reads(sock, name, content):
                      '%s: bytes of pipelined read at %d' % (name, off))
     c.disconnect()
 
-    c = nbdwire.Client(sock)
+    c = connect(sock)
     c.go(name, structured=False)
     error, data = c.read(MiB - 512, 3 * MiB)
     bgtest.check(error == 0 and data == content[MiB - 512:4 * MiB - 512],
@@ -68,6 +75,15 @@ def on_file_system(d, folder, tag):
         sock = os.path.join(d.tmpdir, '%s.sock' % node)
         nbdtest.add_export(d, 'e' + node, node, sock, writable=False)
         check_reads(sock, node.encode(), expect)
+    # Over TCP the kernel copies from the page cache into the socket.
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    d.manager.AddExport('<export type="nbd" id="t%s" node-name="f%s" name="t%s" writable="off">'
+                        '<server type="inet" host="127.0.0.1" port="%d"/></export>'
+                        % (tag, tag, tag, port))
+    check_reads(('127.0.0.1', port), ('t' + tag).encode(), content)
 
 
 def main():
@@ -77,7 +93,7 @@ def main():
             shm = tempfile.mkdtemp(prefix='bg-zero-copy-', dir='/dev/shm')
             try:
                 on_file_system(d, shm, 'shm')
-                for e in ('efshm', 'ewshm'):
+                for e in ('efshm', 'ewshm', 'tshm'):
                     d.iface(d.manager_path('export', e), bgtest.EXPORT).Remove('safe')
                 d.manager.RemoveNode('wshm')
                 d.manager.RemoveNode('fshm')
