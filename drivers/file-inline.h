@@ -30,3 +30,11 @@ void file_inline_init(FileInline *fi, int fd, bool direct);
  * result (as file_job_rw) in *ret.  False leaves the whole job to the pool.
  */
 bool file_inline_try(FileInline *fi, FileRwJob *job, long *ret);
+
+/*
+ * Whether every page of [offset, offset+bytes) is in the page cache
+ * (cachestat(2), Linux 6.5), so that sendfile(2) from fd neither waits
+ * for the device nor meets a read error.  False where the kernel cannot
+ * tell.
+ */
+bool file_inline_range_cached(int fd, uint64_t offset, uint64_t bytes);

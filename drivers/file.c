@@ -391,14 +391,13 @@ static int coroutine_fn file_co_block_status(BlockNode *node, uint64_t offset, u
     return ret | (job.zero ? BLOCK_STATUS_ZERO : BLOCK_STATUS_DATA);
 }
 
-/* sendfile(2) from the buffered descriptor; O_DIRECT ones take the normal path. */
-static int file_sendfile_fd(BlockNode *node, bool *may_block)
+/* sendfile(2) from the buffered descriptor, for data in the page cache. */
+static int file_sendfile_fd(BlockNode *node, uint64_t offset, uint64_t bytes)
 {
     FileState *s = node->opaque;
 
-    if (s->direct)
+    if (s->direct || !file_inline_range_cached(s->fd, offset, bytes))
         return -1;
-    *may_block = !s->inline_io.memory_fs;
     return s->fd;
 }
 

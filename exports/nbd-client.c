@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "aio/loop.h"
-#include "aio/worker-pool.h"
 #include "exports/nbd-client.h"
 
 static int client_on_io(sd_event_source *s, int fd, uint32_t revents, void *opaque)
@@ -202,55 +201,27 @@ int coroutine_fn nbd_client_co_sendv(NbdClient *c, struct iovec *iov, int niov, 
     return 0;
 }
 
-typedef struct SendfileJob {
-    int sock, fd;
-    off_t offset;
-    size_t len;
-} SendfileJob;
-
-/* Sends until done, EOF or EAGAIN: bytes sent, or -errno with nothing sent. */
-static long sendfile_until_blocked(void *opaque)
+ssize_t coroutine_fn nbd_client_co_sendfile(NbdClient *c, int fd, uint64_t offset, size_t len)
 {
-    SendfileJob *job = opaque;
-    size_t done = 0;
-    while (done < job->len) {
-        ssize_t r = sendfile(job->sock, job->fd, &job->offset, job->len - done);
-        if (r > 0) {
-            done += (size_t)r;
-        } else if (r == 0) {
-            break;
-        } else if (errno != EINTR) {
-            if (done)
-                break;
-            return -errno;
-        }
-    }
-    return (long)done;
-}
-
-ssize_t coroutine_fn nbd_client_co_sendfile(NbdClient *c, int fd, uint64_t offset, size_t len,
-                                            bool may_block)
-{
-    SendfileJob job = { .sock = c->fd, .fd = fd, .offset = (off_t)offset, .len = len };
+    off_t pos = (off_t)offset;
     size_t sent = 0;
     while (sent < len) {
         if (c->dead)
             return -ESHUTDOWN;
-        job.len = len - sent;
-        long r = may_block ? worker_pool_co_run(sendfile_until_blocked, &job)
-                           : sendfile_until_blocked(&job);
+        ssize_t r = sendfile(c->fd, fd, &pos, len - sent);
         if (r > 0) {
             sent += (size_t)r;
         } else if (r == 0) {
             break;                  /* the file ended */
-        } else if (r == -EAGAIN) {
+        } else if (errno == EAGAIN) {
             int ret = client_co_wait(c, true);
             if (ret < 0)
                 return ret;
-        } else {
+        } else if (errno != EINTR) {
+            int err = errno;
             c->dead = true;
             nbd_client_shutdown(c);
-            return r;
+            return -err;
         }
     }
     return (ssize_t)sent;

@@ -56,12 +56,11 @@ int coroutine_fn nbd_client_co_read(NbdClient *c, void *buf, size_t len);
 int coroutine_fn nbd_client_co_sendv(NbdClient *c, struct iovec *iov, int niov, bool more);
 /*
  * With send_lock held: sendfile(2) of len bytes of fd at offset to the
- * client; in the worker pool when it may wait for a device.  Returns the
- * bytes sent (short only at the end of the file) or a negative errno, after
- * which the connection is dead.
+ * client (data in memory: node_co_map_fd).  Returns the bytes sent (short
+ * only at the end of the file) or a negative errno, after which the
+ * connection is dead.
  */
-ssize_t coroutine_fn nbd_client_co_sendfile(NbdClient *c, int fd, uint64_t offset, size_t len,
-                                            bool may_block);
+ssize_t coroutine_fn nbd_client_co_sendfile(NbdClient *c, int fd, uint64_t offset, size_t len);
 int nbd_client_send_init(NbdClient *c);
 void nbd_client_send_destroy(NbdClient *c);
 /* Queues or sends one reply (never interleaved with another). */

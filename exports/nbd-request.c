@@ -95,7 +95,7 @@ static int coroutine_fn send_read_zero_copy(NbdReq *r, uint64_t off, uint32_t le
     struct iovec iov = { (void *)hdr, hdr_len };
     ssize_t ret = nbd_client_co_flush_locked(c, &iov, 1);
     if (ret == 0)
-        ret = nbd_client_co_sendfile(c, map.fd, map.fd_offset, len, map.may_block);
+        ret = nbd_client_co_sendfile(c, map.fd, map.fd_offset, len);
     /* Past the end of a file that shrank: zeroes, as a read there gives. */
     for (size_t done = ret >= 0 ? (size_t)ret : len; done < len;) {
         struct iovec z = { (void *)zero_page, MIN(sizeof(zero_page), len - done) };

@@ -100,12 +100,12 @@ typedef struct BlockDriver {
      * Zero-copy reads (node_co_map_fd).  linear_map: [offset, offset+bytes)
      * is stored as one run of the "file" child at *file_offset, and stays
      * there while the node is open (raw); false if not.  sendfile_fd: a
-     * protocol node's descriptor that sendfile(2) may read from, or -1;
-     * *may_block says whether that can wait for a device.
+     * protocol node's descriptor that sendfile(2) can read the range from
+     * without waiting for a device (it is all in memory), or -1.
      */
     bool (*linear_map)(BlockNode *node, uint64_t offset, uint64_t bytes,
                        uint64_t *file_offset);
-    int (*sendfile_fd)(BlockNode *node, bool *may_block);
+    int (*sendfile_fd)(BlockNode *node, uint64_t offset, uint64_t bytes);
 
     /*
      * What this node needs from (perm) and allows others on (shared) the

@@ -384,7 +384,7 @@ bool coroutine_fn node_co_map_fd(BlockChild *c, uint64_t offset, uint64_t bytes,
         m->held[m->n_held++] = node;
         node->in_flight++;
         if (node->drv->sendfile_fd) {
-            m->fd = node->drv->sendfile_fd(node, &m->may_block);
+            m->fd = node->drv->sendfile_fd(node, offset, bytes);
             m->fd_offset = offset;
             if (m->fd >= 0)
                 return true;

@@ -50,16 +50,16 @@ void node_drain_end(BlockNode *node);
 /*
  * Where a read of [offset, offset+bytes) may be sent straight from a file
  * with sendfile(2) instead of being copied through a buffer: the nodes from
- * c's down to a protocol node map the range linearly (raw windows, file).
- * Holds a request on each of those nodes until node_fd_map_release, so that
- * drain and reopen wait for the transfer.  False (nothing held) when the
- * range cannot be mapped; the caller reads the normal way then.
+ * c's down to a protocol node map the range linearly (raw windows, file),
+ * and the data is in memory there, so sendfile neither waits for a device
+ * nor meets a read error.  Holds a request on each of those nodes until
+ * node_fd_map_release, so that drain and reopen wait for the transfer.
+ * False (nothing held) otherwise; the caller reads the normal way then.
  */
 #define BLOCK_FD_MAP_MAX_DEPTH 4
 typedef struct BlockFdMap {
     int fd;
     uint64_t fd_offset;
-    bool may_block;             /* sendfile may wait for a device */
     unsigned n_held;
     BlockNode *held[BLOCK_FD_MAP_MAX_DEPTH];
 } BlockFdMap;

@@ -154,12 +154,33 @@ static void test_disk_nowait(void **state)
     fixture_close(f);
 }
 
+/* cachestat: what was just written is cached, dropped pages and holes are not. */
+static void test_range_cached(void **state)
+{
+    Fixture *f = fixture_open("/var/tmp", 0);
+    g_autofree char *buf = g_malloc(256 * 1024);
+    memset(buf, 0x11, 256 * 1024);
+    assert_int_equal(pwrite(f->fd, buf, 256 * 1024, 64 * 1024), 256 * 1024);
+    if (!file_inline_range_cached(f->fd, 64 * 1024, 256 * 1024)) {
+        fixture_close(f);
+        skip();                 /* a kernel without cachestat (before 6.5) */
+    }
+    /* Part of a page beyond the written range counts as not cached. */
+    assert_false(file_inline_range_cached(f->fd, 64 * 1024, 256 * 1024 + 1));
+    assert_false(file_inline_range_cached(f->fd, 512 * 1024, 4096));
+    assert_int_equal(fdatasync(f->fd), 0);
+    assert_int_equal(posix_fadvise(f->fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    assert_false(file_inline_range_cached(f->fd, 64 * 1024, 256 * 1024));
+    fixture_close(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memory_fs_inline),
         cmocka_unit_test(test_direct_never_inline),
         cmocka_unit_test(test_disk_nowait),
+        cmocka_unit_test(test_range_cached),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
