@@ -1,11 +1,20 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Shared by the fio benchmarks: waiting for a server's socket, one fio run."""
+"""Shared by the fio benchmarks: the workloads, waiting for a server's socket, one fio run."""
 
 import json
 import os
 import subprocess
 import sys
 import time
+
+
+# The issues' four workloads: name, fio rw, block size, iodepth, unit reported.
+WORKLOADS = [
+    ('randread-4k-qd32', 'randread', '4k', 32, 'IOPS'),
+    ('randwrite-4k-qd32', 'randwrite', '4k', 32, 'IOPS'),
+    ('read-1m-qd8', 'read', '1M', 8, 'MiB/s'),
+    ('write-1m-qd8', 'write', '1M', 8, 'MiB/s'),
+]
 
 
 def wait_for_socket(path, proc, what, timeout=15):

@@ -28,24 +28,14 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
 sys.path.insert(0, HERE)
-from fiolib import run_fio  # noqa: E402
+from fiolib import WORKLOADS, run_fio  # noqa: E402
 from nbdservers import SERVERS  # noqa: E402
-
-WORKLOADS = [
-    # name, rw, bs, iodepth, unit
-    ('randread-4k-qd32', 'randread', '4k', 32, 'IOPS'),
-    ('randwrite-4k-qd32', 'randwrite', '4k', 32, 'IOPS'),
-    ('read-1m-qd8', 'read', '1M', 8, 'MiB/s'),
-    ('write-1m-qd8', 'write', '1M', 8, 'MiB/s'),
-]
 
 
 def record(results, wl, name, value):
     """Best of the repetitions: the machine's load only ever slows a run down."""
     best = results.setdefault(wl, {})
     best[name] = max(best.get(name, 0.0), value)
-
-
 
 
 def report(results):

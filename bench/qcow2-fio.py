@@ -27,14 +27,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
 sys.path.insert(0, HERE)
-from fiolib import run_fio, wait_for_socket  # noqa: E402
-
-WORKLOADS = [
-    ('randread-4k-qd32', 'randread', '4k', 32, 'IOPS'),
-    ('randwrite-4k-qd32', 'randwrite', '4k', 32, 'IOPS'),
-    ('read-1m-qd8', 'read', '1M', 8, 'MiB/s'),
-    ('write-1m-qd8', 'write', '1M', 8, 'MiB/s'),
-]
+from fiolib import WORKLOADS, run_fio, wait_for_socket  # noqa: E402
 
 
 def make_image(path, state, size_mib):
