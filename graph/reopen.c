@@ -438,6 +438,27 @@ static bool build_queue(ReopenQueue *q, GPtrArray *specs, GError **errp)
     return true;
 }
 
+/*
+ * Releases the nodes that lost their last link.  The orphans are picked
+ * before any is released: a node can be listed twice, and releasing one
+ * node may free another listed one (its child), so the list is not read
+ * again afterwards.  An orphan has no parent, so releasing one never frees
+ * another orphan.
+ */
+static void coroutine_fn release_orphans(GPtrArray *released)
+{
+    g_autoptr(GPtrArray) orphans = g_ptr_array_new();
+
+    for (guint i = 0; i < released->len; i++) {
+        BlockNode *node = g_ptr_array_index(released, i);
+        if (!node->user_owned && node->parents->len == 0 &&
+            !g_ptr_array_find(orphans, node, NULL))
+            g_ptr_array_add(orphans, node);
+    }
+    for (guint i = 0; i < orphans->len; i++)
+        graph_release_if_orphan(g_ptr_array_index(orphans, i));
+}
+
 int coroutine_fn graph_co_reopen(GPtrArray *specs, GError **errp)
 {
     ReopenQueue q = {
@@ -468,8 +489,8 @@ int coroutine_fn graph_co_reopen(GPtrArray *specs, GError **errp)
         tran_finish(tran, ok);
         for (guint i = 0; i < q.drained->len; i++)
             node_drain_end(g_ptr_array_index(q.drained, i));
-        for (guint i = 0; ok && i < q.released->len; i++)
-            graph_release_if_orphan(g_ptr_array_index(q.released, i));
+        if (ok)
+            release_orphans(q.released);
     }
     g_ptr_array_unref(q.entries);
     g_ptr_array_unref(q.drained);
