@@ -99,8 +99,10 @@ static ssize_t client_poll_recv(NbdClient *c, void *buf, size_t len, int64_t *t)
 {
     int64_t t0 = now_ns();
     *t = t0;
-    if (c->in_flight || c->obuf_len || transmitting_clients > 1)
+    if (c->in_flight || c->obuf_len || transmitting_clients > 1) {
+        errno = EAGAIN;     /* the flush before may have yielded and changed errno */
         return -1;
+    }
     while (*t - t0 < c->poll_ns) {
         ssize_t r = recv(c->fd, buf, len, 0);
         if (r >= 0 || errno != EAGAIN)
@@ -201,22 +203,20 @@ int coroutine_fn nbd_client_co_sendv(NbdClient *c, struct iovec *iov, int niov, 
     return 0;
 }
 
-ssize_t coroutine_fn nbd_client_co_sendfile(NbdClient *c, int fd, uint64_t offset, size_t len)
+ssize_t nbd_client_sendfile(NbdClient *c, int fd, uint64_t offset, size_t len, bool *eof)
 {
     off_t pos = (off_t)offset;
     size_t sent = 0;
-    while (sent < len) {
-        if (c->dead)
-            return -ESHUTDOWN;
+    *eof = false;
+    while (sent < len && !c->dead) {
         ssize_t r = sendfile(c->fd, fd, &pos, len - sent);
         if (r > 0) {
             sent += (size_t)r;
         } else if (r == 0) {
-            break;                  /* the file ended */
+            *eof = true;
+            break;
         } else if (errno == EAGAIN) {
-            int ret = client_co_wait(c, true);
-            if (ret < 0)
-                return ret;
+            break;
         } else if (errno != EINTR) {
             int err = errno;
             c->dead = true;
@@ -224,7 +224,7 @@ ssize_t coroutine_fn nbd_client_co_sendfile(NbdClient *c, int fd, uint64_t offse
             return -err;
         }
     }
-    return (ssize_t)sent;
+    return c->dead ? -ESHUTDOWN : (ssize_t)sent;
 }
 
 static int coroutine_fn client_co_send(NbdClient *c, const void *buf, size_t len)
@@ -236,6 +236,9 @@ static int coroutine_fn client_co_send(NbdClient *c, const void *buf, size_t len
 void nbd_client_shutdown(NbdClient *c)
 {
     c->quit = true;
+    /* In the handshake no reply is owed: a writer stuck on a client that does not read may go. */
+    if (!c->in_transmission)
+        c->dead = true;
     if (c->read_waiter)
         coroutine_wake(g_steal_pointer(&c->read_waiter));
     if (c->dead && c->write_waiter)

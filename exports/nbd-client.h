@@ -55,17 +55,18 @@ struct NbdReq {
 int coroutine_fn nbd_client_co_read(NbdClient *c, void *buf, size_t len);
 int coroutine_fn nbd_client_co_sendv(NbdClient *c, struct iovec *iov, int niov, bool more);
 /*
- * With send_lock held: sendfile(2) of len bytes of fd at offset to the
- * client (data in memory: node_co_map_fd).  Returns the bytes sent (short
- * only at the end of the file) or a negative errno, after which the
- * connection is dead.
+ * With send_lock held: sendfile(2) of up to len bytes of fd at offset to
+ * the client, until done, the end of the file (*eof) or a full socket; it
+ * never waits.  Returns the bytes sent, or a negative errno, after which
+ * the connection is dead.
  */
-ssize_t coroutine_fn nbd_client_co_sendfile(NbdClient *c, int fd, uint64_t offset, size_t len);
+ssize_t nbd_client_sendfile(NbdClient *c, int fd, uint64_t offset, size_t len, bool *eof);
 int nbd_client_send_init(NbdClient *c);
 void nbd_client_send_destroy(NbdClient *c);
 /* Queues or sends one reply (never interleaved with another). */
 int coroutine_fn nbd_client_reply(NbdClient *c, const struct iovec *iov, int niov);
-int coroutine_fn nbd_client_co_flush_locked(NbdClient *c, const struct iovec *iov, int niov);
+int coroutine_fn nbd_client_co_flush_locked(NbdClient *c, const struct iovec *iov, int niov,
+                                            bool more);
 /* Sends what is queued unless a sender is busy (the receive loop, before it sleeps). */
 void coroutine_fn nbd_client_co_flush_idle(NbdClient *c);
 /* Sends everything queued; no flush runs afterwards. */

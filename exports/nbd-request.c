@@ -79,7 +79,10 @@ static int coroutine_fn reply_read_chunk(NbdReq *r, uint64_t off, uint32_t len, 
  * the reply header hdr (a simple reply, or an OFFSET_DATA chunk header):
  * one copy by the kernel instead of a read into a buffer and a send of it
  * (none at all towards a unix socket).  *sent is false when the graph
- * cannot map the range to a file; nothing went out then.
+ * cannot map the range to a file; nothing went out then.  The nodes stay
+ * held only while sendfile makes progress: when the socket fills up, the
+ * rest is read the normal way and sent from a buffer, so that a client
+ * that reads slowly does not keep drain and reopen waiting.
  */
 static int coroutine_fn send_read_zero_copy(NbdReq *r, uint64_t off, uint32_t len,
                                             const void *hdr, size_t hdr_len, bool *sent)
@@ -88,23 +91,46 @@ static int coroutine_fn send_read_zero_copy(NbdReq *r, uint64_t off, uint32_t le
     BlockFdMap map;
 
     *sent = false;
-    if (len < NBD_ZERO_COPY_MIN || !node_co_map_fd(c->export->child, off, len, &map))
+    if (len < NBD_ZERO_COPY_MIN)
         return 0;
-    *sent = true;
     co_mutex_lock(&c->send_lock);
+    /* What is queued goes first, so that no wait for the socket falls between map and send. */
+    ssize_t ret = nbd_client_co_flush_locked(c, NULL, 0, false);
+    if (ret < 0 || !node_co_map_fd(c->export->child, off, len, &map)) {
+        co_mutex_unlock(&c->send_lock);
+        return ret < 0 ? (int)ret : 0;
+    }
+    *sent = true;
     struct iovec iov = { (void *)hdr, hdr_len };
-    ssize_t ret = nbd_client_co_flush_locked(c, &iov, 1);
+    bool eof = false;
+    ret = nbd_client_co_flush_locked(c, &iov, 1, true);
     if (ret == 0)
-        ret = nbd_client_co_sendfile(c, map.fd, map.fd_offset, len);
+        ret = nbd_client_sendfile(c, map.fd, map.fd_offset, len, &eof);
+    node_fd_map_release(&map);
+    size_t done = ret >= 0 ? (size_t)ret : len;
+    if (done < len && !eof) {
+        size_t rest = len - done;
+        void *buf = nbd_buffer_get(rest);
+        ret = node_co_pread(c->export->child, off + done, rest, buf, 0);
+        if (ret < 0) {
+            /* The header promised the data: only the connection can end. */
+            c->dead = true;
+            nbd_client_shutdown(c);
+        } else {
+            iov = (struct iovec){ buf, rest };
+            ret = nbd_client_co_sendv(c, &iov, 1, false);
+        }
+        nbd_buffer_put(buf, rest);
+        done = len;
+    }
     /* Past the end of a file that shrank: zeroes, as a read there gives. */
-    for (size_t done = ret >= 0 ? (size_t)ret : len; done < len;) {
+    while (done < len) {
         struct iovec z = { (void *)zero_page, MIN(sizeof(zero_page), len - done) };
         if (nbd_client_co_sendv(c, &z, 1, false) < 0)
             break;
         done += z.iov_len;
     }
     co_mutex_unlock(&c->send_lock);
-    node_fd_map_release(&map);
     return ret < 0 ? (int)ret : 0;
 }
 

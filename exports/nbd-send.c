@@ -22,7 +22,7 @@ static void coroutine_fn client_flush_entry(void *opaque)
 {
     NbdClient *c = opaque;
     co_mutex_lock(&c->send_lock);
-    nbd_client_co_flush_locked(c, NULL, 0);
+    nbd_client_co_flush_locked(c, NULL, 0, false);
     co_mutex_unlock(&c->send_lock);
     c->flushers--;
 }
@@ -59,8 +59,9 @@ void nbd_client_send_destroy(NbdClient *c)
     g_free(c->sbuf);
 }
 
-/* With send_lock held: sends what is buffered, then iov. */
-int coroutine_fn nbd_client_co_flush_locked(NbdClient *c, const struct iovec *iov, int niov)
+/* With send_lock held: sends what is buffered, then iov; more: data follows at once. */
+int coroutine_fn nbd_client_co_flush_locked(NbdClient *c, const struct iovec *iov, int niov,
+                                            bool more)
 {
     struct iovec v[8];
     int n = 0;
@@ -75,7 +76,7 @@ int coroutine_fn nbd_client_co_flush_locked(NbdClient *c, const struct iovec *io
     }
     for (int i = 0; i < niov && n < (int)G_N_ELEMENTS(v); i++)
         v[n++] = iov[i];
-    return n ? nbd_client_co_sendv(c, v, n, false) : 0;
+    return n ? nbd_client_co_sendv(c, v, n, more) : 0;
 }
 
 int coroutine_fn nbd_client_reply(NbdClient *c, const struct iovec *iov, int niov)
@@ -96,7 +97,7 @@ int coroutine_fn nbd_client_reply(NbdClient *c, const struct iovec *iov, int nio
         return 0;
     }
     co_mutex_lock(&c->send_lock);
-    int ret = nbd_client_co_flush_locked(c, iov, niov);
+    int ret = nbd_client_co_flush_locked(c, iov, niov, false);
     co_mutex_unlock(&c->send_lock);
     return ret;
 }
@@ -106,7 +107,7 @@ void coroutine_fn nbd_client_co_flush_idle(NbdClient *c)
     if (!c->obuf_len || c->send_lock.locked)
         return;     /* a sender is busy; the flush source follows up */
     co_mutex_lock(&c->send_lock);
-    nbd_client_co_flush_locked(c, NULL, 0);
+    nbd_client_co_flush_locked(c, NULL, 0, false);
     co_mutex_unlock(&c->send_lock);
 }
 
@@ -114,7 +115,7 @@ void coroutine_fn nbd_client_co_drain_replies(NbdClient *c)
 {
     c->closing = true;
     co_mutex_lock(&c->send_lock);      /* after any flusher already started */
-    nbd_client_co_flush_locked(c, NULL, 0);
+    nbd_client_co_flush_locked(c, NULL, 0, false);
     co_mutex_unlock(&c->send_lock);
     while (c->flushers)
         coroutine_yield_to_loop();
