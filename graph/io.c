@@ -80,19 +80,20 @@ static int coroutine_fn bounce_rw(BlockNode *node, uint64_t offset, uint64_t byt
     uint64_t align = node->request_alignment;
     uint64_t start = offset / align * align;
     uint64_t end = MIN((offset + bytes + align - 1) / align * align, node->size);
-    g_autofree uint8_t *buf = g_aligned_alloc(1, end - start, MAX(align, 4096));
+    uint8_t *buf = g_aligned_alloc(1, end - start, MAX(align, 4096));
     IOVector bounce;
     int r;
 
     iov_init_buf(&bounce, buf, end - start);
     r = node->drv->co_preadv(node, start, end - start, &bounce, 0);
-    if (r < 0 || !write) {
-        if (r >= 0)
-            iov_from_buf(qiov, 0, buf + (offset - start), bytes);
-        return r;
+    if (r >= 0 && !write)
+        iov_from_buf(qiov, 0, buf + (offset - start), bytes);
+    if (r >= 0 && write) {
+        iov_to_buf(qiov, 0, buf + (offset - start), bytes);
+        r = node->drv->co_pwritev(node, start, end - start, &bounce, flags);
     }
-    iov_to_buf(qiov, 0, buf + (offset - start), bytes);
-    return node->drv->co_pwritev(node, start, end - start, &bounce, flags);
+    g_aligned_free(buf);    /* not g_free: aligned memory has its own release */
+    return r;
 }
 
 static bool is_aligned(const BlockNode *node, uint64_t offset, uint64_t bytes)

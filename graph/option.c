@@ -51,9 +51,11 @@ static bool parse_u64(const char *text, uint64_t *ret, char **end)
 {
     if (!g_ascii_isdigit(text[0]))
         return false;
+    bool hex = text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
     errno = 0;
-    *ret = g_ascii_strtoull(text, end, 0);
-    return errno == 0;
+    /* Not base 0: "010" is ten, not octal eight. */
+    *ret = g_ascii_strtoull(text, end, hex ? 16 : 10);
+    return errno == 0 && *end != text + (hex ? 2 : 0);
 }
 
 bool option_parse_size(const char *text, uint64_t *ret)

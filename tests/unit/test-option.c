@@ -81,6 +81,12 @@ static void test_size_suffixes(void **state)
     assert_int_equal(v, 1ull << 40);
     assert_true(option_parse_size("3MiB", &v));
     assert_int_equal(v, 3ull << 20);
+    /* A leading zero is decimal, not octal; 0x is hex. */
+    assert_true(option_parse_size("010M", &v));
+    assert_int_equal(v, 10ull << 20);
+    assert_true(option_parse_size("0x1000", &v));
+    assert_int_equal(v, 4096);
+    assert_false(option_parse_size("0x", &v));
     assert_false(option_parse_size("", &v));
     assert_false(option_parse_size("-1", &v));
     assert_false(option_parse_size("12Q", &v));
