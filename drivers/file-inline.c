@@ -26,19 +26,20 @@
 #define FILE_INLINE_MAX_MISSES 4
 #define FILE_INLINE_BACKOFF    64
 
-void file_inline_init(FileInline *fi, int fd, bool direct)
+bool file_is_memory_fs(int fd)
 {
     struct statfs st;
 
-    *fi = (FileInline){ 0 };
+    return fstatfs(fd, &st) == 0 && (st.f_type == TMPFS_MAGIC || st.f_type == RAMFS_MAGIC);
+}
+
+void file_inline_init(FileInline *fi, bool memory_fs, bool direct)
+{
+    *fi = (FileInline){ .has_cachestat = true, .page_size = (uint64_t)sysconf(_SC_PAGESIZE) };
     if (direct)
         return;                 /* O_DIRECT transfers always wait for the device */
-    if (fstatfs(fd, &st) == 0 &&
-        (st.f_type == TMPFS_MAGIC || st.f_type == RAMFS_MAGIC)) {
-        fi->memory_fs = true;
-        return;
-    }
-    fi->nowait_read = fi->nowait_write = true;
+    fi->memory_fs = memory_fs;
+    fi->nowait_read = fi->nowait_write = !memory_fs;
 }
 
 bool file_inline_try(FileInline *fi, FileRwJob *job, long *ret)
@@ -96,20 +97,19 @@ struct file_cachestat {
     uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
 };
 
-bool file_inline_range_cached(int fd, uint64_t offset, uint64_t bytes)
+bool file_inline_range_cached(FileInline *fi, int fd, uint64_t offset, uint64_t bytes)
 {
-    static bool unsupported;
     struct file_cachestat_range range = { offset, bytes };
     struct file_cachestat st;
-    long page = sysconf(_SC_PAGESIZE);
 
-    if (unsupported || bytes == 0)
+    if (!fi->has_cachestat || bytes == 0)
         return false;
     if (syscall(__NR_cachestat, fd, &range, &st, 0) < 0) {
+        /* The kernel or this file system cannot tell: do not ask again. */
         if (errno == ENOSYS || errno == EOPNOTSUPP)
-            unsupported = true;
+            fi->has_cachestat = false;
         return false;
     }
-    uint64_t first = offset / (uint64_t)page, last = (offset + bytes - 1) / (uint64_t)page;
+    uint64_t first = offset / fi->page_size, last = (offset + bytes - 1) / fi->page_size;
     return st.nr_cache >= last - first + 1;
 }

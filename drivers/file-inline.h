@@ -18,12 +18,17 @@ typedef struct FileInline {
     bool memory_fs;             /* tmpfs or ramfs: every transfer is a copy */
     bool nowait_read;           /* preadv2(RWF_NOWAIT) still worth trying */
     bool nowait_write;          /* pwritev2(RWF_NOWAIT) still worth trying */
+    bool has_cachestat;         /* cachestat(2) still worth trying */
     uint32_t misses;            /* RWF_NOWAIT attempts in a row that would have blocked */
     uint32_t skip;              /* transfers left to send straight to the pool */
+    uint64_t page_size;
 } FileInline;
 
-/* Sets up the policy for a descriptor (buffered, not O_DIRECT) of fd's file system. */
-void file_inline_init(FileInline *fi, int fd, bool direct);
+/* Whether fd's file system keeps its data in memory (fstatfs: may block, so in a worker). */
+bool file_is_memory_fs(int fd);
+
+/* Sets up the policy for a descriptor of a file system as file_is_memory_fs said. */
+void file_inline_init(FileInline *fi, bool memory_fs, bool direct);
 
 /*
  * Runs job on this thread if it cannot block; true when it did, with the
@@ -37,4 +42,4 @@ bool file_inline_try(FileInline *fi, FileRwJob *job, long *ret);
  * for the device nor meets a read error.  False where the kernel cannot
  * tell.
  */
-bool file_inline_range_cached(int fd, uint64_t offset, uint64_t bytes);
+bool file_inline_range_cached(FileInline *fi, int fd, uint64_t offset, uint64_t bytes);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <glib.h>
 
+#include "drivers/file-inline.h"
 #include "drivers/file-jobs.h"
 
 int64_t file_get_size(int fd, bool is_block)
@@ -99,6 +100,7 @@ long file_job_open(void *opaque)
         goto fail;
     }
     job->size = (uint64_t)size;
+    job->memory_fs = file_is_memory_fs(job->fd);
     if (job->flags & O_DIRECT)
         file_probe_direct_align(job);
     return 0;

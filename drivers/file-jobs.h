@@ -20,6 +20,7 @@ typedef struct FileOpenJob {
     uint64_t size;
     uint32_t offset_align;      /* O_DIRECT only: offset/length alignment */
     uint32_t mem_align;         /* O_DIRECT only: buffer alignment */
+    bool memory_fs;             /* tmpfs or ramfs (file_is_memory_fs) */
 } FileOpenJob;
 
 typedef struct FileRwJob {

@@ -59,13 +59,15 @@ typedef struct FileState {
     bool has_punch_hole;
     bool has_dsync;             /* pwritev2(RWF_DSYNC) works */
     uint32_t mem_align;         /* O_DIRECT buffer alignment; 1 without */
+    bool memory_fs;             /* tmpfs or ramfs, found when the file was opened */
     FileInline inline_io;       /* aio=threads: transfers that skip the pool */
     /*
-     * The last data extent block status found, as QEMU's file-posix keeps:
+     * The last data extent block status found, as QEMU keeps one per protocol node:
      * SEEK_HOLE scans page by page up to the next hole, so on a fully
      * allocated tmpfs file every query cost a walk to the end of the file.
      * Writes only turn holes into data and leave it valid; zero writes,
-     * discards, resizes and new descriptors drop it.  data_gen changes with
+     * discards and resizes drop it (a new descriptor after a reopen shows
+     * the same file, so it stays).  data_gen changes with
      * every drop, so that a query that raced with one does not store its
      * answer.
      */
@@ -369,12 +371,13 @@ static int coroutine_fn file_co_block_status(BlockNode *node, uint64_t offset, u
 
     if (offset >= s->data_start && offset < s->data_end) {
         job.pnum = MIN(s->data_end - offset, bytes);
-    } else if (worker_pool_co_run(file_job_seek, &job) < 0 || job.pnum == 0) {
-        job.zero = false;
-        job.pnum = bytes;
-    } else if (job.data_end > offset && gen == s->data_gen) {
-        s->data_start = offset;
-        s->data_end = job.data_end;
+    } else {
+        /* Where lseek cannot tell, the job answers data for the whole range. */
+        worker_pool_co_run(file_job_seek, &job);
+        if (job.data_end && gen == s->data_gen) {
+            s->data_start = offset;
+            s->data_end = job.data_end;
+        }
     }
     /* Keep extents aligned for O_DIRECT; a partial block counts as data. */
     if (align > 1 && offset + job.pnum < node->size && job.pnum % align) {
@@ -391,12 +394,12 @@ static int coroutine_fn file_co_block_status(BlockNode *node, uint64_t offset, u
     return ret | (job.zero ? BLOCK_STATUS_ZERO : BLOCK_STATUS_DATA);
 }
 
-/* sendfile(2) from the buffered descriptor, for data in the page cache. */
+/* sendfile(2) from the node's descriptor (not O_DIRECT), for data in the page cache. */
 static int file_sendfile_fd(BlockNode *node, uint64_t offset, uint64_t bytes)
 {
     FileState *s = node->opaque;
 
-    if (s->direct || !file_inline_range_cached(s->fd, offset, bytes))
+    if (s->direct || !file_inline_range_cached(&s->inline_io, s->fd, offset, bytes))
         return -1;
     return s->fd;
 }
@@ -485,7 +488,8 @@ static int coroutine_fn file_co_open(BlockNode *node, const OptionSet *opts, GEr
     s->fd = job.fd;
     s->is_block = job.is_block;
     s->mem_align = s->direct ? job.mem_align : 1;
-    file_inline_init(&s->inline_io, s->fd, s->direct);
+    s->memory_fs = job.memory_fs;
+    file_inline_init(&s->inline_io, s->memory_fs, s->direct);
     node->request_alignment = s->direct ? job.offset_align : 1;
     node->size = job.size;
     node->writable = writable;
@@ -606,7 +610,7 @@ static void file_reopen_commit(BlockNode *node, void *state)
     if (r->fd >= 0) {
         file_replace_fd(node, s, r->fd);
         s->mem_align = r->next.mem_align;
-        file_inline_init(&s->inline_io, s->fd, s->direct);
+        file_inline_init(&s->inline_io, s->memory_fs, s->direct);
         node->request_alignment = r->offset_align;
     }
 }

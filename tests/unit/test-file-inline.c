@@ -65,7 +65,7 @@ static void test_memory_fs_inline(void **state)
         skip();
     Fixture *f = fixture_open("/dev/shm", 0);
     FileInline fi;
-    file_inline_init(&fi, f->fd, false);
+    file_inline_init(&fi, file_is_memory_fs(f->fd), false);
     assert_true(fi.memory_fs);
 
     char out[4096], in[4096];
@@ -98,7 +98,7 @@ static void test_direct_never_inline(void **state)
     if (!f)
         skip();
     FileInline fi;
-    file_inline_init(&fi, f->fd, true);
+    file_inline_init(&fi, file_is_memory_fs(f->fd), true);
     void *buf = NULL;
     assert_int_equal(posix_memalign(&buf, 4096, 4096), 0);
     struct iovec iov = { buf, 4096 };
@@ -115,7 +115,7 @@ static void test_disk_nowait(void **state)
 {
     Fixture *f = fixture_open("/var/tmp", 0);
     FileInline fi;
-    file_inline_init(&fi, f->fd, false);
+    file_inline_init(&fi, file_is_memory_fs(f->fd), false);
     assert_false(fi.memory_fs);
 
     char out[4096], in[4096];
@@ -158,19 +158,21 @@ static void test_disk_nowait(void **state)
 static void test_range_cached(void **state)
 {
     Fixture *f = fixture_open("/var/tmp", 0);
+    FileInline fi;
+    file_inline_init(&fi, file_is_memory_fs(f->fd), false);
     g_autofree char *buf = g_malloc(256 * 1024);
     memset(buf, 0x11, 256 * 1024);
     assert_int_equal(pwrite(f->fd, buf, 256 * 1024, 64 * 1024), 256 * 1024);
-    if (!file_inline_range_cached(f->fd, 64 * 1024, 256 * 1024)) {
+    if (!file_inline_range_cached(&fi, f->fd, 64 * 1024, 256 * 1024)) {
         fixture_close(f);
         skip();                 /* a kernel without cachestat (before 6.5) */
     }
     /* Part of a page beyond the written range counts as not cached. */
-    assert_false(file_inline_range_cached(f->fd, 64 * 1024, 256 * 1024 + 1));
-    assert_false(file_inline_range_cached(f->fd, 512 * 1024, 4096));
+    assert_false(file_inline_range_cached(&fi, f->fd, 64 * 1024, 256 * 1024 + 1));
+    assert_false(file_inline_range_cached(&fi, f->fd, 512 * 1024, 4096));
     assert_int_equal(fdatasync(f->fd), 0);
     assert_int_equal(posix_fadvise(f->fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-    assert_false(file_inline_range_cached(f->fd, 64 * 1024, 256 * 1024));
+    assert_false(file_inline_range_cached(&fi, f->fd, 64 * 1024, 256 * 1024));
     fixture_close(f);
 }
 
