@@ -97,6 +97,7 @@ static void coroutine_fn export_co_remove_call(void *opaque)
     sd_bus_message_unref(call->msg);
     g_free(call->id);
     g_free(call);
+    bus_call_end();
 }
 
 static int method_remove(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
@@ -114,6 +115,7 @@ static int method_remove(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
     call->msg = sd_bus_message_ref(m);
     call->id = g_strdup(e->id);
     call->mode = mode;
+    bus_call_begin();           /* shutdown waits for the reply */
     coroutine_start(export_co_remove_call, call);
     return 1;
 }

@@ -16,7 +16,6 @@ struct NbdClient {
     int fd;
     sd_event_source *source;    /* edge-triggered; EPOLLOUT only while a writer waits */
     sd_event_source *handshake_timer;
-    Coroutine *co;              /* the connection coroutine (handshake, receive loop) */
     Coroutine *read_waiter;
     Coroutine *write_waiter;
     bool quit;                  /* stop reading requests */

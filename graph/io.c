@@ -383,7 +383,7 @@ bool coroutine_fn node_co_map_fd(BlockChild *c, uint64_t offset, uint64_t bytes,
             offset > node->size || bytes > node->size - offset)
             break;
         m->held[m->n_held++] = node;
-        node->in_flight++;
+        req_begin(node);            /* not drained (checked above): does not wait */
         if (node->drv->sendfile_fd) {
             m->fd = node->drv->sendfile_fd(node, offset, bytes);
             m->fd_offset = offset;
