@@ -73,6 +73,12 @@ static int coroutine_fn check_write(const BlockChild *c, uint64_t offset, uint64
     return check_range(c->node, offset, bytes);
 }
 
+static bool is_aligned(const BlockNode *node, uint64_t offset, uint64_t bytes)
+{
+    return node->request_alignment <= 1 ||
+           (offset % node->request_alignment == 0 && bytes % node->request_alignment == 0);
+}
+
 /* Reads or writes an unaligned range through an aligned bounce buffer. */
 static int coroutine_fn bounce_rw(BlockNode *node, uint64_t offset, uint64_t bytes,
                                   IOVector *qiov, BlockReqFlags flags, bool write)
@@ -96,10 +102,14 @@ static int coroutine_fn bounce_rw(BlockNode *node, uint64_t offset, uint64_t byt
     return r;
 }
 
-static bool is_aligned(const BlockNode *node, uint64_t offset, uint64_t bytes)
+/* The driver's read or write, through the bounce buffer where the node needs alignment. */
+static int coroutine_fn drv_rw(BlockNode *node, uint64_t offset, uint64_t bytes,
+                               IOVector *qiov, BlockReqFlags flags, bool write)
 {
-    return node->request_alignment <= 1 ||
-           (offset % node->request_alignment == 0 && bytes % node->request_alignment == 0);
+    if (!is_aligned(node, offset, bytes))
+        return bounce_rw(node, offset, bytes, qiov, flags, write);
+    return write ? node->drv->co_pwritev(node, offset, bytes, qiov, flags)
+                 : node->drv->co_preadv(node, offset, bytes, qiov, flags);
 }
 
 int coroutine_fn node_co_preadv(BlockChild *c, uint64_t offset, uint64_t bytes,
@@ -113,10 +123,7 @@ int coroutine_fn node_co_preadv(BlockChild *c, uint64_t offset, uint64_t bytes,
     if (bytes == 0)
         return 0;
     req_begin(node);
-    if (is_aligned(node, offset, bytes))
-        r = node->drv->co_preadv(node, offset, bytes, qiov, flags);
-    else
-        r = bounce_rw(node, offset, bytes, qiov, flags, false);
+    r = drv_rw(node, offset, bytes, qiov, flags, false);
     req_end(node);
     return r < 0 ? r : 0;
 }
@@ -139,9 +146,7 @@ static int coroutine_fn do_pwrite_zeroes(BlockNode *node, uint64_t offset, uint6
         IOVector v;
 
         iov_init_buf(&v, (void *)zero_chunk, n);
-        r = is_aligned(node, offset, n)
-                ? node->drv->co_pwritev(node, offset, n, &v, flags & BLOCK_REQ_FUA)
-                : bounce_rw(node, offset, n, &v, flags & BLOCK_REQ_FUA, true);
+        r = drv_rw(node, offset, n, &v, flags & BLOCK_REQ_FUA, true);
         if (r < 0)
             return r;
         offset += n;
@@ -168,10 +173,8 @@ int coroutine_fn node_co_pwritev(BlockChild *c, uint64_t offset, uint64_t bytes,
         if (node->detect_zeroes == DETECT_ZEROES_UNMAP)
             zflags |= BLOCK_REQ_MAY_UNMAP;
         r = do_pwrite_zeroes(node, offset, bytes, zflags);
-    } else if (is_aligned(node, offset, bytes)) {
-        r = node->drv->co_pwritev(node, offset, bytes, qiov, flags);
     } else {
-        r = bounce_rw(node, offset, bytes, qiov, flags, true);
+        r = drv_rw(node, offset, bytes, qiov, flags, true);
     }
     write_track_end(node, &track);
     req_end(node);
