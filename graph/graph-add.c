@@ -113,10 +113,7 @@ static BlockNode *node_new(AddContext *ctx, char *name, bool generated,
     node->writable = !node->read_only;
     node->active = true;
     node->request_alignment = 1;
-    node->discard_unmap = g_str_equal(option_set_get_string(opts, "discard"), "unmap");
-    const char *dz = option_set_get_string(opts, "detect-zeroes");
-    node->detect_zeroes = g_str_equal(dz, "unmap") ? DETECT_ZEROES_UNMAP
-                          : g_str_equal(dz, "on") ? DETECT_ZEROES_ON : DETECT_ZEROES_OFF;
+    node_apply_common_options(node);
     co_queue_init(&node->quiesce_waiters);
     co_queue_init(&node->idle_waiters);
     g_ptr_array_add(ctx->created, node);

@@ -25,3 +25,12 @@ const OptionSpec node_common_options[] = {
       "Share all permissions with other users (read-only nodes only)" },
     OPTION_TABLE_END
 };
+
+void node_apply_common_options(BlockNode *node)
+{
+    const char *dz = option_set_get_string(node->options, "detect-zeroes");
+
+    node->discard_unmap = g_str_equal(option_set_get_string(node->options, "discard"), "unmap");
+    node->detect_zeroes = g_str_equal(dz, "unmap") ? DETECT_ZEROES_UNMAP
+                          : g_str_equal(dz, "on") ? DETECT_ZEROES_ON : DETECT_ZEROES_OFF;
+}

@@ -93,6 +93,8 @@ bool node_name_is_valid(const char *name);
 
 /* Options every node takes, whatever its driver. */
 extern const OptionSpec node_common_options[];
+/* Decodes the common options the request path reads (discard, detect-zeroes) from node->options. */
+void node_apply_common_options(BlockNode *node);
 
 const char *node_user_kind_name(BlockUserKind kind);
 

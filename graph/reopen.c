@@ -382,15 +382,11 @@ static bool coroutine_fn prepare_driver(ReopenEntry *e, GError **errp)
 static void commit_entry(ReopenEntry *e)
 {
     BlockNode *node = e->node;
-    const char *dz = option_set_get_string(e->new_opts, "detect-zeroes");
-
     if (e->drv_prepared && node->drv->reopen_commit)
         node->drv->reopen_commit(node, e->drv_state);
     option_set_free(node->options);
     node->options = g_steal_pointer(&e->new_opts);
-    node->discard_unmap = g_str_equal(option_set_get_string(node->options, "discard"), "unmap");
-    node->detect_zeroes = g_str_equal(dz, "unmap") ? DETECT_ZEROES_UNMAP
-                          : g_str_equal(dz, "on") ? DETECT_ZEROES_ON : DETECT_ZEROES_OFF;
+    node_apply_common_options(node);
     node_notify_changed(node, "ReadOnly");
     node_notify_changed(node, "AutoReadOnly");
     node_notify_changed(node, "Size");
