@@ -63,23 +63,30 @@ static char *pick_name(AddContext *ctx, const BlockdevSpec *spec, bool user_owne
     return g_strdup(name);
 }
 
+bool child_spec_check_role(const BlockDriver *drv, const BlockdevSpec *spec,
+                           const ChildSpec *cs, const char *name, GError **errp)
+{
+    if (!drv->child_roles || !g_strv_contains(drv->child_roles, cs->role)) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                    "Driver '%s' of node '%s' takes no '%s' child", drv->name, name, cs->role);
+        return false;
+    }
+    if (blockdev_spec_find_child(spec, cs->role) != cs) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                    "Node '%s' has more than one '%s' child", name, cs->role);
+        return false;
+    }
+    return true;
+}
+
 static bool check_child_specs(const BlockDriver *drv, const BlockdevSpec *spec,
                               const char *name, GError **errp)
 {
     for (guint i = 0; i < spec->children->len; i++) {
         const ChildSpec *cs = g_ptr_array_index(spec->children, i);
-        bool known = drv->child_roles && g_strv_contains(drv->child_roles, cs->role);
 
-        if (!known) {
-            g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
-                        "Driver '%s' of node '%s' takes no '%s' child", drv->name, name, cs->role);
+        if (!child_spec_check_role(drv, spec, cs, name, errp))
             return false;
-        }
-        if (blockdev_spec_find_child(spec, cs->role) != cs) {
-            g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
-                        "Node '%s' has more than one '%s' child", name, cs->role);
-            return false;
-        }
         if (cs->kind == CHILD_SPEC_NONE && !g_str_equal(cs->role, "backing")) {
             g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
                         "The '%s' child of node '%s' cannot be empty", cs->role, name);

@@ -4,10 +4,18 @@
 /* Between the graph's files only: node lifetime and permission checks. */
 
 #include "graph/node.h"
+#include "graph/spec.h"
 #include "graph/transaction.h"
 
 /* A node nobody holds any more (not user-owned, no users) is closed and freed. */
 void coroutine_fn graph_release_if_orphan(BlockNode *node);
+
+/*
+ * A child element of spec for a node of drv named name: its role must be one
+ * the driver takes, and appear only once (AddNode and reopen).
+ */
+bool child_spec_check_role(const BlockDriver *drv, const BlockdevSpec *spec,
+                           const ChildSpec *cs, const char *name, GError **errp);
 
 /* Tells the listener; no-op for nodes not in the graph yet. */
 void graph_notify_changed(BlockNode *node, const char *property);

@@ -93,12 +93,8 @@ static bool check_children(ReopenQueue *q, BlockNode *node, const BlockdevSpec *
         BlockChild *cur = node_find_child(node, cs->role);
         const char *inline_name;
 
-        if (!node->drv->child_roles || !g_strv_contains(node->drv->child_roles, cs->role)) {
-            g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
-                        "Driver '%s' of node '%s' takes no '%s' child", node->drv->name,
-                        node->name, cs->role);
+        if (!child_spec_check_role(node->drv, spec, cs, node->name, errp))
             return false;
-        }
         if (cs->kind != CHILD_SPEC_INLINE)
             continue;
         /* Inline attributes reopen the current child; reopen creates no nodes. */
