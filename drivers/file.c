@@ -48,6 +48,9 @@ typedef enum FileLocking {
 typedef struct FileState {
     int fd;
     int buffered_fd;            /* O_DIRECT: for the unaligned tail, opened on demand */
+    unsigned buffered_users;    /* tail transfers in the pool on a buffered descriptor */
+    unsigned buffered_gen;      /* changes when buffered_fd is retired */
+    GArray *retired_fds;        /* int: retired buffered descriptors still in use */
     FileAio aio;
     FileLocking locking;
     bool lock_enabled;          /* locking=on, or auto on a file system with OFD locks */
@@ -151,6 +154,15 @@ static long coroutine_fn file_co_rw_bounce(FileState *s, bool write, uint64_t of
     return ret;
 }
 
+/* Closes the buffered descriptors retired while tail transfers used them. */
+static void file_close_retired(FileState *s)
+{
+    for (guint i = 0; s->retired_fds && i < s->retired_fds->len; i++)
+        close(g_array_index(s->retired_fds, int, i));
+    if (s->retired_fds)
+        g_array_set_size(s->retired_fds, 0);
+}
+
 /*
  * With O_DIRECT, the core aligns requests except at the end of a file whose
  * size is no multiple of the alignment.  Those go through a second, buffered
@@ -165,22 +177,30 @@ static long coroutine_fn file_co_rw_unaligned(BlockNode *node, bool write, uint6
         .iov = qiov->iov, .niov = qiov->niov, .rw_flags = rw_flags,
     };
 
-    if (s->buffered_fd < 0) {
+    long ret;
+
+    while (s->buffered_fd < 0) {
+        unsigned gen = s->buffered_gen;
         FileOpenJob open_job = {
             .filename = node->filename,
             .flags = file_open_flags(s, node->writable) & ~O_DIRECT,
         };
-        long ret = worker_pool_co_run(file_job_open, &open_job);
 
+        ret = worker_pool_co_run(file_job_open, &open_job);
         if (ret < 0)
             return ret;
-        if (s->buffered_fd >= 0)        /* another request was quicker */
+        /* Another request was quicker, or the mode changed meanwhile. */
+        if (s->buffered_fd >= 0 || gen != s->buffered_gen)
             close(open_job.fd);
         else
             s->buffered_fd = open_job.fd;
     }
     job.fd = s->buffered_fd;
-    return worker_pool_co_run(file_job_rw, &job);
+    s->buffered_users++;
+    ret = worker_pool_co_run(file_job_rw, &job);
+    if (--s->buffered_users == 0)
+        file_close_retired(s);
+    return ret;
 }
 
 /* rw_flags: RWF_DSYNC for a FUA write, else 0. */
@@ -507,6 +527,8 @@ static void coroutine_fn file_close(BlockNode *node)
     if (s->buffered_fd >= 0)
         close(s->buffered_fd);
     s->fd = s->buffered_fd = -1;
+    file_close_retired(s);
+    g_clear_pointer(&s->retired_fds, g_array_unref);
 }
 
 /*
@@ -520,9 +542,20 @@ static void file_replace_fd(BlockNode *node, FileState *s, int fd)
         file_lock_take(fd, node->locked_perm, node->locked_shared);
     dup3(fd, s->fd, O_CLOEXEC);
     close(fd);
-    if (s->buffered_fd >= 0)
-        close(s->buffered_fd);     /* reopened with the new mode on demand */
+    /*
+     * The buffered descriptor is reopened with the new mode on demand.  Tail
+     * transfers may still be in the pool on the old one: it is closed when
+     * the last of them ends, so that its number is not reused under them.
+     */
+    if (s->buffered_fd >= 0 && s->buffered_users == 0) {
+        close(s->buffered_fd);
+    } else if (s->buffered_fd >= 0) {
+        if (!s->retired_fds)
+            s->retired_fds = g_array_new(FALSE, FALSE, sizeof(int));
+        g_array_append_val(s->retired_fds, s->buffered_fd);
+    }
     s->buffered_fd = -1;
+    s->buffered_gen++;
 }
 
 static int file_reopen_fd(BlockNode *node, const FileState *s, bool writable, GError **errp)
