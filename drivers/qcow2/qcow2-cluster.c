@@ -64,20 +64,11 @@ int coroutine_fn qcow2_l1_init(Qcow2State *s, GError **errp)
     return 0;
 }
 
-/* Writes one L1 entry through (the 512-byte sector containing it). */
+/* Writes one L1 entry through (the sector containing it). */
 static int coroutine_fn write_l1_entry(Qcow2State *s, uint64_t idx)
 {
-    uint64_t sector = qcow2_sector_size(s);
-    uint64_t per = sector / 8;
-    uint64_t first = idx & ~(per - 1);
-    g_autofree uint64_t *buf = g_malloc(sector);
-    for (uint64_t i = 0; i < per; i++)
-        buf[i] = GUINT64_TO_BE(first + i < s->l1_size ? s->l1_table[first + i] : 0);
-    uint64_t off = s->l1_table_offset + first * 8;
-    int ret = qcow2_check_overlap(s, off, sector, QCOW2_OL_L1);
-    if (ret < 0)
-        return ret;
-    return qcow2_file_pwrite(s, off, sector, buf);
+    return qcow2_write_table_entry(s, s->l1_table, s->l1_size, s->l1_table_offset, idx,
+                                   QCOW2_OL_L1);
 }
 
 static uint64_t l1_index(const Qcow2State *s, uint64_t offset)

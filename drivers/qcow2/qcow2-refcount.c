@@ -113,20 +113,11 @@ int coroutine_fn qcow2_get_refcount(Qcow2State *s, uint64_t cluster_index, uint6
     return 0;
 }
 
-/* Writes one refcount table entry through (the aligned sector containing it). */
+/* Writes one refcount table entry through (the sector containing it). */
 static int coroutine_fn write_reftable_entry(Qcow2State *s, uint64_t idx)
 {
-    uint64_t sector = qcow2_sector_size(s);
-    uint64_t per = sector / 8;
-    uint64_t first = idx & ~(per - 1);
-    g_autofree uint64_t *buf = g_malloc(sector);
-    for (uint64_t i = 0; i < per; i++)
-        buf[i] = GUINT64_TO_BE(first + i < s->refcount_table_size ? s->refcount_table[first + i] : 0);
-    uint64_t off = s->refcount_table_offset + first * 8;
-    int ret = qcow2_check_overlap(s, off, sector, QCOW2_OL_REFTABLE);
-    if (ret < 0)
-        return ret;
-    return qcow2_file_pwrite(s, off, sector, buf);
+    return qcow2_write_table_entry(s, s->refcount_table, s->refcount_table_size,
+                                   s->refcount_table_offset, idx, QCOW2_OL_REFTABLE);
 }
 
 int coroutine_fn qcow2_update_refcount(Qcow2State *s, uint64_t offset, uint64_t len,

@@ -64,6 +64,22 @@ int coroutine_fn qcow2_file_pwrite(Qcow2State *s, uint64_t off, uint64_t len, co
     return ret;
 }
 
+int coroutine_fn qcow2_write_table_entry(Qcow2State *s, const uint64_t *table, uint64_t n_entries,
+                                         uint64_t table_offset, uint64_t idx, unsigned ol_kind)
+{
+    uint64_t sector = qcow2_sector_size(s);
+    uint64_t per = sector / 8;
+    uint64_t first = idx & ~(per - 1);
+    g_autofree uint64_t *buf = g_malloc(sector);
+    for (uint64_t i = 0; i < per; i++)
+        buf[i] = GUINT64_TO_BE(first + i < n_entries ? table[first + i] : 0);
+    uint64_t off = table_offset + first * 8;
+    int ret = qcow2_check_overlap(s, off, sector, ol_kind);
+    if (ret < 0)
+        return ret;
+    return qcow2_file_pwrite(s, off, sector, buf);
+}
+
 int coroutine_fn qcow2_file_preadv(Qcow2State *s, uint64_t off, uint64_t len, IOVector *qiov)
 {
     return node_co_preadv(s->node->file, off, len, qiov, 0);

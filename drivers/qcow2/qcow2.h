@@ -224,6 +224,13 @@ int coroutine_fn qcow2_file_pwrite(Qcow2State *s, uint64_t off, uint64_t len, co
 int coroutine_fn qcow2_file_preadv(Qcow2State *s, uint64_t off, uint64_t len, IOVector *qiov);
 int coroutine_fn qcow2_file_pwritev(Qcow2State *s, uint64_t off, uint64_t len, IOVector *qiov);
 int coroutine_fn qcow2_file_flush(Qcow2State *s);
+/*
+ * Writes entry idx of an in-memory table of 64-bit offsets (L1, refcount
+ * table) through to the file at table_offset: the sector holding it, in big
+ * endian, after the overlap check (ol_kind: what the write may touch).
+ */
+int coroutine_fn qcow2_write_table_entry(Qcow2State *s, const uint64_t *table, uint64_t n_entries,
+                                         uint64_t table_offset, uint64_t idx, unsigned ol_kind);
 /* Makes the file at least end bytes long (in 1 MiB steps; never shrinks). */
 int coroutine_fn qcow2_file_grow(Qcow2State *s, uint64_t end);
 /* Refuses a write to [off, off+len) that would hit metadata; -EIO. */
