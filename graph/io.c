@@ -14,13 +14,29 @@
 #define ZERO_CHUNK (1024 * 1024)
 static const uint8_t zero_chunk[ZERO_CHUNK];
 
-static void coroutine_fn req_begin(BlockNode *node)
+/*
+ * The parent node a request comes from, or NULL for an outside user (export,
+ * job, the daemon itself).
+ */
+static const BlockNode *requester_of(const BlockChild *c)
 {
-    while (node->quiesce_counter > 0)
+    return c->user_kind == BLOCK_USER_NODE ? c->parent : NULL;
+}
+
+/*
+ * A drain holds back new requests, except those of a parent node that is
+ * itself drained: such a parent has nothing of its own in flight, so what
+ * it sends now is the draining operation's own work (a format writing its
+ * caches back while a reopen holds it and its file), or a request that was
+ * in flight on the parent when its drain began and must finish for that
+ * drain to end.
+ */
+static void coroutine_fn req_begin(BlockNode *node, const BlockNode *requester)
+{
+    while (node->quiesce_counter > 0 && !(requester && requester->quiesce_counter > 0))
         co_queue_wait(&node->quiesce_waiters);
     node->in_flight++;
 }
-
 
 static void coroutine_fn req_end(BlockNode *node)
 {
@@ -46,17 +62,19 @@ void node_drain_end(BlockNode *node)
 }
 
 /* A failed node answers EIO; passing through req_end lets it finish switching drivers. */
-static int coroutine_fn failed_request(BlockNode *node)
+static int coroutine_fn failed_request(BlockNode *node, const BlockNode *requester)
 {
-    req_begin(node);
+    req_begin(node, requester);
     req_end(node);
     return -EIO;
 }
 
-static int coroutine_fn check_range(BlockNode *node, uint64_t offset, uint64_t bytes)
+static int coroutine_fn check_range(const BlockChild *c, uint64_t offset, uint64_t bytes)
 {
+    BlockNode *node = c->node;
+
     if (node->failure)
-        return failed_request(node);
+        return failed_request(node, requester_of(c));
     if (offset > node->size || bytes > node->size - offset)
         return -EINVAL;
     return 0;
@@ -70,7 +88,7 @@ static int coroutine_fn check_write(const BlockChild *c, uint64_t offset, uint64
         return -EROFS;
     if (!c->node->active)
         return -EPERM;
-    return check_range(c->node, offset, bytes);
+    return check_range(c, offset, bytes);
 }
 
 static bool is_aligned(const BlockNode *node, uint64_t offset, uint64_t bytes)
@@ -116,13 +134,13 @@ int coroutine_fn node_co_preadv(BlockChild *c, uint64_t offset, uint64_t bytes,
                                 IOVector *qiov, BlockReqFlags flags)
 {
     BlockNode *node = c->node;
-    int r = check_range(node, offset, bytes);
+    int r = check_range(c, offset, bytes);
 
     if (r < 0)
         return r;
     if (bytes == 0)
         return 0;
-    req_begin(node);
+    req_begin(node, requester_of(c));
     r = drv_rw(node, offset, bytes, qiov, flags, false);
     req_end(node);
     return r < 0 ? r : 0;
@@ -165,7 +183,7 @@ int coroutine_fn node_co_pwritev(BlockChild *c, uint64_t offset, uint64_t bytes,
         return r;
     if (bytes == 0)
         return 0;
-    req_begin(node);
+    req_begin(node, requester_of(c));
     WriteTrack track;
     write_track_begin(node, &track, offset, bytes, !is_aligned(node, offset, bytes));
     if (node->detect_zeroes != DETECT_ZEROES_OFF && iov_is_zero(qiov, 0, bytes)) {
@@ -207,7 +225,7 @@ int coroutine_fn node_co_pwrite_zeroes(BlockChild *c, uint64_t offset, uint64_t 
 
     if (r < 0 || bytes == 0)
         return r;
-    req_begin(node);
+    req_begin(node, requester_of(c));
     WriteTrack track;
     write_track_begin(node, &track, offset, bytes, !is_aligned(node, offset, bytes));
     r = do_pwrite_zeroes(node, offset, bytes, flags);
@@ -223,7 +241,7 @@ int coroutine_fn node_co_pdiscard(BlockChild *c, uint64_t offset, uint64_t bytes
 
     if (r < 0 || bytes == 0 || !node->discard_unmap || !node->drv->co_pdiscard)
         return r;
-    req_begin(node);
+    req_begin(node, requester_of(c));
     WriteTrack track;
     write_track_begin(node, &track, offset, bytes, false);
     r = node->drv->co_pdiscard(node, offset, bytes);
@@ -233,30 +251,41 @@ int coroutine_fn node_co_pdiscard(BlockChild *c, uint64_t offset, uint64_t bytes
     return r == -ENOTSUP ? 0 : r;
 }
 
-int coroutine_fn node_co_flush_node(BlockNode *node)
+static int coroutine_fn flush(BlockNode *node, const BlockNode *requester)
 {
     int r = 0;
 
     if (!node->writable || !node->active)
         return 0;
     if (node->failure)
-        return failed_request(node);
-    req_begin(node);
+        return failed_request(node, requester);
+    req_begin(node, requester);
     if (node->drv->co_flush)
         r = node->drv->co_flush(node);
     /* Then the storage below: a format's metadata is only safe once its file is. */
     for (guint i = 0; r >= 0 && i < node->children->len; i++) {
         BlockChild *child = g_ptr_array_index(node->children, i);
         if (child != node->backing && (child->perm & BLOCK_PERM_WRITE))
-            r = node_co_flush_node(child->node);
+            r = flush(child->node, node);
     }
     req_end(node);
     return r;
 }
 
+int coroutine_fn node_co_flush_node(BlockNode *node)
+{
+    return flush(node, NULL);
+}
+
+int coroutine_fn node_co_flush_drained(BlockNode *node)
+{
+    g_assert(node->quiesce_counter > 0);
+    return flush(node, node);   /* a drained node's own request passes its drain */
+}
+
 int coroutine_fn node_co_flush(BlockChild *c)
 {
-    return node_co_flush_node(c->node);
+    return flush(c->node, requester_of(c));
 }
 
 int coroutine_fn node_co_truncate(BlockChild *c, uint64_t size, GError **errp)
@@ -284,7 +313,7 @@ int coroutine_fn node_co_truncate(BlockChild *c, uint64_t size, GError **errp)
                     "Driver '%s' of node '%s' cannot resize", node->drv->name, node->name);
         return -ENOTSUP;
     }
-    req_begin(node);
+    req_begin(node, requester_of(c));
     r = node->drv->co_truncate(node, size, errp);
     req_end(node);
     if (r >= 0)
@@ -293,8 +322,9 @@ int coroutine_fn node_co_truncate(BlockChild *c, uint64_t size, GError **errp)
 }
 
 /* Status of node alone; [offset, offset+bytes) is within the node. */
-static int coroutine_fn block_status(BlockNode *node, uint64_t offset, uint64_t bytes,
-                                     uint64_t *pnum, uint64_t *map, BlockNode **file)
+static int coroutine_fn block_status(BlockNode *node, const BlockNode *requester,
+                                     uint64_t offset, uint64_t bytes, uint64_t *pnum,
+                                     uint64_t *map, BlockNode **file)
 {
     int r;
 
@@ -304,7 +334,7 @@ static int coroutine_fn block_status(BlockNode *node, uint64_t offset, uint64_t 
         *pnum = bytes;
         return BLOCK_STATUS_DATA | BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_OFFSET_VALID;
     }
-    req_begin(node);
+    req_begin(node, requester);
     r = node->drv->co_block_status(node, offset, bytes, pnum, map, file);
     req_end(node);
     if (r < 0)
@@ -314,8 +344,8 @@ static int coroutine_fn block_status(BlockNode *node, uint64_t offset, uint64_t 
         /* A pass-through layer: the layer below says whether it is data or zero. */
         uint64_t n = *pnum, map2;
         BlockNode *file2;
-        int r2 = block_status(*file, *map, MIN(n, (*file)->size - MIN(*map, (*file)->size)),
-                              pnum, &map2, &file2);
+        uint64_t below = MIN(n, (*file)->size - MIN(*map, (*file)->size));
+        int r2 = block_status(*file, node, *map, below, pnum, &map2, &file2);
         if (r2 < 0)
             return r2;
         r = (r & ~(BLOCK_STATUS_RECURSE | BLOCK_STATUS_DATA | BLOCK_STATUS_ZERO)) |
@@ -328,7 +358,7 @@ int coroutine_fn node_co_block_status(BlockChild *c, uint64_t offset, uint64_t b
                                       uint64_t *pnum, uint64_t *map, BlockNode **file)
 {
     BlockNode *node = c->node;
-    int r = check_range(node, offset, bytes);
+    int r = check_range(c, offset, bytes);
 
     if (r < 0)
         return r;
@@ -336,14 +366,14 @@ int coroutine_fn node_co_block_status(BlockChild *c, uint64_t offset, uint64_t b
         *pnum = 0;
         return 0;
     }
-    return block_status(node, offset, bytes, pnum, map, file);
+    return block_status(node, requester_of(c), offset, bytes, pnum, map, file);
 }
 
 int coroutine_fn node_co_block_status_above(BlockChild *c, BlockNode *base, uint64_t offset,
                                             uint64_t bytes, uint64_t *pnum)
 {
     BlockNode *node = c->node;
-    int r = check_range(node, offset, bytes);
+    int r = check_range(c, offset, bytes);
 
     if (r < 0)
         return r;
@@ -358,7 +388,7 @@ int coroutine_fn node_co_block_status_above(BlockChild *c, BlockNode *base, uint
 
         if (offset >= layer->size)
             return BLOCK_STATUS_ZERO;   /* past the end of a shorter backing file */
-        r = block_status(layer, offset, MIN(*pnum, layer->size - offset), &n, &map, &file);
+        r = block_status(layer, requester_of(c), offset, MIN(*pnum, layer->size - offset), &n, &map, &file);
         if (r < 0)
             return r;
         *pnum = n;
@@ -386,7 +416,7 @@ bool coroutine_fn node_co_map_fd(BlockChild *c, uint64_t offset, uint64_t bytes,
             offset > node->size || bytes > node->size - offset)
             break;
         m->held[m->n_held++] = node;
-        req_begin(node);            /* not drained (checked above): does not wait */
+        req_begin(node, NULL);      /* not drained (checked above): does not wait */
         if (node->drv->sendfile_fd) {
             m->fd = node->drv->sendfile_fd(node, offset, bytes);
             m->fd_offset = offset;

@@ -39,10 +39,14 @@ int coroutine_fn node_co_block_status_above(BlockChild *c, BlockNode *base,
 
 /* Direct forms for the node's own housekeeping (flush at close, Node.Flush). */
 int coroutine_fn node_co_flush_node(BlockNode *node);
+/* The same, by the holder of a drain on node (the flush passes that drain). */
+int coroutine_fn node_co_flush_drained(BlockNode *node);
 
 /*
  * Drain: waits until no request is in flight on node and holds new ones back
- * until node_drain_end.  Nests.
+ * until node_drain_end.  Nests.  Requests that a drained parent node sends
+ * to its children pass their drains: they are the draining operation's own
+ * (a format writing back its caches during a reopen of it and its file).
  */
 void coroutine_fn node_co_drain_begin(BlockNode *node);
 void node_drain_end(BlockNode *node);
