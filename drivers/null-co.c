@@ -1,5 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* null-co: a protocol driver with no storage; writes vanish, reads are zeroes or junk. */
+/*
+ * null-co: a protocol driver with no storage; writes vanish, reads are zeroes.
+ *
+ * QEMU leaves the read buffer untouched with read-zeroes=off.  Here request
+ * buffers are pooled across clients (exports/nbd-buffer.c), so an untouched
+ * buffer would hand one client another's data: reads always zero it, and
+ * read-zeroes only decides what block status reports (zero or data).
+ */
 
 #include "drivers/drivers.h"
 #include "graph/node.h"
@@ -30,11 +37,8 @@ static void coroutine_fn null_co_delay(BlockNode *node)
 static int coroutine_fn null_co_preadv(BlockNode *node, uint64_t offset, uint64_t bytes,
                                        IOVector *qiov, BlockReqFlags flags)
 {
-    NullState *s = node->opaque;
-
     null_co_delay(node);
-    if (s->read_zeroes)
-        iov_memset(qiov, 0, 0, bytes);
+    iov_memset(qiov, 0, 0, bytes);
     return 0;
 }
 
@@ -79,7 +83,7 @@ static int coroutine_fn null_co_block_status(BlockNode *node, uint64_t offset, u
 static const OptionSpec null_co_options[] = {
     { "size", OPTION_SIZE, "1073741824", false, false, NULL, "Size of the device in bytes" },
     { "read-zeroes", OPTION_BOOL, "off", false, false, NULL,
-      "Fill read buffers with zeroes (off: leave them as they are)" },
+      "Report reads as zeroes in block status (off: as data); reads return zeroes either way" },
     { "latency-ns", OPTION_UINT, "0", false, false, NULL,
       "Delay every request by this many nanoseconds" },
     OPTION_TABLE_END
