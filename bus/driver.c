@@ -59,6 +59,16 @@ DRIVER_GETTER(property_get_kind)
     return sd_bus_message_append(reply, "s", block_driver_kind_name(drv->kind));
 }
 
+/* The table's description, plus the limit when the option has one. */
+static char *option_description(const OptionSpec *o)
+{
+    const char *text = o->description ? o->description : "";
+
+    if (!o->max_value)
+        return g_strdup(text);
+    return g_strdup_printf("%s (at most %" G_GUINT64_FORMAT ")", text, o->max_value);
+}
+
 static int append_option_table(sd_bus_message *reply, const OptionSpec *table)
 {
     int r = 0;
@@ -66,11 +76,11 @@ static int append_option_table(sd_bus_message *reply, const OptionSpec *table)
     for (size_t i = 0; table && table[i].name && r >= 0; i++) {
         const OptionSpec *o = &table[i];
         g_autofree char *type = option_type_describe(o);
+        g_autofree char *description = option_description(o);
 
         r = sd_bus_message_append(reply, "(sssbs)", o->name, type,
                                   o->default_value ? o->default_value : "",
-                                  (int)o->mutable_on_reopen,
-                                  o->description ? o->description : "");
+                                  (int)o->mutable_on_reopen, description);
     }
     return r;
 }

@@ -11,6 +11,9 @@
 #include "drivers/drivers.h"
 #include "graph/node.h"
 
+/* A delay that long is a mistake; a longer one would hold requests (and drains) for ever. */
+#define NULL_CO_MAX_LATENCY_NS (10 * G_GUINT64_CONSTANT(1000000000))
+
 typedef struct NullState {
     bool read_zeroes;
     uint64_t latency_ns;
@@ -85,7 +88,7 @@ static const OptionSpec null_co_options[] = {
     { "read-zeroes", OPTION_BOOL, "off", false, false, NULL,
       "Report reads as zeroes in block status (off: as data); reads return zeroes either way" },
     { "latency-ns", OPTION_UINT, "0", false, false, NULL,
-      "Delay every request by this many nanoseconds" },
+      "Delay every request by this many nanoseconds", .max_value = NULL_CO_MAX_LATENCY_NS },
     OPTION_TABLE_END
 };
 

@@ -89,6 +89,17 @@ bool option_parse_size(const char *text, uint64_t *ret)
     return true;
 }
 
+static bool check_max(const OptionSpec *spec, const char *text, const OptionValue *v,
+                      GError **errp)
+{
+    if (!spec->max_value || v->u <= spec->max_value)
+        return true;
+    g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                "Invalid value '%s' for option '%s': expected at most %" PRIu64,
+                text, spec->name, spec->max_value);
+    return false;
+}
+
 bool option_parse_value(const OptionSpec *spec, const char *text, OptionValue *ret, GError **errp)
 {
     char *end = NULL;
@@ -107,11 +118,15 @@ bool option_parse_value(const OptionSpec *spec, const char *text, OptionValue *r
     case OPTION_UINT:
         if (!parse_u64(text, &ret->u, &end) || *end)
             break;
+        if (!check_max(spec, text, ret, errp))
+            return false;
         ret->text = g_strdup_printf("%" PRIu64, ret->u);
         return true;
     case OPTION_SIZE:
         if (!option_parse_size(text, &ret->u))
             break;
+        if (!check_max(spec, text, ret, errp))
+            return false;
         ret->text = g_strdup_printf("%" PRIu64, ret->u);
         return true;
     case OPTION_ENUM:

@@ -33,6 +33,7 @@ typedef struct OptionSpec {
     bool required;
     const char *const *enum_values;     /* OPTION_ENUM: NULL-terminated */
     const char *description;
+    uint64_t max_value;                 /* OPTION_UINT/SIZE: largest accepted; 0: no limit */
 } OptionSpec;
 
 /* Tables end with an entry whose name is NULL. */

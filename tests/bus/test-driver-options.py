@@ -44,6 +44,16 @@ def main():
         bgtest.check(opts['read-only'][1] == 'off', 'read-only default %r' % (opts['read-only'],))
         bgtest.check(all(o[3] for o in opts.values()), 'every option has a description')
 
+        bgtest.check('at most 10000000000' in opts['latency-ns'][3],
+                     'latency-ns names its limit: %r' % (opts['latency-ns'],))
+        # A latency beyond the limit would hold requests and drains for ever.
+        e = bgtest.expect_error('InvalidArgument', d.manager.AddNode,
+                                '<blockdev driver="null-co" node-name="slow" '
+                                'latency-ns="18446744073709551615"/>')
+        bgtest.check("'latency-ns'" in e.get_dbus_message() and "'slow'" in e.get_dbus_message(),
+                     'error names option and node: %s' % e.get_dbus_message())
+        d.manager.AddNode('<blockdev driver="null-co" node-name="slow" latency-ns="1000000"/>')
+
         raw = driver(d, 'raw')
         bgtest.check_equal(str(raw['Kind']), 'format')
         bgtest.check('file' in [str(r) for r in raw['ChildRoles']], 'raw takes a file child')

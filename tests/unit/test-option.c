@@ -16,6 +16,7 @@ static const OptionSpec test_options[] = {
     { "size", OPTION_SIZE, "1M", false, false, NULL, "a size" },
     { "colour", OPTION_ENUM, "red", false, false, colours, "an enum" },
     { "group.inner", OPTION_BOOL, NULL, false, false, NULL, "nested, no default" },
+    { "limited", OPTION_SIZE, NULL, false, false, NULL, "a size up to 1k", .max_value = 1024 },
     OPTION_TABLE_END
 };
 static const OptionSpec *const tables[] = { test_options, NULL };
@@ -46,7 +47,7 @@ static void test_defaults_filled_in_table_order(void **state)
     assert_string_equal(option_set_get_string(set, "colour"), "red");
     assert_false(option_set_is_set(set, "group.inner"));
     assert_true(option_set_lookup(set, "size")->is_default);
-    assert_int_equal(option_set_count(set), 6);
+    assert_int_equal(option_set_count(set), 7);
     assert_string_equal(option_set_nth(set, 3)->spec->name, "size");
     assert_string_equal(option_set_nth(set, 3)->text, "1048576");
 }
@@ -121,6 +122,19 @@ static void test_errors_name_the_option(void **state)
     expect_error(baduint, "option 'count'");
 }
 
+static void test_upper_limit(void **state)
+{
+    g_autoptr(GHashTable) at_limit = raw_new("name", "x", "limited", "1k", NULL);
+    g_autoptr(GHashTable) over = raw_new("name", "x", "limited", "1025", NULL);
+    g_autoptr(GHashTable) huge = raw_new("name", "x", "limited", "18446744073709551615", NULL);
+    g_autoptr(OptionSet) set = option_set_parse(tables, at_limit, "node 'n'", NULL);
+
+    assert_non_null(set);
+    assert_int_equal(option_set_get_uint(set, "limited"), 1024);
+    expect_error(over, "Invalid value '1025' for option 'limited': expected at most 1024");
+    expect_error(huge, "option 'limited'");
+}
+
 static void test_canonical_text(void **state)
 {
     g_autoptr(GHashTable) raw = raw_new("name", "x", "flag", "yes", "count", "0x10",
@@ -165,6 +179,7 @@ int main(void)
         cmocka_unit_test(test_booleans_all_spellings),
         cmocka_unit_test(test_size_suffixes),
         cmocka_unit_test(test_errors_name_the_option),
+        cmocka_unit_test(test_upper_limit),
         cmocka_unit_test(test_canonical_text),
         cmocka_unit_test(test_node_name_rules),
         cmocka_unit_test(test_common_options_table),
