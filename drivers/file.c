@@ -558,14 +558,32 @@ static void file_replace_fd(BlockNode *node, FileState *s, int fd)
     s->buffered_gen++;
 }
 
+/*
+ * The storage refusing to be written for permission reasons is ReadOnly, not
+ * AccessDenied: a format node with auto-read-only=on then settles for
+ * read-only (graph-add.c), as QEMU's auto-read-only does on EACCES/EPERM/EROFS.
+ */
+static void file_set_reopen_error(BlockNode *node, bool writable, int err, GError **errp)
+{
+    const char *mode = writable ? "read-write" : "read-only";
+
+    if (writable && (err == EACCES || err == EPERM || err == EROFS)) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_READ_ONLY,
+                    "Could not reopen '%s' %s for node '%s': %s", node->filename, mode,
+                    node->name, g_strerror(err));
+        return;
+    }
+    bg_set_error_errno(errp, -err, "Could not reopen '%s' %s for node '%s'",
+                       node->filename, mode, node->name);
+}
+
 static int file_reopen_fd(BlockNode *node, const FileState *s, bool writable, GError **errp)
 {
     int fd = open(node->filename, file_open_flags(s, writable));
 
     if (fd < 0) {
         int err = errno;
-        bg_set_error_errno(errp, -err, "Could not reopen '%s' %s for node '%s'",
-                           node->filename, writable ? "read-write" : "read-only", node->name);
+        file_set_reopen_error(node, writable, err, errp);
         return -err;
     }
     return fd;
