@@ -63,6 +63,7 @@ typedef struct FileState {
     bool has_dsync;             /* pwritev2(RWF_DSYNC) works */
     uint32_t mem_align;         /* O_DIRECT buffer alignment; 1 without */
     bool memory_fs;             /* tmpfs or ramfs, found when the file was opened */
+    bool warned_short;          /* logged that the file is shorter than the node */
     FileInline inline_io;       /* aio=threads: transfers that skip the pool */
     /*
      * The last data extent block status found, as QEMU keeps one per protocol node:
@@ -203,6 +204,23 @@ static long coroutine_fn file_co_rw_unaligned(BlockNode *node, bool write, uint6
     return ret;
 }
 
+/*
+ * A read ended at end of file before the node's size: someone shrank the
+ * file under us.  As QEMU's file driver does, the rest reads as zeroes (and
+ * a write there grows the file again); unlike QEMU, say so once per node.
+ */
+static void file_note_short_read(BlockNode *node, uint64_t eof)
+{
+    FileState *s = node->opaque;
+
+    if (s->warned_short || eof >= node->size)
+        return;
+    s->warned_short = true;
+    g_warning("Node '%s': '%s' ends at %" G_GUINT64_FORMAT " bytes, before the node's size of %"
+              G_GUINT64_FORMAT ": was it truncated by another program? Reads past its end "
+              "return zeroes", node->name, node->filename, eof, node->size);
+}
+
 /* rw_flags: RWF_DSYNC for a FUA write, else 0. */
 static int coroutine_fn file_co_rw(BlockNode *node, bool write, uint64_t offset,
                                    uint64_t bytes, IOVector *qiov, int rw_flags)
@@ -229,8 +247,10 @@ static int coroutine_fn file_co_rw(BlockNode *node, bool write, uint64_t offset,
         ret = file_co_rw_bounce(s, write, offset, qiov, bytes, rw_flags);
     if (ret < 0)
         return (int)ret;
-    if (!write && (uint64_t)ret < bytes)
+    if (!write && (uint64_t)ret < bytes) {
         iov_memset(qiov, (size_t)ret, 0, bytes - (size_t)ret);   /* EOF */
+        file_note_short_read(node, offset + (uint64_t)ret);
+    }
     return 0;
 }
 
@@ -377,6 +397,7 @@ static int coroutine_fn file_co_truncate(BlockNode *node, uint64_t size, GError 
         return (int)ret;
     }
     node->size = size;
+    s->warned_short = false;
     return 0;
 }
 
