@@ -65,3 +65,25 @@ void bg_set_error_errno(GError **errp, int neg_errno, const char *fmt, ...)
     va_end(ap);
     g_set_error(errp, BG_ERROR, code_for_errno(-neg_errno), "%s: %s", msg, g_strerror(-neg_errno));
 }
+
+static char *error_location(const char *source, long line)
+{
+    if (line > 0)
+        return g_strdup_printf("%s%sline %ld: ", source ? source : "", source ? " " : "", line);
+    return g_strdup_printf("%s: ", source ? source : "input");
+}
+
+void bg_error_prefix_location(GError **errp, const char *source, long line)
+{
+    g_autofree char *any_line = g_strdup_printf("%s%sline ", source ? source : "",
+                                                source ? " " : "");
+    g_autofree char *loc = NULL;
+
+    if (!errp || !*errp)
+        return;
+    if (g_str_has_prefix((*errp)->message, any_line) ||
+        (source && g_str_has_prefix((*errp)->message, source)))
+        return;
+    loc = error_location(source, line);
+    g_prefix_error(errp, "%s", loc);
+}

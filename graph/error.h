@@ -36,3 +36,11 @@ const char *bg_error_code_name(BgErrorCode code);
 /* Sets an IOError (or NotFound / AccessDenied / ReadOnly when errno says so). */
 void bg_set_error_errno(GError **errp, int neg_errno, const char *fmt, ...)
     G_GNUC_PRINTF(3, 4);
+
+/*
+ * Where in XML text an error is: every such message starts with
+ * "<source> line N: " ("line N: " without a source, "<source>: " without a
+ * line).  Prefixes errp's message with it unless the message already
+ * starts with a location of that source.
+ */
+void bg_error_prefix_location(GError **errp, const char *source, long line);

@@ -369,8 +369,8 @@ static BlockNode *open_node(AddContext *ctx, const BlockdevSpec *spec, bool user
     ctx->depth++;
     node = open_node_checked(ctx, spec, user_owned, open_backing_from_image, errp);
     ctx->depth--;
-    if (!node && spec->line > 0 && errp && *errp && !g_str_has_prefix((*errp)->message, "line "))
-        g_prefix_error(errp, "line %d: ", spec->line);
+    if (!node && spec->line > 0)
+        bg_error_prefix_location(errp, spec->source, spec->line);
     return node;
 }
 

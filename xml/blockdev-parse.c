@@ -14,6 +14,12 @@ typedef struct BlockdevParser {
     GHashTable *groups;         /* known dotted prefixes */
 } BlockdevParser;
 
+/* One node element being parsed: its spec and its child links by role. */
+typedef struct NodeParse {
+    BlockdevSpec *spec;
+    GHashTable *roles;          /* role -> ChildSpec* already given */
+} NodeParse;
+
 static bool parse_node_element(BlockdevParser *p, const xmlNode *elem,
                                BlockdevSpec *spec, GError **errp);
 
@@ -141,11 +147,12 @@ static bool check_ref_alone(BlockdevParser *p, const xmlNode *elem, GError **err
     return bg_xml_check_no_text(elem, p->source, errp);
 }
 
-static bool parse_child(BlockdevParser *p, const xmlNode *elem, BlockdevSpec *spec,
+static bool parse_child(BlockdevParser *p, const xmlNode *elem, NodeParse *np,
                         GError **errp)
 {
+    BlockdevSpec *spec = np->spec;
     const char *role = bg_xml_name(elem);
-    const ChildSpec *prev = blockdev_spec_find_child(spec, role);
+    const ChildSpec *prev = g_hash_table_lookup(np->roles, role);
     g_autofree char *ref = bg_xml_get_attr(elem, "ref");
     ChildSpec *child;
 
@@ -176,18 +183,19 @@ static bool parse_child(BlockdevParser *p, const xmlNode *elem, BlockdevSpec *sp
             return false;
     }
     child->line = (int)xmlGetLineNo(elem);
+    g_hash_table_insert(np->roles, child->role, child);
     return true;
 }
 
 static bool parse_sub_element(BlockdevParser *p, const xmlNode *parent, const xmlNode *elem,
-                              BlockdevSpec *spec, GError **errp)
+                              NodeParse *np, GError **errp)
 {
     const char *name = bg_xml_name(elem);
 
     if (!is_child_link(elem) && g_hash_table_contains(p->groups, name))
-        return parse_group(p, elem, name, spec, errp);
+        return parse_group(p, elem, name, np->spec, errp);
     if (is_child_link(elem) || is_empty_element(elem))
-        return parse_child(p, elem, spec, errp);
+        return parse_child(p, elem, np, errp);
 
     g_autofree char *known = groups_describe(p->groups);
     bg_xml_set_error(errp, BG_ERROR_INVALID_XML, p->source, elem,
@@ -200,6 +208,9 @@ static bool parse_sub_element(BlockdevParser *p, const xmlNode *parent, const xm
 static bool parse_node_element(BlockdevParser *p, const xmlNode *elem,
                                BlockdevSpec *spec, GError **errp)
 {
+    g_autoptr(GHashTable) roles = g_hash_table_new(g_str_hash, g_str_equal);
+    NodeParse np = { .spec = spec, .roles = roles };
+
     g_free(spec->source);
     spec->source = g_strdup(p->source);
     spec->line = (int)xmlGetLineNo(elem);
@@ -207,7 +218,7 @@ static bool parse_node_element(BlockdevParser *p, const xmlNode *elem,
         !parse_attributes(p, elem, NULL, spec, errp))
         return false;
     bg_xml_foreach_element(sub, elem) {
-        if (!parse_sub_element(p, elem, sub, spec, errp))
+        if (!parse_sub_element(p, elem, sub, &np, errp))
             return false;
     }
     return true;

@@ -86,7 +86,7 @@ static ConfigFile *config_file_from_doc(xmlDoc *doc, const char *source, GError 
 ConfigFile *config_file_parse(const char *text, gssize len, const char *source,
                               GError **errp)
 {
-    g_autoptr(xmlDoc) doc = bg_xml_read(text, len, source, errp);
+    g_autoptr(xmlDoc) doc = bg_xml_read_limited(text, len, source, &bg_xml_file_limits, errp);
 
     return doc ? config_file_from_doc(doc, source, errp) : NULL;
 }

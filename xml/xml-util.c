@@ -42,33 +42,36 @@ static void xml_set_parse_error(GError **errp, const char *source, const XmlErro
                 cap->have ? cap->message : "document is empty");
 }
 
-xmlDoc *bg_xml_read(const char *text, gssize len, const char *source, GError **errp)
+xmlDoc *bg_xml_read_limited(const char *text, gssize len, const char *source,
+                            const BgXmlLimits *limits, GError **errp)
 {
     XmlErrorCapture cap = { 0 };
     xmlParserCtxtPtr ctxt;
     xmlDoc *doc;
+    size_t parse_len;
 
     if (len < 0)
         len = strlen(text);
-    if (len > G_MAXINT) {
-        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_XML, "%s%sXML text too large",
-                    source ? source : "", source ? ": " : "");
+    if (!bg_xml_check_limits(text, (size_t)len, limits, source, &parse_len, errp))
         return NULL;
-    }
     ctxt = xmlNewParserCtxt();
     if (!ctxt)
         g_error("out of memory creating an XML parser");
     ctxt->_private = &cap;
     ctxt->sax->serror = xml_capture_error;
     /* No XML_PARSE_NOENT / DTDLOAD: external entities are never fetched. */
-    doc = xmlCtxtReadMemory(ctxt, text, (int)len, source, NULL,
+    doc = xmlCtxtReadMemory(ctxt, text, (int)parse_len, source, NULL,
                             XML_PARSE_NONET | XML_PARSE_NOWARNING);
     xmlFreeParserCtxt(ctxt);
 
-    if (doc && !cap.have && doc->intSubset) {
+    if (doc && !cap.have && doc->intSubset) {   /* the scan refuses these already */
         cap.have = true;
-        cap.line = 1;  /* the prolog */
+        cap.line = 1;
         cap.message = g_strdup("document type declarations (DOCTYPE) are not allowed");
+    }
+    if (doc && !cap.have && parse_len < (size_t)len) {  /* the scan found it malformed */
+        cap.have = true;
+        cap.message = g_strdup("malformed markup");
     }
     if (!doc || cap.have || !xmlDocGetRootElement(doc)) {
         if (cap.line <= 0)
@@ -79,6 +82,11 @@ xmlDoc *bg_xml_read(const char *text, gssize len, const char *source, GError **e
         return NULL;
     }
     return doc;
+}
+
+xmlDoc *bg_xml_read(const char *text, gssize len, const char *source, GError **errp)
+{
+    return bg_xml_read_limited(text, len, source, &bg_xml_snippet_limits, errp);
 }
 
 xmlDoc *bg_xml_read_file(const char *path, GError **errp)
@@ -98,25 +106,34 @@ xmlDoc *bg_xml_read_file(const char *path, GError **errp)
                     err->message);
         return NULL;
     }
-    return bg_xml_read(text, (gssize)len, path, errp);
+    return bg_xml_read_limited(text, (gssize)len, path, &bg_xml_file_limits, errp);
+}
+
+void bg_xml_set_error_line(GError **errp, int code, const char *source, long line,
+                           const char *fmt, ...)
+{
+    g_autoptr(GError) err = NULL;
+    va_list ap;
+
+    if (!errp)
+        return;
+    va_start(ap, fmt);
+    err = g_error_new_valist(BG_ERROR, code, fmt, ap);
+    va_end(ap);
+    bg_error_prefix_location(&err, source, line);
+    g_propagate_error(errp, g_steal_pointer(&err));
 }
 
 void bg_xml_set_error(GError **errp, int code, const char *source, const xmlNode *node,
                       const char *fmt, ...)
 {
     g_autofree char *msg = NULL;
-    long line = node ? xmlGetLineNo(node) : 0;
     va_list ap;
 
     va_start(ap, fmt);
     msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    if (line > 0)
-        g_set_error(errp, BG_ERROR, code, "%s%sline %ld: %s",
-                    source ? source : "", source ? " " : "", line, msg);
-    else
-        g_set_error(errp, BG_ERROR, code, "%s%s%s",
-                    source ? source : "", source ? ": " : "", msg);
+    bg_xml_set_error_line(errp, code, source, node ? xmlGetLineNo(node) : 0, "%s", msg);
 }
 
 bool bg_xml_check_root(const xmlNode *elem, const char *expected, const char *source,
