@@ -1,8 +1,39 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Adding an export from a parsed <export> element (bus and config files). */
+/* ExportSpec: freeing it, naming its server, and adding the export it describes. */
+
+#include <string.h>
 
 #include "exports/export.h"
-#include "xml/export-parse.h"
+#include "exports/export-spec.h"
+
+void export_spec_free(ExportSpec *spec)
+{
+    if (!spec)
+        return;
+    g_free(spec->type);
+    g_free(spec->id);
+    g_free(spec->node_name);
+    g_free(spec->name);
+    g_free(spec->description);
+    g_free(spec->server.path);
+    g_free(spec->server.host);
+    g_free(spec->source);
+    g_free(spec);
+}
+
+const char *export_server_type_name(ExportServerType type)
+{
+    return type == EXPORT_SERVER_UNIX ? "unix" : "inet";
+}
+
+char *export_server_describe(const ExportServerSpec *server)
+{
+    if (server->type == EXPORT_SERVER_UNIX)
+        return g_strdup_printf("unix:%s", server->path);
+    if (strchr(server->host, ':'))
+        return g_strdup_printf("inet:[%s]:%u", server->host, server->port);
+    return g_strdup_printf("inet:%s:%u", server->host, server->port);
+}
 
 Export *export_add_from_spec(const ExportSpec *spec, GError **errp)
 {

@@ -26,7 +26,7 @@ typedef enum ExportAddressType {
     EXPORT_ADDRESS_INET,
 } ExportAddressType;
 
-/* What an <export> element says, after parsing (xml/export-parse.h fills it). */
+/* What an <export> element says, after parsing (exports/export-spec.h has it as parsed). */
 typedef struct ExportConfig {
     const char *id;
     const char *type;           /* "nbd" */
@@ -80,9 +80,6 @@ void export_set_listener(const ExportListener *listener, void *opaque);
  */
 Export *export_add(const ExportConfig *cfg, GError **errp);
 
-/* The same from a parsed <export> element (Manager.AddExport, config files). */
-struct ExportSpec;
-Export *export_add_from_spec(const struct ExportSpec *spec, GError **errp);
 
 /*
  * Removes an export.  safe: fails with Busy while clients are connected.

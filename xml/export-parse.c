@@ -15,35 +15,6 @@ static const char *const export_attrs[] = {
 static const char *const server_unix_attrs[] = { "type", "path", NULL };
 static const char *const server_inet_attrs[] = { "type", "host", "port", NULL };
 
-void export_spec_free(ExportSpec *spec)
-{
-    if (!spec)
-        return;
-    g_free(spec->type);
-    g_free(spec->id);
-    g_free(spec->node_name);
-    g_free(spec->name);
-    g_free(spec->description);
-    g_free(spec->server.path);
-    g_free(spec->server.host);
-    g_free(spec->source);
-    g_free(spec);
-}
-
-const char *export_server_type_name(ExportServerType type)
-{
-    return type == EXPORT_SERVER_UNIX ? "unix" : "inet";
-}
-
-char *export_server_describe(const ExportServerSpec *server)
-{
-    if (server->type == EXPORT_SERVER_UNIX)
-        return g_strdup_printf("unix:%s", server->path);
-    if (strchr(server->host, ':'))
-        return g_strdup_printf("inet:[%s]:%u", server->host, server->port);
-    return g_strdup_printf("inet:%s:%u", server->host, server->port);
-}
-
 /* Fails on attributes not in allowed, naming the first one. */
 static bool check_attrs(const xmlNode *elem, const char *const *allowed, const char *source,
                         GError **errp)

@@ -2,7 +2,7 @@
 #pragma once
 
 /*
- * <export> snippet -> ExportSpec.
+ * <export> snippet -> ExportSpec (exports/export-spec.h).
  *
  *   <export type="nbd" id="e0" node-name="disk0" name="disk0" writable="on"
  *           description="...">
@@ -19,39 +19,7 @@
 #include <glib.h>
 #include <libxml/tree.h>
 
-typedef enum ExportServerType {
-    EXPORT_SERVER_UNIX,
-    EXPORT_SERVER_INET,
-} ExportServerType;
-
-#define EXPORT_NBD_DEFAULT_PORT 10809
-
-typedef struct ExportServerSpec {
-    ExportServerType type;
-    char *path;         /* unix */
-    char *host;         /* inet */
-    uint16_t port;      /* inet */
-} ExportServerSpec;
-
-typedef struct ExportSpec {
-    char *type;         /* "nbd" */
-    char *id;
-    char *node_name;
-    char *name;         /* export name the client asks for; defaults to node_name */
-    char *description;  /* NULL if not given */
-    bool writable;
-    ExportServerSpec server;
-    char *source;       /* file name or "<bus>"; may be NULL */
-    int line;
-} ExportSpec;
-
-void export_spec_free(ExportSpec *spec);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(ExportSpec, export_spec_free)
-
-const char *export_server_type_name(ExportServerType type);
-
-/* "unix:/run/x.sock" or "inet:host:port": equal strings mean one listener. */
-char *export_server_describe(const ExportServerSpec *server);
+#include "exports/export-spec.h"
 
 /* Parses a snippet whose root is <export>. */
 ExportSpec *export_parse_xml(const char *text, gssize len, const char *source,

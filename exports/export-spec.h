@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * An export as an <export> element describes it (xml/export-parse.c fills
+ * it in; the daemon's configuration files and Manager.AddExport hand it to
+ * export_add_from_spec).  Strings are owned.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+typedef enum ExportServerType {
+    EXPORT_SERVER_UNIX,
+    EXPORT_SERVER_INET,
+} ExportServerType;
+
+#define EXPORT_NBD_DEFAULT_PORT 10809
+
+typedef struct ExportServerSpec {
+    ExportServerType type;
+    char *path;         /* unix */
+    char *host;         /* inet */
+    uint16_t port;      /* inet */
+} ExportServerSpec;
+
+typedef struct ExportSpec {
+    char *type;         /* "nbd" */
+    char *id;
+    char *node_name;
+    char *name;         /* export name the client asks for; defaults to node_name */
+    char *description;  /* NULL if not given */
+    bool writable;
+    ExportServerSpec server;
+    char *source;       /* file name or "<bus>"; may be NULL */
+    int line;
+} ExportSpec;
+
+void export_spec_free(ExportSpec *spec);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ExportSpec, export_spec_free)
+
+const char *export_server_type_name(ExportServerType type);
+
+/* "unix:/run/x.sock" or "inet:host:port": equal strings mean one listener. */
+char *export_server_describe(const ExportServerSpec *server);
+
+/* Adds the export spec describes (exports/export.h: export_add). */
+typedef struct Export Export;
+Export *export_add_from_spec(const ExportSpec *spec, GError **errp);
