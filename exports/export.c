@@ -58,25 +58,53 @@ bool export_remove_mode_parse(const char *s, ExportRemoveMode *ret, GError **err
     return true;
 }
 
+/* What D-Bus carries: UTF-8 without control characters (ids become object paths). */
+static bool export_string_ok(const char *s)
+{
+    if (!g_utf8_validate(s, -1, NULL))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (g_ascii_iscntrl(*p))
+            return false;
+    return true;
+}
+
+/* Why cfg cannot be an export, or NULL. */
+static const char *export_config_problem(const ExportConfig *cfg)
+{
+    if (!cfg->id || !*cfg->id)
+        return "Export needs an 'id'";
+    if (strlen(cfg->id) > EXPORT_ID_MAX)
+        return "Export 'id' is longer than " G_STRINGIFY(EXPORT_ID_MAX) " bytes";
+    if (!export_string_ok(cfg->id))
+        return "Export 'id' must be UTF-8 without control characters";
+    if (cfg->type && strcmp(cfg->type, "nbd") != 0)
+        return "Export type must be 'nbd'";
+    if (!cfg->node_name || !*cfg->node_name)
+        return "Export needs a 'node-name'";
+    if (cfg->name && strlen(cfg->name) > NBD_MAX_STRING)
+        return "Export 'name' is longer than " G_STRINGIFY(NBD_MAX_STRING) " bytes";
+    if (cfg->description && strlen(cfg->description) > NBD_MAX_STRING)
+        return "Export 'description' is longer than " G_STRINGIFY(NBD_MAX_STRING) " bytes";
+    if ((cfg->name && !export_string_ok(cfg->name)) ||
+        (cfg->description && !export_string_ok(cfg->description)))
+        return "Export 'name' and 'description' must be UTF-8 without control characters";
+    if (cfg->addr_type == EXPORT_ADDRESS_UNIX && (!cfg->path || !*cfg->path))
+        return "Unix socket server needs a 'path'";
+    if (cfg->addr_type == EXPORT_ADDRESS_INET && (!cfg->port || !*cfg->port))
+        return "Inet server needs a 'port'";
+    return NULL;
+}
+
 static bool export_config_check(const ExportConfig *cfg, GError **errp)
 {
-    const char *why = NULL;
-    if (!cfg->id || !*cfg->id)
-        why = "Export needs an 'id'";
-    else if (cfg->type && strcmp(cfg->type, "nbd") != 0)
-        why = "Export type must be 'nbd'";
-    else if (!cfg->node_name || !*cfg->node_name)
-        why = "Export needs a 'node-name'";
-    else if (cfg->name && strlen(cfg->name) > NBD_MAX_STRING)
-        why = "Export 'name' is longer than 4096 bytes";
-    else if (cfg->addr_type == EXPORT_ADDRESS_UNIX && (!cfg->path || !*cfg->path))
-        why = "Unix socket server needs a 'path'";
-    else if (cfg->addr_type == EXPORT_ADDRESS_INET && (!cfg->port || !*cfg->port))
-        why = "Inet server needs a 'port'";
+    const char *why = export_config_problem(cfg);
     if (why) {
+        /* An id that is itself the problem is not repeated. */
+        bool name_id = cfg->id && *cfg->id && strlen(cfg->id) <= EXPORT_ID_MAX &&
+                       export_string_ok(cfg->id);
         g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT, "%s%s%s%s", why,
-                    cfg->id && *cfg->id ? " (export '" : "", cfg->id && *cfg->id ? cfg->id : "",
-                    cfg->id && *cfg->id ? "')" : "");
+                    name_id ? " (export '" : "", name_id ? cfg->id : "", name_id ? "')" : "");
         return false;
     }
     if (export_lookup(cfg->id)) {

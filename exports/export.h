@@ -40,6 +40,12 @@ typedef struct ExportConfig {
     const char *port;           /* inet; "0" picks a free port (Uri shows it) */
 } ExportConfig;
 
+/*
+ * An export id names a D-Bus object (its path encodes the id, up to three
+ * bytes for one) and appears in every message about the export.
+ */
+#define EXPORT_ID_MAX 255
+
 typedef enum ExportRemoveMode {
     EXPORT_REMOVE_SAFE,         /* refuse while clients are connected */
     EXPORT_REMOVE_HARD,         /* finish in-flight requests, disconnect, remove */

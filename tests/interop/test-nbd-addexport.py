@@ -61,8 +61,27 @@ def bus_part(d):
     bgtest.expect_error('Exists', d.manager.AddExport, export_xml('e2', 'disk0', sock))
     bad_dir = os.path.join(d.tmpdir, 'no', 'such', 'dir', 's.sock')
     bgtest.expect_error('NotFound', d.manager.AddExport, export_xml('e3', 'disk0', bad_dir))
+    # ids and names D-Bus and NBD cannot carry are refused; the longest id
+    # allowed still leaves GetManagedObjects working for everyone
+    for bad in (export_xml('x' * 70000, 'disk0', sock + '4'),
+                export_xml('x' * 256, 'disk0', sock + '4'),
+                export_xml('e4', 'disk0', sock + '4', name='n' * 4097),
+                export_xml('e4', 'disk0', sock + '4').replace(
+                    '<server', '<server', 1).replace(' writable', ' description="%s" writable'
+                                                      % ('d' * 4097), 1)):
+        e = bgtest.expect_error('InvalidArgument', d.manager.AddExport, bad)
+        bgtest.check(len(e.get_dbus_message()) < 300, 'short message: ' + e.get_dbus_message())
+        bgtest.check('longer than' in e.get_dbus_message(), e.get_dbus_message())
+    bgtest.expect_error('InvalidArgument', d.manager.AddExport,
+                        export_xml('e\x01', 'disk0', sock + '4').replace('\x01', '&#9;'))
     bgtest.check_equal(sorted(p for p in d.managed_objects() if '/export/' in str(p)), [path],
                        'failed adds leave no export behind')
+    long_id = '\u00e9-' * 85     # 255 bytes, each one escaped in the object path
+    long_path = str(d.manager.AddExport(export_xml(long_id, 'disk0', sock + '5',
+                                                   name='n' * 4096)))
+    bgtest.check(long_path in d.managed_objects(), 'GetManagedObjects with the longest id')
+    bgtest.check_equal(str(d.props(long_path, bgtest.EXPORT)['Id']), long_id)
+    d.iface(long_path, bgtest.EXPORT).Remove('safe')
 
 
 def config_part():
