@@ -55,17 +55,57 @@ static void client_watch_update(NbdClient *c)
     sd_event_source_set_enabled(c->source, SD_EVENT_ON);
 }
 
+/*
+ * Sends have a deadline: a client that takes nothing from its socket for
+ * NBD_SEND_TIMEOUT_US while a reply waits is cut off, and once it has been
+ * told to stop (hard removal, shutdown) it gets NBD_CLOSE_TIMEOUT_US to
+ * take the replies still owed to it.  Otherwise a client that stops
+ * reading would keep its export (and SIGTERM) waiting forever.
+ */
+#define NBD_SEND_TIMEOUT_US  (300 * G_USEC_PER_SEC)
+#define NBD_CLOSE_TIMEOUT_US (2 * G_USEC_PER_SEC)
+
+/* Arms the send deadline usec from now, unless it is armed to come sooner. */
+static void client_send_deadline(NbdClient *c, uint64_t usec)
+{
+    uint64_t now, at;
+    int enabled = SD_EVENT_OFF;
+    if (sd_event_now(aio_loop(), CLOCK_MONOTONIC, &now) < 0)
+        return;
+    sd_event_source_get_enabled(c->send_timer, &enabled);
+    if (enabled != SD_EVENT_OFF && sd_event_source_get_time(c->send_timer, &at) >= 0 &&
+        at <= now + usec)
+        return;
+    sd_event_source_set_time(c->send_timer, now + usec);
+    sd_event_source_set_enabled(c->send_timer, SD_EVENT_ONESHOT);
+}
+
+static int client_on_send_timeout(sd_event_source *s, uint64_t usec, void *opaque)
+{
+    NbdClient *c = opaque;
+    g_message("nbd: export '%s': client took no reply data for %u s, disconnecting",
+              c->export ? c->export->id : "(none)",
+              (unsigned)((c->quit ? NBD_CLOSE_TIMEOUT_US : NBD_SEND_TIMEOUT_US) / G_USEC_PER_SEC));
+    c->dead = true;
+    nbd_client_shutdown(c);
+    return 0;
+}
+
 /* Waits for readiness; -ESHUTDOWN when the client is told to stop. */
 static int coroutine_fn client_co_wait(NbdClient *c, bool write)
 {
     if (write ? c->dead : c->quit)
         return -ESHUTDOWN;
-    if (write)
+    if (write) {
         c->write_waiter = coroutine_self();
-    else
+        client_send_deadline(c, c->quit ? NBD_CLOSE_TIMEOUT_US : NBD_SEND_TIMEOUT_US);
+    } else {
         c->read_waiter = coroutine_self();
+    }
     client_watch_update(c);
     coroutine_yield();
+    if (write)
+        sd_event_source_set_enabled(c->send_timer, SD_EVENT_OFF);
     client_watch_update(c);
     return (write ? c->dead : c->quit) ? -ESHUTDOWN : 0;
 }
@@ -243,6 +283,8 @@ void nbd_client_shutdown(NbdClient *c)
         coroutine_wake(g_steal_pointer(&c->read_waiter));
     if (c->dead && c->write_waiter)
         coroutine_wake(g_steal_pointer(&c->write_waiter));
+    else if (c->write_waiter)
+        client_send_deadline(c, NBD_CLOSE_TIMEOUT_US);
 }
 
 void nbd_client_listener_gone(NbdClient *c)
@@ -407,6 +449,7 @@ static void client_free(NbdClient *c)
         c->listener->clients = g_list_remove(c->listener->clients, c);
     sd_event_source_disable_unref(c->source);
     sd_event_source_disable_unref(c->handshake_timer);
+    sd_event_source_disable_unref(c->send_timer);
     nbd_client_send_destroy(c);
     close(c->fd);
     while (c->free_reqs) {
@@ -468,6 +511,9 @@ void nbd_client_new(NbdListener *l, int fd)
     if (sd_event_add_io(aio_loop(), &c->source, fd, CLIENT_EVENTS, client_on_io, c) < 0 ||
         sd_event_add_time_relative(aio_loop(), &c->handshake_timer, CLOCK_MONOTONIC,
                                    handshake_timeout_us, 0, client_on_handshake_timeout, c) < 0 ||
+        sd_event_add_time(aio_loop(), &c->send_timer, CLOCK_MONOTONIC, UINT64_MAX, 0,
+                          client_on_send_timeout, c) < 0 ||
+        sd_event_source_set_enabled(c->send_timer, SD_EVENT_OFF) < 0 ||
         nbd_client_send_init(c) < 0) {
         g_warning("nbd: cannot watch a new client socket on %s", l->key);
         client_free(c);

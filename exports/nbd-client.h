@@ -16,6 +16,7 @@ struct NbdClient {
     int fd;
     sd_event_source *source;    /* edge-triggered; EPOLLOUT only while a writer waits */
     sd_event_source *handshake_timer;
+    sd_event_source *send_timer;    /* armed while a writer waits for the socket */
     Coroutine *read_waiter;
     Coroutine *write_waiter;
     bool quit;                  /* stop reading requests */
