@@ -69,18 +69,16 @@ static int coroutine_fn failed_request(BlockNode *node, const BlockNode *request
     return -EIO;
 }
 
-static int coroutine_fn check_range(const BlockChild *c, uint64_t offset, uint64_t bytes)
+static int check_range(const BlockNode *node, uint64_t offset, uint64_t bytes)
 {
-    BlockNode *node = c->node;
-
     if (node->failure)
-        return failed_request(node, requester_of(c));
+        return -EIO;
     if (offset > node->size || bytes > node->size - offset)
         return -EINVAL;
     return 0;
 }
 
-static int coroutine_fn check_write(const BlockChild *c, uint64_t offset, uint64_t bytes)
+static int check_write(const BlockChild *c, uint64_t offset, uint64_t bytes)
 {
     if (!(c->perm & (BLOCK_PERM_WRITE | BLOCK_PERM_WRITE_UNCHANGED)))
         return -EPERM;
@@ -88,7 +86,25 @@ static int coroutine_fn check_write(const BlockChild *c, uint64_t offset, uint64
         return -EROFS;
     if (!c->node->active)
         return -EPERM;
-    return check_range(c, offset, bytes);
+    return check_range(c->node, offset, bytes);
+}
+
+/*
+ * Starts a request on node: waits out a drain, then checks the request
+ * against the node as it is now (a reopen during the drain may have moved
+ * or shrunk a window, made the node read-only or inactive, or failed it).
+ * writer: the link a write comes through, NULL for reads.  On an error the
+ * request has not begun.  Every request is checked here, once.
+ */
+static int coroutine_fn req_begin_checked(BlockNode *node, const BlockNode *requester,
+                                          const BlockChild *writer, uint64_t offset,
+                                          uint64_t bytes)
+{
+    req_begin(node, requester);
+    int r = writer ? check_write(writer, offset, bytes) : check_range(node, offset, bytes);
+    if (r < 0)
+        req_end(node);      /* a failed node finishes switching drivers here */
+    return r;
 }
 
 static bool is_aligned(const BlockNode *node, uint64_t offset, uint64_t bytes)
@@ -134,14 +150,12 @@ int coroutine_fn node_co_preadv(BlockChild *c, uint64_t offset, uint64_t bytes,
                                 IOVector *qiov, BlockReqFlags flags)
 {
     BlockNode *node = c->node;
-    int r = check_range(c, offset, bytes);
+    int r = req_begin_checked(node, requester_of(c), NULL, offset, bytes);
 
     if (r < 0)
         return r;
-    if (bytes == 0)
-        return 0;
-    req_begin(node, requester_of(c));
-    r = drv_rw(node, offset, bytes, qiov, flags, false);
+    if (bytes > 0)
+        r = drv_rw(node, offset, bytes, qiov, flags, false);
     req_end(node);
     return r < 0 ? r : 0;
 }
@@ -177,13 +191,14 @@ int coroutine_fn node_co_pwritev(BlockChild *c, uint64_t offset, uint64_t bytes,
                                  IOVector *qiov, BlockReqFlags flags)
 {
     BlockNode *node = c->node;
-    int r = check_write(c, offset, bytes);
+    int r = req_begin_checked(node, requester_of(c), c, offset, bytes);
 
     if (r < 0)
         return r;
-    if (bytes == 0)
+    if (bytes == 0) {
+        req_end(node);
         return 0;
-    req_begin(node, requester_of(c));
+    }
     WriteTrack track;
     write_track_begin(node, &track, offset, bytes, !is_aligned(node, offset, bytes));
     if (node->detect_zeroes != DETECT_ZEROES_OFF && iov_is_zero(qiov, 0, bytes)) {
@@ -221,11 +236,14 @@ int coroutine_fn node_co_pwrite_zeroes(BlockChild *c, uint64_t offset, uint64_t 
                                        BlockReqFlags flags)
 {
     BlockNode *node = c->node;
-    int r = check_write(c, offset, bytes);
+    int r = req_begin_checked(node, requester_of(c), c, offset, bytes);
 
-    if (r < 0 || bytes == 0)
+    if (r < 0)
         return r;
-    req_begin(node, requester_of(c));
+    if (bytes == 0) {
+        req_end(node);
+        return 0;
+    }
     WriteTrack track;
     write_track_begin(node, &track, offset, bytes, !is_aligned(node, offset, bytes));
     r = do_pwrite_zeroes(node, offset, bytes, flags);
@@ -237,11 +255,14 @@ int coroutine_fn node_co_pwrite_zeroes(BlockChild *c, uint64_t offset, uint64_t 
 int coroutine_fn node_co_pdiscard(BlockChild *c, uint64_t offset, uint64_t bytes)
 {
     BlockNode *node = c->node;
-    int r = check_write(c, offset, bytes);
+    int r = req_begin_checked(node, requester_of(c), c, offset, bytes);
 
-    if (r < 0 || bytes == 0 || !node->discard_unmap || !node->drv->co_pdiscard)
+    if (r < 0)
         return r;
-    req_begin(node, requester_of(c));
+    if (bytes == 0 || !node->discard_unmap || !node->drv->co_pdiscard) {
+        req_end(node);
+        return 0;
+    }
     WriteTrack track;
     write_track_begin(node, &track, offset, bytes, false);
     r = node->drv->co_pdiscard(node, offset, bytes);
@@ -326,15 +347,17 @@ static int coroutine_fn block_status(BlockNode *node, const BlockNode *requester
                                      uint64_t offset, uint64_t bytes, uint64_t *pnum,
                                      uint64_t *map, BlockNode **file)
 {
-    int r;
+    int r = req_begin_checked(node, requester, NULL, offset, bytes);
 
+    if (r < 0)
+        return r;
     *map = offset;
     *file = node;
     if (!node->drv->co_block_status) {
+        req_end(node);
         *pnum = bytes;
         return BLOCK_STATUS_DATA | BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_OFFSET_VALID;
     }
-    req_begin(node, requester);
     r = node->drv->co_block_status(node, offset, bytes, pnum, map, file);
     req_end(node);
     if (r < 0)
@@ -357,38 +380,33 @@ static int coroutine_fn block_status(BlockNode *node, const BlockNode *requester
 int coroutine_fn node_co_block_status(BlockChild *c, uint64_t offset, uint64_t bytes,
                                       uint64_t *pnum, uint64_t *map, BlockNode **file)
 {
-    BlockNode *node = c->node;
-    int r = check_range(c, offset, bytes);
-
-    if (r < 0)
-        return r;
     if (bytes == 0) {
         *pnum = 0;
-        return 0;
+        return check_range(c->node, offset, 0);    /* no I/O: nothing to wait for */
     }
-    return block_status(node, requester_of(c), offset, bytes, pnum, map, file);
+    return block_status(c->node, requester_of(c), offset, bytes, pnum, map, file);
 }
 
 int coroutine_fn node_co_block_status_above(BlockChild *c, BlockNode *base, uint64_t offset,
                                             uint64_t bytes, uint64_t *pnum)
 {
     BlockNode *node = c->node;
-    int r = check_range(c, offset, bytes);
+    int r;
 
-    if (r < 0)
-        return r;
     *pnum = bytes;
     if (bytes == 0)
-        return 0;
+        return check_range(node, offset, 0);   /* no I/O: nothing to wait for */
     /* Walk down while the range is not allocated in the layer; narrow *pnum on the way. */
     for (BlockNode *layer = node; layer && layer != base;
          layer = layer->backing ? layer->backing->node : NULL) {
         uint64_t n, map;
         BlockNode *file;
 
-        if (offset >= layer->size)
+        if (layer != node && offset >= layer->size)
             return BLOCK_STATUS_ZERO;   /* past the end of a shorter backing file */
-        r = block_status(layer, requester_of(c), offset, MIN(*pnum, layer->size - offset), &n, &map, &file);
+        /* block_status checks the range against each layer (the top: the caller's range) */
+        uint64_t len = layer == node ? bytes : MIN(*pnum, layer->size - offset);
+        r = block_status(layer, requester_of(c), offset, len, &n, &map, &file);
         if (r < 0)
             return r;
         *pnum = n;
