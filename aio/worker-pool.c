@@ -58,8 +58,26 @@ typedef struct WorkerJob {
     long ret;
     Coroutine *co;
     bool done;                  /* main thread only */
+    /* Main thread, instead of entering co (abandonable calls). */
+    void (*complete)(struct WorkerJob *job);
     struct WorkerJob *next;
 } WorkerJob;
+
+typedef enum CallState {
+    CALL_WAITING,
+    CALL_DONE,
+    CALL_ABANDONED,
+} CallState;
+
+/* A call the caller may stop waiting for; on the heap, it outlives the caller. */
+typedef struct AbandonableCall {
+    WorkerJob job;              /* first: the pool hands back &call->job */
+    GDestroyNotify release;     /* frees job.opaque once abandoned */
+    CallState state;
+    long ret;                   /* for the waiter */
+    sd_event_source *timer;
+    GList link;                 /* in pool.waiting while CALL_WAITING */
+} AbandonableCall;
 
 typedef struct WorkerPool {
     pthread_mutex_t lock;
@@ -84,6 +102,8 @@ typedef struct WorkerPool {
     sd_event_source *source;
     sd_event_source *stall_timer;
     unsigned stall_mark;        /* `finished` when the timer was armed */
+    GQueue waiting;             /* AbandonableCall: waiters not yet answered */
+    unsigned abandoned;         /* abandoned calls still running in a thread */
 } WorkerPool;
 
 static WorkerPool pool = {
@@ -273,8 +293,12 @@ static int worker_pool_on_event(sd_event_source *s, int fd, uint32_t revents, vo
     while (fifo) {
         WorkerJob *next = fifo->next;   /* fifo dies once its coroutine runs on */
 
-        fifo->done = true;
-        coroutine_enter(fifo->co);
+        if (fifo->complete) {
+            fifo->complete(fifo);
+        } else {
+            fifo->done = true;
+            coroutine_enter(fifo->co);
+        }
         fifo = next;
     }
     return 0;
@@ -396,6 +420,78 @@ long coroutine_fn worker_pool_co_run(WorkerFunc *fn, void *opaque)
     return job.ret;
 }
 
+/* ---- calls that can be abandoned ---- */
+
+static void abandonable_finish(AbandonableCall *call, CallState state, long ret)
+{
+    g_queue_unlink(&pool.waiting, &call->link);
+    call->timer = sd_event_source_disable_unref(call->timer);
+    call->state = state;
+    call->ret = ret;
+    if (state == CALL_ABANDONED)
+        pool.abandoned++;
+    coroutine_enter(call->job.co);
+}
+
+/* The thread returned: answer the waiter, or clean up behind one that left. */
+static void abandonable_complete(WorkerJob *job)
+{
+    AbandonableCall *call = (AbandonableCall *)job;
+
+    if (call->state == CALL_WAITING) {
+        abandonable_finish(call, CALL_DONE, job->ret);
+        return;
+    }
+    pool.abandoned--;
+    call->release(job->opaque);
+    g_free(call);
+}
+
+static int abandonable_on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    abandonable_finish(userdata, CALL_ABANDONED, -ETIMEDOUT);
+    return 0;
+}
+
+long coroutine_fn worker_pool_co_run_abandonable(WorkerFunc *fn, void **opaque,
+                                                 GDestroyNotify release, uint64_t timeout_us)
+{
+    AbandonableCall *call;
+    long ret;
+
+    if (!coroutine_self() || worker_pool_init() < 0)
+        return fn(*opaque);
+    call = g_new0(AbandonableCall, 1);
+    call->job = (WorkerJob){ .fn = fn, .opaque = *opaque, .co = coroutine_self(),
+                             .complete = abandonable_complete };
+    call->release = release;
+    call->link.data = call;
+    if (sd_event_add_time_relative(aio_loop(), &call->timer, CLOCK_MONOTONIC, timeout_us, 0,
+                                   abandonable_on_timeout, call) < 0 ||
+        !worker_pool_queue(&call->job)) {
+        call->timer = sd_event_source_disable_unref(call->timer);
+        g_free(call);
+        return fn(*opaque);
+    }
+    g_queue_push_tail_link(&pool.waiting, &call->link);
+    while (call->state == CALL_WAITING)
+        coroutine_yield();
+    ret = call->ret;
+    if (call->state == CALL_DONE)
+        g_free(call);
+    else
+        *opaque = NULL;     /* the pool releases it when the thread returns */
+    return ret;
+}
+
+void worker_pool_abandon_all(void)
+{
+    GList *l;
+
+    while ((l = g_queue_peek_head_link(&pool.waiting)))
+        abandonable_finish(l->data, CALL_ABANDONED, -ECANCELED);
+}
+
 void worker_pool_shutdown(void)
 {
     if (!pool.initialized)
@@ -405,6 +501,15 @@ void worker_pool_shutdown(void)
     pool.stopping = true;
     pthread_cond_broadcast(&pool.cond);
     pthread_mutex_unlock(&pool.lock);
+    if (pool.abandoned > 0) {
+        /*
+         * A thread is stuck in a call nobody waits for (a hung file system):
+         * joining could wait forever.  Leave the threads and the eventfd to
+         * the process exit.
+         */
+        g_warning("%u abandoned system call(s) still blocked at exit", pool.abandoned);
+        return;
+    }
     for (unsigned i = 0; i < pool.n_threads; i++)
         pthread_join(pool.threads[i], NULL);
     pool.n_threads = 0;

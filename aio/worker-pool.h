@@ -7,6 +7,9 @@
  * done; the result comes back to the main loop through an eventfd.
  */
 
+#include <stdint.h>
+#include <glib.h>
+
 #include "aio/coroutine.h"
 
 /* Runs in a worker thread; returns >= 0 or a negative errno. */
@@ -15,5 +18,24 @@ typedef long WorkerFunc(void *opaque);
 /* Runs fn(opaque) in a worker thread and returns its result. */
 long coroutine_fn worker_pool_co_run(WorkerFunc *fn, void *opaque);
 
-/* Joins the threads; pending work is finished first. */
+/*
+ * For a call that may never return (open(2) on a hung NFS server).  *opaque
+ * is a job on the heap.  When fn returns within timeout_us, the result comes
+ * back and the caller keeps *opaque.  Otherwise (or when
+ * worker_pool_abandon_all() runs first) the caller gets -ETIMEDOUT
+ * (-ECANCELED) at once, *opaque becomes NULL, and the pool owns the job:
+ * when fn returns at last, release(job) runs on the loop thread and must
+ * undo what fn did (close a descriptor it opened) and free the job.
+ * Outside a coroutine, fn simply runs on this thread.
+ */
+long coroutine_fn worker_pool_co_run_abandonable(WorkerFunc *fn, void **opaque,
+                                                 GDestroyNotify release, uint64_t timeout_us);
+
+/* Stops waiting for every abandonable call in flight (shutdown): -ECANCELED. */
+void worker_pool_abandon_all(void);
+
+/*
+ * Joins the threads; pending work is finished first.  While an abandoned
+ * call is still blocked, the threads are left to the process exit.
+ */
 void worker_pool_shutdown(void);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <errno.h>
 #include <pthread.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -172,6 +173,116 @@ static void test_shutdown_and_restart(void **state)
         assert_int_equal(tasks[i].result, (long)i * 3 + 1);
 }
 
+/* ---- calls that can be abandoned ---- */
+
+typedef struct Blocker {
+    int pipe[2];                /* the job blocks reading [0] */
+    long result;
+    bool *released;             /* set by release on the loop thread */
+} Blocker;
+
+static long blocker_job(void *opaque)
+{
+    Blocker *b = opaque;
+    char c;
+
+    return read(b->pipe[0], &c, 1) == 1 ? c : -EIO;
+}
+
+static void blocker_release(void *opaque)
+{
+    Blocker *b = opaque;
+
+    *b->released = true;
+    close(b->pipe[0]);
+    close(b->pipe[1]);
+    g_free(b);
+}
+
+static Blocker *blocker_new(bool *released)
+{
+    Blocker *b = g_new0(Blocker, 1);
+
+    assert_int_equal(pipe(b->pipe), 0);
+    b->released = released;
+    return b;
+}
+
+typedef struct Waiter {
+    Blocker *job;               /* NULL once the pool took it */
+    uint64_t timeout_us;
+    long ret;
+    bool done;
+} Waiter;
+
+static void waiter_co(void *opaque)
+{
+    Waiter *w = opaque;
+
+    w->ret = worker_pool_co_run_abandonable(blocker_job, (void **)&w->job, blocker_release,
+                                            w->timeout_us);
+    w->done = true;
+}
+
+static void test_abandonable_in_time(void **state)
+{
+    bool released = false;
+    Waiter w = { .timeout_us = 10 * G_USEC_PER_SEC };
+
+    w.job = blocker_new(&released);
+    assert_int_equal(write(w.job->pipe[1], "x", 1), 1);
+    coroutine_start(waiter_co, &w);
+    assert_int_equal(aio_run_until(&w.done), 0);
+    assert_int_equal(w.ret, 'x');
+    assert_non_null(w.job);             /* the caller keeps its job */
+    assert_false(released);
+    blocker_release(w.job);
+}
+
+/* A call that hangs: the waiter goes on, the job is released once it returns. */
+static void test_abandonable_timeout(void **state)
+{
+    bool released = false;
+    Waiter w = { .timeout_us = 20000 };
+    int wfd;
+
+    w.job = blocker_new(&released);
+    wfd = w.job->pipe[1];
+    coroutine_start(waiter_co, &w);
+    assert_int_equal(aio_run_until(&w.done), 0);
+    assert_int_equal(w.ret, -ETIMEDOUT);
+    assert_null(w.job);
+    assert_false(released);
+    assert_int_equal(write(wfd, "y", 1), 1);    /* the hung call returns at last */
+    assert_int_equal(aio_run_until(&released), 0);
+}
+
+static void abandon_co(void *opaque)
+{
+    worker_pool_abandon_all();
+}
+
+static void test_abandon_all(void **state)
+{
+    bool released[2] = { false, false };
+    Waiter w[2] = { { .timeout_us = 60 * G_USEC_PER_SEC }, { .timeout_us = 60 * G_USEC_PER_SEC } };
+    int wfd[2];
+
+    for (int i = 0; i < 2; i++) {
+        w[i].job = blocker_new(&released[i]);
+        wfd[i] = w[i].job->pipe[1];
+        coroutine_start(waiter_co, &w[i]);
+    }
+    aio_run_coroutine(abandon_co, NULL);
+    for (int i = 0; i < 2; i++) {
+        assert_true(w[i].done);
+        assert_int_equal(w[i].ret, -ECANCELED);
+        assert_null(w[i].job);
+        assert_int_equal(write(wfd[i], "z", 1), 1);
+        assert_int_equal(aio_run_until(&released[i]), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -181,6 +292,9 @@ int main(void)
         cmocka_unit_test(test_error_result),
         cmocka_unit_test(test_outside_coroutine_runs_inline),
         cmocka_unit_test(test_shutdown_and_restart),
+        cmocka_unit_test(test_abandonable_in_time),
+        cmocka_unit_test(test_abandonable_timeout),
+        cmocka_unit_test(test_abandon_all),
     };
     int ret = cmocka_run_group_tests(tests, NULL, NULL);
 
