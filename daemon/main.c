@@ -156,6 +156,8 @@ static void daemon_shutdown(const char *why, int status)
     exit_status = status;
     g_message("%s, shutting down", why);
     sd_notify(0, "STOPPING=1");
+    /* An open(2) that hangs (dead NFS server) must not hold the calls waiting for it. */
+    worker_pool_abandon_all();
     coroutine_start(daemon_co_shutdown, NULL);
 }
 

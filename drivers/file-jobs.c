@@ -9,30 +9,12 @@
 #include <string.h>
 #include <unistd.h>
 #include <linux/fs.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <glib.h>
 
 #include "drivers/file-inline.h"
 #include "drivers/file-jobs.h"
-
-int64_t file_get_size(int fd, bool is_block)
-{
-    struct stat st;
-    uint64_t size;
-    off_t end;
-
-    if (is_block && ioctl(fd, BLKGETSIZE64, &size) == 0)
-        return (int64_t)size;
-    if (!is_block) {
-        if (fstat(fd, &st) < 0)
-            return -errno;
-        if (S_ISREG(st.st_mode))
-            return st.st_size;
-    }
-    end = lseek(fd, 0, SEEK_END);
-    return end < 0 ? -errno : end;
-}
+#include "drivers/file-lock.h"
 
 /* Smallest offset alignment an O_DIRECT read accepts (QEMU's probe). */
 static uint32_t file_probe_offset_align(int fd)
@@ -56,7 +38,6 @@ static uint32_t file_probe_offset_align(int fd)
 static void file_probe_direct_align(FileOpenJob *job)
 {
     struct statx stx;
-    int ssz;
 
     job->offset_align = 0;
     job->mem_align = 0;
@@ -64,8 +45,6 @@ static void file_probe_direct_align(FileOpenJob *job)
         (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align > 0) {
         job->offset_align = stx.stx_dio_offset_align;
         job->mem_align = stx.stx_dio_mem_align;
-    } else if (job->is_block && ioctl(job->fd, BLKSSZGET, &ssz) == 0 && ssz > 0) {
-        job->offset_align = (uint32_t)ssz;
     } else {
         job->offset_align = file_probe_offset_align(job->fd);
     }
@@ -78,40 +57,67 @@ static void file_probe_direct_align(FileOpenJob *job)
         job->mem_align = 512;
 }
 
+FileOpenJob *file_open_job_new(const char *filename, int flags)
+{
+    FileOpenJob *job = g_new0(FileOpenJob, 1);
+
+    job->filename = g_strdup(filename);
+    job->flags = flags;
+    job->fd = -1;
+    return job;
+}
+
+void file_open_job_free(void *opaque)
+{
+    FileOpenJob *job = opaque;
+
+    if (!job)
+        return;
+    if (job->fd >= 0)
+        close(job->fd);
+    g_free(job->filename);
+    g_free(job);
+}
+
+/* A regular file, back in blocking mode; else -errno. */
+static int file_check_regular(FileOpenJob *job)
+{
+    struct stat st;
+    int fl;
+
+    if (fstat(job->fd, &st) < 0)
+        return -errno;
+    job->mode = st.st_mode;
+    if (S_ISDIR(st.st_mode))
+        return -EISDIR;
+    if (!S_ISREG(st.st_mode))
+        return -EINVAL;
+    fl = fcntl(job->fd, F_GETFL);
+    if (fl < 0 || fcntl(job->fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+        return -errno;
+    job->size = (uint64_t)st.st_size;
+    return 0;
+}
+
 long file_job_open(void *opaque)
 {
     FileOpenJob *job = opaque;
-    struct stat st;
-    int64_t size;
+    int r;
 
-    job->fd = open(job->filename, job->flags);
+    job->fd = open(job->filename, job->flags | O_NONBLOCK);
     if (job->fd < 0)
         return -errno;
-    if (fstat(job->fd, &st) < 0)
-        goto fail;
-    if (S_ISDIR(st.st_mode)) {
-        errno = EISDIR;
-        goto fail;
+    r = file_check_regular(job);
+    if (r < 0) {
+        close(job->fd);
+        job->fd = -1;
+        return r;
     }
-    job->is_block = S_ISBLK(st.st_mode);
-    size = file_get_size(job->fd, job->is_block);
-    if (size < 0) {
-        errno = (int)-size;
-        goto fail;
-    }
-    job->size = (uint64_t)size;
+    job->lock_supported = file_lock_supported(job->fd);
     job->memory_fs = file_is_memory_fs(job->fd);
     if (job->flags & O_DIRECT)
         file_probe_direct_align(job);
     return 0;
-
-fail: {
-        int saved = errno;
-
-        close(job->fd);
-        job->fd = -1;
-        return -saved;
-    }
 }
 
 /* Moves iov forward by n bytes in place; returns the new segment count. */

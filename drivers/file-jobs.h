@@ -9,14 +9,21 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/uio.h>
+#include <glib.h>
 
+/*
+ * On the heap (file_open_job_new): an open that hangs is abandoned and the
+ * job outlives its caller (worker_pool_co_run_abandonable).
+ */
 typedef struct FileOpenJob {
-    const char *filename;
+    char *filename;
     int flags;                  /* open(2) flags */
     /* results */
-    int fd;
-    bool is_block;
+    int fd;                     /* -1 unless open; file_open_job_free closes it */
+    mode_t mode;                /* st_mode, once fstat worked: not a regular file, say which */
+    bool lock_supported;        /* OFD locks work on it (F_OFD_GETLK probe) */
     uint64_t size;
     uint32_t offset_align;      /* O_DIRECT only: offset/length alignment */
     uint32_t mem_align;         /* O_DIRECT only: buffer alignment */
@@ -55,7 +62,16 @@ typedef struct FileTruncateJob {
     uint64_t size;
 } FileTruncateJob;
 
-/* Opens, checks the type, reads the size and the O_DIRECT alignment. */
+FileOpenJob *file_open_job_new(const char *filename, int flags);
+/* Closes the descriptor if it is still there; for abandoned jobs too. */
+void file_open_job_free(void *job);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FileOpenJob, file_open_job_free)
+
+/*
+ * Opens without blocking (O_NONBLOCK: a FIFO never waits for a writer),
+ * refuses what is not a regular file (-EINVAL, job->mode tells what it is),
+ * then reads the size, probes OFD locks and the O_DIRECT alignment.
+ */
 long file_job_open(void *opaque);
 /* preadv/pwritev until done or EOF: bytes transferred or -errno. */
 long file_job_rw(void *opaque);
@@ -66,5 +82,3 @@ long file_job_punch_and_allocate(void *opaque);
 long file_job_seek(void *opaque);
 long file_job_truncate(void *opaque);
 
-/* Size of an open file or block device, or -errno. */
-int64_t file_get_size(int fd, bool is_block);

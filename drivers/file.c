@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /*
- * The `file` protocol driver: a regular file or a block device.
+ * The `file` protocol driver: a regular file (block devices will be
+ * host_device's, as in QEMU).
  *
  * Reads and writes go through the worker pool (aio=threads, the default) or
  * Linux AIO (aio=native, which needs cache.direct=on).  Everything else that
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "aio/linux-aio.h"
 #include "aio/worker-pool.h"
@@ -57,7 +59,6 @@ typedef struct FileState {
     bool direct;
     bool no_flush;
     bool unmap;                 /* discard=unmap */
-    bool is_block;
     bool has_zero_range;        /* cleared when the file system refuses them */
     bool has_punch_hole;
     bool has_dsync;             /* pwritev2(RWF_DSYNC) works */
@@ -91,6 +92,91 @@ static void file_forget_data_extent(FileState *s)
 {
     s->data_start = s->data_end = 0;
     s->data_gen++;
+}
+
+/* ---- opening the image ---- */
+
+/* open(2) does not return on a dead NFS server: give up after this long. */
+#define FILE_OPEN_TIMEOUT_S 15
+
+static int file_open_job_take_fd(FileOpenJob *job)
+{
+    int fd = job->fd;
+
+    job->fd = -1;
+    return fd;
+}
+
+static const char *file_type_name(mode_t mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFIFO:
+        return "a FIFO";
+    case S_IFBLK:
+        return "a block device";
+    case S_IFCHR:
+        return "a character device";
+    case S_IFSOCK:
+        return "a socket";
+    default:
+        return "not a regular file";
+    }
+}
+
+/*
+ * Why opening the image failed, naming node and path.  A read-write
+ * reopen refused for permission reasons is ReadOnly, not AccessDenied: a
+ * format node with auto-read-only=on then settles for read-only
+ * (graph-add.c), as QEMU's auto-read-only does on EACCES/EPERM/EROFS.
+ */
+static void file_set_open_error(BlockNode *node, const char *path, int flags,
+                                const FileOpenJob *job, int ret, GError **errp)
+{
+    const char *verb = node->opened ? "reopen" : "open";
+    const char *mode = (flags & O_ACCMODE) == O_RDWR ? "read-write" : "read-only";
+
+    if (!job && (ret == -ETIMEDOUT || ret == -ECANCELED)) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_IO_ERROR,
+                    ret == -ETIMEDOUT ? "Could not %s '%s' for node '%s': no answer within %d s "
+                                        "(a hung file system?)"
+                                      : "Could not %s '%s' for node '%s': shutting down",
+                    verb, path, node->name, FILE_OPEN_TIMEOUT_S);
+    } else if (ret == -EINVAL && job && job->mode && !S_ISREG(job->mode)) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                    "Could not %s '%s' for node '%s': it is %s; the file driver opens "
+                    "regular files only", verb, path, node->name, file_type_name(job->mode));
+    } else if (ret == -EINVAL && (flags & O_DIRECT)) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
+                    "Could not %s '%s' for node '%s' with cache.direct=on: "
+                    "the file system does not support O_DIRECT", verb, path, node->name);
+    } else if (node->opened && (flags & O_ACCMODE) == O_RDWR &&
+               (ret == -EACCES || ret == -EPERM || ret == -EROFS)) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_READ_ONLY, "Could not %s '%s' %s for node '%s': %s",
+                    verb, path, mode, node->name, g_strerror(-ret));
+    } else {
+        bg_set_error_errno(errp, ret, "Could not %s '%s' %s for node '%s'", verb, path, mode,
+                           node->name);
+    }
+}
+
+/*
+ * Opens node's image at path in the worker pool: the job holds the
+ * descriptor and what the open found, or NULL with *ret and *errp set.  An
+ * open that hangs is abandoned after FILE_OPEN_TIMEOUT_S, or at shutdown, so
+ * that it never holds the graph for good.
+ */
+static FileOpenJob *coroutine_fn file_co_open_job(BlockNode *node, const char *path, int flags,
+                                                 GError **errp, int *ret)
+{
+    g_autoptr(FileOpenJob) job = file_open_job_new(path, flags);
+
+    *ret = (int)worker_pool_co_run_abandonable(file_job_open, (void **)&job, file_open_job_free,
+                                               FILE_OPEN_TIMEOUT_S * G_USEC_PER_SEC);
+    if (*ret < 0) {
+        file_set_open_error(node, path, flags, job, *ret, errp);
+        return NULL;
+    }
+    return g_steal_pointer(&job);
 }
 
 /* ---- reads and writes ---- */
@@ -182,19 +268,16 @@ static long coroutine_fn file_co_rw_unaligned(BlockNode *node, bool write, uint6
 
     while (s->buffered_fd < 0) {
         unsigned gen = s->buffered_gen;
-        FileOpenJob open_job = {
-            .filename = node->filename,
-            .flags = file_open_flags(s, node->writable) & ~O_DIRECT,
-        };
+        g_autoptr(FileOpenJob) open_job = NULL;
+        int r;
 
-        ret = worker_pool_co_run(file_job_open, &open_job);
-        if (ret < 0)
-            return ret;
+        open_job = file_co_open_job(node, node->filename,
+                                    file_open_flags(s, node->writable) & ~O_DIRECT, NULL, &r);
+        if (!open_job)
+            return r;
         /* Another request was quicker, or the mode changed meanwhile. */
-        if (s->buffered_fd >= 0 || gen != s->buffered_gen)
-            close(open_job.fd);
-        else
-            s->buffered_fd = open_job.fd;
+        if (s->buffered_fd < 0 && gen == s->buffered_gen)
+            s->buffered_fd = file_open_job_take_fd(open_job);
     }
     job.fd = s->buffered_fd;
     s->buffered_users++;
@@ -322,7 +405,7 @@ static int coroutine_fn file_co_zero_range(FileState *s, uint64_t offset, uint64
             s->has_zero_range = false;
     }
     /* tmpfs and others: punch a hole and allocate it again. */
-    if (ret == -EOPNOTSUPP && !s->is_block && s->has_punch_hole) {
+    if (ret == -EOPNOTSUPP && s->has_punch_hole) {
         ret = worker_pool_co_run(file_job_punch_and_allocate, &job);
         if (ret == -EOPNOTSUPP)
             s->has_punch_hole = false;
@@ -373,16 +456,6 @@ static int coroutine_fn file_co_truncate(BlockNode *node, uint64_t size, GError 
     FileTruncateJob job = { .fd = s->fd, .size = size };
     long ret;
 
-    if (s->is_block) {
-        if (size > node->size) {
-            g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
-                        "Cannot grow block device '%s' of node '%s' to %" G_GUINT64_FORMAT
-                        " bytes (it has %" G_GUINT64_FORMAT ")",
-                        node->filename, node->name, size, node->size);
-            return -ENOTSUP;
-        }
-        return 0;
-    }
     if (size > INT64_MAX) {
         g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
                     "Size %" G_GUINT64_FORMAT " is too large for node '%s'", size, node->name);
@@ -477,23 +550,8 @@ static bool file_parse_options(BlockNode *node, FileState *s, const OptionSet *o
     return true;
 }
 
-static void file_set_open_error(BlockNode *node, const FileState *s, const char *filename,
-                                bool writable, long ret, GError **errp)
+static bool file_setup_locking(BlockNode *node, FileState *s, bool supported, GError **errp)
 {
-    if (ret == -EINVAL && s->direct) {
-        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
-                    "Could not open '%s' for node '%s' with cache.direct=on: "
-                    "the file system does not support O_DIRECT", filename, node->name);
-        return;
-    }
-    bg_set_error_errno(errp, (int)ret, "Could not open '%s' %s for node '%s'",
-                       filename, writable ? "read-write" : "read-only", node->name);
-}
-
-static bool file_setup_locking(BlockNode *node, FileState *s, GError **errp)
-{
-    bool supported = file_lock_supported(s->fd);
-
     if (s->locking == FILE_LOCKING_ON && !supported) {
         g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
                     "Node '%s': locking=on, but the file system of '%s' has no OFD locks",
@@ -511,32 +569,28 @@ static int coroutine_fn file_co_open(BlockNode *node, const OptionSet *opts, GEr
     /* auto-read-only: start read-only, the first writer switches (file_set_writable). */
     bool writable = !option_set_get_bool(opts, "read-only") &&
                     !option_set_get_bool(opts, "auto-read-only");
-    FileOpenJob job = { .filename = filename };
-    long ret;
+    g_autoptr(FileOpenJob) job = NULL;
+    int ret;
 
     s->fd = -1;
     s->buffered_fd = -1;
     if (!file_parse_options(node, s, opts, errp))
         return -EINVAL;
 
-    job.flags = file_open_flags(s, writable);
-    ret = worker_pool_co_run(file_job_open, &job);
-    if (ret < 0) {
-        file_set_open_error(node, s, filename, writable, ret, errp);
-        return (int)ret;
-    }
+    job = file_co_open_job(node, filename, file_open_flags(s, writable), errp, &ret);
+    if (!job)
+        return ret;
 
-    s->fd = job.fd;
-    s->is_block = job.is_block;
-    s->mem_align = s->direct ? job.mem_align : 1;
-    s->memory_fs = job.memory_fs;
+    s->fd = file_open_job_take_fd(job);
+    s->mem_align = s->direct ? job->mem_align : 1;
+    s->memory_fs = job->memory_fs;
     file_inline_init(&s->inline_io, s->memory_fs, s->direct);
-    node->request_alignment = s->direct ? job.offset_align : 1;
-    node->size = job.size;
+    node->request_alignment = s->direct ? job->offset_align : 1;
+    node->size = job->size;
     node->writable = writable;
     g_free(node->filename);
     node->filename = g_strdup(filename);
-    return file_setup_locking(node, s, errp) ? 0 : -ENOTSUP;
+    return file_setup_locking(node, s, job->lock_supported, errp) ? 0 : -ENOTSUP;
 }
 
 static void coroutine_fn file_close(BlockNode *node)
@@ -579,49 +633,19 @@ static void file_replace_fd(BlockNode *node, FileState *s, int fd)
     s->buffered_gen++;
 }
 
-/*
- * The storage refusing to be written for permission reasons is ReadOnly, not
- * AccessDenied: a format node with auto-read-only=on then settles for
- * read-only (graph-add.c), as QEMU's auto-read-only does on EACCES/EPERM/EROFS.
- */
-static void file_set_reopen_error(BlockNode *node, bool writable, int err, GError **errp)
-{
-    const char *mode = writable ? "read-write" : "read-only";
-
-    if (writable && (err == EACCES || err == EPERM || err == EROFS)) {
-        g_set_error(errp, BG_ERROR, BG_ERROR_READ_ONLY,
-                    "Could not reopen '%s' %s for node '%s': %s", node->filename, mode,
-                    node->name, g_strerror(err));
-        return;
-    }
-    bg_set_error_errno(errp, -err, "Could not reopen '%s' %s for node '%s'",
-                       node->filename, mode, node->name);
-}
-
-static int file_reopen_fd(BlockNode *node, const FileState *s, bool writable, GError **errp)
-{
-    int fd = open(node->filename, file_open_flags(s, writable));
-
-    if (fd < 0) {
-        int err = errno;
-        file_set_reopen_error(node, writable, err, errp);
-        return -err;
-    }
-    return fd;
-}
-
 /* Reopens the same file read-write or read-only (dynamic auto-read-only). */
-static int file_set_writable(BlockNode *node, bool writable, GError **errp)
+static int coroutine_fn file_set_writable(BlockNode *node, bool writable, GError **errp)
 {
     FileState *s = node->opaque;
-    int fd;
+    g_autoptr(FileOpenJob) job = NULL;
+    int ret;
 
     if (node->writable == writable)
         return 0;
-    fd = file_reopen_fd(node, s, writable, errp);
-    if (fd < 0)
-        return fd;
-    file_replace_fd(node, s, fd);
+    job = file_co_open_job(node, node->filename, file_open_flags(s, writable), errp, &ret);
+    if (!job)
+        return ret;
+    file_replace_fd(node, s, file_open_job_take_fd(job));
     node->writable = writable;
     return 0;
 }
@@ -655,17 +679,16 @@ static int coroutine_fn file_reopen_prepare(BlockNode *node, const OptionSet *op
         return -EINVAL;
     r->next.locking = s->locking;
     if (r->next.direct != s->direct) {
-        FileOpenJob job = { .filename = node->filename,
-                            .flags = file_open_flags(&r->next, node->writable) };
-        long ret = worker_pool_co_run(file_job_open, &job);
+        g_autoptr(FileOpenJob) job = NULL;
+        int ret;
 
-        if (ret < 0) {
-            file_set_open_error(node, &r->next, node->filename, node->writable, ret, errp);
-            return (int)ret;
-        }
-        r->fd = job.fd;
-        r->next.mem_align = r->next.direct ? job.mem_align : 1;
-        r->offset_align = r->next.direct ? job.offset_align : 1;
+        job = file_co_open_job(node, node->filename, file_open_flags(&r->next, node->writable),
+                               errp, &ret);
+        if (!job)
+            return ret;
+        r->fd = file_open_job_take_fd(job);
+        r->next.mem_align = r->next.direct ? job->mem_align : 1;
+        r->offset_align = r->next.direct ? job->offset_align : 1;
     }
     *ret_state = g_steal_pointer(&r);
     return 0;
@@ -698,7 +721,7 @@ static void file_reopen_abort(BlockNode *node, void *state)
 static const OptionSpec file_options[] = {
     {
         .name = "filename", .type = OPTION_STRING, .required = true,
-        .description = "Path of the image file or host block device",
+        .description = "Path of the image file (a regular file)",
     },
     {
         .name = "aio", .type = OPTION_ENUM, .default_value = "threads",

@@ -145,11 +145,18 @@ char **config_dir_list(const char *dir, GError **errp)
     for (guint i = 0; i < names->len; i++) {
         char *path = g_build_filename(dir, names->pdata[i], NULL);
 
-        /* Sub-folders named *.xml are not configuration files. */
-        if (g_file_test(path, G_FILE_TEST_IS_DIR))
+        /*
+         * Sub-folders named *.xml are not configuration files; a FIFO or a
+         * device would block or never end, so only regular files are read.
+         */
+        if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
             g_free(path);
-        else
+        } else if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
+            g_warning("%s: not a regular file, skipped", path);
+            g_free(path);
+        } else {
             g_ptr_array_add(paths, path);
+        }
     }
     g_ptr_array_add(paths, NULL);
     g_ptr_array_set_free_func(paths, NULL);
