@@ -383,10 +383,17 @@ static void coroutine_fn add_rollback(AddContext *ctx)
         if (node->opened && node->drv->close)
             node->drv->close(node);
     }
+    /* Nodes that were there before stay open: they get back what the new links took. */
     for (guint i = created->len; i-- > 0;) {
         BlockNode *node = g_ptr_array_index(created, i);
-        while (node->children->len > 0)
-            block_child_unlink(g_ptr_array_index(node->children, node->children->len - 1));
+        while (node->children->len > 0) {
+            BlockChild *c = g_ptr_array_index(node->children, node->children->len - 1);
+
+            if (g_ptr_array_find(created, c->node, NULL))
+                block_child_unlink(c);
+            else
+                block_child_drop(c);
+        }
     }
     for (guint i = created->len; i-- > 0;)
         node_free(g_ptr_array_index(created, i));

@@ -43,6 +43,8 @@ bool node_is_dynamic_read_only(const BlockNode *node);
 
 /* Unlinks a user from its node (and its parent) and frees the link; nothing else. */
 void block_child_unlink(BlockChild *c);
+/* Gives back what link c took from its node (which stays open), then unlinks it. */
+void block_child_drop(BlockChild *c);
 /* Unlinks without freeing (a transaction may put it back), and the way back. */
 void block_child_take_out(BlockChild *c);
 void block_child_put_back(BlockChild *c, guint child_index);

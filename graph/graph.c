@@ -111,6 +111,8 @@ static void coroutine_fn graph_release(BlockNode *first)
 {
     g_autoptr(GPtrArray) to_close = g_ptr_array_new();
 
+    /* From here on the node takes no new users (node_attach refuses). */
+    first->removing = true;
     g_ptr_array_add(to_close, first);
     while (to_close->len > 0) {
         BlockNode *node = g_ptr_array_steal_index(to_close, to_close->len - 1);
@@ -132,14 +134,13 @@ static void coroutine_fn graph_release(BlockNode *first)
         while (node->children->len > 0) {
             BlockChild *c = g_ptr_array_index(node->children, node->children->len - 1);
             BlockNode *child = c->node;
-            g_autoptr(GError) err = NULL;
 
             /* A child that stays must drop what this link held (write mode, locks). */
-            if (!perm_update_link(c, 0, BLOCK_PERM_ALL, &err))
-                g_warning("Releasing node '%s': %s", child->name, err->message);
-            block_child_unlink(c);
-            if (!child->user_owned && child->parents->len == 0)
+            block_child_drop(c);
+            if (!child->user_owned && child->parents->len == 0) {
+                child->removing = true;
                 g_ptr_array_add(to_close, child);
+            }
         }
         node_drain_end(node);
         node_free(node);
@@ -182,7 +183,6 @@ static int coroutine_fn remove_node(const char *name, GError **errp)
         return -EBUSY;
     }
     node->user_owned = false;
-    node->removing = true;
     graph_release(node);
     return 0;
 }

@@ -99,9 +99,19 @@ static void block_child_free(BlockChild *c)
     g_free(c);
 }
 
-/* Joins c to its node's users, then gives it its permissions (all or nothing). */
+/*
+ * Joins c to its node's users, then gives it its permissions (all or nothing).
+ * A node being closed (RemoveNode, or its last user went) takes no new users:
+ * the release would free it under them.
+ */
 static BlockChild *node_attach(BlockChild *c, uint64_t perm, uint64_t shared, GError **errp)
 {
+    if (c->node->removing) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_FOUND, "Node '%s' is being removed",
+                    c->node->name);
+        block_child_free(c);
+        return NULL;
+    }
     g_ptr_array_add(c->node->parents, c);
     if (!perm_update_link(c, perm, shared, errp)) {
         g_ptr_array_remove(c->node->parents, c);
@@ -196,22 +206,32 @@ void block_child_destroy(BlockChild *c)
     block_child_free(c);
 }
 
-static void node_detach(BlockChild *c)
+void block_child_drop(BlockChild *c)
 {
-    BlockNode *node = c->node;
     g_autoptr(GError) err = NULL;
 
     /* Giving permissions back cannot conflict; a lock that fails to drop is only logged. */
-    if (!perm_update_link(c, 0, BLOCK_PERM_ALL, &err))
-        g_warning("Releasing the permissions of %s: %s", c->user_name, err->message);
+    if (!perm_update_link(c, 0, BLOCK_PERM_ALL, &err)) {
+        g_autofree char *who = block_child_describe_user(c);
+        g_warning("Releasing the permissions of %s: %s", who, err->message);
+    }
     block_child_unlink(c);
+}
+
+static void node_detach(BlockChild *c)
+{
+    BlockNode *node = c->node;
+
+    block_child_drop(c);
     graph_release_if_orphan(node);
 }
 
-void node_detach_user(BlockChild *child)
+void coroutine_fn node_detach_user(BlockChild *child)
 {
     g_assert(child->user_kind != BLOCK_USER_NODE);
+    graph_co_lock();
     node_detach(child);
+    graph_unlock();
 }
 
 void node_detach_child(BlockChild *child)

@@ -61,7 +61,7 @@ struct BlockNode {
                                    nodes go when their last user goes */
     bool opened;                /* co_open succeeded: close is due */
     bool registered;            /* in the graph (visible, on the bus) */
-    bool removing;              /* RemoveNode is closing it: no new links */
+    bool removing;              /* being closed (RemoveNode, last user gone): no new users */
     char *failure;              /* set by node_fail: requests get EIO from now on */
     uint64_t locked_perm;       /* what apply_perm last applied (image locks) */
     uint64_t locked_shared;
@@ -103,12 +103,19 @@ char **block_perm_names(uint64_t perm);
 /* "write, resize" for messages. */
 char *block_perm_describe(uint64_t perm);
 
-/* Attaches a user (export, job) to node; fails if the permissions conflict. */
+/*
+ * Attaches a user (export, job, a bus call) to node; fails if the permissions
+ * conflict, or with NotFound while the node is being removed.
+ */
 BlockChild *node_attach_user(BlockNode *node, BlockUserKind kind, const char *user_name,
                              const char *role, uint64_t perm, uint64_t shared_perm,
                              GError **errp);
-/* Same rule as node_detach_child: may close an orphaned node, so call it in a coroutine. */
-void node_detach_user(BlockChild *child);
+/*
+ * Gives the user's permissions back and unlinks it; a node nobody holds any
+ * more is closed and freed.  Takes the graph lock (do not hold it), so call it
+ * in a coroutine.
+ */
+void coroutine_fn node_detach_user(BlockChild *child);
 
 /* Links child under parent in role; permissions from the parent's driver. */
 BlockChild *node_attach_child(BlockNode *parent, BlockNode *child, const char *role,
