@@ -94,10 +94,11 @@ static int coroutine_fn get_slice(Qcow2State *s, uint64_t l2_off, uint64_t idx,
 static int check_l2_entry(Qcow2State *s, uint64_t offset, uint64_t e)
 {
     Qcow2ClusterType t = qcow2_l2_entry_type(s, e);
+    uint64_t host = e & QCOW2_L2E_OFFSET_MASK;
     if ((t == QCOW2_CLUSTER_NORMAL || t == QCOW2_CLUSTER_ZERO_ALLOC) &&
-        qcow2_offset_into_cluster(s, e & QCOW2_L2E_OFFSET_MASK)) {
+        qcow2_offset_into_cluster(s, host)) {
         g_warning("%s: L2 entry for guest offset 0x%" PRIx64
-                  " has a misaligned host offset 0x%" PRIx64, s->what, offset, e);
+                  " has a misaligned host offset 0x%" PRIx64, s->what, offset, host);
         return -EIO;
     }
     return 0;
