@@ -146,7 +146,32 @@ int coroutine_fn qcow2_get_mapping(Qcow2State *s, uint64_t offset, uint64_t byte
     return 0;
 }
 
-/* Allocates a new L2 table for L1 index l1i (copying a shared one) and links it. */
+/* Writes a new L2 table with contents buf at off and links it at L1 index l1i. */
+static int coroutine_fn link_l2_table(Qcow2State *s, uint64_t l1i, int64_t off, const void *buf)
+{
+    qcow2_cache_discard(s->l2_cache, off, s->cluster_size);
+    int ret = qcow2_check_overlap(s, off, s->cluster_size, 0);
+    if (ret == 0)
+        ret = qcow2_file_pwrite(s, off, s->cluster_size, buf);
+    /* The table's refcount reaches the disk before the L1 entry. */
+    if (ret == 0)
+        ret = qcow2_cache_write(s->refcount_cache);
+    if (ret == 0)
+        ret = qcow2_file_flush(s);
+    if (ret < 0)
+        return ret;
+    uint64_t saved = s->l1_table[l1i];
+    s->l1_table[l1i] = off | QCOW2_OFLAG_COPIED;
+    ret = write_l1_entry(s, l1i);
+    if (ret < 0)
+        s->l1_table[l1i] = saved;
+    return ret;
+}
+
+/*
+ * Allocates a new L2 table for L1 index l1i (copying a shared one) and links
+ * it; on error the new cluster is given back, as nothing points to it.
+ */
 static int coroutine_fn alloc_l2_table(Qcow2State *s, uint64_t l1i)
 {
     uint64_t old = s->l1_table[l1i] & QCOW2_L1E_OFFSET_MASK;
@@ -163,22 +188,9 @@ static int coroutine_fn alloc_l2_table(Qcow2State *s, uint64_t l1i)
     int64_t off = qcow2_alloc_clusters(s, 1);
     if (off < 0)
         return off;
-    qcow2_cache_discard(s->l2_cache, off, s->cluster_size);
-    ret = qcow2_check_overlap(s, off, s->cluster_size, 0);
-    if (ret == 0)
-        ret = qcow2_file_pwrite(s, off, s->cluster_size, buf);
-    /* The table's refcount reaches the disk before the L1 entry. */
-    if (ret == 0)
-        ret = qcow2_cache_write(s->refcount_cache);
-    if (ret == 0)
-        ret = qcow2_file_flush(s);
-    if (ret < 0)
-        return ret;
-    uint64_t saved = s->l1_table[l1i];
-    s->l1_table[l1i] = off | QCOW2_OFLAG_COPIED;
-    ret = write_l1_entry(s, l1i);
+    ret = link_l2_table(s, l1i, off, buf);
     if (ret < 0) {
-        s->l1_table[l1i] = saved;
+        (void)qcow2_free_clusters(s, off, s->cluster_size);
         return ret;
     }
     if (old) {
@@ -216,21 +228,11 @@ int coroutine_fn qcow2_set_l2_entry(Qcow2State *s, uint64_t offset, uint64_t ent
     return 0;
 }
 
-int coroutine_fn qcow2_grow_l1(Qcow2State *s, uint64_t min_size)
+/* Writes the new L1 table (host order in host, new_size entries) at off; points the header to it. */
+static int coroutine_fn write_new_l1(Qcow2State *s, const uint64_t *host, uint64_t new_size,
+                                     int64_t off, uint64_t bytes)
 {
-    if (min_size <= s->l1_size)
-        return 0;
-    if (min_size * 8 > QCOW2_MAX_L1_BYTES)
-        return -EFBIG;
-    uint64_t new_size = MIN(MAX(min_size, (uint64_t)s->l1_size * 3 / 2),
-                            (uint64_t)QCOW2_MAX_L1_BYTES / 8);
-    uint64_t bytes = l1_alloc_bytes(s, new_size);
-    int64_t off = qcow2_alloc_clusters(s, bytes >> s->cluster_bits);
-    if (off < 0)
-        return off;
-    g_autofree uint64_t *host = g_malloc0(bytes);
     g_autofree uint64_t *be = g_malloc0(bytes);
-    memcpy(host, s->l1_table, (uint64_t)s->l1_size * 8);
     for (uint64_t i = 0; i < new_size; i++)
         be[i] = GUINT64_TO_BE(host[i]);
     int ret = qcow2_write_caches(s);
@@ -250,8 +252,29 @@ int coroutine_fn qcow2_grow_l1(Qcow2State *s, uint64_t min_size)
     ret = qcow2_header_write(s, 36, hdr, sizeof(hdr));
     if (ret == 0)
         ret = qcow2_file_flush(s);
-    if (ret < 0)
+    return ret;
+}
+
+/* Moves the L1 table to new clusters with room for min_size entries; on error they are given back. */
+int coroutine_fn qcow2_grow_l1(Qcow2State *s, uint64_t min_size)
+{
+    if (min_size <= s->l1_size)
+        return 0;
+    if (min_size * 8 > QCOW2_MAX_L1_BYTES)
+        return -EFBIG;
+    uint64_t new_size = MIN(MAX(min_size, (uint64_t)s->l1_size * 3 / 2),
+                            (uint64_t)QCOW2_MAX_L1_BYTES / 8);
+    uint64_t bytes = l1_alloc_bytes(s, new_size);
+    int64_t off = qcow2_alloc_clusters(s, bytes >> s->cluster_bits);
+    if (off < 0)
+        return off;
+    g_autofree uint64_t *host = g_malloc0(bytes);
+    memcpy(host, s->l1_table, (uint64_t)s->l1_size * 8);
+    int ret = write_new_l1(s, host, new_size, off, bytes);
+    if (ret < 0) {
+        (void)qcow2_free_clusters(s, off, bytes);
         return ret;
+    }
     uint64_t old_off = s->l1_table_offset, old_bytes = (uint64_t)s->l1_size * 8;
     g_free(s->l1_table);
     s->l1_table = g_steal_pointer(&host);

@@ -170,17 +170,23 @@ static int coroutine_fn finish_alloc(Qcow2Write *w, int io_ret)
 {
     Qcow2State *s = w->s;
     int ret = io_ret;
-    for (uint64_t i = 0; ret == 0 && i < w->k; i++)
-        ret = qcow2_set_l2_entry(s, w->guest + (i << s->cluster_bits),
-                                 (w->host + (i << s->cluster_bits)) | QCOW2_OFLAG_COPIED, NULL);
+    uint64_t linked = 0;
+    while (ret == 0 && linked < w->k) {
+        ret = qcow2_set_l2_entry(s, w->guest + (linked << s->cluster_bits),
+                                 (w->host + (linked << s->cluster_bits)) | QCOW2_OFLAG_COPIED,
+                                 NULL);
+        if (ret == 0)
+            linked++;
+    }
     if (ret == 0 && !w->reused && qcow2_l2_entry_type(s, w->old_entry) != QCOW2_CLUSTER_UNALLOCATED
         && qcow2_l2_entry_type(s, w->old_entry) != QCOW2_CLUSTER_ZERO_PLAIN) {
         ret = qcow2_write_caches(s);
         if (ret == 0)
             ret = qcow2_free_l2_entry_target(s, w->old_entry);
     }
-    if (ret < 0 && io_ret < 0 && !w->reused)   /* never linked */
-        (void)qcow2_free_clusters(s, w->host, w->k << s->cluster_bits);
+    if (linked < w->k && !w->reused)   /* never linked: nothing points to them */
+        (void)qcow2_free_clusters(s, w->host + (linked << s->cluster_bits),
+                                  (w->k - linked) << s->cluster_bits);
     for (uint64_t i = 0; i < w->k; i++) {
         g_hash_table_remove(s->allocs, &w->allocs[i].guest_cluster);
         co_queue_wake_all(&w->allocs[i].waiters);
