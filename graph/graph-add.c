@@ -251,7 +251,7 @@ static BlockNode *open_backing_image(AddContext *ctx, BlockNode *node, GError **
     g_autofree char *path = backing_path(node);
     g_autoptr(BlockdevSpec) file_spec = blockdev_spec_new();
     g_autoptr(BlockdevSpec) fmt_spec = blockdev_spec_new();
-    BlockNode *file_node;
+    BlockNode *file_node, *fmt_node;
 
     if (strstr(path, "://")) {
         g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
@@ -266,11 +266,15 @@ static BlockNode *open_backing_image(AddContext *ctx, BlockNode *node, GError **
     file_node = open_node(ctx, file_spec, false, false, errp);
     if (!file_node)
         return NULL;
+    file_node->from_image_header = true;
     blockdev_spec_set(fmt_spec, "driver",
                       node->backing_format ? node->backing_format : probe_format(file_node));
     blockdev_spec_set(fmt_spec, "read-only", "on");
     blockdev_spec_add_child(fmt_spec, "file", CHILD_SPEC_REF)->ref = g_strdup(file_node->name);
-    return open_node(ctx, fmt_spec, false, false, errp);
+    fmt_node = open_node(ctx, fmt_spec, false, false, errp);
+    if (fmt_node)
+        fmt_node->from_image_header = true;
+    return fmt_node;
 }
 
 /* Follows backing file names from the headers, iteratively (chains can be long). */

@@ -44,6 +44,8 @@ struct BlockChild {
 struct BlockNode {
     char *name;
     bool name_generated;        /* "#blockNNN" for unnamed inline children */
+    bool from_image_header;     /* opened because an image header names it as its
+                                   backing file (with its file node), not from XML */
     const BlockDriver *drv;
     void *opaque;               /* driver state, drv->state_size bytes */
     OptionSet *options;         /* common + driver options as opened */

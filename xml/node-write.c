@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "xml/node-write.h"
 
+#include <string.h>
 #include <libxml/tree.h>
 
+#include "exports/export.h"
+#include "exports/nbd-server.h"
 #include "graph/error.h"
 #include "graph/graph.h"
 #include "xml/xml-util.h"
@@ -56,38 +59,40 @@ static void add_options(xmlNode *elem, const BlockNode *node)
 }
 
 /*
- * In graph_to_xml, a node that belongs to its one parent (an inline child,
- * not added by AddNode) is written inside that parent, so that applying the
- * text again gives the same ownership.
+ * How graph_to_xml writes a child: a backing chain opened from image
+ * headers not at all (applying the text opens it again from the headers),
+ * an unnamed node inline in its parent (it cannot be referred to), a named
+ * node by reference (it is a <blockdev> of its own).
  */
-static bool written_inline(const BlockNode *node)
+typedef enum ChildForm {
+    CHILD_BY_REF,
+    CHILD_INLINE,
+    CHILD_FROM_IMAGE,
+} ChildForm;
+
+static ChildForm saved_child_form(const BlockChild *c)
 {
-    guint node_parents = 0;
-
-    if (node->user_owned)
-        return false;
-    for (guint i = 0; i < node->parents->len; i++) {
-        const BlockChild *c = g_ptr_array_index(node->parents, i);
-
-        node_parents += c->user_kind == BLOCK_USER_NODE;
-    }
-    return node_parents == 1;
+    if (!c->node->name_generated)
+        return CHILD_BY_REF;
+    if (c->node->from_image_header && g_str_equal(c->role, "backing"))
+        return CHILD_FROM_IMAGE;
+    return CHILD_INLINE;
 }
 
-/* Children by ref; with inline_owned, owned children inline (graph_to_xml). */
-static xmlNode *node_element(const BlockNode *node, const char *elem_name,
-                             bool inline_owned);
+static xmlNode *node_element(const BlockNode *node, const char *elem_name, bool saved);
 
-static void add_children(xmlNode *elem, const BlockNode *node, bool inline_owned)
+/* Children by ref; with saved, in saved_child_form (graph_to_xml). */
+static void add_children(xmlNode *elem, const BlockNode *node, bool saved)
 {
     bool has_backing = false;
 
     for (guint i = 0; i < node->children->len; i++) {
         const BlockChild *c = g_ptr_array_index(node->children, i);
+        ChildForm form = saved ? saved_child_form(c) : CHILD_BY_REF;
 
-        if (inline_owned && written_inline(c->node)) {
+        if (form == CHILD_INLINE) {
             xmlAddChild(elem, node_element(c->node, c->role, true));
-        } else {
+        } else if (form == CHILD_BY_REF) {
             xmlNode *link = xmlNewChild(elem, NULL, X(c->role), NULL);
 
             xmlSetProp(link, X("ref"), X(c->node->name));
@@ -98,13 +103,12 @@ static void add_children(xmlNode *elem, const BlockNode *node, bool inline_owned
         xmlNewChild(elem, NULL, X("backing"), NULL);
 }
 
-static xmlNode *node_element(const BlockNode *node, const char *elem_name,
-                             bool inline_owned)
+static xmlNode *node_element(const BlockNode *node, const char *elem_name, bool saved)
 {
     xmlNode *elem = xmlNewNode(NULL, X(elem_name));
 
     add_options(elem, node);
-    add_children(elem, node, inline_owned);
+    add_children(elem, node, saved);
     return elem;
 }
 
@@ -126,18 +130,35 @@ char *node_to_xml(const BlockNode *node)
     return dump_element(node_element(node, "blockdev", false));
 }
 
-/* Depth first: a node's children are listed before it. */
-static void order_node(BlockNode *node, GHashTable *seen, GPtrArray *order)
+/*
+ * Named nodes in dependency order, leaves first.  Iterative (a chain may be
+ * thousands of nodes deep): a node is listed once all its children are.
+ */
+static void order_node(BlockNode *root, GHashTable *seen, GPtrArray *order)
 {
-    if (!g_hash_table_add(seen, node))
-        return;
-    for (guint i = 0; i < node->children->len; i++) {
-        const BlockChild *c = g_ptr_array_index(node->children, i);
+    g_autoptr(GPtrArray) stack = g_ptr_array_new();
 
-        order_node(c->node, seen, order);
+    if (!g_hash_table_add(seen, root))
+        return;
+    g_ptr_array_add(stack, root);
+    while (stack->len > 0) {
+        BlockNode *node = g_ptr_array_index(stack, stack->len - 1);
+        bool pushed = false;
+
+        for (guint i = 0; i < node->children->len && !pushed; i++) {
+            const BlockChild *c = g_ptr_array_index(node->children, i);
+
+            if (saved_child_form(c) != CHILD_FROM_IMAGE && g_hash_table_add(seen, c->node)) {
+                g_ptr_array_add(stack, c->node);
+                pushed = true;
+            }
+        }
+        if (pushed)
+            continue;
+        g_ptr_array_remove_index(stack, stack->len - 1);
+        if (!node->name_generated)
+            g_ptr_array_add(order, node);
     }
-    if (!written_inline(node))
-        g_ptr_array_add(order, node);
 }
 
 static GPtrArray *graph_nodes_ordered(void)
@@ -145,9 +166,67 @@ static GPtrArray *graph_nodes_ordered(void)
     g_autoptr(GHashTable) seen = g_hash_table_new(NULL, NULL);
     GPtrArray *order = g_ptr_array_new();
 
-    for (GList *l = graph_nodes(); l; l = l->next)
-        order_node(l->data, seen, order);
+    for (GList *l = graph_nodes(); l; l = l->next) {
+        BlockNode *node = l->data;
+
+        if (!node->name_generated)
+            order_node(node, seen, order);
+    }
     return order;
+}
+
+/* "inet:host:port" -> host, port (the host may hold colons: IPv6). */
+static void add_server(xmlNode *export_elem, const NbdListener *l)
+{
+    xmlNode *server = xmlNewChild(export_elem, NULL, X("server"), NULL);
+    const char *colon;
+
+    if (l->type == EXPORT_ADDRESS_UNIX) {
+        xmlSetProp(server, X("type"), X("unix"));
+        xmlSetProp(server, X("path"), X(l->path));
+        return;
+    }
+    g_autofree char *hostport = g_strdup(l->key + strlen("inet:"));
+    colon = strrchr(hostport, ':');
+    xmlSetProp(server, X("type"), X("inet"));
+    if (colon) {
+        xmlSetProp(server, X("port"), X(colon + 1));
+        hostport[colon - hostport] = '\0';
+    }
+    xmlSetProp(server, X("host"), X(hostport));
+}
+
+static xmlNode *export_element(const Export *e)
+{
+    xmlNode *elem = xmlNewNode(NULL, X("export"));
+
+    xmlSetProp(elem, X("type"), X(e->type));
+    xmlSetProp(elem, X("id"), X(e->id));
+    xmlSetProp(elem, X("node-name"), X(e->node_name));
+    xmlSetProp(elem, X("name"), X(e->name));
+    if (e->description)
+        xmlSetProp(elem, X("description"), X(e->description));
+    xmlSetProp(elem, X("writable"), X(e->writable ? "on" : "off"));
+    add_server(elem, e->listener);
+    return elem;
+}
+
+static void add_exports(xmlNode *root)
+{
+    for (GList *l = export_list(); l; l = l->next) {
+        const Export *e = l->data;
+        const BlockNode *node = graph_lookup(e->node_name);
+
+        if (node && node->name_generated) {
+            g_autofree char *text = g_strdup_printf(
+                " export '%s' serves unnamed node '%s', which a file cannot name ",
+                e->id, e->node_name);
+
+            xmlAddChild(root, xmlNewComment(X(text)));
+            continue;
+        }
+        xmlAddChild(root, export_element(e));
+    }
 }
 
 char *graph_to_xml(void)
@@ -157,6 +236,7 @@ char *graph_to_xml(void)
 
     for (guint i = 0; i < order->len; i++)
         xmlAddChild(root, node_element(g_ptr_array_index(order, i), "blockdev", true));
+    add_exports(root);
     return dump_element(root);
 }
 

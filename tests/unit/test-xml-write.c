@@ -295,15 +295,16 @@ static void test_graph_xml_order(void **state)
     file = config_file_parse(xml, -1, "<graph>", &err);
     if (!file)
         fail_msg("%s: %s", xml, err->message);
-    /* Nodes added by AddNode are top-level, a referenced node first ... */
-    assert_int_equal(file->items->len, 3);
+    /* Every named node is top-level, a referenced node before its users ... */
+    assert_int_equal(file->items->len, 4);
     assert_string_equal(item_name(file, 0), "o0");
     assert_string_equal(item_name(file, 1), "o1");
-    assert_string_equal(item_name(file, 2), "o2");
-    /* ... and a node defined inline stays inside the node that owns it. */
-    owned = blockdev_spec_find_child(((ConfigItem *)file->items->pdata[2])->blockdev, "file");
-    assert_int_equal(owned->kind, CHILD_SPEC_INLINE);
-    assert_string_equal(blockdev_spec_get(owned->inline_spec, "node-name"), "o2-file");
+    assert_string_equal(item_name(file, 2), "o2-file");
+    assert_string_equal(item_name(file, 3), "o2");
+    /* ... also one defined inline: its parent refers to it. */
+    owned = blockdev_spec_find_child(((ConfigItem *)file->items->pdata[3])->blockdev, "file");
+    assert_int_equal(owned->kind, CHILD_SPEC_REF);
+    assert_string_equal(owned->ref, "o2-file");
     xmlRelaxNGPtr schema = load_schema();
     assert_true(schema_valid(schema, xml));
     xmlRelaxNGFree(schema);
