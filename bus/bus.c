@@ -22,6 +22,7 @@ static const BusRegistrar bus_registrars[] = {
     bus_node_register,
     bus_driver_register,
     bus_export_register,
+    bus_job_register,
 };
 
 typedef struct PendingChange {
@@ -59,6 +60,7 @@ static const char *const bus_error_names[] = {
     [BG_ERROR_NOT_SUPPORTED] = BUS_ERROR_PREFIX "NotSupported",
     [BG_ERROR_IO_ERROR] = BUS_ERROR_PREFIX "IOError",
     [BG_ERROR_ACCESS_DENIED] = BUS_ERROR_PREFIX "AccessDenied",
+    [BG_ERROR_INVALID_STATE] = BUS_ERROR_PREFIX "InvalidState",
 };
 
 const char *bus_error_name(const GError *err)

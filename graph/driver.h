@@ -77,6 +77,12 @@ typedef struct BlockDriver {
     /* Called after the backing child is attached or changed. */
     int coroutine_fn (*co_backing_changed)(BlockNode *node, GError **errp);
     /*
+     * Writes a new backing file name and format (NULL: none) into the image
+     * header, in one write; updates node->backing_filename / _format.
+     */
+    int coroutine_fn (*co_change_backing_file)(BlockNode *node, const char *filename,
+                                               const char *format, GError **errp);
+    /*
      * Releases the node.  The core has flushed it; close runs in coroutine
      * context and may still do I/O (qcow2 marks the image clean).
      */

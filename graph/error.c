@@ -20,6 +20,7 @@ static const char *const code_names[] = {
     [BG_ERROR_NOT_SUPPORTED] = "NotSupported",
     [BG_ERROR_IO_ERROR] = "IOError",
     [BG_ERROR_ACCESS_DENIED] = "AccessDenied",
+    [BG_ERROR_INVALID_STATE] = "InvalidState",
 };
 
 const char *bg_error_code_name(BgErrorCode code)

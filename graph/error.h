@@ -25,6 +25,7 @@ typedef enum BgErrorCode {
     BG_ERROR_NOT_SUPPORTED,
     BG_ERROR_IO_ERROR,
     BG_ERROR_ACCESS_DENIED,
+    BG_ERROR_INVALID_STATE,
 } BgErrorCode;
 
 #define BG_ERROR (bg_error_quark())

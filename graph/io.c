@@ -47,6 +47,33 @@ static void coroutine_fn req_end(BlockNode *node)
     }
 }
 
+void coroutine_fn node_co_range_lock_start(BlockNode *node)
+{
+    node->range_lockers++;
+    /* Writes that began untracked finish first. */
+    node_co_drain_begin(node);
+    node_drain_end(node);
+}
+
+void node_range_lock_stop(BlockNode *node)
+{
+    g_assert(node->range_lockers > 0);
+    node->range_lockers--;
+}
+
+void coroutine_fn node_co_range_lock(BlockChild *c, WriteTrack *t, uint64_t offset,
+                                     uint64_t bytes)
+{
+    g_assert(c->node->range_lockers > 0);
+    write_track_begin(c->node, t, offset, bytes, true, c);
+    t->range_lock = true;
+}
+
+void node_range_unlock(BlockChild *c, WriteTrack *t)
+{
+    write_track_end(c->node, t);
+}
+
 void coroutine_fn node_co_drain_begin(BlockNode *node)
 {
     node->quiesce_counter++;
@@ -200,7 +227,7 @@ int coroutine_fn node_co_pwritev(BlockChild *c, uint64_t offset, uint64_t bytes,
         return 0;
     }
     WriteTrack track;
-    write_track_begin(node, &track, offset, bytes, !is_aligned(node, offset, bytes));
+    write_track_begin(node, &track, offset, bytes, !is_aligned(node, offset, bytes), c);
     if (node->detect_zeroes != DETECT_ZEROES_OFF && iov_is_zero(qiov, 0, bytes)) {
         BlockReqFlags zflags = flags & BLOCK_REQ_FUA;
         if (node->detect_zeroes == DETECT_ZEROES_UNMAP)
@@ -245,7 +272,7 @@ int coroutine_fn node_co_pwrite_zeroes(BlockChild *c, uint64_t offset, uint64_t 
         return 0;
     }
     WriteTrack track;
-    write_track_begin(node, &track, offset, bytes, !is_aligned(node, offset, bytes));
+    write_track_begin(node, &track, offset, bytes, !is_aligned(node, offset, bytes), c);
     r = do_pwrite_zeroes(node, offset, bytes, flags);
     write_track_end(node, &track);
     req_end(node);
@@ -264,7 +291,7 @@ int coroutine_fn node_co_pdiscard(BlockChild *c, uint64_t offset, uint64_t bytes
         return 0;
     }
     WriteTrack track;
-    write_track_begin(node, &track, offset, bytes, false);
+    write_track_begin(node, &track, offset, bytes, false, c);
     r = node->drv->co_pdiscard(node, offset, bytes);
     write_track_end(node, &track);
     req_end(node);

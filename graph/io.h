@@ -37,6 +37,19 @@ int coroutine_fn node_co_block_status_above(BlockChild *c, BlockNode *base,
                                             uint64_t offset, uint64_t bytes,
                                             uint64_t *pnum);
 
+/*
+ * Range locks, for a copy into a node that must not undo a concurrent write
+ * (stream copies data up from the backing chain): between start and stop
+ * every write to node is tracked; a locked range holds back the writes of
+ * every other link until unlocked, while c's own writes pass.
+ */
+#include "graph/write-track.h"
+void coroutine_fn node_co_range_lock_start(BlockNode *node);
+void node_range_lock_stop(BlockNode *node);
+void coroutine_fn node_co_range_lock(BlockChild *c, WriteTrack *t, uint64_t offset,
+                                     uint64_t bytes);
+void node_range_unlock(BlockChild *c, WriteTrack *t);
+
 /* Direct forms for the node's own housekeeping (flush at close, Node.Flush). */
 int coroutine_fn node_co_flush_node(BlockNode *node);
 /* The same, by the holder of a drain on node (the flush passes that drain). */

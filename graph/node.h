@@ -39,6 +39,7 @@ struct BlockChild {
     uint64_t perm;              /* BlockPerm bits taken */
     uint64_t shared_perm;       /* BlockPerm bits others may take */
     unsigned frozen;            /* > 0: the link may not be changed (jobs) */
+    const char *frozen_by;      /* the id of the job that froze it */
 };
 
 struct BlockNode {
@@ -80,7 +81,8 @@ struct BlockNode {
     unsigned quiesce_counter;   /* > 0: drained; new requests wait */
     CoQueue quiesce_waiters;    /* requests held back while drained */
     CoQueue idle_waiters;       /* drainers waiting for in_flight == 0 */
-    GList *write_tracks;        /* WriteTrack*: writes in flight (aligned nodes only) */
+    GList *write_tracks;        /* WriteTrack*: writes in flight (aligned nodes, or range-locked) */
+    unsigned range_lockers;     /* > 0: every write is tracked (node_co_range_lock_start) */
 
     /* Common options, decoded once for the request path. */
     uint8_t detect_zeroes;      /* DetectZeroes */

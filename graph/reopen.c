@@ -242,8 +242,8 @@ static bool change_link(ReopenQueue *q, BlockNode *node, const ChildSpec *cs, Tr
     }
     if (cur && cur->frozen) {
         g_set_error(errp, BG_ERROR, BG_ERROR_FROZEN,
-                    "Cannot change the '%s' link of node '%s': a job relies on it", cs->role,
-                    node->name);
+                    "Cannot change the '%s' link of node '%s': job '%s' relies on it",
+                    cs->role, node->name, cur->frozen_by ? cur->frozen_by : "?");
         return false;
     }
     if (!g_str_equal(cs->role, "file") && !g_str_equal(cs->role, "backing")) {

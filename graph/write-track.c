@@ -4,17 +4,21 @@
 
 static bool write_tracks_conflict(const WriteTrack *a, const WriteTrack *b)
 {
+    if ((a->range_lock || b->range_lock) && a->owner == b->owner)
+        return false;       /* a range lock does not hold back its owner's writes */
     return (a->serialising || b->serialising) && a->start < b->end && b->start < a->end;
 }
 
 void coroutine_fn write_track_begin(BlockNode *node, WriteTrack *t, uint64_t offset,
-                                    uint64_t bytes, bool serialising)
+                                    uint64_t bytes, bool serialising, const BlockChild *owner)
 {
-    uint64_t align = node->request_alignment;
+    uint64_t align = MAX(node->request_alignment, 1);
 
-    t->tracked = align > 1;
+    t->tracked = align > 1 || node->range_lockers > 0;
     if (!t->tracked)
         return;
+    t->owner = owner;
+    t->range_lock = false;
     t->start = offset / align * align;
     t->end = (offset + bytes + align - 1) / align * align;
     t->serialising = serialising;

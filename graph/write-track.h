@@ -15,13 +15,15 @@
 
 typedef struct WriteTrack {
     uint64_t start, end;        /* the range widened to the node's alignment */
-    bool serialising;           /* a read-modify-write */
+    bool serialising;           /* a read-modify-write, or a range lock */
+    const BlockChild *owner;    /* the link writing */
+    bool range_lock;            /* node_co_range_lock: the owner's own writes pass */
     bool tracked;
     CoQueue waiters;
 } WriteTrack;
 
 /* Waits until [offset, offset+bytes) may be written, then tracks the write. */
 void coroutine_fn write_track_begin(BlockNode *node, WriteTrack *t, uint64_t offset,
-                                    uint64_t bytes, bool serialising);
+                                    uint64_t bytes, bool serialising, const BlockChild *owner);
 /* Ends the write and lets the writes that wait for it go on. */
 void write_track_end(BlockNode *node, WriteTrack *t);

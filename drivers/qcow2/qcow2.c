@@ -621,6 +621,7 @@ const BlockDriver block_driver_qcow2 = {
     .co_flush = qcow2_co_flush,
     .co_truncate = qcow2_co_truncate,
     .co_block_status = qcow2_co_block_status,
+    .co_change_backing_file = qcow2_co_change_backing_file,
     .reopen_prepare = qcow2_reopen_prepare,
     .reopen_commit = qcow2_reopen_commit,
     .reopen_abort = qcow2_reopen_abort,

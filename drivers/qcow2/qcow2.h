@@ -224,6 +224,9 @@ int coroutine_fn qcow2_file_pwrite(Qcow2State *s, uint64_t off, uint64_t len, co
 int coroutine_fn qcow2_file_preadv(Qcow2State *s, uint64_t off, uint64_t len, IOVector *qiov);
 int coroutine_fn qcow2_file_pwritev(Qcow2State *s, uint64_t off, uint64_t len, IOVector *qiov);
 int coroutine_fn qcow2_file_flush(Qcow2State *s);
+/* The driver's co_change_backing_file (qcow2-backing.c). */
+int coroutine_fn qcow2_co_change_backing_file(BlockNode *node, const char *filename,
+                                              const char *format, GError **errp);
 /*
  * Writes entry idx of an in-memory table of 64-bit offsets (L1, refcount
  * table) through to the file at table_offset: the sector holding it, in big
