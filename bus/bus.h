@@ -176,6 +176,7 @@ int bus_manager_register(sd_bus *bus);
 int bus_node_register(sd_bus *bus);
 int bus_driver_register(sd_bus *bus);
 int bus_export_register(sd_bus *bus);
+int bus_job_register(sd_bus *bus);
 
 /*
  * Reopens the nodes of specs (BlockdevSpec*, taken) in one transaction in a
@@ -186,6 +187,8 @@ int bus_reopen_start(sd_bus_message *m, GPtrArray *specs);
 
 /* Manager.AddExport, in export.c (the Manager vtable points at it). */
 int bus_manager_method_add_export(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
+/* Manager.StartJob, in job.c. */
+int bus_manager_method_start_job(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
 
 /* Graph listener callbacks (node.c); bus_open installs them. */
 void bus_node_added(struct BlockNode *node);

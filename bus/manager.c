@@ -30,6 +30,7 @@ static const char *const bus_features[] = {
     "image-locking",
     "dynamic-auto-read-only",
     "node-inactivation",
+    "job-stream",
     NULL,
 };
 
@@ -260,6 +261,8 @@ static const sd_bus_vtable manager_vtable[] = {
                              method_reopen_nodes, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("AddExport", "s", SD_BUS_PARAM(xml), "o", SD_BUS_PARAM(export),
                              bus_manager_method_add_export, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("StartJob", "s", SD_BUS_PARAM(xml), "o", SD_BUS_PARAM(job),
+                             bus_manager_method_start_job, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GetGraph", "s", SD_BUS_PARAM(format), "s", SD_BUS_PARAM(graph),
                              method_get_graph, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,

@@ -25,6 +25,7 @@
 #include "daemon/log.h"
 #include "exports/export.h"
 #include "graph/graph.h"
+#include "jobs/job.h"
 
 typedef struct DaemonArgs {
     BusKind bus_kind;
@@ -140,6 +141,7 @@ static void coroutine_fn daemon_co_apply_config(void *opaque)
 
 static void coroutine_fn daemon_co_shutdown(void *opaque)
 {
+    job_co_cancel_all();        /* jobs end and let go of their nodes */
     export_co_remove_all();     /* in-flight NBD requests finish, clients go */
     bus_co_shutdown();
     graph_co_close_all();

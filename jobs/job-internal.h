@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Between the files of jobs/ only. */
+
+#include "jobs/job.h"
+
+#define JOB_ID_MAX 128
+
+void job_ref(Job *job);
+void job_unref(Job *job);
+bool job_is_completed(const Job *job);
+void job_emit_io_error(Job *job, const char *operation, const char *action);
+/* Progress properties changed: tells the listener at most every 100 ms (or now if force). */
+void job_notify_progress(Job *job, bool force);
+/* Resume or cancel after an on-error stop: the error goes. */
+void job_clear_stop_error(Job *job);

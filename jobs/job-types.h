@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The job types (one file each) and what they share. */
+
+#include "jobs/job.h"
+
+extern const JobDriver stream_job_driver;

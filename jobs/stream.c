@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * stream: copies what the chain below node-name holds above the base into
+ * node-name, then makes the base its backing node (QEMU's block-stream,
+ * 6.0 meaning of base-node and bottom).  Only ranges allocated above the
+ * base are copied; each copy holds a range lock on the top node, so a
+ * guest write to the same range waits and is never undone by the copy.
+ */
+
+#include <errno.h>
+
+#include "graph/error.h"
+#include "graph/io.h"
+#include "jobs/job-chain.h"
+#include "jobs/job-types.h"
+
+#define STREAM_CHUNK (512 * 1024)      /* QEMU's STREAM_CHUNK */
+
+typedef struct StreamJob {
+    Job common;
+    BlockNode *top;
+    BlockNode *base;            /* NULL: the whole chain */
+    BlockChild *link;           /* the job's link to top */
+    char *backing_file;         /* written into top's header; NULL: base's filename */
+    bool range_locking;
+    void *buf;
+} StreamJob;
+
+static const char *const stream_attrs[] = { "node-name", "base-node", "bottom", "backing-file", NULL };
+
+/* base-node, bottom (the last node streamed: base is the next non-filter below) or neither. */
+static bool stream_find_base(StreamJob *s, const JobSpec *spec, GError **errp)
+{
+    g_autoptr(GError) none = NULL;
+    BlockNode *base = job_spec_node(spec, "base-node", false, errp);
+    BlockNode *bottom;
+
+    if (!base && job_spec_get(spec, "base-node"))
+        return false;
+    bottom = job_spec_node(spec, "bottom", false, errp);
+    if (!bottom && job_spec_get(spec, "bottom"))
+        return false;
+    if (base && bottom) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                    "Job '%s': 'base-node' and 'bottom' cannot both be given", spec->id);
+        return false;
+    }
+    BlockNode *below = base ? base : bottom;
+    if (below && !job_chain_is_below(s->top, below)) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                    "Job '%s': node '%s' is not below node '%s' in its backing chain",
+                    spec->id, below->name, s->top->name);
+        return false;
+    }
+    if (bottom && job_node_is_filter(bottom)) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                    "Job '%s': bottom node '%s' is a filter", spec->id, bottom->name);
+        return false;
+    }
+    s->base = bottom ? job_chain_skip_filters(job_chain_next(bottom)) : job_chain_skip_filters(base);
+    return true;
+}
+
+static int coroutine_fn stream_setup(Job *job, const JobSpec *spec, GError **errp)
+{
+    StreamJob *s = (StreamJob *)job;
+    const uint64_t basic = BLOCK_PERM_CONSISTENT_READ | BLOCK_PERM_WRITE_UNCHANGED;
+
+    s->top = job_spec_node(spec, "node-name", true, errp);
+    if (!s->top || !stream_find_base(s, spec, errp))
+        return -EINVAL;
+    s->backing_file = g_strdup(job_spec_get(spec, "backing-file"));
+    /* Others may read and write the top; nobody else changes the nodes streamed. */
+    s->link = job_add_node(job, s->top, basic, basic | BLOCK_PERM_WRITE, errp);
+    if (!s->link)
+        return -EPERM;
+    for (BlockNode *n = job_chain_next(s->top); n && n != s->base; n = job_chain_next(n))
+        if (!job_add_node(job, n, 0, basic, errp))
+            return -EPERM;
+    if (!job_freeze_chain(job, s->top, s->base, errp))
+        return -EBUSY;
+    return 0;
+}
+
+/* Copies [offset, offset + *pnum) if the chain above base holds it; sets *pnum. */
+static int coroutine_fn stream_step(StreamJob *s, uint64_t offset, uint64_t *pnum,
+                                    bool *is_read, bool *copied)
+{
+    uint64_t n = MIN(STREAM_CHUNK, s->top->size - offset), above = 0;
+    WriteTrack lock;
+    int r;
+
+    node_co_range_lock(s->link, &lock, offset, n);
+    uint64_t map;
+    BlockNode *file;
+    r = node_co_block_status(s->link, offset, n, pnum, &map, &file);
+    if (r >= 0 && !(r & BLOCK_STATUS_ALLOCATED)) {
+        r = node_co_block_status_above(s->link, s->base, offset, *pnum, &above);
+        *pnum = MIN(*pnum, above);
+    } else if (r >= 0) {
+        r = 0;      /* the top holds it already */
+    }
+    *is_read = true;
+    *copied = r > 0 && (r & BLOCK_STATUS_ALLOCATED);
+    if (*copied) {
+        if (r & BLOCK_STATUS_ZERO) {
+            *is_read = false;
+            r = node_co_pwrite_zeroes(s->link, offset, *pnum, 0);
+        } else {
+            r = node_co_pread(s->link, offset, *pnum, s->buf, 0);
+            *is_read = r < 0;
+            if (r == 0)
+                r = node_co_pwrite(s->link, offset, *pnum, s->buf, 0);
+        }
+    }
+    node_range_unlock(s->link, &lock);
+    return r < 0 ? r : 0;
+}
+
+static int coroutine_fn stream_run(Job *job, GError **errp)
+{
+    StreamJob *s = (StreamJob *)job;
+    uint64_t len = s->top->size, offset = 0;
+    int error = 0;
+
+    if (!s->top->backing)
+        return 0;           /* nothing below */
+    s->buf = g_malloc(STREAM_CHUNK);
+    node_co_range_lock_start(s->top);
+    s->range_locking = true;
+    job_progress_set_remaining(job, len);
+    while (offset < len && !job_is_cancelled(job)) {
+        uint64_t n = 0;
+        bool is_read, copied = false;
+        int r = stream_step(s, offset, &n, &is_read, &copied);
+
+        if (r < 0) {
+            JobErrorAction action = job_error_action(job, is_read, r);
+
+            if (action == JOB_ERROR_ACTION_STOP) {
+                job_pause_point(job);
+                continue;           /* Resume retries the step */
+            }
+            if (!error)
+                error = r;
+            if (action == JOB_ERROR_ACTION_REPORT)
+                break;
+            n = MIN(STREAM_CHUNK, len - offset);
+        }
+        offset += n;
+        job_progress_done(job, n, copied ? n : 0);
+    }
+    if (error) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_IO_ERROR, "Job '%s': stream into node '%s' failed: %s",
+                    job->id, s->top->name, g_strerror(-error));
+    }
+    return error;
+}
+
+static int coroutine_fn stream_prepare(Job *job, GError **errp)
+{
+    StreamJob *s = (StreamJob *)job;
+    const char *name = s->backing_file ? s->backing_file : s->base ? s->base->filename : NULL;
+
+    if (!s->top->backing)
+        return 0;
+    job_unfreeze_links(job);
+    return job_co_set_backing(s->top, s->base, name, errp);
+}
+
+static void coroutine_fn stream_clean(Job *job)
+{
+    StreamJob *s = (StreamJob *)job;
+
+    if (s->range_locking)
+        node_range_lock_stop(s->top);
+    s->range_locking = false;
+    g_clear_pointer(&s->buf, g_free);
+}
+
+static void stream_free(Job *job)
+{
+    StreamJob *s = (StreamJob *)job;
+
+    g_free(s->backing_file);
+    g_free(s->buf);
+}
+
+const JobDriver stream_job_driver = {
+    .type = "stream",
+    .instance_size = sizeof(StreamJob),
+    .attrs = stream_attrs,
+    .co_setup = stream_setup,
+    .co_run = stream_run,
+    .co_prepare = stream_prepare,
+    .co_clean = stream_clean,
+    .free = stream_free,
+};
