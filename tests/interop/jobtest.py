@@ -114,3 +114,8 @@ def covers(ranges, start, length):
         if s <= pos < s + n:
             pos = s + n
     return pos >= start + length
+
+
+def dbus_u64(v):
+    import dbus
+    return dbus.UInt64(v)
