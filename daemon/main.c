@@ -4,7 +4,7 @@
  * signals, sd_notify and logging.
  *
  *   blockgraphd [--system | --session | --address=ADDRESS] [--config-dir=DIR]
- *               [--check-config]
+ *               [--check-config] [--shutdown-timeout=SECONDS]
  */
 
 #include "config.h"
@@ -27,15 +27,22 @@
 #include "graph/graph.h"
 #include "jobs/job.h"
 
+/* Below systemd's TimeoutStopSec=90, so that we log what is stuck ourselves. */
+#define DEFAULT_SHUTDOWN_TIMEOUT_S 60
+
 typedef struct DaemonArgs {
     BusKind bus_kind;
     char *address;
     char *config_dir;
     bool check_config;
+    unsigned shutdown_timeout_s;    /* 0: wait for ever */
 } DaemonArgs;
 
 static bool shutting_down;
+static bool shutdown_timed_out;     /* work is still in flight: do not wait for it */
 static int exit_status = EXIT_SUCCESS;
+static unsigned shutdown_timeout_s = DEFAULT_SHUTDOWN_TIMEOUT_S;
+static sd_event_source *shutdown_timer;
 
 static void usage(FILE *out)
 {
@@ -47,20 +54,39 @@ static void usage(FILE *out)
             "  --address=ADDRESS    serve on the bus at ADDRESS\n"
             "  --config-dir=DIR     apply every *.xml file in DIR at start\n"
             "  --check-config       validate DIR and exit (nonzero on errors)\n"
+            "  --shutdown-timeout=SECONDS\n"
+            "                       on SIGTERM, give up waiting for flushes after SECONDS\n"
+            "                       and exit 1 (default 60; 0 waits for ever)\n"
             "  --version            print the version and exit\n"
             "  --help               print this help and exit\n");
+}
+
+#define SHUTDOWN_TIMEOUT_MAX_S (24 * 3600)
+
+static bool parse_seconds(const char *text, unsigned *ret)
+{
+    guint64 v;
+
+    if (!g_ascii_string_to_unsigned(text, 10, 0, SHUTDOWN_TIMEOUT_MAX_S, &v, NULL))
+        return false;
+    *ret = (unsigned)v;
+    return true;
 }
 
 /* Returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, DaemonArgs *args)
 {
-    enum { OPT_SYSTEM = 256, OPT_SESSION, OPT_ADDRESS, OPT_CONFIG_DIR, OPT_CHECK, OPT_VERSION };
+    enum {
+        OPT_SYSTEM = 256, OPT_SESSION, OPT_ADDRESS, OPT_CONFIG_DIR, OPT_CHECK, OPT_VERSION,
+        OPT_SHUTDOWN_TIMEOUT,
+    };
     static const struct option options[] = {
         { "system", no_argument, NULL, OPT_SYSTEM },
         { "session", no_argument, NULL, OPT_SESSION },
         { "address", required_argument, NULL, OPT_ADDRESS },
         { "config-dir", required_argument, NULL, OPT_CONFIG_DIR },
         { "check-config", no_argument, NULL, OPT_CHECK },
+        { "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
         { "version", no_argument, NULL, OPT_VERSION },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -86,6 +112,13 @@ static int parse_args(int argc, char **argv, DaemonArgs *args)
             break;
         case OPT_CHECK:
             args->check_config = true;
+            break;
+        case OPT_SHUTDOWN_TIMEOUT:
+            if (!parse_seconds(optarg, &args->shutdown_timeout_s)) {
+                fprintf(stderr, "blockgraphd: --shutdown-timeout: '%s' is not a number of "
+                        "seconds (0 to %u)\n", optarg, SHUTDOWN_TIMEOUT_MAX_S);
+                return 2;
+            }
             break;
         case OPT_VERSION:
             printf("blockgraphd %s\n", BLOCKGRAPH_VERSION);
@@ -139,6 +172,48 @@ static void coroutine_fn daemon_co_apply_config(void *opaque)
 
 /* ---- shutdown ------------------------------------------------------------ */
 
+/* Names what keeps the shutdown from ending: nodes with requests in flight. */
+static void log_stuck_nodes(void)
+{
+    unsigned stuck = 0;
+
+    for (GList *l = graph_nodes(); l; l = l->next) {
+        const BlockNode *node = l->data;
+
+        if (node->in_flight > 0) {
+            g_critical("Node '%s' still has %u request(s) in flight %u s after the shutdown "
+                       "began (a flush that does not end?): what it has not written may be lost",
+                       node->name, node->in_flight, shutdown_timeout_s);
+            stuck++;
+        }
+    }
+    if (stuck == 0)
+        g_critical("Shutdown did not finish within %u s; no node has requests in flight "
+                   "(a bus call or an NBD client?)", shutdown_timeout_s);
+}
+
+static int on_shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    log_stuck_nodes();
+    g_critical("Exiting without closing every image");
+    shutdown_timed_out = true;
+    sd_event_exit(aio_loop(), EXIT_FAILURE);
+    return 0;
+}
+
+static void arm_shutdown_timer(void)
+{
+    int r;
+
+    if (shutdown_timeout_s == 0)
+        return;
+    r = sd_event_add_time_relative(aio_loop(), &shutdown_timer, CLOCK_MONOTONIC,
+                                   (uint64_t)shutdown_timeout_s * G_USEC_PER_SEC, 0,
+                                   on_shutdown_timeout, NULL);
+    if (r < 0)
+        g_warning("Failed to arm the shutdown timeout: %s", g_strerror(-r));
+}
+
 static void coroutine_fn daemon_co_shutdown(void *opaque)
 {
     job_co_cancel_all();        /* jobs end and let go of their nodes */
@@ -146,6 +221,7 @@ static void coroutine_fn daemon_co_shutdown(void *opaque)
     bus_co_shutdown();
     graph_co_close_all();
     g_message("Every image flushed and closed");
+    shutdown_timer = sd_event_source_disable_unref(shutdown_timer);
     sd_event_exit(aio_loop(), exit_status);
 }
 
@@ -158,6 +234,7 @@ static void daemon_shutdown(const char *why, int status)
     exit_status = status;
     g_message("%s, shutting down", why);
     sd_notify(0, "STOPPING=1");
+    arm_shutdown_timer();
     /* An open(2) that hangs (dead NFS server) must not hold the calls waiting for it. */
     worker_pool_abandon_all();
     coroutine_start(daemon_co_shutdown, NULL);
@@ -219,7 +296,8 @@ static int serve(const DaemonArgs *args)
 
 int main(int argc, char **argv)
 {
-    DaemonArgs args = { .bus_kind = BUS_KIND_SYSTEM };
+    DaemonArgs args = { .bus_kind = BUS_KIND_SYSTEM,
+                        .shutdown_timeout_s = DEFAULT_SHUTDOWN_TIMEOUT_S };
     int ret, r;
 
     log_setup();
@@ -234,12 +312,16 @@ int main(int argc, char **argv)
             g_warning("Failed to set up signal handling: %s", g_strerror(-r));
             ret = EXIT_FAILURE;
         } else {
+            shutdown_timeout_s = args.shutdown_timeout_s;
             ret = serve(&args);
         }
         bus_close();
-        worker_pool_shutdown();
-        linux_aio_shutdown();
-        aio_loop_shutdown();
+        /* After a timeout, threads and the kernel may never return what they hold. */
+        if (!shutdown_timed_out) {
+            worker_pool_shutdown();
+            linux_aio_shutdown();
+            aio_loop_shutdown();
+        }
     }
     g_free(args.address);
     g_free(args.config_dir);
