@@ -135,13 +135,14 @@ static void file_set_open_error(BlockNode *node, const char *path, int flags,
     const char *verb = node->opened ? "reopen" : "open";
     const char *mode = (flags & O_ACCMODE) == O_RDWR ? "read-write" : "read-only";
 
-    if (!job && (ret == -ETIMEDOUT || ret == -ECANCELED)) {
+    if (!job && ret == -ETIMEDOUT) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_IO_ERROR, "Could not %s '%s' for node '%s': "
+                    "no answer within %d s (a hung file system?)", verb, path, node->name,
+                    FILE_OPEN_TIMEOUT_S);
+    } else if (!job) {
         g_set_error(errp, BG_ERROR, BG_ERROR_IO_ERROR,
-                    ret == -ETIMEDOUT ? "Could not %s '%s' for node '%s': no answer within %d s "
-                                        "(a hung file system?)"
-                                      : "Could not %s '%s' for node '%s': shutting down",
-                    verb, path, node->name, FILE_OPEN_TIMEOUT_S);
-    } else if (ret == -EINVAL && job && job->mode && !S_ISREG(job->mode)) {
+                    "Could not %s '%s' for node '%s': shutting down", verb, path, node->name);
+    } else if (ret == -EINVAL && job->mode && !S_ISREG(job->mode)) {
         g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
                     "Could not %s '%s' for node '%s': it is %s; the file driver opens "
                     "regular files only", verb, path, node->name, file_type_name(job->mode));
