@@ -104,6 +104,20 @@ static bool raw_linear_map(BlockNode *node, uint64_t offset, uint64_t bytes,
     return true;
 }
 
+/*
+ * raw forwards to its file what its own users take and share (QEMU's
+ * raw_child_perm): with no writer above, the file is not written, so an
+ * auto-read-only file stays read-only and takes no write locks.  A window
+ * keeps others from resizing the file under it.
+ */
+static void raw_child_perm(BlockNode *node, const char *role, uint64_t parent_perm,
+                           uint64_t parent_shared, uint64_t *ret_perm, uint64_t *ret_shared)
+{
+    block_perm_filter_child(parent_perm, parent_shared, ret_perm, ret_shared);
+    if (option_set_is_set(node->options, "size") || option_set_get_uint(node->options, "offset"))
+        *ret_shared &= ~BLOCK_PERM_RESIZE;
+}
+
 typedef struct RawReopen {
     uint64_t offset, size;
     bool has_size;
@@ -174,6 +188,7 @@ const BlockDriver block_driver_raw = {
     .co_truncate = raw_truncate,
     .co_block_status = raw_block_status,
     .linear_map = raw_linear_map,
+    .child_perm = raw_child_perm,
     .reopen_prepare = raw_reopen_prepare,
     .reopen_commit = raw_reopen_commit,
     .reopen_abort = raw_reopen_abort,

@@ -117,8 +117,10 @@ typedef struct BlockDriver {
      * What this node needs from (perm) and allows others on (shared) the
      * child in `role`, given what its own users need and share in total.
      * NULL: the core's default (graph/permission.c): a backing child is read
-     * and shares write-unchanged; a storage child ("file") is read, plus
-     * write and resize while the node is writable, and shares no write.
+     * and shares write-unchanged; a storage child ("file") gets what the
+     * users take plus read (metadata), and write and resize while the node
+     * is writable, and shares what the users share except write and resize.
+     * A filter (raw) forwards its users' needs: block_perm_filter_child.
      */
     void (*child_perm)(BlockNode *node, const char *role,
                        uint64_t parent_perm, uint64_t parent_shared,
@@ -145,6 +147,10 @@ typedef struct BlockDriver {
     void (*reopen_commit)(BlockNode *node, void *state);
     void (*reopen_abort)(BlockNode *node, void *state);
 } BlockDriver;
+
+/* child_perm of a filter: the child gets exactly what the node's users take and share. */
+void block_perm_filter_child(uint64_t parent_perm, uint64_t parent_shared,
+                             uint64_t *ret_perm, uint64_t *ret_shared);
 
 /* All drivers, in one explicit list. */
 const BlockDriver *const *block_drivers(void);

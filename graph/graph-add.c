@@ -156,7 +156,8 @@ static bool attach_child(BlockNode *node, BlockNode *child, const char *role, GE
 {
     g_autoptr(GError) err = NULL;
 
-    if (node_attach_child(node, child, role, &err))
+    if (perm_child_can_write(node, child, role, &err) &&
+        node_attach_child(node, child, role, &err))
         return true;
     if (node->writable && node->auto_read_only && !g_str_equal(role, "backing") &&
         g_error_matches(err, BG_ERROR, BG_ERROR_READ_ONLY)) {

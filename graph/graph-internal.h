@@ -35,6 +35,17 @@ bool perm_refresh_node(BlockNode *node, GError **errp);
 void perm_for_child(BlockNode *parent, const char *role, uint64_t *ret_perm,
                     uint64_t *ret_shared);
 
+/*
+ * Whether a writable parent may have child in role: its storage must be
+ * writable or able to become so (backing children need not be).  A node
+ * does not take write on storage it does not write to yet (raw with no
+ * writer), so this is the check that read-only=off means "can be written".
+ */
+bool perm_child_can_write(const BlockNode *parent, const BlockNode *child, const char *role,
+                          GError **errp);
+/* The same for every child of node (after a reopen made it writable). */
+bool perm_children_can_write(const BlockNode *node, GError **errp);
+
 /* The first user that takes write or resize on node, or NULL. */
 const BlockChild *perm_first_writer(const BlockNode *node);
 

@@ -145,6 +145,35 @@ static const TransactionActions lock_undo_actions = {
     .abort = lock_undo_abort, .clean = g_free,
 };
 
+bool perm_child_can_write(const BlockNode *parent, const BlockNode *child, const char *role,
+                          GError **errp)
+{
+    if (!parent->writable || g_str_equal(role, "backing"))
+        return true;
+    if (!child->active) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INACTIVE,
+                    "Node '%s' is inactive: node '%s' cannot use it as its writable '%s' child",
+                    child->name, parent->name, role);
+        return false;
+    }
+    if (!child->read_only && (child->writable || node_is_dynamic_read_only(child)))
+        return true;
+    g_set_error(errp, BG_ERROR, BG_ERROR_READ_ONLY,
+                "Node '%s' is read-only, but node '%s' is writable and uses it as its '%s' child",
+                child->name, parent->name, role);
+    return false;
+}
+
+bool perm_children_can_write(const BlockNode *node, GError **errp)
+{
+    for (guint i = 0; i < node->children->len; i++) {
+        const BlockChild *c = g_ptr_array_index(node->children, i);
+        if (!perm_child_can_write(node, c->node, c->role, errp))
+            return false;
+    }
+    return true;
+}
+
 bool perm_set_writable(BlockNode *node, bool writable, Transaction *tran, GError **errp)
 {
     WritableUndo *u = g_new(WritableUndo, 1);
@@ -288,6 +317,36 @@ bool perm_refresh_node(BlockNode *node, GError **errp)
     return tran_finish(tran, refresh_node(node, tran, errp));
 }
 
+void block_perm_filter_child(uint64_t parent_perm, uint64_t parent_shared,
+                             uint64_t *ret_perm, uint64_t *ret_shared)
+{
+    *ret_perm = parent_perm;
+    *ret_shared = parent_shared;
+}
+
+/*
+ * Storage of a format (its "file"), QEMU's default for a child with metadata
+ * and data: what the users do passes through; the metadata needs reading
+ * always and writing whenever the format is writable; written data may grow
+ * the file; nobody else may write or resize under the metadata.
+ */
+static void storage_child_perm(const BlockNode *parent, uint64_t parent_perm,
+                               uint64_t parent_shared, uint64_t *ret_perm, uint64_t *ret_shared)
+{
+    uint64_t perm = parent_perm | BLOCK_PERM_CONSISTENT_READ;
+    uint64_t shared = parent_shared & ~PERM_WRITING;
+
+    if (parent->writable && parent->active)
+        perm |= PERM_WRITING;
+    /* Unchanged data may still be written as different clusters (copy-on-read). */
+    if (perm & BLOCK_PERM_WRITE_UNCHANGED)
+        perm |= BLOCK_PERM_WRITE;
+    if (perm & BLOCK_PERM_WRITE)
+        perm |= BLOCK_PERM_RESIZE;
+    *ret_perm = perm;
+    *ret_shared = shared;
+}
+
 void perm_for_child(BlockNode *parent, const char *role, uint64_t *ret_perm, uint64_t *ret_shared)
 {
     uint64_t parent_perm, parent_shared;
@@ -300,11 +359,7 @@ void perm_for_child(BlockNode *parent, const char *role, uint64_t *ret_perm, uin
         *ret_perm = BLOCK_PERM_CONSISTENT_READ;
         *ret_shared = BLOCK_PERM_CONSISTENT_READ | BLOCK_PERM_WRITE_UNCHANGED;
     } else {
-        /* Storage of a format: written (metadata too) whenever the format is writable. */
-        *ret_perm = BLOCK_PERM_CONSISTENT_READ;
-        if (parent->writable && parent->active)
-            *ret_perm |= PERM_WRITING;
-        *ret_shared = BLOCK_PERM_CONSISTENT_READ | BLOCK_PERM_WRITE_UNCHANGED;
+        storage_child_perm(parent, parent_perm, parent_shared, ret_perm, ret_shared);
     }
     if (option_set_get_bool(parent->options, "force-share"))
         *ret_shared = BLOCK_PERM_ALL;

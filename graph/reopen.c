@@ -22,6 +22,7 @@ typedef struct ReopenEntry {
     OptionSet *new_opts;
     void *drv_state;            /* from reopen_prepare */
     bool drv_prepared;
+    bool was_writable;
 } ReopenEntry;
 
 typedef struct ReopenQueue {
@@ -146,6 +147,7 @@ static bool queue_add(ReopenQueue *q, BlockNode *node, const BlockdevSpec *spec,
     e = g_new0(ReopenEntry, 1);
     e->node = node;
     e->spec = spec;
+    e->was_writable = node->writable;
     g_ptr_array_add(q->entries, e);
     /* The snippet may leave driver and node-name out: they cannot change anyway. */
     g_autoptr(GHashTable) raw = g_hash_table_new(g_str_hash, g_str_equal);
@@ -399,6 +401,12 @@ static bool coroutine_fn reopen_prepare_all(ReopenQueue *q, Transaction *tran, G
     for (guint i = 0; i < q->entries->len; i++)
         if (!stage_read_only(g_ptr_array_index(q->entries, i), tran, errp))
             return false;
+    /* A node that became writable needs storage that can be written (final modes). */
+    for (guint i = 0; i < q->entries->len; i++) {
+        ReopenEntry *e = g_ptr_array_index(q->entries, i);
+        if (e->node->writable && !e->was_writable && !perm_children_can_write(e->node, errp))
+            return false;
+    }
     for (guint i = 0; i < q->entries->len; i++)
         if (!prepare_driver(g_ptr_array_index(q->entries, i), errp))
             return false;

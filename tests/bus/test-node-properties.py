@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # Node properties: values of a null-co node, and Children / Users of a raw
-# node stacked on it.
+# node stacked on it (raw forwards its users' permissions to its file).
 import os
 import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'harness'))
@@ -34,17 +34,23 @@ def main():
         children = [(str(r), str(n), str(o)) for r, n, o in top['Children']]
         bgtest.check_equal(children, [('file', 'base', d.node_path('base'))], 'Children')
 
+        # raw forwards what its own users take (none yet); a window keeps resize.
         users = d.node_props('base')['Users']
         bgtest.check_equal(len(users), 1, 'Users count')
         user, role, taken, shared = users[0]
         bgtest.check_equal(str(user), 'node:top', 'user')
         bgtest.check_equal(str(role), 'file', 'role')
-        taken = [str(t) for t in taken]
-        bgtest.check('consistent-read' in taken, 'raw takes consistent-read: %r' % taken)
-        bgtest.check('write' in taken, 'writable raw takes write: %r' % taken)
-        valid = {'consistent-read', 'write', 'write-unchanged', 'resize'}
-        bgtest.check(set(taken) <= valid and set(str(s) for s in shared) <= valid,
-                     'unknown permission names: %r %r' % (taken, shared))
+        bgtest.check_equal([str(t) for t in taken], [], 'raw with no users takes nothing')
+        bgtest.check_equal([str(s) for s in shared], ['consistent-read', 'write', 'write-unchanged'],
+                           'raw window shares all but resize')
 
+        d.manager.AddExport('<export type="nbd" id="e0" node-name="top" writable="on">'
+                            '<server type="unix" path="%s"/></export>'
+                            % os.path.join(d.tmpdir, 'e0.sock'))
+        user, role, taken, shared = d.node_props('base')['Users'][0]
+        bgtest.check_equal([str(t) for t in taken], ['consistent-read', 'write'],
+                           'raw takes what its writable export takes')
+        bgtest.check_equal([str(s) for s in shared], ['consistent-read', 'write', 'write-unchanged'],
+                           'and shares what it shares')
 
 bgtest.run(main)

@@ -25,10 +25,15 @@ def main():
         d.node('n0').Resize(dbus.UInt64(2 << 20))
         bgtest.check_equal(int(d.node_props('n0')['Size']), 2 << 20, 'Size after reactivation')
 
+        # raw writes its file only for a writer of its own (an export here).
         d.manager.AddNode('<blockdev driver="raw" node-name="top"><file ref="n0"/></blockdev>')
+        export = d.manager.AddExport('<export type="nbd" id="e0" node-name="top" writable="on">'
+                                     '<server type="unix" path="%s"/></export>'
+                                     % os.path.join(d.tmpdir, 'e0.sock'))
         e = bgtest.expect_error('Busy', d.node('n0').SetActive, False)
         bgtest.check('top' in e.get_dbus_message(), 'names the writer: ' + e.get_dbus_message())
         bgtest.check_equal(bool(d.node_props('n0')['Active']), True, 'still active')
+        d.iface(export, bgtest.EXPORT).Remove('safe')
         # Inactivating the parent takes the child along.
         d.node('top').SetActive(False)
         bgtest.check_equal(bool(d.node_props('top')['Active']), False, 'top inactive')

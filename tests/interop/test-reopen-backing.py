@@ -82,7 +82,9 @@ def main():
         children = [str(c[0]) for c in d.node_props('top')['Children']]
         bgtest.check_equal(children, ['file'], 'Children after detaching')
 
-        # Swapping two writable raw nodes' files: one call works, two conflict.
+        # Swapping two raw nodes' files in one call.  (A raw node takes of its
+        # file only what its own users take; tests/unit/test-reopen.c shows the
+        # conflict that exclusive writers make when the swap is split in two.)
         for name in ('s1', 's2'):
             path = os.path.join(d.tmpdir, name + '.img')
             nbdtest.make_image(path, MiB)
@@ -90,10 +92,6 @@ def main():
                               % (name, path))
             d.manager.AddNode('<blockdev driver="raw" node-name="%s"><file ref="%s-f"/>'
                               '</blockdev>' % (name, name))
-        e = bgtest.expect_error('PermissionConflict', d.node('s1').Reopen,
-                                '<blockdev driver="raw"><file ref="s2-f"/></blockdev>')
-        bgtest.check("node 's2' (uses node 's2-f' as 'file' child)" in e.get_dbus_message(),
-                     e.get_dbus_message())
         d.manager.ReopenNodes(['<blockdev driver="raw" node-name="s1"><file ref="s2-f"/>'
                                '</blockdev>',
                                '<blockdev driver="raw" node-name="s2"><file ref="s1-f"/>'

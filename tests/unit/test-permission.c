@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <glib/gstdio.h>
 
 #include "tests/unit/test-util.h"
 
@@ -124,33 +125,59 @@ static void test_fallback_read_only_for_non_dynamic_driver(void **state)
     assert_error(err, BG_ERROR_READ_ONLY, "is read-only");
 }
 
+/* An exclusive writer: takes write, shares only reading. */
+static BlockChild *attach_exclusive(BlockNode *n, const char *user, GError **err)
+{
+    return node_attach_user(n, BLOCK_USER_EXPORT, user, "export", RW,
+                            BLOCK_PERM_CONSISTENT_READ, err);
+}
+
+static BlockChild *attach_reader(BlockNode *n, const char *user, GError **err)
+{
+    return node_attach_user(n, BLOCK_USER_EXPORT, user, "export", BLOCK_PERM_CONSISTENT_READ,
+                            BLOCK_PERM_CONSISTENT_READ, err);
+}
+
+/* raw passes on what its users take and share, so two raw parents conflict through them. */
 static void test_two_parents_conflict(void **state)
 {
     GError *err = NULL;
 
     add_file("");
-    tu_add_xml("<blockdev driver='raw' node-name='p1'><file ref='img'/></blockdev>", NULL);
-    assert_null(tu_add_xml("<blockdev driver='raw' node-name='p2'><file ref='img'/></blockdev>",
-                           &err));
+    BlockNode *p1 = tu_add_xml("<blockdev driver='raw' node-name='p1'><file ref='img'/></blockdev>",
+                               NULL);
+    BlockNode *p2 = tu_add_xml("<blockdev driver='raw' node-name='p2'><file ref='img'/></blockdev>",
+                               NULL);
+    assert_non_null(p2);        /* no users: neither takes anything of img */
+    assert_non_null(attach_exclusive(p1, "e1", NULL));
+    assert_null(tu_attach(p2, "e2", RW, &err));
     assert_error(err, BG_ERROR_PERMISSION_CONFLICT,
-                 "Permission conflict on node 'img': permissions 'write', 'resize' are both "
+                 "Permission conflict on node 'img': permissions 'write' are both "
                  "required by node 'p2' (uses node 'img' as 'file' child) and unshared by node "
                  "'p1' (uses node 'img' as 'file' child).");
-    /* A read-only parent still unshares write ... */
-    assert_null(tu_add_xml("<blockdev driver='raw' node-name='p3' read-only='on'>"
-                           "<file ref='img'/></blockdev>", &err));
+    err = NULL;
+    /* A parent whose reader shares no write is in the way of p1's writer ... */
+    BlockNode *p3 = tu_add_xml("<blockdev driver='raw' node-name='p3' read-only='on'>"
+                               "<file ref='img'/></blockdev>", NULL);
+    assert_null(attach_reader(p3, "r3", &err));
     assert_error(err, BG_ERROR_PERMISSION_CONFLICT, "unshared by node 'p3'");
     /* ... unless it is told to share everything. */
-    assert_non_null(tu_add_xml("<blockdev driver='raw' node-name='p4' read-only='on' "
-                               "force-share='on'><file ref='img'/></blockdev>", NULL));
+    BlockNode *p4 = tu_add_xml("<blockdev driver='raw' node-name='p4' read-only='on' "
+                               "force-share='on'><file ref='img'/></blockdev>", NULL);
+    assert_non_null(attach_reader(p4, "r4", NULL));
 }
 
 static void test_parent_and_export_conflict(void **state)
 {
     BlockNode *n = add_file("");
     GError *err = NULL;
+    BlockNode *top = tu_add_xml("<blockdev driver='raw' node-name='top'><file ref='img'/>"
+                                "</blockdev>", NULL);
+    BlockChild *e0 = tu_attach(n, "e0", RW, NULL);
 
-    tu_add_xml("<blockdev driver='raw' node-name='top'><file ref='img'/></blockdev>", NULL);
+    assert_non_null(e0);        /* top has no writer: it leaves img alone */
+    tu_detach(e0);
+    assert_non_null(attach_exclusive(top, "t0", NULL));
     assert_null(tu_attach(n, "e0", RW, &err));
     assert_error(err, BG_ERROR_PERMISSION_CONFLICT,
                  "permissions 'write' are both required by export 'e0' (uses node 'img') and "
@@ -202,7 +229,8 @@ static void test_qemu_io_cannot_write_what_we_write(void **state)
     g_autofree char *xml = g_strdup_printf("<blockdev driver='raw' node-name='r'><file "
                                            "driver='file' filename='%s'/></blockdev>", image);
 
-    tu_add_xml(xml, NULL);
+    /* raw forwards its writer's needs: write taken, write not shared. */
+    assert_non_null(attach_exclusive(tu_add_xml(xml, NULL), "e0", NULL));
     assert_true(qemu_io("-c 'write 0 512'", &err_text) != 0);
     assert_non_null(strstr(err_text, "Failed to get \"write\" lock"));
     /* -U: qemu-io asks for no lock and may read along. */
@@ -265,6 +293,57 @@ static void test_we_cannot_write_what_qemu_io_writes(void **state)
     assert_true(byte_locked(101));
 }
 
+/*
+ * QEMU's raw_child_perm: with no writer above, an auto-read-only file under
+ * raw stays read-only and carries no write lock; a writer's attach switches
+ * it (and its locks) to read-write, and its detach back.
+ */
+static void test_raw_forwards_its_users_needs(void **state)
+{
+    g_autofree char *xml = g_strdup_printf(
+        "<blockdev driver='raw' node-name='r'><file driver='file' node-name='img' "
+        "filename='%s' auto-read-only='on'/></blockdev>", image);
+    BlockNode *r = tu_add_xml(xml, NULL);
+    BlockNode *img = graph_lookup("img");
+    BlockChild *w;
+
+    assert_true(r->writable);
+    assert_false(img->writable);
+    assert_int_equal(fd_mode(image), O_RDONLY);
+    assert_false(byte_locked(101));         /* "write" taken */
+    assert_false(byte_locked(201));         /* "write" unshared */
+    w = tu_attach(r, "e0", RW, NULL);
+    assert_non_null(w);
+    assert_true(img->writable);
+    assert_int_equal(fd_mode(image), O_RDWR);
+    assert_true(byte_locked(101));
+    assert_int_equal(((BlockChild *)g_ptr_array_index(img->parents, 0))->perm, RW);
+    tu_detach(w);
+    assert_false(img->writable);
+    assert_int_equal(fd_mode(image), O_RDONLY);
+    assert_false(byte_locked(101));
+}
+
+/* A format with metadata writes its file whenever it is writable, users or not. */
+static void test_qcow2_writes_its_file_while_writable(void **state)
+{
+    g_autofree char *qcow2 = g_strdup_printf("%s.qcow2", image);
+    g_autofree char *cmd = g_strdup_printf("qemu-img create -q -f qcow2 '%s' 1M", qcow2);
+    g_autofree char *xml = g_strdup_printf(
+        "<blockdev driver='qcow2' node-name='q'><file driver='file' node-name='qf' "
+        "filename='%s' auto-read-only='on'/></blockdev>", qcow2);
+    int status = -1;
+
+    if (!have_qemu_io() || !g_spawn_command_line_sync(cmd, NULL, NULL, &status, NULL) ||
+        status != 0)
+        skip();
+    assert_non_null(tu_add_xml(xml, NULL));
+    assert_true(graph_lookup("qf")->writable);
+    assert_int_equal(fd_mode(qcow2), O_RDWR);
+    tu_remove_all();
+    g_unlink(qcow2);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -280,6 +359,8 @@ int main(void)
         T(test_qemu_io_cannot_write_what_we_write),
         T(test_readers_share_with_qemu_io),
         T(test_we_cannot_write_what_qemu_io_writes),
+        T(test_raw_forwards_its_users_needs),
+        T(test_qcow2_writes_its_file_while_writable),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     aio_loop_shutdown();

@@ -121,9 +121,16 @@ static void test_swap_children_in_one_call(void **state)
 
     add_file("fa", f->a);
     add_file("fb", f->b);
-    /* Writable raw nodes take write on their file and share none. */
-    tu_add_xml("<blockdev driver='raw' node-name='r1'><file ref='fa'/></blockdev>", NULL);
-    tu_add_xml("<blockdev driver='raw' node-name='r2'><file ref='fb'/></blockdev>", NULL);
+    /* raw passes its users' needs down: exclusive writers take write and share none. */
+    const uint64_t rw = BLOCK_PERM_CONSISTENT_READ | BLOCK_PERM_WRITE;
+    BlockNode *r1 = tu_add_xml("<blockdev driver='raw' node-name='r1'><file ref='fa'/></blockdev>",
+                               NULL);
+    BlockNode *r2 = tu_add_xml("<blockdev driver='raw' node-name='r2'><file ref='fb'/></blockdev>",
+                               NULL);
+    assert_non_null(node_attach_user(r1, BLOCK_USER_EXPORT, "w1", "export", rw,
+                                     BLOCK_PERM_CONSISTENT_READ, NULL));
+    assert_non_null(node_attach_user(r2, BLOCK_USER_EXPORT, "w2", "export", rw,
+                                     BLOCK_PERM_CONSISTENT_READ, NULL));
     before = tu_graph_snapshot();
     separately = tu_reopen("<blockdev driver='raw' node-name='r1'><file ref='fb'/></blockdev>",
                            NULL);
