@@ -20,6 +20,7 @@ typedef struct AddContext {
     GPtrArray *created;         /* BlockNode*, in creation order */
     GHashTable *pending;        /* name -> BlockNode* created here */
     GPtrArray *chain_files;     /* canonical image paths of the chain being opened */
+    GPtrArray *building;        /* BlockNode*: the nodes being opened, outermost first */
     unsigned depth;
 } AddContext;
 
@@ -125,6 +126,7 @@ static BlockNode *node_new(AddContext *ctx, char *name, bool generated,
     co_queue_init(&node->idle_waiters);
     g_ptr_array_add(ctx->created, node);
     g_hash_table_insert(ctx->pending, node->name, node);
+    g_ptr_array_add(ctx->building, node);
     return node;
 }
 
@@ -144,10 +146,15 @@ static BlockNode *resolve_child(AddContext *ctx, BlockNode *parent, const ChildS
                     cs->role, parent->name);
         return NULL;
     }
-    if (!child)
+    if (!child) {
         g_set_error(errp, BG_ERROR, BG_ERROR_NOT_FOUND,
                     "Node '%s' (the '%s' child of node '%s') does not exist",
                     cs->ref, cs->role, parent->name);
+        return NULL;
+    }
+    /* parent's own parents are not linked yet: they are still being built. */
+    if (!graph_check_link_acyclic(parent, child, cs->role, ctx->building, errp))
+        return NULL;
     return child;
 }
 
@@ -364,6 +371,7 @@ static BlockNode *open_node_checked(AddContext *ctx, const BlockdevSpec *spec, b
 static BlockNode *open_node(AddContext *ctx, const BlockdevSpec *spec, bool user_owned,
                             bool open_backing_from_image, GError **errp)
 {
+    guint building = ctx->building->len;
     BlockNode *node;
 
     if (ctx->depth >= MAX_INLINE_DEPTH) {
@@ -374,6 +382,7 @@ static BlockNode *open_node(AddContext *ctx, const BlockdevSpec *spec, bool user
     ctx->depth++;
     node = open_node_checked(ctx, spec, user_owned, open_backing_from_image, errp);
     ctx->depth--;
+    g_ptr_array_set_size(ctx->building, building);
     if (!node && spec->line > 0)
         bg_error_prefix_location(errp, spec->source, spec->line);
     return node;
@@ -410,6 +419,7 @@ BlockNode *coroutine_fn graph_co_add_node(const BlockdevSpec *spec, GError **err
         .created = g_ptr_array_new(),
         .pending = g_hash_table_new(g_str_hash, g_str_equal),
         .chain_files = g_ptr_array_new_with_free_func(g_free),
+        .building = g_ptr_array_new(),
     };
     BlockNode *top;
 
@@ -426,6 +436,7 @@ BlockNode *coroutine_fn graph_co_add_node(const BlockdevSpec *spec, GError **err
     g_ptr_array_unref(ctx.created);
     g_hash_table_unref(ctx.pending);
     g_ptr_array_unref(ctx.chain_files);
+    g_ptr_array_unref(ctx.building);
     graph_unlock();
     return top;
 }

@@ -17,6 +17,15 @@ void coroutine_fn graph_release_if_orphan(BlockNode *node);
 bool child_spec_check_role(const BlockDriver *drv, const BlockdevSpec *spec,
                            const ChildSpec *cs, const char *name, GError **errp);
 
+/*
+ * Whether child may become the role child of parent without closing a cycle:
+ * neither parent nor one of ancestors (nodes still being built that will be
+ * above parent; NULL for none) may be child or lie below it.  AddNode and
+ * reopen both ask this before they link.
+ */
+bool graph_check_link_acyclic(const BlockNode *parent, const BlockNode *child,
+                              const char *role, GPtrArray *ancestors, GError **errp);
+
 /* Tells the listener; no-op for nodes not in the graph yet. */
 void graph_notify_changed(BlockNode *node, const char *property);
 

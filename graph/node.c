@@ -68,6 +68,31 @@ char *block_child_describe_user(const BlockChild *c)
     g_assert_not_reached();
 }
 
+bool graph_check_link_acyclic(const BlockNode *parent, const BlockNode *child,
+                              const char *role, GPtrArray *ancestors, GError **errp)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new(NULL, NULL);
+    g_autoptr(GPtrArray) todo = g_ptr_array_new();
+
+    /* Iterative, and each node once: chains are long and DAGs share nodes. */
+    g_ptr_array_add(todo, (gpointer)child);
+    while (todo->len > 0) {
+        const BlockNode *n = g_ptr_array_steal_index_fast(todo, todo->len - 1);
+
+        if (n == parent || (ancestors && g_ptr_array_find(ancestors, n, NULL))) {
+            g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                        "Making '%s' the '%s' child of node '%s' would create a cycle",
+                        child->name, role, parent->name);
+            return false;
+        }
+        if (!g_hash_table_add(seen, (gpointer)n))
+            continue;
+        for (guint i = 0; i < n->children->len; i++)
+            g_ptr_array_add(todo, ((BlockChild *)g_ptr_array_index(n->children, i))->node);
+    }
+    return true;
+}
+
 BlockChild *node_find_child(const BlockNode *node, const char *role)
 {
     for (guint i = 0; i < node->children->len; i++) {

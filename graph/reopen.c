@@ -215,16 +215,6 @@ static void new_link_abort(void *opaque)
 
 static const TransactionActions new_link_actions = { .abort = new_link_abort };
 
-static bool reachable(const BlockNode *from, const BlockNode *target)
-{
-    if (from == target)
-        return true;
-    for (guint i = 0; i < from->children->len; i++)
-        if (reachable(((BlockChild *)g_ptr_array_index(from->children, i))->node, target))
-            return true;
-    return false;
-}
-
 static bool change_link(ReopenQueue *q, BlockNode *node, const ChildSpec *cs, Transaction *tran,
                         GError **errp)
 {
@@ -269,12 +259,8 @@ static bool change_link(ReopenQueue *q, BlockNode *node, const ChildSpec *cs, Tr
         tran_add(tran, &detach_actions, u);
         return true;
     }
-    if (reachable(target, node)) {
-        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
-                    "Making '%s' the '%s' child of node '%s' would create a cycle", target->name,
-                    cs->role, node->name);
+    if (!graph_check_link_acyclic(node, target, cs->role, NULL, errp))
         return false;
-    }
     if (cur) {
         RelinkUndo *u = g_new(RelinkUndo, 1);
         *u = (RelinkUndo){ cur, cur->node };
