@@ -70,6 +70,11 @@ NODE_GETTER(property_get_driver)
     return sd_bus_message_append(reply, "s", node->drv->name);
 }
 
+NODE_GETTER(property_get_writable)
+{
+    return sd_bus_message_append(reply, "b", (int)node_takes_writes(userdata));
+}
+
 NODE_GETTER(property_get_filename)
 {
     BlockNode *node = userdata;
@@ -397,8 +402,7 @@ static const sd_bus_vtable node_vtable[] = {
                     offsetof(BlockNode, read_only), CHANGES),
     SD_BUS_PROPERTY("AutoReadOnly", "b", property_get_bool_field,
                     offsetof(BlockNode, auto_read_only), CHANGES),
-    SD_BUS_PROPERTY("Writable", "b", property_get_bool_field,
-                    offsetof(BlockNode, writable), CHANGES),
+    SD_BUS_PROPERTY("Writable", "b", property_get_writable, 0, CHANGES),
     SD_BUS_PROPERTY("Active", "b", property_get_bool_field, offsetof(BlockNode, active), CHANGES),
     SD_BUS_PROPERTY("Filename", "s", property_get_filename, 0, CHANGES),
     SD_BUS_PROPERTY("Children", "a(sso)", property_get_children, 0, CHANGES),

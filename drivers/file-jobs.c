@@ -235,3 +235,14 @@ long file_job_truncate(void *opaque)
 
     return ftruncate(job->fd, (off_t)job->size) < 0 ? -errno : 0;
 }
+
+long file_job_size(void *opaque)
+{
+    FileSizeJob *job = opaque;
+    struct stat st;
+
+    if (fstat(job->fd, &st) < 0)
+        return -errno;
+    job->size = (uint64_t)st.st_size;
+    return 0;
+}

@@ -62,6 +62,11 @@ typedef struct FileTruncateJob {
     uint64_t size;
 } FileTruncateJob;
 
+typedef struct FileSizeJob {
+    int fd;
+    uint64_t size;              /* result */
+} FileSizeJob;
+
 FileOpenJob *file_open_job_new(const char *filename, int flags);
 /* Closes the descriptor if it is still there; for abandoned jobs too. */
 void file_open_job_free(void *job);
@@ -81,4 +86,5 @@ long file_job_fallocate(void *opaque);
 long file_job_punch_and_allocate(void *opaque);
 long file_job_seek(void *opaque);
 long file_job_truncate(void *opaque);
+long file_job_size(void *opaque);
 

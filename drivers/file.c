@@ -719,6 +719,23 @@ static void file_reopen_abort(BlockNode *node, void *state)
         close(r->fd);
 }
 
+/* Another host may have grown or shrunk the image while the node was inactive. */
+static int coroutine_fn file_co_activate(BlockNode *node, GError **errp)
+{
+    FileState *s = node->opaque;
+    FileSizeJob job = { .fd = s->fd };
+    long ret = worker_pool_co_run(file_job_size, &job);
+
+    if (ret < 0) {
+        bg_set_error_errno(errp, (int)ret, "Could not read the size of '%s' (node '%s')",
+                           node->filename, node->name);
+        return (int)ret;
+    }
+    file_forget_data_extent(s);
+    node->size = job.size;
+    return 0;
+}
+
 static const OptionSpec file_options[] = {
     {
         .name = "filename", .type = OPTION_STRING, .required = true,
@@ -764,6 +781,7 @@ const BlockDriver block_driver_file = {
     .dynamic_read_only = true,
     .apply_perm = file_apply_perm,
     .set_writable = file_set_writable,
+    .co_activate = file_co_activate,
     .reopen_prepare = file_reopen_prepare,
     .reopen_commit = file_reopen_commit,
     .reopen_abort = file_reopen_abort,

@@ -21,8 +21,42 @@ static const BlockChild *active_writer(const BlockNode *node)
     return NULL;
 }
 
+static void notify_active(BlockNode *node)
+{
+    node_notify_changed(node, "Active");
+    node_notify_changed(node, "Writable");     /* an inactive node takes no writes */
+}
+
+/* Takes the locks and write links back, then lets the driver read the image again. */
+static int coroutine_fn activate_drained(BlockNode *node, GError **errp)
+{
+    uint64_t size = node->size;
+    g_autoptr(GError) err = NULL;
+    int r;
+
+    node->active = true;
+    if (!perm_refresh_node(node, errp)) {
+        node->active = false;
+        return -EPERM;
+    }
+    if (!node->drv->co_activate || node->failure)
+        return 0;
+    r = node->drv->co_activate(node, &err);
+    if (r < 0) {
+        node_fail(node, "could not read the image again on activation: %s", err->message);
+        g_propagate_prefixed_error(errp, g_steal_pointer(&err), "Failed to activate node '%s': ",
+                                   node->name);
+        return r;
+    }
+    if (node->size != size)
+        node_notify_changed(node, "Size");
+    return 0;
+}
+
 static int coroutine_fn activate(BlockNode *node, GError **errp)
 {
+    int r;
+
     for (guint i = 0; i < node->children->len; i++) {
         BlockChild *c = g_ptr_array_index(node->children, i);
         if (!c->node->active && activate(c->node, errp) < 0)
@@ -30,20 +64,23 @@ static int coroutine_fn activate(BlockNode *node, GError **errp)
     }
     if (node->active)
         return 0;
-    node->active = true;
-    /* Take the locks and write links back. */
-    if (!perm_refresh_node(node, errp)) {
-        node->active = false;
-        return -EPERM;
-    }
-    node_notify_changed(node, "Active");
-    return 0;
+    node_co_drain_begin(node);
+    r = activate_drained(node, errp);
+    node_drain_end(node);
+    if (node->active)
+        notify_active(node);
+    return r;
 }
 
-static int coroutine_fn inactivate(BlockNode *node, GError **errp)
+/*
+ * With nothing in flight (requests that come meanwhile wait, then see the
+ * node inactive): the driver writes back what it caches, the node is
+ * flushed, its locks dropped.
+ */
+static int coroutine_fn inactivate_drained(BlockNode *node, GError **errp)
 {
     const BlockChild *writer = active_writer(node);
-    int r;
+    int r = 0;
 
     if (writer) {
         g_autofree char *who = block_child_describe_user(writer);
@@ -51,7 +88,10 @@ static int coroutine_fn inactivate(BlockNode *node, GError **errp)
                     "Cannot inactivate node '%s': %s still writes to it", node->name, who);
         return -EBUSY;
     }
-    r = node_co_flush_node(node);
+    if (node->drv->co_inactivate && node->writable && !node->failure)
+        r = node->drv->co_inactivate(node);
+    if (r >= 0)
+        r = node_co_flush_drained(node);
     if (r < 0) {
         bg_set_error_errno(errp, r, "Failed to flush node '%s' before inactivating it",
                            node->name);
@@ -62,7 +102,19 @@ static int coroutine_fn inactivate(BlockNode *node, GError **errp)
         node->active = true;
         return -EPERM;
     }
-    node_notify_changed(node, "Active");
+    return 0;
+}
+
+static int coroutine_fn inactivate(BlockNode *node, GError **errp)
+{
+    int r;
+
+    node_co_drain_begin(node);
+    r = inactivate_drained(node, errp);
+    node_drain_end(node);
+    if (r < 0)
+        return r;
+    notify_active(node);
     /* Children that no active parent writes any more go inactive too. */
     for (guint i = 0; i < node->children->len; i++) {
         BlockChild *c = g_ptr_array_index(node->children, i);
@@ -74,7 +126,12 @@ static int coroutine_fn inactivate(BlockNode *node, GError **errp)
 
 int coroutine_fn node_co_set_active(BlockNode *node, bool active, GError **errp)
 {
-    return active ? activate(node, errp) : inactivate(node, errp);
+    int r;
+
+    graph_co_lock();
+    r = active ? activate(node, errp) : inactivate(node, errp);
+    graph_unlock();
+    return r;
 }
 
 void coroutine_fn node_co_finish_failure(BlockNode *node)

@@ -134,6 +134,18 @@ typedef struct BlockDriver {
      */
     int (*apply_perm)(BlockNode *node, uint64_t perm, uint64_t shared, GError **errp);
 
+    /*
+     * Hand-over to another host (Node.SetActive).  co_inactivate: write back
+     * everything cached and leave the image consistent on disk; the core has
+     * drained the node, flushes it afterwards and then drops its locks.
+     * co_activate: the image may have changed meanwhile: forget everything
+     * read from it and read it again (a protocol driver: the size).  The
+     * children are active again and the node holds its locks; on failure the
+     * node fails (node_fail).
+     */
+    int coroutine_fn (*co_inactivate)(BlockNode *node);
+    int coroutine_fn (*co_activate)(BlockNode *node, GError **errp);
+
     /* Dynamic read-only: reopen the underlying image RW or RO; sets node->writable. */
     int (*set_writable)(BlockNode *node, bool writable, GError **errp);
 

@@ -17,6 +17,11 @@ bool node_name_is_valid(const char *name)
     return true;
 }
 
+bool node_takes_writes(const BlockNode *node)
+{
+    return node->writable && node->active;
+}
+
 const char *node_user_kind_name(BlockUserKind kind)
 {
     static const char *const names[] = {

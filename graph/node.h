@@ -95,6 +95,9 @@ struct BlockNode {
 #define NODE_NAME_MAX 31
 bool node_name_is_valid(const char *name);
 
+/* Whether the node takes writes now: open read-write and active (Node.Writable). */
+bool node_takes_writes(const BlockNode *node);
+
 /* Options every node takes, whatever its driver. */
 extern const OptionSpec node_common_options[];
 /* Decodes the common options the request path reads (discard, detect-zeroes) from node->options. */

@@ -568,6 +568,34 @@ static void qcow2_reopen_abort(BlockNode *node, void *state)
     g_free(state);
 }
 
+/* ---- hand-over to another host ---- */
+
+static int coroutine_fn qcow2_co_inactivate(BlockNode *node)
+{
+    Qcow2State *s = node->opaque;
+    if (!s->writable)
+        return 0;
+    co_mutex_lock(&s->lock);
+    int ret = qcow2_write_caches(s);
+    if (ret == 0)
+        ret = qcow2_mark_clean(s);
+    co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+/*
+ * Another host may have changed everything while the node was inactive:
+ * drop header, L1, L2 and refcounts (inactivation wrote them back) and open
+ * the image again with the same options (QEMU's qcow2_co_invalidate_cache).
+ */
+static int coroutine_fn qcow2_co_activate(BlockNode *node, GError **errp)
+{
+    Qcow2State *s = node->opaque;
+    qcow2_free_state(s);
+    memset(s, 0, sizeof(*s));
+    return qcow2_open(node, node->options, errp);
+}
+
 /* ---- tables ---- */
 
 static const OptionSpec qcow2_options[] = {
@@ -622,6 +650,8 @@ const BlockDriver block_driver_qcow2 = {
     .co_truncate = qcow2_co_truncate,
     .co_block_status = qcow2_co_block_status,
     .co_change_backing_file = qcow2_co_change_backing_file,
+    .co_inactivate = qcow2_co_inactivate,
+    .co_activate = qcow2_co_activate,
     .reopen_prepare = qcow2_reopen_prepare,
     .reopen_commit = qcow2_reopen_commit,
     .reopen_abort = qcow2_reopen_abort,

@@ -7,6 +7,7 @@
 #include "aio/loop.h"
 #include "drivers/drivers.h"
 #include "graph/error.h"
+#include "graph/graph-internal.h"
 #include "graph/graph.h"
 #include "graph/io.h"
 
@@ -388,6 +389,67 @@ static void test_inactive_node_refuses_writers(void **state)
     assert_null(remove_node("handover"));
 }
 
+typedef struct InactivateTest {
+    IoTest io;
+    ActiveCall call;
+    bool done;
+    int reads_done_then;
+} InactivateTest;
+
+static void inactivate_entry(void *opaque)
+{
+    InactivateTest *t = opaque;
+
+    node_co_set_active(t->call.node, false, &t->call.err);
+    t->reads_done_then = t->io.requests_done;
+    t->done = true;
+}
+
+static void test_inactivation_waits_for_requests_in_flight(void **state)
+{
+    BlockdevSpec *s = null_spec("busy", "1M");
+    InactivateTest t = { 0 };
+
+    blockdev_spec_set(s, "latency-ns", "5000000");
+    blockdev_spec_set(s, "read-zeroes", "on");
+    blockdev_spec_set(s, "read-only", "on");       /* nothing to flush: only the drain waits */
+    t.call.node = add(s, NULL);
+    t.io.user = node_attach_user(t.call.node, BLOCK_USER_INTERNAL, "test", "test",
+                                 BLOCK_PERM_CONSISTENT_READ, BLOCK_PERM_ALL, NULL);
+    for (int i = 0; i < 4; i++)
+        coroutine_start(io_entry, &t.io);
+    coroutine_start(inactivate_entry, &t);
+    while (!t.done || t.io.requests_done < 4)
+        sd_event_run(aio_loop(), UINT64_MAX);
+    assert_null(t.call.err);
+    assert_int_equal(t.reads_done_then, 4);
+    assert_false(t.call.node->active);
+    aio_run_coroutine((void (*)(void *))node_detach_user, t.io.user);
+    assert_null(remove_node("busy"));
+}
+
+static void lock_entry(void *opaque)
+{
+    graph_co_lock();
+}
+
+static void test_set_active_waits_for_the_graph_lock(void **state)
+{
+    InactivateTest t = { 0 };
+
+    t.call.node = add(null_spec("locked", "1M"), NULL);
+    aio_run_coroutine(lock_entry, NULL);       /* as a reopen or removal in progress would */
+    coroutine_start(inactivate_entry, &t);
+    assert_false(t.done);
+    assert_true(t.call.node->active);
+    graph_unlock();
+    while (!t.done)
+        sd_event_run(aio_loop(), UINT64_MAX);
+    assert_null(t.call.err);
+    assert_false(t.call.node->active);
+    assert_null(remove_node("locked"));
+}
+
 static void read_entry(void *opaque)
 {
     IoTest *t = opaque;
@@ -431,6 +493,8 @@ int main(void)
         cmocka_unit_test(test_request_past_end_and_without_write_perm),
         cmocka_unit_test(test_permission_conflict_names_both_users),
         cmocka_unit_test(test_inactive_node_refuses_writers),
+        cmocka_unit_test(test_inactivation_waits_for_requests_in_flight),
+        cmocka_unit_test(test_set_active_waits_for_the_graph_lock),
         cmocka_unit_test(test_failed_node_answers_eio_and_switches_to_error_driver),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
