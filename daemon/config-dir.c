@@ -21,16 +21,8 @@ typedef struct Applied {
 /* Makes sure an error names the file and line. */
 static void prefix_location(GError **errp, const char *source, int line)
 {
-    if (!errp || !*errp || !source) {
-        return;
-    }
-    if (strstr((*errp)->message, source)) {
-        return;
-    }
-    if (g_str_has_prefix((*errp)->message, "line ")) {
-        g_prefix_error(errp, "%s ", source);
-    } else {
-        g_prefix_error(errp, "%s line %d: ", source, line);
+    if (errp && *errp && source && !strstr((*errp)->message, source)) {
+        bg_error_prefix_location(errp, source, line);
     }
 }
 
@@ -90,7 +82,7 @@ static void coroutine_fn config_co_roll_back(Applied *applied, const char *path)
 }
 
 /* Applies one file, all or nothing. */
-static bool coroutine_fn config_co_apply_file(const char *path, GError **errp)
+static bool coroutine_fn config_co_apply_file(const char *path, bool check, GError **errp)
 {
     g_autoptr(ConfigFile) file = config_file_load(path, errp);
     g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func(g_free);
@@ -110,11 +102,11 @@ static bool coroutine_fn config_co_apply_file(const char *path, GError **errp)
             return false;
         }
     }
-    g_message("%s: applied (%u items)", path, file->items->len);
+    g_message("%s: %s (%u items)", path, check ? "OK" : "applied", file->items->len);
     return true;
 }
 
-int coroutine_fn config_dir_co_apply(const char *dir, GError **errp)
+int coroutine_fn config_dir_co_apply(const char *dir, bool check, GError **errp)
 {
     g_auto(GStrv) files = config_dir_list(dir, errp);
     int failed = 0;
@@ -125,8 +117,9 @@ int coroutine_fn config_dir_co_apply(const char *dir, GError **errp)
     for (size_t i = 0; files[i]; i++) {
         g_autoptr(GError) err = NULL;
 
-        if (!config_co_apply_file(files[i], &err)) {
-            g_warning("%s not applied: %s", files[i], err->message);
+        if (!config_co_apply_file(files[i], check, &err)) {
+            g_warning("%s %s: %s", files[i], check ? "has an error" : "not applied",
+                      err->message);
             failed++;
         }
     }

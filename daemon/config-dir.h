@@ -16,15 +16,6 @@
  * added is removed again), its error — naming the file and line — is logged,
  * and the next file is applied.  Returns the number of files that failed,
  * or -1 with errp set when dir cannot be listed (missing, not a folder).
+ * With check (--check-config) each file's result is logged as a check.
  */
-int coroutine_fn config_dir_co_apply(const char *dir, GError **errp);
-
-/*
- * --check-config: parses every file and validates it without opening
- * images: XML, drivers, option names and values (from the option tables),
- * node-names (valid, unique across the folder), child roles, references to
- * nodes defined earlier, that a protocol node's filename exists, and exports'
- * node-names and ids.  Logs each problem; returns the number of bad files or
- * -1 with errp set when dir cannot be listed.
- */
-int config_dir_check(const char *dir, GError **errp);
+int coroutine_fn config_dir_co_apply(const char *dir, bool check, GError **errp);

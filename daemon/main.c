@@ -138,22 +138,40 @@ static int parse_args(int argc, char **argv, DaemonArgs *args)
     return -1;
 }
 
+/* --check-config: the start-up path itself, on the real graph, then closed. */
+typedef struct ConfigCheck {
+    const char *dir;
+    int failed;             /* files with errors, -1: the folder cannot be listed */
+    GError *err;
+} ConfigCheck;
+
+static void coroutine_fn daemon_co_check_config(void *opaque)
+{
+    ConfigCheck *check = opaque;
+
+    check->failed = config_dir_co_apply(check->dir, true, &check->err);
+    export_co_remove_all();
+    graph_co_close_all();
+}
+
 static int check_config(const DaemonArgs *args)
 {
-    g_autoptr(GError) err = NULL;
-    int failed;
+    ConfigCheck check = { .dir = args->config_dir };
 
     if (!args->config_dir) {
-        g_warning("--check-config needs --config-dir=DIR");
+        g_critical("--check-config needs --config-dir=DIR");
         return 2;
     }
-    failed = config_dir_check(args->config_dir, &err);
-    if (failed < 0) {
-        g_warning("%s", err->message);
+    export_set_dry_run(true);
+    aio_run_coroutine(daemon_co_check_config, &check);
+    if (check.failed < 0) {
+        g_critical("%s", check.err->message);
+        g_error_free(check.err);
         return EXIT_FAILURE;
     }
-    if (failed > 0) {
-        g_warning("%d configuration file(s) in '%s' have errors", failed, args->config_dir);
+    if (check.failed > 0) {
+        g_critical("%d configuration file(s) in '%s' have errors", check.failed,
+                   args->config_dir);
         return EXIT_FAILURE;
     }
     g_message("Configuration in '%s' is valid", args->config_dir);
@@ -165,7 +183,7 @@ static void coroutine_fn daemon_co_apply_config(void *opaque)
     const char *dir = opaque;
     g_autoptr(GError) err = NULL;
 
-    if (config_dir_co_apply(dir, &err) < 0) {
+    if (config_dir_co_apply(dir, false, &err) < 0) {
         g_warning("%s; starting with an empty graph", err->message);
     }
 }
@@ -281,14 +299,14 @@ static int serve(const DaemonArgs *args)
     }
     bus_set_disconnect_handler(on_bus_lost);
     if (!bus_open(args->bus_kind, args->address, &err)) {
-        g_warning("%s", err->message);
+        g_critical("%s", err->message);
         return EXIT_FAILURE;
     }
     g_message("Serving %s with %u node(s)", BUS_NAME, graph_node_count());
     sd_notifyf(0, "READY=1\nSTATUS=Serving %u node(s)", graph_node_count());
     r = sd_event_loop(aio_loop());
     if (r < 0) {
-        g_warning("Event loop failed: %s", g_strerror(-r));
+        g_critical("Event loop failed: %s", g_strerror(-r));
         return EXIT_FAILURE;
     }
     return r;
@@ -304,12 +322,15 @@ int main(int argc, char **argv)
     ret = parse_args(argc, argv, &args);
     if (ret < 0 && args.check_config) {
         ret = check_config(&args);
+        worker_pool_shutdown();
+        linux_aio_shutdown();
+        aio_loop_shutdown();
     }
     if (ret < 0) {
         /* Block the signals before the worker pool starts threads. */
         r = setup_signals();
         if (r < 0) {
-            g_warning("Failed to set up signal handling: %s", g_strerror(-r));
+            g_critical("Failed to set up signal handling: %s", g_strerror(-r));
             ret = EXIT_FAILURE;
         } else {
             shutdown_timeout_s = args.shutdown_timeout_s;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "exports/export.h"
+#include "graph/error.h"
 #include "exports/export-spec.h"
 
 void export_spec_free(ExportSpec *spec)
@@ -52,7 +53,7 @@ Export *export_add_from_spec(const ExportSpec *spec, GError **errp)
         .port = port,
     };
     Export *e = export_add(&cfg, errp);
-    if (!e && errp && *errp && spec->source && spec->line > 0)
-        g_prefix_error(errp, "%s:%d: ", spec->source, spec->line);
+    if (!e && spec->line > 0)
+        bg_error_prefix_location(errp, spec->source, spec->line);
     return e;
 }

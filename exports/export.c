@@ -177,6 +177,11 @@ Export *export_add(const ExportConfig *cfg, GError **errp)
     return e;
 }
 
+void export_set_dry_run(bool dry_run)
+{
+    nbd_listener_set_dry_run(dry_run);
+}
+
 void export_client_attached(Export *e, NbdClient *client)
 {
     e->clients = g_list_prepend(e->clients, client);

@@ -86,6 +86,9 @@ void export_set_listener(const ExportListener *listener, void *opaque);
  */
 Export *export_add(const ExportConfig *cfg, GError **errp);
 
+/* blockgraphd --check-config: exports from now on are checked and added but serve nothing. */
+void export_set_dry_run(bool dry_run);
+
 
 /*
  * Removes an export.  safe: fails with Busy while clients are connected.

@@ -120,7 +120,7 @@ static void listener_free(NbdListener *l)
     sd_event_source_disable_unref(l->source);
     if (l->fd >= 0)
         close(l->fd);
-    if (l->path)
+    if (l->path && l->fd >= 0)
         unlink(l->path);
     g_ptr_array_unref(l->exports);
     g_free(l->key);
@@ -128,6 +128,30 @@ static void listener_free(NbdListener *l)
     g_free(l->path);
     g_free(l->uri_authority);
     g_free(l);
+}
+
+static bool listener_dry_run;
+
+void nbd_listener_set_dry_run(bool dry_run)
+{
+    listener_dry_run = dry_run;
+}
+
+/* --check-config: a listener with its address and exports, but no socket. */
+static NbdListener *listener_new_dry_run(const ExportConfig *cfg)
+{
+    NbdListener *l = g_new0(NbdListener, 1);
+
+    l->type = cfg->addr_type;
+    l->exports = g_ptr_array_new();
+    l->fd = -1;
+    if (cfg->addr_type == EXPORT_ADDRESS_UNIX)
+        l->path = g_strdup(cfg->path);
+    else
+        l->uri_authority = g_strdup_printf("%s:%s", cfg->host && *cfg->host ? cfg->host
+                                                                            : "localhost",
+                                           cfg->port);
+    return l;
 }
 
 NbdListener *nbd_listener_get(const ExportConfig *cfg, GError **errp)
@@ -138,6 +162,12 @@ NbdListener *nbd_listener_get(const ExportConfig *cfg, GError **errp)
     NbdListener *l = g_hash_table_lookup(listeners, key);
     if (l)
         return l;
+    if (listener_dry_run) {
+        l = listener_new_dry_run(cfg);
+        l->key = g_steal_pointer(&key);
+        g_hash_table_insert(listeners, l->key, l);
+        return l;
+    }
 
     l = g_new0(NbdListener, 1);
     l->type = cfg->addr_type;

@@ -22,6 +22,12 @@ struct NbdListener {
     GList *clients;             /* every NbdClient, handshaking or not */
 };
 
+/*
+ * With dry_run (blockgraphd --check-config), listeners are made as usual but
+ * open no socket: exports are checked without binding (or unlinking) anything.
+ */
+void nbd_listener_set_dry_run(bool dry_run);
+
 /* Finds the listener for cfg's address or opens a new one (not yet holding exports). */
 NbdListener *nbd_listener_get(const ExportConfig *cfg, GError **errp);
 /* Adds e; refuses a second export with the same NBD name. */
