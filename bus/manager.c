@@ -31,6 +31,7 @@ static const char *const bus_features[] = {
     "dynamic-auto-read-only",
     "node-inactivation",
     "job-stream",
+    "job-commit",
     NULL,
 };
 

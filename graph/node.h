@@ -40,6 +40,8 @@ struct BlockChild {
     uint64_t shared_perm;       /* BlockPerm bits others may take */
     unsigned frozen;            /* > 0: the link may not be changed (jobs) */
     const char *frozen_by;      /* the id of the job that froze it */
+    uint64_t job_shared;        /* more a job lets others do below this link (commit writes
+                                   the base under the chain it copies, as QEMU's commit_top) */
 };
 
 struct BlockNode {

@@ -361,6 +361,9 @@ void perm_for_child(BlockNode *parent, const char *role, uint64_t *ret_perm, uin
     } else {
         storage_child_perm(parent, parent_perm, parent_shared, ret_perm, ret_shared);
     }
+    BlockChild *link = node_find_child(parent, role);
+    if (link)
+        *ret_shared |= link->job_shared;
     if (option_set_get_bool(parent->options, "force-share"))
         *ret_shared = BLOCK_PERM_ALL;
 }

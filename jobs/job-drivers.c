@@ -7,6 +7,7 @@
 
 static const JobDriver *const job_drivers[] = {
     &stream_job_driver,
+    &commit_job_driver,
 };
 
 const JobDriver *job_driver_find(const char *type)

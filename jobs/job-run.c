@@ -9,6 +9,7 @@
 
 #include "aio/loop.h"
 #include "graph/error.h"
+#include "graph/graph-internal.h"
 #include "jobs/job-internal.h"
 
 #define JOB_SLICE_US        100000      /* speed limit slices (QEMU: 100 ms) */
@@ -274,15 +275,36 @@ bool job_freeze_link(Job *job, BlockChild *c, GError **errp)
     return true;
 }
 
+bool job_share_writes_below(Job *job, BlockChild *c, GError **errp)
+{
+    g_assert(c->frozen && c->parent);
+    c->job_shared = BLOCK_PERM_WRITE | BLOCK_PERM_RESIZE;
+    return perm_refresh_node(c->parent, errp);
+}
+
 void job_unfreeze_links(Job *job)
 {
     for (guint i = 0; i < job->frozen->len; i++) {
         BlockChild *c = g_ptr_array_index(job->frozen, i);
+        g_autoptr(GError) err = NULL;
 
         c->frozen--;
         c->frozen_by = NULL;
+        if (c->job_shared) {
+            c->job_shared = 0;
+            if (c->parent && !perm_refresh_node(c->parent, &err))
+                g_warning("Job '%s': %s", job->id, err->message);
+        }
     }
     g_ptr_array_set_size(job->frozen, 0);
+}
+
+void coroutine_fn job_drop_node(Job *job, BlockChild *c)
+{
+    if (g_ptr_array_remove(job->links, c)) {
+        node_detach_user(c);
+        job_notify(job, "Nodes");
+    }
 }
 
 void coroutine_fn job_release_nodes(Job *job)

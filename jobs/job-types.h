@@ -6,3 +6,4 @@
 #include "jobs/job.h"
 
 extern const JobDriver stream_job_driver;
+extern const JobDriver commit_job_driver;

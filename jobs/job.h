@@ -216,8 +216,16 @@ BlockChild *job_add_node(Job *job, BlockNode *node, uint64_t perm, uint64_t shar
                          GError **errp);
 /* Freezes link c for the job (Reopen and RemoveNode refuse to change it). */
 bool job_freeze_link(Job *job, BlockChild *c, GError **errp);
+/*
+ * On frozen link c: others may write and resize the nodes below it (commit
+ * writes the base under the chain it copies; the data the parent sees
+ * does not change).  Undone by job_unfreeze_links.
+ */
+bool job_share_writes_below(Job *job, BlockChild *c, GError **errp);
 /* Releases every frozen link early (before the job changes them itself). */
 void job_unfreeze_links(Job *job);
+/* Detaches one link of the job early. */
+void coroutine_fn job_drop_node(Job *job, BlockChild *c);
 /* Detaches every link of the job (in clean, or at the end). */
 void coroutine_fn job_release_nodes(Job *job);
 

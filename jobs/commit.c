@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * commit: merges top-node and the nodes below it down to base-node into
+ * the base, then makes the base the backing node of top's overlay and
+ * writes the overlay's header (QEMU's block-commit, intermediate form).
+ * Only ranges allocated above the base are copied; the base grows first
+ * if it is smaller than the top.  The overlay reads what it read before
+ * at every moment: what the base gets under a range, top holds too.
+ *
+ * Active commit (top-node omitted or the active layer) is refused for now.
+ */
+
+#include <errno.h>
+
+#include "graph/error.h"
+#include "graph/io.h"
+#include "jobs/job-chain.h"
+#include "jobs/job-types.h"
+
+#define COMMIT_CHUNK (512 * 1024)
+
+typedef struct CommitJob {
+    Job common;
+    BlockNode *active, *top, *base, *overlay;
+    BlockChild *top_link, *base_link;
+    char *backing_file;
+    void *buf;
+} CommitJob;
+
+static const char *const commit_attrs[] = {
+    "node-name", "top-node", "base-node", "backing-file", NULL,
+};
+
+static bool commit_bad(const JobSpec *spec, GError **errp, const char *what, const char *a,
+                       const char *b)
+{
+    g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT, "Job '%s': node '%s' %s '%s'",
+                spec->id, a, what, b);
+    return false;
+}
+
+/* The last non-filter node of node's chain. */
+static BlockNode *chain_bottom(BlockNode *node)
+{
+    BlockNode *last = NULL;
+
+    for (BlockNode *n = node; n; n = job_chain_next(n))
+        if (!job_node_is_filter(n))
+            last = n;
+    return last;
+}
+
+static bool commit_find_nodes(CommitJob *s, const JobSpec *spec, GError **errp)
+{
+    s->active = job_spec_node(spec, "node-name", true, errp);
+    if (!s->active)
+        return false;
+    s->top = job_spec_get(spec, "top-node") ? job_spec_node(spec, "top-node", true, errp)
+                                            : s->active;
+    if (!s->top)
+        return false;
+    s->base = job_spec_get(spec, "base-node") ? job_spec_node(spec, "base-node", true, errp)
+                                              : chain_bottom(s->top);
+    if (!s->base)
+        return false;
+    if (s->top == s->base)
+        return commit_bad(spec, errp, "is both top-node and base-node: it cannot commit into", s->top->name, s->base->name);
+    if (s->top != s->active && !job_chain_is_below(s->active, s->top))
+        return commit_bad(spec, errp, "(top-node) is not in the backing chain of", s->top->name, s->active->name);
+    if (!job_chain_is_below(s->top, s->base))
+        return commit_bad(spec, errp, "(base-node) is not below", s->base->name, s->top->name);
+    if (s->top == s->active) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
+                    "Job '%s': active commit (top-node omitted or the active layer '%s') is "
+                    "not supported yet", spec->id, s->active->name);
+        return false;
+    }
+    for (BlockNode *n = s->active; n; n = job_chain_next(n))
+        if (job_chain_next(n) == s->top)
+            s->overlay = n;
+    return true;
+}
+
+static int coroutine_fn commit_setup(Job *job, const JobSpec *spec, GError **errp)
+{
+    CommitJob *s = (CommitJob *)job;
+    const uint64_t basic = BLOCK_PERM_CONSISTENT_READ | BLOCK_PERM_WRITE_UNCHANGED;
+    BlockNode *above_base = NULL;
+
+    if (!commit_find_nodes(s, spec, errp))
+        return -EINVAL;
+    s->backing_file = g_strdup(job_spec_get(spec, "backing-file"));
+    /* Nobody else writes the nodes committed. */
+    s->top_link = job_add_node(job, s->top, BLOCK_PERM_CONSISTENT_READ, basic, errp);
+    if (!s->top_link)
+        return -EPERM;
+    for (BlockNode *n = job_chain_next(s->top); n != s->base; n = job_chain_next(n))
+        if (!job_add_node(job, n, 0, basic, errp))
+            return -EPERM;
+    for (BlockNode *n = s->top; n != s->base; n = job_chain_next(n))
+        above_base = n;
+    if (!job_freeze_chain(job, s->overlay, s->base, errp) ||
+        !job_share_writes_below(job, job_chain_link(above_base), errp))
+        return -EBUSY;
+    s->base_link = job_add_node(job, s->base, BLOCK_PERM_CONSISTENT_READ | BLOCK_PERM_WRITE |
+                                BLOCK_PERM_RESIZE, basic, errp);
+    return s->base_link ? 0 : -EPERM;
+}
+
+/* Copies [offset, +*pnum) into the base if the chain above it holds the range. */
+static int coroutine_fn commit_step(CommitJob *s, uint64_t offset, uint64_t *pnum,
+                                    bool *is_read, bool *copied)
+{
+    uint64_t n = MIN(COMMIT_CHUNK, s->top->size - offset);
+    int r = node_co_block_status_above(s->top_link, s->base, offset, n, pnum);
+
+    *is_read = true;
+    *copied = r > 0 && (r & BLOCK_STATUS_ALLOCATED);
+    if (r < 0 || !*copied)
+        return r < 0 ? r : 0;
+    if (r & BLOCK_STATUS_ZERO) {
+        *is_read = false;
+        return node_co_pwrite_zeroes(s->base_link, offset, *pnum, 0);
+    }
+    r = node_co_pread(s->top_link, offset, *pnum, s->buf, 0);
+    if (r < 0)
+        return r;
+    *is_read = false;
+    return node_co_pwrite(s->base_link, offset, *pnum, s->buf, 0);
+}
+
+static int coroutine_fn commit_grow_base(CommitJob *s, GError **errp)
+{
+    if (s->base->size >= s->top->size)
+        return 0;
+    return node_co_truncate(s->base_link, s->top->size, errp);
+}
+
+static int coroutine_fn commit_run(Job *job, GError **errp)
+{
+    CommitJob *s = (CommitJob *)job;
+    uint64_t len = s->top->size, offset = 0;
+    int error = commit_grow_base(s, errp);
+
+    if (error < 0)
+        return error;
+    s->buf = g_malloc(COMMIT_CHUNK);
+    job_progress_set_remaining(job, len);
+    while (offset < len && !job_is_cancelled(job)) {
+        uint64_t n = 0;
+        bool is_read, copied = false;
+        int r = commit_step(s, offset, &n, &is_read, &copied);
+
+        if (r < 0) {
+            JobErrorAction action = job_error_action(job, is_read, r);
+
+            if (action == JOB_ERROR_ACTION_STOP) {
+                job_pause_point(job);
+                continue;
+            }
+            if (!error)
+                error = r;
+            if (action == JOB_ERROR_ACTION_REPORT)
+                break;
+            n = MIN(COMMIT_CHUNK, len - offset);
+        }
+        offset += n;
+        job_progress_done(job, n, copied ? n : 0);
+    }
+    if (!error && !job_is_cancelled(job))
+        error = node_co_flush(s->base_link);
+    if (error)
+        g_set_error(errp, BG_ERROR, BG_ERROR_IO_ERROR, "Job '%s': commit into node '%s' failed: %s",
+                    job->id, s->base->name, g_strerror(-error));
+    return error;
+}
+
+static int coroutine_fn commit_prepare(Job *job, GError **errp)
+{
+    CommitJob *s = (CommitJob *)job;
+    const char *name = s->backing_file ? s->backing_file : s->base->filename;
+
+    /* Nobody writes the base any more: the overlay's new link need not share writes. */
+    job_drop_node(job, s->base_link);
+    s->base_link = NULL;
+    job_unfreeze_links(job);
+    return job_co_set_backing(s->overlay, s->base, name, errp);
+}
+
+static void coroutine_fn commit_clean(Job *job)
+{
+    CommitJob *s = (CommitJob *)job;
+
+    if (s->base_link)
+        job_drop_node(job, s->base_link);
+    s->base_link = NULL;
+    g_clear_pointer(&s->buf, g_free);
+}
+
+static void commit_free(Job *job)
+{
+    CommitJob *s = (CommitJob *)job;
+
+    g_free(s->backing_file);
+    g_free(s->buf);
+}
+
+const JobDriver commit_job_driver = {
+    .type = "commit",
+    .instance_size = sizeof(CommitJob),
+    .attrs = commit_attrs,
+    .co_setup = commit_setup,
+    .co_run = commit_run,
+    .co_prepare = commit_prepare,
+    .co_clean = commit_clean,
+    .free = commit_free,
+};
