@@ -7,7 +7,8 @@
 # auto-dismiss off in concluded for Dismiss.  While it runs the job is a user
 # of its nodes: RemoveNode is Busy and a Reopen of a frozen link is Frozen,
 # both naming the job; an overlapping job is refused naming it.  Cancel
-# leaves the chain as it was.
+# leaves the chain as it was; a job running at SIGTERM does not keep the
+# daemon from exiting cleanly.
 import time
 
 import dbus
@@ -132,6 +133,10 @@ def main():
         check_bad_input(d)
         check_cancel(d)
         check_running_job(d)
+        # A job still running at SIGTERM is cancelled; the daemon exits cleanly
+        # (the harness checks the exit).
+        d.manager.StartJob('<job type="stream" id="late" node-name="top" %s/>' % SLOW)
+        jobtest.wait_status(d, 'late', 'running')
 
 
 bgtest.run(main)
