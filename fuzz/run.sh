@@ -9,7 +9,8 @@
 # (default: all, one after the other).  Each starts from its seed corpus
 # fuzz/corpus/HARNESS plus what earlier runs found (build-fuzz/corpus/HARNESS)
 # and prints executions, coverage (edges, features), corpus size and crashes;
-# crash inputs land in build-fuzz/crashes/.  --keep-going runs libFuzzer's
+# crash, leak, timeout and out-of-memory inputs land in build-fuzz/crashes/
+# (inputs slower than 10 s too, as slow-unit-*, not counted as crashes).  --keep-going runs libFuzzer's
 # fork mode, which goes on after a crash or timeout.  FUZZ_MAX_TIME=SECONDS
 # stops each harness after that long even if RUNS are not done.  Runs under
 # nice -n 19.
@@ -49,6 +50,6 @@ for h in "${harnesses[@]}"; do
   edges=$(echo "$last" | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
   ft=$(echo "$last" | sed -n 's/.*ft: \([0-9]*\).*/\1/p')
   corp=$(echo "$last" | sed -n 's/.*corp: \([0-9]*\).*/\1/p')
-  found=$(find "$crashes" -name "$h-*" | wc -l)
+  found=$(find "$crashes" -name "$h-*" ! -name "$h-slow-unit-*" | wc -l)
   printf '%-14s %12s %8s %8s %8s %8s %s\n' "$h" "${execs:-?}" "${edges:-?}" "${ft:-?}" "${corp:-?}" "$found" "$status"
 done
