@@ -104,6 +104,7 @@ xml_seeds() {
   put "$b/qcow2-backing" '<blockdev driver="qcow2" node-name="q2" auto-read-only="on" read-only="on"><file driver="file" filename="q1.qcow2" read-only="on"/><backing ref="null0"/></blockdev>'
   put "$b/qcow2-on-q0file" '<blockdev driver="qcow2" node-name="q3" read-only="on" force-share="on"><file ref="qf0"/></blockdev>'
   put "$b/raw-on-raw" '<blockdev driver="raw" node-name="r3"><file driver="raw" offset="1024"><file driver="file" filename="raw0" read-only="on" force-share="on"/></file></blockdev>'
+  put "$b/self-ref" '<blockdev driver="raw" node-name="r4"><file ref="r4"/></blockdev>'
   put "$b/error" '<blockdev driver="error" node-name="e1" size="1M"/>'
   put "$r/null-read-only" '<blockdev driver="null-co" node-name="null0" size="1M" read-only="on"/>'
   printf '%s\0%s' '<blockdev driver="raw" node-name="raw0" offset="0" size="4096"><file ref="file0"/></blockdev>' \
