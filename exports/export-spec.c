@@ -46,6 +46,7 @@ Export *export_add_from_spec(const ExportSpec *spec, GError **errp)
         .name = spec->name,
         .description = spec->description,
         .writable = spec->writable,
+        .limits = spec->limits,
         .addr_type = spec->server.type == EXPORT_SERVER_UNIX ? EXPORT_ADDRESS_UNIX
                                                              : EXPORT_ADDRESS_INET,
         .path = spec->server.path,

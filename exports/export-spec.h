@@ -18,6 +18,21 @@ typedef enum ExportServerType {
 
 #define EXPORT_NBD_DEFAULT_PORT 10809
 
+/*
+ * What one export lets its clients hold (attributes of <export>); 0 takes
+ * the default.
+ */
+typedef struct ExportLimits {
+    unsigned max_connections;       /* clients in transmission at once */
+    uint64_t max_in_flight_bytes;   /* request data one connection holds */
+} ExportLimits;
+
+#define EXPORT_DEFAULT_MAX_CONNECTIONS 16
+#define EXPORT_MAX_MAX_CONNECTIONS     1024
+#define EXPORT_DEFAULT_MAX_IN_FLIGHT_BYTES ((uint64_t)64 << 20)
+#define EXPORT_MIN_MAX_IN_FLIGHT_BYTES     ((uint64_t)1 << 20)
+#define EXPORT_MAX_MAX_IN_FLIGHT_BYTES     ((uint64_t)16 << 30)
+
 typedef struct ExportServerSpec {
     ExportServerType type;
     char *path;         /* unix */
@@ -32,6 +47,7 @@ typedef struct ExportSpec {
     char *name;         /* export name the client asks for; defaults to node_name */
     char *description;  /* NULL if not given */
     bool writable;
+    ExportLimits limits;
     ExportServerSpec server;
     char *source;       /* file name or "<bus>"; may be NULL */
     int line;

@@ -89,6 +89,12 @@ static const char *export_config_problem(const ExportConfig *cfg)
     if ((cfg->name && !export_string_ok(cfg->name)) ||
         (cfg->description && !export_string_ok(cfg->description)))
         return "Export 'name' and 'description' must be UTF-8 without control characters";
+    if (cfg->limits.max_connections > EXPORT_MAX_MAX_CONNECTIONS)
+        return "Export 'max-connections' is more than " G_STRINGIFY(EXPORT_MAX_MAX_CONNECTIONS);
+    if (cfg->limits.max_in_flight_bytes &&
+        (cfg->limits.max_in_flight_bytes < EXPORT_MIN_MAX_IN_FLIGHT_BYTES ||
+         cfg->limits.max_in_flight_bytes > EXPORT_MAX_MAX_IN_FLIGHT_BYTES))
+        return "Export 'max-in-flight-bytes' must be from 1M to 16G";
     if (cfg->addr_type == EXPORT_ADDRESS_UNIX && (!cfg->path || !*cfg->path))
         return "Unix socket server needs a 'path'";
     if (cfg->addr_type == EXPORT_ADDRESS_INET && (!cfg->port || !*cfg->port))
@@ -159,6 +165,11 @@ Export *export_add(const ExportConfig *cfg, GError **errp)
     e->name = g_strdup(cfg->name ? cfg->name : cfg->node_name);
     e->description = g_strdup(cfg->description);
     e->writable = cfg->writable;
+    e->limits = cfg->limits;
+    if (!e->limits.max_connections)
+        e->limits.max_connections = EXPORT_DEFAULT_MAX_CONNECTIONS;
+    if (!e->limits.max_in_flight_bytes)
+        e->limits.max_in_flight_bytes = EXPORT_DEFAULT_MAX_IN_FLIGHT_BYTES;
     co_queue_init(&e->clients_gone);
 
     /* The listener first: undoing it needs no I/O, unlike detaching a user. */

@@ -16,6 +16,7 @@
 
 #include "aio/coroutine.h"
 #include "graph/node.h"
+#include "exports/export-spec.h"
 #include "exports/nbd-proto.h"
 
 typedef struct NbdListener NbdListener;
@@ -34,6 +35,7 @@ typedef struct ExportConfig {
     const char *name;           /* NBD export name; NULL: node_name */
     const char *description;    /* may be NULL */
     bool writable;
+    ExportLimits limits;        /* zeroes: the defaults */
     ExportAddressType addr_type;
     const char *path;           /* unix */
     const char *host;           /* inet; NULL: any address */
@@ -58,6 +60,7 @@ typedef struct Export {
     char *name;
     char *description;
     bool writable;
+    ExportLimits limits;        /* with the defaults filled in */
     char *uri;
 
     BlockChild *child;

@@ -303,7 +303,8 @@ static bool neg_lookup(void *opaque, const char *name, NbdExportInfo *ret)
     if (!e || e->removing)
         return false;
     *ret = (NbdExportInfo){ .name = e->name, .description = e->description,
-                            .size = e->child->node->size, .writable = e->writable };
+                            .size = e->child->node->size, .writable = e->writable,
+                            .full = e->n_clients >= e->limits.max_connections };
     return true;
 }
 
@@ -351,6 +352,8 @@ static bool coroutine_fn client_co_negotiate(NbdClient *c)
     Export *e = NULL;
     if (ok && res == NBD_NEG_TRANSMIT && !c->quit)
         e = nbd_listener_find_export(c->listener, neg.export_name);
+    if (e && e->n_clients >= e->limits.max_connections)
+        e = NULL;   /* another client took the last place while our reply went out */
     if (e) {
         c->structured = neg.structured;
         c->meta_base_allocation = neg.meta_base_allocation;
@@ -390,6 +393,36 @@ static int coroutine_fn client_co_skip(NbdClient *c, uint32_t len)
     return 0;
 }
 
+/* Bytes of data a request holds while it runs: its write payload or read buffer. */
+static uint64_t request_cost(const NbdRequest *req, uint32_t error)
+{
+    if (error)
+        return 0;       /* a refused payload is read into a scratch buffer and dropped */
+    switch (req->type) {
+    case NBD_CMD_WRITE:
+    case NBD_CMD_READ:
+        return req->length;
+    case NBD_CMD_CACHE:
+        return MIN(req->length, NBD_CACHE_CHUNK);
+    default:
+        return 0;
+    }
+}
+
+/*
+ * Waits until the connection may hold cost more bytes: the socket is not
+ * read meanwhile, so a client that queues large writes to a slow node
+ * waits in its own send, not in our memory.  One request is always let
+ * in.  False when the client is told to stop meanwhile.
+ */
+static bool coroutine_fn client_co_wait_for_room(NbdClient *c, uint64_t cost)
+{
+    uint64_t max = c->export->limits.max_in_flight_bytes;
+    while (c->in_flight && c->in_flight_bytes + cost > max && !c->quit)
+        co_queue_wait(&c->slot_waiters);
+    return !c->quit;
+}
+
 /* Reads one request with its payload; NULL ends the receive loop. */
 static NbdReq *coroutine_fn client_co_receive(NbdClient *c)
 {
@@ -408,15 +441,19 @@ static NbdReq *coroutine_fn client_co_receive(NbdClient *c)
     NbdReq *r = client_req_alloc(c);
     r->req = req;
     r->error = nbd_request_check(&req, &lim, &payload);
-    int ret = 0;
-    if (payload && r->error) {
+    r->cost = request_cost(&req, r->error);
+    /* told to stop while waiting: the request is dropped unread */
+    int ret = client_co_wait_for_room(c, r->cost) ? 0 : -ESHUTDOWN;
+    c->in_flight_bytes += r->cost;
+    if (ret == 0 && payload && r->error) {
         ret = client_co_skip(c, payload);
-    } else if (payload) {
+    } else if (ret == 0 && payload) {
         r->buf_size = payload;
         r->buf = nbd_buffer_get(payload);
         ret = nbd_client_co_read(c, r->buf, payload);
     }
     if (ret < 0 || req.type == NBD_CMD_DISC) {
+        c->in_flight_bytes -= r->cost;
         nbd_buffer_put(r->buf, r->buf_size);
         r->next_free = c->free_reqs;
         c->free_reqs = r;

@@ -7,6 +7,7 @@
 
 #define NBD_RBUF_SIZE     (64 * 1024)  /* request headers are read in batches */
 #define NBD_MAX_IN_FLIGHT 128
+#define NBD_CACHE_CHUNK   (1024 * 1024) /* CACHE reads this much at a time */
 
 typedef struct NbdReq NbdReq;
 
@@ -27,6 +28,7 @@ struct NbdClient {
 
     CoMutex send_lock;
     unsigned in_flight;
+    uint64_t in_flight_bytes;   /* request data held (payloads, read buffers) */
     CoQueue slot_waiters;       /* the receive loop waits for a free slot / for idle */
     NbdReq *free_reqs;
 
@@ -49,6 +51,7 @@ struct NbdReq {
     uint32_t error;             /* from nbd_request_check */
     void *buf;                  /* payload (WRITE) or data (READ) */
     size_t buf_size;
+    uint64_t cost;              /* counted in client->in_flight_bytes */
     NbdReq *next_free;
 };
 

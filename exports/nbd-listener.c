@@ -27,6 +27,22 @@ static char *listener_key(const ExportConfig *cfg)
     return g_strdup_printf("inet:%s:%s", cfg->host ? cfg->host : "", cfg->port);
 }
 
+/*
+ * Connections a listener takes at once, handshaking ones included: what its
+ * exports may serve together, and a few more still handshaking (they get a
+ * clear NBD_REP_ERR_POLICY when they ask for a full export).  More are
+ * closed as soon as they come.
+ */
+#define NBD_EXTRA_HANDSHAKES 16
+
+static bool listener_full(const NbdListener *l)
+{
+    guint max = NBD_EXTRA_HANDSHAKES;
+    for (guint i = 0; i < l->exports->len; i++)
+        max += ((Export *)l->exports->pdata[i])->limits.max_connections;
+    return g_list_length(l->clients) >= max;
+}
+
 static int listener_on_accept(sd_event_source *s, int fd, uint32_t revents, void *opaque)
 {
     NbdListener *l = opaque;
@@ -39,6 +55,15 @@ static int listener_on_accept(sd_event_source *s, int fd, uint32_t revents, void
                 continue;
             return 0;
         }
+        if (listener_full(l)) {
+            if (!l->refusing)
+                g_message("nbd: %s has as many connections as its exports allow "
+                          "(max-connections), closing new ones", l->key);
+            l->refusing = true;
+            close(cfd);
+            continue;
+        }
+        l->refusing = false;
         if (l->type == EXPORT_ADDRESS_INET) {
             int one = 1;
             setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -197,7 +197,7 @@ static NbdNegResult opt_export_name(NbdNegotiation *neg, const uint8_t *data, ui
 {
     Cursor c = { data, len, false };
     g_autofree char *name = cur_string(&c, len);
-    if (!name || !neg->ops->lookup(neg->opaque, name, &neg->info))
+    if (!name || !neg->ops->lookup(neg->opaque, name, &neg->info) || neg->info.full)
         return NBD_NEG_CLOSE;       /* no way to report an error here */
     out_u64(neg->out, neg->info.size);
     out_u16(neg->out, nbd_transmission_flags(neg, neg->info.writable));
@@ -281,6 +281,11 @@ static NbdNegResult opt_info_go(NbdNegotiation *neg, uint32_t opt, const uint8_t
     if (!neg->ops->lookup(neg->opaque, name, &info)) {
         g_autofree char *msg = g_strdup_printf("export '%s' not present", name);
         return opt_error(neg, opt, NBD_REP_ERR_UNKNOWN, msg);
+    }
+    if (opt == NBD_OPT_GO && info.full) {
+        g_autofree char *msg = g_strdup_printf("export '%s' serves as many clients as it may "
+                                               "(max-connections)", name);
+        return opt_error(neg, opt, NBD_REP_ERR_POLICY, msg);
     }
     if (want_name)
         info_reply(neg, opt, NBD_INFO_NAME, &info);

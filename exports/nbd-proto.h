@@ -177,6 +177,7 @@ typedef struct NbdExportInfo {
     const char *description;    /* may be NULL */
     uint64_t size;
     bool writable;
+    bool full;                  /* serves as many clients as it may: GO is refused */
 } NbdExportInfo;
 
 typedef struct NbdNegotiationOps {

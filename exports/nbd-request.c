@@ -313,7 +313,7 @@ static int coroutine_fn do_block_status(NbdReq *r)
 /* CACHE: read the range so that it is warm; the data is dropped. */
 static int coroutine_fn do_cache(BlockChild *child, uint64_t off, uint32_t len)
 {
-    const uint32_t chunk = MIN(len, 1024 * 1024);
+    const uint32_t chunk = MIN(len, NBD_CACHE_CHUNK);
     void *buf = nbd_buffer_get(chunk);
     int ret = 0;
     while (len && ret >= 0) {
@@ -384,6 +384,7 @@ static void request_free(NbdReq *r)
     r->next_free = c->free_reqs;
     c->free_reqs = r;
     c->in_flight--;
+    c->in_flight_bytes -= r->cost;
     co_queue_wake_all(&c->slot_waiters);
 }
 

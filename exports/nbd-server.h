@@ -20,6 +20,7 @@ struct NbdListener {
     sd_event_source *source;
     GPtrArray *exports;         /* Export* served here */
     GList *clients;             /* every NbdClient, handshaking or not */
+    bool refusing;              /* full: new connections are closed (logged once) */
 };
 
 /*

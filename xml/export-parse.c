@@ -2,6 +2,7 @@
 #include "xml/export-parse.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +11,8 @@
 #include "xml/xml-util.h"
 
 static const char *const export_attrs[] = {
-    "type", "id", "node-name", "name", "description", "writable", NULL,
+    "type", "id", "node-name", "name", "description", "writable",
+    "max-connections", "max-in-flight-bytes", NULL,
 };
 static const char *const server_unix_attrs[] = { "type", "path", NULL };
 static const char *const server_inet_attrs[] = { "type", "host", "port", NULL };
@@ -114,6 +116,33 @@ static bool parse_server_element(const xmlNode *elem, const char *source, Export
     return parse_server(server, source, &spec->server, errp);
 }
 
+/* max-connections and max-in-flight-bytes; their ranges are the export's to check. */
+static bool parse_limits(const xmlNode *elem, const char *source, ExportLimits *limits,
+                         GError **errp)
+{
+    g_autofree char *conns = bg_xml_get_attr(elem, "max-connections");
+    g_autofree char *bytes = bg_xml_get_attr(elem, "max-in-flight-bytes");
+    char *end;
+
+    if (conns) {
+        errno = 0;
+        unsigned long v = strtoul(conns, &end, 10);
+        if (!g_ascii_isdigit(conns[0]) || *end || errno || v < 1 || v > UINT_MAX) {
+            bg_xml_set_error(errp, BG_ERROR_INVALID_ARGUMENT, source, elem,
+                             "<export> max-connections '%s' is not a positive number", conns);
+            return false;
+        }
+        limits->max_connections = (unsigned)v;
+    }
+    if (bytes && (!option_parse_size(bytes, &limits->max_in_flight_bytes) ||
+                  !limits->max_in_flight_bytes)) {
+        bg_xml_set_error(errp, BG_ERROR_INVALID_ARGUMENT, source, elem,
+                         "<export> max-in-flight-bytes '%s' is not a size (e.g. 64M)", bytes);
+        return false;
+    }
+    return true;
+}
+
 static bool parse_export_attrs(const xmlNode *elem, const char *source, ExportSpec *spec,
                                GError **errp)
 {
@@ -140,7 +169,7 @@ static bool parse_export_attrs(const xmlNode *elem, const char *source, ExportSp
                          writable);
         return false;
     }
-    return true;
+    return parse_limits(elem, source, &spec->limits, errp);
 }
 
 ExportSpec *export_parse_element(const xmlNode *elem, const char *source, GError **errp)

@@ -306,8 +306,23 @@ static void test_export_inet_defaults(void **state)
     assert_int_equal(spec->server.type, EXPORT_SERVER_INET);
     assert_string_equal(spec->server.host, "::1");
     assert_int_equal(spec->server.port, 10809);
+    assert_int_equal(spec->limits.max_connections, 0);      /* the export's defaults */
+    assert_int_equal(spec->limits.max_in_flight_bytes, 0);
     addr = export_server_describe(&spec->server);
     assert_string_equal(addr, "inet:[::1]:10809");
+}
+
+static void test_export_limits(void **state)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(ExportSpec) spec = export_parse_xml(
+        "<export type=\"nbd\" id=\"e1\" node-name=\"disk0\" max-connections=\"3\" "
+        "max-in-flight-bytes=\"16M\"><server type=\"unix\" path=\"/s\"/></export>",
+        -1, NULL, &err);
+
+    assert_non_null(spec);
+    assert_int_equal(spec->limits.max_connections, 3);
+    assert_int_equal(spec->limits.max_in_flight_bytes, 16 << 20);
 }
 
 static void assert_export_error(const char *text, int code, const char *needle)
@@ -321,6 +336,12 @@ static void assert_export_error(const char *text, int code, const char *needle)
 
 static void test_export_errors(void **state)
 {
+    assert_export_error("<export type=\"nbd\" id=\"e\" node-name=\"d\" max-connections=\"-1\">"
+                        "<server type=\"unix\" path=\"/s\"/></export>",
+                        BG_ERROR_INVALID_ARGUMENT, "max-connections '-1'");
+    assert_export_error("<export type=\"nbd\" id=\"e\" node-name=\"d\" max-in-flight-bytes=\"lots\">"
+                        "<server type=\"unix\" path=\"/s\"/></export>",
+                        BG_ERROR_INVALID_ARGUMENT, "max-in-flight-bytes 'lots'");
     assert_export_error("<export type=\"nbd\" id=\"e0\">\n<server type=\"unix\" path=\"/s\"/></export>",
                         BG_ERROR_INVALID_ARGUMENT, "'node-name'");
     assert_export_error("<export type=\"nbd\" node-name=\"d\"><server type=\"unix\" path=\"/s\"/></export>",
@@ -552,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_parse_ref_on_root),
         cmocka_unit_test(test_export_unix),
         cmocka_unit_test(test_export_inet_defaults),
+        cmocka_unit_test(test_export_limits),
         cmocka_unit_test(test_export_errors),
         cmocka_unit_test(test_config_fixture),
         cmocka_unit_test(test_config_error_names_file_and_line),
