@@ -33,8 +33,6 @@ typedef struct PendingChange {
 
 static struct {
     sd_bus *bus;
-    unsigned calls_in_flight;   /* methods that reply later */
-    CoQueue calls_idle;         /* bus_co_shutdown waiting for them */
     sd_event_source *defer;     /* flushes pending changes; disabled when idle */
     GHashTable *pending;        /* "path\ninterface" -> PendingChange* */
     void (*on_disconnect)(void);
@@ -383,7 +381,6 @@ bool bus_open(BusKind kind, const char *address, GError **errp)
     int r;
 
     g_return_val_if_fail(!bus_state.bus, false);
-    co_queue_init(&bus_state.calls_idle);
     r = bus_connect(kind, address, &bus);
     if (r < 0) {
         bg_set_error_errno(errp, r, "Failed to connect to %s", where);
@@ -417,19 +414,6 @@ bool bus_open(BusKind kind, const char *address, GError **errp)
     return true;
 }
 
-void bus_call_begin(void)
-{
-    bus_state.calls_in_flight++;
-}
-
-void bus_call_end(void)
-{
-    g_assert(bus_state.calls_in_flight > 0);
-    if (--bus_state.calls_in_flight == 0) {
-        co_queue_wake_all(&bus_state.calls_idle);
-    }
-}
-
 void coroutine_fn bus_co_shutdown(void)
 {
     if (bus_state.bus) {
@@ -438,9 +422,7 @@ void coroutine_fn bus_co_shutdown(void)
             g_warning("Failed to release %s: %s", BUS_NAME, g_strerror(-r));
         }
     }
-    while (bus_state.calls_in_flight > 0) {
-        co_queue_wait(&bus_state.calls_idle);
-    }
+    bus_co_wait_calls();
     bus_close();
 }
 

@@ -41,13 +41,12 @@
  * PropertiesChanged for it), and when a property changes
  * bus_queue_property_changed(path, interface, "Clients").
  *
- * Methods that need I/O keep the message and reply later:
+ * Methods that need I/O reply later, through bus_call_start() (call.c):
  *
- *   sd_bus_message_ref(m); bus_call_begin(); coroutine_start(...); return 1;
- *   // in the coroutine, when done:
- *   if (ok) sd_bus_reply_method_return(m, "o", path);
- *   else    bus_reply_gerror(m, err);
- *   sd_bus_message_unref(m); bus_call_end();
+ *   static int coroutine_fn export_co_remove_call(void *data, char **ret_path,
+ *                                                 GError **errp)
+ *   {   ... runs in a coroutine; 0, or a negative errno with *errp set ... }
+ *   return bus_call_start(m, "Export.Remove", export_co_remove_call, data, free);
  */
 
 #include <stdbool.h>
@@ -98,11 +97,26 @@ void bus_close(void);
 void coroutine_fn bus_co_shutdown(void);
 
 /*
- * Bracket a method that replies later (runs in a coroutine), so that
- * bus_co_shutdown waits for its reply.
+ * The work of a method that replies later; runs in a coroutine.  Returns 0,
+ * setting *ret_path (g_malloc'd) for a method that returns an object path,
+ * or a negative errno with *errp set (without it the error says "<what>
+ * failed" and the errno).
  */
-void bus_call_begin(void);
-void bus_call_end(void);
+typedef int coroutine_fn (*BusCallFn)(void *data, char **ret_path, GError **errp);
+
+/*
+ * Keeps m, runs fn(data) in a coroutine and replies when it returns: the
+ * error, or (after sending queued PropertiesChanged and object signals) an
+ * empty reply or the path.  Then frees data with free_data (may be NULL).
+ * what names the call in messages ("AddNode", "Node.Flush").  The call
+ * counts for bus_co_shutdown until it has replied.  Returns 1 (the return
+ * value of a method handler whose reply comes later).
+ */
+int bus_call_start(sd_bus_message *m, const char *what, BusCallFn fn, void *data,
+                   GDestroyNotify free_data);
+
+/* Waits until every call started by bus_call_start has replied (shutdown). */
+void coroutine_fn bus_co_wait_calls(void);
 
 /* The connection, or NULL when none is open. */
 sd_bus *bus_get(void);

@@ -72,32 +72,26 @@ static int property_get_clients(sd_bus *bus, const char *path, const char *inter
 /* ---- Remove --------------------------------------------------------------------- */
 
 typedef struct RemoveCall {
-    sd_bus_message *msg;
     char *id;
     ExportRemoveMode mode;
 } RemoveCall;
 
-static void coroutine_fn export_co_remove_call(void *opaque)
+static void remove_call_free(RemoveCall *call)
 {
-    RemoveCall *call = opaque;
-    g_autoptr(GError) err = NULL;
-    Export *e = export_lookup(call->id);
-    int r;
-    if (!e) {
-        g_set_error(&err, BG_ERROR, BG_ERROR_NOT_FOUND, "No export '%s' known", call->id);
-        r = bus_reply_gerror(call->msg, err);
-    } else if (export_co_remove(e, call->mode, &err) < 0) {
-        r = bus_reply_gerror(call->msg, err);
-    } else {
-        bus_flush_property_changes();
-        r = sd_bus_reply_method_return(call->msg, "");
-    }
-    if (r < 0)
-        g_warning("Failed to reply to Export.Remove: %s", g_strerror(-r));
-    sd_bus_message_unref(call->msg);
     g_free(call->id);
     g_free(call);
-    bus_call_end();
+}
+
+static int coroutine_fn export_co_remove_call(void *data, char **ret_path, GError **errp)
+{
+    RemoveCall *call = data;
+    Export *e = export_lookup(call->id);
+
+    if (!e) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_FOUND, "No export '%s' known", call->id);
+        return -ENOENT;
+    }
+    return export_co_remove(e, call->mode, errp);
 }
 
 static int method_remove(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
@@ -112,12 +106,10 @@ static int method_remove(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
     if (!export_remove_mode_parse(mode_text, &mode, &err))
         return bus_error_set_gerror(ret_error, err);
     RemoveCall *call = g_new0(RemoveCall, 1);
-    call->msg = sd_bus_message_ref(m);
     call->id = g_strdup(e->id);
     call->mode = mode;
-    bus_call_begin();           /* shutdown waits for the reply */
-    coroutine_start(export_co_remove_call, call);
-    return 1;
+    return bus_call_start(m, "Export.Remove", export_co_remove_call, call,
+                          (GDestroyNotify)remove_call_free);
 }
 
 /* ---- Manager.AddExport ---------------------------------------------------------- */

@@ -181,81 +181,49 @@ static int method_get_xml(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
     return sd_bus_reply_method_return(m, "s", xml);
 }
 
-/* Calls that run in a coroutine and reply later: Finalize, StartJob. */
-typedef struct JobCall {
-    sd_bus_message *msg;
-    char *id;                   /* Finalize */
-    JobSpec *spec;              /* StartJob */
-    char *xml;
-    uint32_t uid;
-} JobCall;
-
-static JobCall *job_call_new(sd_bus_message *m)
+/* Finalize and StartJob reply later (bus_call_start). */
+static int coroutine_fn job_co_finalize_call(void *data, char **ret_path, GError **errp)
 {
-    JobCall *call = g_new0(JobCall, 1);
+    const char *id = data;
+    Job *job = job_lookup(id);
 
-    call->msg = sd_bus_message_ref(m);
-    bus_call_begin();           /* shutdown waits for the reply */
-    return call;
-}
-
-static void job_call_finish(JobCall *call, int r, const char *what)
-{
-    if (r < 0)
-        g_warning("Failed to reply to %s: %s", what, g_strerror(-r));
-    sd_bus_message_unref(call->msg);
-    job_spec_free(call->spec);
-    g_free(call->xml);
-    g_free(call->id);
-    g_free(call);
-    bus_call_end();
-}
-
-static void coroutine_fn job_co_finalize_call(void *opaque)
-{
-    JobCall *call = opaque;
-    g_autoptr(GError) err = NULL;
-    Job *job = job_lookup(call->id);
-    int r;
-
-    if (!job)
-        g_set_error(&err, BG_ERROR, BG_ERROR_NOT_FOUND, "No job '%s' known", call->id);
-    if (job && job_co_finalize(job, &err)) {
-        bus_flush_property_changes();
-        r = sd_bus_reply_method_return(call->msg, "");
-    } else {
-        r = bus_reply_gerror(call->msg, err);
+    if (!job) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_FOUND, "No job '%s' known", id);
+        return -ENOENT;
     }
-    job_call_finish(call, r, "Job.Finalize");
+    return job_co_finalize(job, errp) ? 0 : -EINVAL;
 }
 
 static int method_finalize(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
-    JobCall *call = job_call_new(m);
-
-    call->id = g_strdup(((Job *)userdata)->id);
-    coroutine_start(job_co_finalize_call, call);
-    return 1;
+    return bus_call_start(m, "Job.Finalize", job_co_finalize_call,
+                          g_strdup(((Job *)userdata)->id), g_free);
 }
 
 /* ---- Manager.StartJob -------------------------------------------------------------- */
 
-static void coroutine_fn job_co_start_call(void *opaque)
+typedef struct StartCall {
+    JobSpec *spec;
+    char *xml;
+    uint32_t uid;
+} StartCall;
+
+static void start_call_free(StartCall *call)
 {
-    JobCall *call = opaque;
-    g_autoptr(GError) err = NULL;
-    Job *job = job_co_start(call->spec, call->xml, call->uid, &err);
-    int r;
+    job_spec_free(call->spec);
+    g_free(call->xml);
+    g_free(call);
+}
 
-    if (job) {
-        g_autofree char *path = job_path(job);
+static int coroutine_fn job_co_start_call(void *data, char **ret_path, GError **errp)
+{
+    StartCall *call = data;
+    Job *job = job_co_start(call->spec, call->xml, call->uid, errp);
 
-        bus_flush_property_changes();
-        r = sd_bus_reply_method_return(call->msg, "o", path);
-    } else {
-        r = bus_reply_gerror(call->msg, err);
-    }
-    job_call_finish(call, r, "StartJob");
+    if (!job)
+        return -EINVAL;
+    *ret_path = job_path(job);
+    return 0;
 }
 
 static uint32_t caller_uid(sd_bus_message *m)
@@ -273,7 +241,7 @@ int bus_manager_method_start_job(sd_bus_message *m, void *userdata, sd_bus_error
 {
     g_autoptr(GError) err = NULL;
     const char *xml;
-    JobCall *call;
+    StartCall *call;
     JobSpec *spec;
     int r = sd_bus_message_read(m, "s", &xml);
 
@@ -282,12 +250,12 @@ int bus_manager_method_start_job(sd_bus_message *m, void *userdata, sd_bus_error
     spec = job_parse_xml(xml, -1, "<bus>", &err);
     if (!spec)
         return bus_error_set_gerror(ret_error, err);
-    call = job_call_new(m);
+    call = g_new0(StartCall, 1);
     call->spec = spec;
     call->xml = g_strdup(xml);
     call->uid = caller_uid(m);
-    coroutine_start(job_co_start_call, call);
-    return 1;
+    return bus_call_start(m, "StartJob", job_co_start_call, call,
+                          (GDestroyNotify)start_call_free);
 }
 
 /* ---- signals ------------------------------------------------------------------- */

@@ -3,12 +3,14 @@
  * org.blockgraph.BlockGraph1.Manager at /org/blockgraph/BlockGraph1:
  * AddNode, RemoveNode, GetGraph, Version, Features.
  *
- * AddNode and RemoveNode open, flush and close images: they run in a
- * coroutine that keeps the call message and replies when done, so the bus
- * keeps answering other calls meanwhile.
+ * AddNode, RemoveNode and ReopenNodes open, flush and close images: they
+ * reply later (bus_call_start), so the bus keeps answering other calls
+ * meanwhile.
  */
 
 #include "config.h"
+
+#include <errno.h>
 
 #include "aio/coroutine.h"
 #include "bus/bus.h"
@@ -40,70 +42,23 @@ const char *const *bus_manager_features(void)
     return bus_features;
 }
 
-typedef struct ManagerCall {
-    sd_bus_message *msg;
-    BlockdevSpec *spec;     /* AddNode */
-    char *node_name;        /* RemoveNode */
-    GPtrArray *specs;       /* ReopenNodes, Node.Reopen: BlockdevSpec* */
-} ManagerCall;
-
-static void manager_call_free(ManagerCall *call)
-{
-    sd_bus_message_unref(call->msg);
-    bus_call_end();
-    if (call->spec) {
-        blockdev_spec_free(call->spec);
-    }
-    g_free(call->node_name);
-    if (call->specs) {
-        g_ptr_array_unref(call->specs);
-    }
-    g_free(call);
-}
-
-static ManagerCall *manager_call_new(sd_bus_message *m)
-{
-    ManagerCall *call = g_new0(ManagerCall, 1);
-
-    call->msg = sd_bus_message_ref(m);
-    bus_call_begin();
-    return call;
-}
-
-static void reply_failed(sd_bus_message *m, const char *what, int r)
-{
-    if (r < 0) {
-        g_warning("Failed to reply to %s: %s", what, g_strerror(-r));
-    }
-}
-
 /* ---- AddNode ------------------------------------------------------------- */
 
-static void coroutine_fn manager_co_add_node(void *opaque)
+static int coroutine_fn manager_co_add_node(void *data, char **ret_path, GError **errp)
 {
-    ManagerCall *call = opaque;
-    g_autoptr(GError) err = NULL;
-    BlockNode *node;
-    int r;
+    BlockNode *node = graph_co_add_node(data, errp);
 
-    node = graph_co_add_node(call->spec, &err);
-    if (node) {
-        g_autofree char *path = bus_node_path(node);
-
-        bus_flush_property_changes();
-        r = sd_bus_reply_method_return(call->msg, "o", path);
-    } else {
-        r = bus_reply_gerror(call->msg, err);
+    if (!node) {
+        return -EINVAL;
     }
-    reply_failed(call->msg, "AddNode", r);
-    manager_call_free(call);
+    *ret_path = bus_node_path(node);
+    return 0;
 }
 
 static int method_add_node(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
     g_autoptr(GError) err = NULL;
     const char *xml;
-    ManagerCall *call;
     BlockdevSpec *spec;
     int r;
 
@@ -115,70 +70,40 @@ static int method_add_node(sd_bus_message *m, void *userdata, sd_bus_error *ret_
     if (!spec) {
         return bus_error_set_gerror(ret_error, err);
     }
-    call = manager_call_new(m);
-    call->spec = spec;
-    coroutine_start(manager_co_add_node, call);
-    return 1;
+    return bus_call_start(m, "AddNode", manager_co_add_node, spec,
+                          (GDestroyNotify)blockdev_spec_free);
 }
 
 /* ---- RemoveNode ---------------------------------------------------------- */
 
-static void coroutine_fn manager_co_remove_node(void *opaque)
+static int coroutine_fn manager_co_remove_node(void *data, char **ret_path, GError **errp)
 {
-    ManagerCall *call = opaque;
-    g_autoptr(GError) err = NULL;
-    int r;
-
-    if (graph_co_remove_node(call->node_name, &err) < 0) {
-        r = bus_reply_gerror(call->msg, err);
-    } else {
-        r = sd_bus_reply_method_return(call->msg, "");
-    }
-    reply_failed(call->msg, "RemoveNode", r);
-    manager_call_free(call);
+    return graph_co_remove_node(data, errp);
 }
 
 static int method_remove_node(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
     const char *name;
-    ManagerCall *call;
     int r;
 
     r = sd_bus_message_read(m, "s", &name);
     if (r < 0) {
         return r;
     }
-    call = manager_call_new(m);
-    call->node_name = g_strdup(name);
-    coroutine_start(manager_co_remove_node, call);
-    return 1;
+    return bus_call_start(m, "RemoveNode", manager_co_remove_node, g_strdup(name), g_free);
 }
 
 /* ---- ReopenNodes / Node.Reopen -------------------------------------------- */
 
-static void coroutine_fn manager_co_reopen(void *opaque)
+static int coroutine_fn manager_co_reopen(void *data, char **ret_path, GError **errp)
 {
-    ManagerCall *call = opaque;
-    g_autoptr(GError) err = NULL;
-    int r;
-
-    if (graph_co_reopen(call->specs, &err) < 0) {
-        r = bus_reply_gerror(call->msg, err);
-    } else {
-        bus_flush_property_changes();
-        r = sd_bus_reply_method_return(call->msg, "");
-    }
-    reply_failed(call->msg, "Reopen", r);
-    manager_call_free(call);
+    return graph_co_reopen(data, errp);
 }
 
 int bus_reopen_start(sd_bus_message *m, GPtrArray *specs)
 {
-    ManagerCall *call = manager_call_new(m);
-
-    call->specs = specs;
-    coroutine_start(manager_co_reopen, call);
-    return 1;
+    return bus_call_start(m, "Reopen", manager_co_reopen, specs,
+                          (GDestroyNotify)g_ptr_array_unref);
 }
 
 static int method_reopen_nodes(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)

@@ -147,109 +147,84 @@ static int method_get_xml(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
     return sd_bus_reply_method_return(m, "s", xml);
 }
 
+/*
+ * Flush, Resize and SetActive: a temporary internal user holds the node
+ * while the call runs, so that it cannot be removed meanwhile (RemoveNode
+ * answers Busy naming the call) and the request path has a link to check.
+ */
 typedef struct NodeCall {
-    sd_bus_message *msg;
-    BlockChild *user;       /* temporary internal user holding the node */
+    const char *what;       /* "Flush", for messages */
+    const char *role;       /* "flush": the user's role and name */
+    uint64_t perm;          /* what the user takes (it shares everything) */
     uint64_t size;          /* Resize */
     bool active;            /* SetActive */
+    BlockChild *user;
 } NodeCall;
 
-/*
- * Attaches a temporary internal user to node for the duration of a call:
- * it keeps the node from being removed and gives the request path a link.
- */
-static NodeCall *node_call_new(sd_bus_message *m, BlockNode *node, const char *what,
-                               uint64_t perm, sd_bus_error *ret_error, int *ret)
+/* Attaches the call's user (refused while the node is being removed) and starts fn. */
+static int node_call_start(sd_bus_message *m, BlockNode *node, const NodeCall *tmpl,
+                           BusCallFn fn, sd_bus_error *ret_error)
 {
     g_autoptr(GError) err = NULL;
-    g_autofree char *user_name = g_strdup_printf("%s call from %s", what,
+    g_autofree char *user_name = g_strdup_printf("%s call from %s", tmpl->role,
                                                  sd_bus_message_get_sender(m) ?: "?");
     BlockChild *user;
     NodeCall *call;
 
-    user = node_attach_user(node, BLOCK_USER_INTERNAL, user_name, what, perm,
+    user = node_attach_user(node, BLOCK_USER_INTERNAL, user_name, tmpl->role, tmpl->perm,
                             BLOCK_PERM_ALL, &err);
     if (!user) {
-        *ret = bus_error_set_gerror(ret_error, err);
-        return NULL;
+        return bus_error_set_gerror(ret_error, err);
     }
-    call = g_new0(NodeCall, 1);
-    call->msg = sd_bus_message_ref(m);
+    call = g_new(NodeCall, 1);
+    *call = *tmpl;
     call->user = user;
-    bus_call_begin();
-    return call;
+    return bus_call_start(m, call->what, fn, call, g_free);
 }
 
-static void node_call_finish(NodeCall *call, int r, const GError *err, const char *what)
+/* The end of every node call: names the node in an error, lets the node go. */
+static int coroutine_fn node_call_end(NodeCall *call, int r, GError **errp)
 {
-    g_autoptr(GError) local = NULL;
-    BlockNode *node = call->user->node;
-
-    if (r < 0 && !err) {
-        bg_set_error_errno(&local, r, "%s of node '%s' failed", what, node->name);
-        err = local;
+    if (r < 0 && !*errp) {
+        bg_set_error_errno(errp, r, "%s of node '%s' failed", call->what,
+                           call->user->node->name);
     }
     /* May free the node (an inline child whose parent went meanwhile). */
     node_detach_user(call->user);
-    if (r >= 0) {
-        r = sd_bus_reply_method_return(call->msg, "");
-    } else {
-        r = bus_reply_gerror(call->msg, err);
-    }
-    if (r < 0) {
-        g_warning("Failed to reply to %s: %s", what, g_strerror(-r));
-    }
-    sd_bus_message_unref(call->msg);
-    g_free(call);
-    bus_call_end();
+    return r;
 }
 
-static void coroutine_fn node_co_flush_call(void *opaque)
+static int coroutine_fn node_co_flush_call(void *data, char **ret_path, GError **errp)
 {
-    NodeCall *call = opaque;
-    int r = node_co_flush(call->user);
+    NodeCall *call = data;
 
-    node_call_finish(call, r, NULL, "Flush");
+    return node_call_end(call, node_co_flush(call->user), errp);
 }
 
 static int method_flush(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
-    int r = 0;
-    NodeCall *call = node_call_new(m, userdata, "flush", 0, ret_error, &r);
+    const NodeCall tmpl = { .what = "Flush", .role = "flush" };
 
-    if (!call) {
-        return r;
-    }
-    coroutine_start(node_co_flush_call, call);
-    return 1;
+    return node_call_start(m, userdata, &tmpl, node_co_flush_call, ret_error);
 }
 
-static void coroutine_fn node_co_resize_call(void *opaque)
+static int coroutine_fn node_co_resize_call(void *data, char **ret_path, GError **errp)
 {
-    NodeCall *call = opaque;
-    g_autoptr(GError) err = NULL;
-    int r = node_co_truncate(call->user, call->size, &err);
+    NodeCall *call = data;
 
-    node_call_finish(call, r, err, "Resize");
+    return node_call_end(call, node_co_truncate(call->user, call->size, errp), errp);
 }
 
 static int method_resize(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
-    uint64_t size;
-    NodeCall *call;
+    NodeCall tmpl = { .what = "Resize", .role = "resize", .perm = BLOCK_PERM_RESIZE };
     int r;
 
-    r = sd_bus_message_read(m, "t", &size);
+    r = sd_bus_message_read(m, "t", &tmpl.size);
     if (r < 0) {
         return r;
     }
-    call = node_call_new(m, userdata, "resize", BLOCK_PERM_RESIZE, ret_error, &r);
-    if (!call) {
-        return r;
-    }
-    call->size = size;
-    coroutine_start(node_co_resize_call, call);
-    return 1;
+    return node_call_start(m, userdata, &tmpl, node_co_resize_call, ret_error);
 }
 
 /* The snippet may leave node-name out; naming another node is an error. */
@@ -284,32 +259,25 @@ static int method_reopen(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
     return bus_reopen_start(m, specs);
 }
 
-static void coroutine_fn node_co_set_active_call(void *opaque)
+static int coroutine_fn node_co_set_active_call(void *data, char **ret_path, GError **errp)
 {
-    NodeCall *call = opaque;
-    g_autoptr(GError) err = NULL;
-    int r = node_co_set_active(call->user->node, call->active, &err);
+    NodeCall *call = data;
 
-    node_call_finish(call, r, err, "SetActive");
+    return node_call_end(call, node_co_set_active(call->user->node, call->active, errp), errp);
 }
 
 static int method_set_active(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
-    NodeCall *call;
+    /* Takes nothing, shares everything: it only keeps the node while it runs. */
+    NodeCall tmpl = { .what = "SetActive", .role = "set-active" };
     int active, r;
 
     r = sd_bus_message_read(m, "b", &active);
     if (r < 0) {
         return r;
     }
-    /* Takes nothing, shares everything: it only keeps the node while it runs. */
-    call = node_call_new(m, userdata, "set-active", 0, ret_error, &r);
-    if (!call) {
-        return r;
-    }
-    call->active = active;
-    coroutine_start(node_co_set_active_call, call);
-    return 1;
+    tmpl.active = active;
+    return node_call_start(m, userdata, &tmpl, node_co_set_active_call, ret_error);
 }
 
 /* ---- signals ------------------------------------------------------------- */
