@@ -6,6 +6,7 @@
 #include "graph/error.h"
 #include "graph/graph.h"
 #include "graph/graph-internal.h"
+#include "graph/io.h"
 
 bool job_node_is_filter(const BlockNode *node)
 {
@@ -87,6 +88,19 @@ int coroutine_fn job_co_set_backing(BlockNode *node, BlockNode *base, const char
 {
     int r;
 
+    /*
+     * What the job copied must be on disk before the header stops pointing
+     * at the layers it came from: node's mapping of the copied clusters
+     * (stream), the base's data (commit).
+     */
+    r = node_co_flush_node(node);
+    if (r == 0 && base)
+        r = node_co_flush_node(base);
+    if (r < 0) {
+        bg_set_error_errno(errp, r, "Cannot flush node '%s' before changing its backing file",
+                           node->name);
+        return r;
+    }
     graph_co_lock();
     r = write_header(node, base, backing_file, errp);
     if (r == 0 && node->backing && node->backing->node == base) {

@@ -8,14 +8,11 @@
 # with whatever backing file its header names, shows the guest exactly what
 # the chain showed before the job (qemu-img compare against a raw copy).
 #
-# Known defect (END_DEFECT): once the job has rewritten top's header to its
-# new backing file, a kill before anything flushes top loses the streamed
-# data: the header change is written and flushed, but top's L2 tables that
-# map the copied clusters are still only in the qcow2 metadata cache, so
-# the guest reads the base where the streamed layers' data was.  Until
-# stream flushes top before changing its header, kills that land after the
-# header change are reported (XFAIL) instead of failing; set END_DEFECT to
-# False with the fix.
+# A kill just after the job rewrote top's header to its new backing file
+# once lost the streamed data: the header change was flushed, but top's L2
+# tables mapping the copied clusters were still only in the qcow2 metadata
+# cache.  The job now flushes top (and the base) before it changes the
+# header; END_DEFECT = True would report such kills (XFAIL) instead.
 import signal
 import sys
 import time
@@ -29,7 +26,7 @@ WRITES = {
     'mid': ['write -P 0x22 1M 6M', 'write -z 9M 1M', 'write -P 0x23 12M 2M'],
     'top': ['write -P 0x33 2M 512k', 'write -P 0x34 13M 64k'],
 }
-END_DEFECT = True
+END_DEFECT = False
 SPEED = '8M'        # about 9 MiB to copy: a second or so per run
 
 
