@@ -51,8 +51,8 @@ def test_whole_chain(d):
     paths = jobtest.make_chain(d, LAYERS, writes=WRITES)
     jobtest.add_chain(d, LAYERS, paths)
     ref = jobtest.reference(d, paths['top'])
+    sig = d.signals()     # before the job starts: it may be over at once
     start(d, '<job type="stream" id="s1" node-name="top"/>')
-    sig = d.signals()
     sig.wait_for(lambda items: any(i[1] == 'Completed' for i in items), timeout=60)
     done = sig.named('Completed')[0][3]
     bgtest.check(bool(done[0]), 'Completed(success): %r' % (done,))
