@@ -29,9 +29,10 @@ def wait_for_socket(path, proc, what, timeout=15):
 
 def run_fio(uri, rw, bs, iodepth, runtime, size, jobs=1):
     """fio (ioengine=nbd) against uri, `jobs` processes with a connection
-    each (summed); returns (IOPS, MiB/s)."""
+    each (summed); returns (IOPS, MiB/s).  runtime: seconds, or a string
+    with fio's units ('1500ms')."""
     cmd = ['fio', '--name=bench', '--ioengine=nbd', '--uri=' + uri, '--rw=' + rw,
-           '--bs=' + bs, '--iodepth=%d' % iodepth, '--runtime=%d' % runtime,
+           '--bs=' + bs, '--iodepth=%d' % iodepth, '--runtime=%s' % runtime,
            '--time_based', '--size=%d' % size, '--numjobs=%d' % jobs, '--group_reporting',
            '--output-format=json']
     p = subprocess.run(cmd, capture_output=True, text=True)

@@ -1,0 +1,276 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Block jobs: blockgraphd vs qemu-storage-daemon on the same images.
+
+A 1 GiB qcow2 base with every cluster written and a qcow2 overlay with
+its first half written, both in /dev/shm.  Each run gets its own
+copy of both images, made before its daemon starts.
+
+- stream: the whole chain into the overlay (512 MiB copied), no speed
+  limit, timed from the start call to the job's end: Manager.StartJob and
+  the Job's Completed signal over D-Bus for blockgraphd, block-stream and
+  the BLOCK_JOB_COMPLETED event over QMP for qemu-storage-daemon.  (Commit
+  and active commit are to come with the commit job.)
+- guest: fio (ioengine=nbd) 4k random writes at iodepth 32 through an NBD
+  export of the overlay, into its written half (so that the clusters the
+  stream allocates do not make the guest's writes cheaper), idle and while
+  a stream runs (no speed limit); the fio run lasts 40% of the idle
+  stream's time so that the stream covers it.
+  Reports the rate during the stream as a fraction of the idle rate, and
+  whether the stream was still running when fio stopped.
+
+  bench/jobs.py [--reps 1] [--blockgraphd PATH] [--tests stream,guest]
+
+Build blockgraphd without sanitizers (meson setup build-rel
+--buildtype=release).  A measurement, never a test assertion.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
+sys.path.insert(0, HERE)
+from fiolib import run_fio, wait_for_socket  # noqa: E402
+
+GiB = 1 << 30
+MiB = 1 << 20
+JOB = 'org.blockgraph.BlockGraph1.Job'
+
+
+def make_masters(workdir):
+    base = os.path.join(workdir, 'master-base.qcow2')
+    top = os.path.join(workdir, 'master-top.qcow2')
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', base, '1G'], check=True)
+    subprocess.run(['qemu-io', '-c', 'write -P 0x5a 0 1G', base], check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2',
+                    top, '1G'], check=True)
+    subprocess.run(['qemu-io', '-c', 'write -P 0x6b 0 512M', top], check=True,
+                   stdout=subprocess.DEVNULL)
+    return base, top
+
+
+def copy_images(workdir, masters, name):
+    """Fresh copies of base and top for one run; top's header names its base copy."""
+    base = os.path.join(workdir, name + '-base.qcow2')
+    top = os.path.join(workdir, name + '-top.qcow2')
+    shutil.copyfile(masters[0], base)
+    shutil.copyfile(masters[1], top)
+    subprocess.run(['qemu-img', 'rebase', '-u', '-b', base, '-F', 'qcow2', top], check=True)
+    return base, top
+
+
+# ---- blockgraphd ---------------------------------------------------------------------
+
+@contextlib.contextmanager
+def blockgraph(imgs, workdir, args):
+    import bgtest
+    bgtest.BLOCKGRAPHD = args.blockgraphd
+    sock = os.path.join(workdir, 'bg.sock')
+    conf = os.path.join(workdir, 'conf')
+    os.makedirs(conf, exist_ok=True)
+    with open(os.path.join(conf, 'bench.xml'), 'w') as f:
+        f.write('<blockgraph>\n'
+                '  <blockdev driver="qcow2" node-name="base">\n'
+                '    <file driver="file" filename="%s" aio="threads"/>\n'
+                '    <backing/>\n  </blockdev>\n'
+                '  <blockdev driver="qcow2" node-name="top">\n'
+                '    <file driver="file" filename="%s" aio="threads"/>\n'
+                '    <backing ref="base"/>\n  </blockdev>\n'
+                '  <export type="nbd" id="e0" node-name="top" name="disk0" writable="on">\n'
+                '    <server type="unix" path="%s"/>\n  </export>\n</blockgraph>\n'
+                % (imgs[0], imgs[1], sock))
+    try:
+        with bgtest.Daemon(config_dir=conf) as d:
+            wait_for_socket(sock, d.proc, 'blockgraphd')
+            yield BgJobs(d), 'nbd+unix:///disk0?socket=' + sock
+    finally:
+        if os.path.exists(sock):
+            os.unlink(sock)
+
+
+class BgJobs:
+    def __init__(self, d):
+        self.d = d
+        self.sig = d.signals()
+
+    def start_stream(self):
+        self.d.manager.StartJob('<job type="stream" id="j0" node-name="top"/>')
+
+    def running(self):
+        path = self.d.manager_path('job', 'j0')
+        try:
+            return str(self.d.props(path, JOB)['Status']) != 'concluded'
+        except Exception:
+            return False        # dismissed: it ended
+
+    def wait_done(self):
+        self.sig.wait_for(lambda items: any(i[1] == 'Completed' for i in items), timeout=600)
+        ok, err = self.sig.named('Completed')[0][3][:2]
+        if not ok:
+            sys.exit('blockgraphd stream failed: %s' % err)
+
+
+# ---- qemu-storage-daemon -------------------------------------------------------------
+
+class Qmp:
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(path)
+        self.f = self.sock.makefile('rw')
+        self.events = []
+        json.loads(self.f.readline())
+        self.cmd('qmp_capabilities')
+
+    def cmd(self, name, **arguments):
+        self.f.write(json.dumps({'execute': name, 'arguments': arguments}) + '\n')
+        self.f.flush()
+        while True:
+            msg = json.loads(self.f.readline())
+            if 'event' in msg:
+                self.events.append(msg)
+            elif 'error' in msg:
+                sys.exit('QMP %s: %s' % (name, msg['error']))
+            elif 'return' in msg:
+                return msg['return']
+
+    def wait_event(self, name):
+        while True:
+            for e in self.events:
+                if e['event'] == name:
+                    self.events.remove(e)
+                    return e
+            self.events.append(json.loads(self.f.readline()))
+
+
+@contextlib.contextmanager
+def qsd(imgs, workdir, args):
+    sock = os.path.join(workdir, 'qsd.sock')
+    qmp_sock = os.path.join(workdir, 'qmp.sock')
+    proc = subprocess.Popen(
+        ['qemu-storage-daemon',
+         '--blockdev', 'driver=file,node-name=base-file,filename=%s,aio=threads' % imgs[0],
+         '--blockdev', 'driver=qcow2,node-name=base,file=base-file',
+         '--blockdev', 'driver=file,node-name=top-file,filename=%s,aio=threads' % imgs[1],
+         '--blockdev', 'driver=qcow2,node-name=top,file=top-file,backing=base',
+         '--nbd-server', 'addr.type=unix,addr.path=%s' % sock,
+         '--export', 'type=nbd,id=e0,node-name=top,name=disk0,writable=on',
+         '--chardev', 'socket,id=m,path=%s,server=on,wait=off' % qmp_sock,
+         '--monitor', 'chardev=m'], stdin=subprocess.DEVNULL)
+    try:
+        wait_for_socket(sock, proc, 'qemu-storage-daemon')
+        wait_for_socket(qmp_sock, proc, 'qemu-storage-daemon')
+        yield QsdJobs(Qmp(qmp_sock)), 'nbd+unix:///disk0?socket=' + sock
+    finally:
+        proc.terminate()
+        proc.wait()
+        for p in (sock, qmp_sock):
+            if os.path.exists(p):
+                os.unlink(p)
+
+
+class QsdJobs:
+    def __init__(self, qmp):
+        self.qmp = qmp
+
+    def start_stream(self):
+        self.qmp.cmd('block-stream', **{'job-id': 'j0', 'device': 'top'})
+
+    def running(self):
+        return any(j['id'] == 'j0' and j['status'] != 'concluded'
+                   for j in self.qmp.cmd('query-jobs'))
+
+    def wait_done(self):
+        e = self.qmp.wait_event('BLOCK_JOB_COMPLETED')
+        if 'error' in e['data']:
+            sys.exit('qemu-storage-daemon stream failed: %s' % e['data']['error'])
+
+
+SERVERS = [('blockgraph', blockgraph), ('qsd', qsd)]
+
+
+# ---- the measurements ----------------------------------------------------------------
+
+def time_stream(server, masters, workdir, args, name):
+    imgs = copy_images(workdir, masters, name)
+    with server(imgs, workdir, args) as (jobs, _):
+        t0 = time.monotonic()
+        jobs.start_stream()
+        jobs.wait_done()
+        elapsed = time.monotonic() - t0
+    check_data(imgs[1], masters[1], name)
+    return elapsed
+
+
+def check_data(top, master_top, name):
+    """The stream must not change what the guest sees (a bench of a wrong copy is void)."""
+    p = subprocess.run(['qemu-img', 'compare', '-q', top, master_top])
+    if p.returncode != 0:
+        sys.exit('%s: data after stream differs from the original chain' % name)
+
+
+def guest_rate(server, masters, workdir, args, name, runtime_ms, during):
+    imgs = copy_images(workdir, masters, name)
+    with server(imgs, workdir, args) as (jobs, uri):
+        if during:
+            jobs.start_stream()
+        iops, _ = run_fio(uri, 'randwrite', '4k', 32, '%dms' % runtime_ms, GiB // 2)
+        still = jobs.running() if during else None
+    return iops, still
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--reps', type=int, default=1, help='runs per server (best counts)')
+    ap.add_argument('--tests', default='stream,guest')
+    ap.add_argument('--blockgraphd', default=os.environ.get('BLOCKGRAPHD') or
+                    os.path.join(HERE, '..', 'build', 'daemon', 'blockgraphd'))
+    args = ap.parse_args()
+    for tool in ('fio', 'qemu-storage-daemon', 'qemu-img', 'qemu-io', 'dbus-daemon'):
+        if not shutil.which(tool):
+            print('SKIP: %s not installed' % tool)
+            sys.exit(77)
+    tests = args.tests.split(',')
+    workdir = tempfile.mkdtemp(prefix='bg-jobs-bench-', dir='/dev/shm')
+    try:
+        masters = make_masters(workdir)
+        stream = {}
+        for name, server in SERVERS:
+            for _ in range(args.reps):
+                t = time_stream(server, masters, workdir, args, name)
+                stream[name] = min(stream.get(name, t), t)
+                print('  %-10s %-24s %10.3f s' % (name, 'stream 512 MiB', t), flush=True)
+        print('\n%-28s %14s %14s %8s' % ('job', 'blockgraph s', 'qsd s', 'ratio'))
+        print('%-28s %14.3f %14.3f %7.2fx' % ('stream (whole chain)', stream['blockgraph'],
+                                               stream['qsd'], stream['qsd'] / stream['blockgraph']))
+        if 'guest' not in tests:
+            return
+        print()
+        rows = []
+        for name, server in SERVERS:
+            runtime_ms = max(500, int(stream[name] * 1000 * 0.4))
+            idle, _ = guest_rate(server, masters, workdir, args, name, runtime_ms, False)
+            busy, still = guest_rate(server, masters, workdir, args, name, runtime_ms, True)
+            print('  %-10s randwrite-4k-qd32 %5d ms: idle %10.1f IOPS, during stream %10.1f IOPS%s'
+                  % (name, runtime_ms, idle, busy,
+                     '' if still else ' (stream ended before fio)'), flush=True)
+            rows.append((name, idle, busy, still))
+        print('\n%-12s %12s %14s %10s' % ('server', 'idle IOPS', 'stream IOPS', 'fraction'))
+        for name, idle, busy, still in rows:
+            print('%-12s %12.1f %14.1f %9.0f%%%s' % (name, idle, busy, 100 * busy / idle,
+                                                      '' if still else ' *'))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
