@@ -9,8 +9,11 @@ copy of both images, made before its daemon starts.
 - stream: the whole chain into the overlay (512 MiB copied), no speed
   limit, timed from the start call to the job's end: Manager.StartJob and
   the Job's Completed signal over D-Bus for blockgraphd, block-stream and
-  the BLOCK_JOB_COMPLETED event over QMP for qemu-storage-daemon.  (Commit
-  and active commit are to come with the commit job.)
+  the BLOCK_JOB_COMPLETED event over QMP for qemu-storage-daemon.
+- commit (intermediate): an empty overlay 'act' over the two, the overlay
+  committed into the base (512 MiB copied), timed the same way
+  (block-commit with top-node and base-node for qemu-storage-daemon).
+  Active commit is to come with the active commit job.
 - guest: fio (ioengine=nbd) 4k random writes at iodepth 32 through an NBD
   export of the overlay, into its written half (so that the clusters the
   stream allocates do not make the guest's writes cheaper), idle and while
@@ -19,7 +22,7 @@ copy of both images, made before its daemon starts.
   Reports the rate during the stream as a fraction of the idle rate, and
   whether the stream was still running when fio stopped.
 
-  bench/jobs.py [--reps 1] [--blockgraphd PATH] [--tests stream,guest]
+  bench/jobs.py [--reps 1] [--blockgraphd PATH] [--tests stream,commit,guest]
 
 Build blockgraphd without sanitizers (meson setup build-rel
 --buildtype=release).  A measurement, never a test assertion.
@@ -41,6 +44,7 @@ sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
 sys.path.insert(0, HERE)
 from fiolib import run_fio, wait_for_socket  # noqa: E402
 
+LAYERS = ['base', 'top', 'act']
 GiB = 1 << 30
 MiB = 1 << 20
 JOB = 'org.blockgraph.BlockGraph1.Job'
@@ -59,14 +63,20 @@ def make_masters(workdir):
     return base, top
 
 
-def copy_images(workdir, masters, name):
-    """Fresh copies of base and top for one run; top's header names its base copy."""
+def copy_images(workdir, masters, name, active=False):
+    """Fresh copies of base and top for one run; top's header names its base
+    copy.  active: an empty overlay 'act' over top as the chain's top."""
     base = os.path.join(workdir, name + '-base.qcow2')
     top = os.path.join(workdir, name + '-top.qcow2')
     shutil.copyfile(masters[0], base)
     shutil.copyfile(masters[1], top)
     subprocess.run(['qemu-img', 'rebase', '-u', '-b', base, '-F', 'qcow2', top], check=True)
-    return base, top
+    if not active:
+        return base, top
+    act = os.path.join(workdir, name + '-act.qcow2')
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', top, '-F', 'qcow2',
+                    act, '1G'], check=True)
+    return base, top, act
 
 
 # ---- blockgraphd ---------------------------------------------------------------------
@@ -79,16 +89,17 @@ def blockgraph(imgs, workdir, args):
     conf = os.path.join(workdir, 'conf')
     os.makedirs(conf, exist_ok=True)
     with open(os.path.join(conf, 'bench.xml'), 'w') as f:
-        f.write('<blockgraph>\n'
-                '  <blockdev driver="qcow2" node-name="base">\n'
-                '    <file driver="file" filename="%s" aio="threads"/>\n'
-                '    <backing/>\n  </blockdev>\n'
-                '  <blockdev driver="qcow2" node-name="top">\n'
-                '    <file driver="file" filename="%s" aio="threads"/>\n'
-                '    <backing ref="base"/>\n  </blockdev>\n'
-                '  <export type="nbd" id="e0" node-name="top" name="disk0" writable="on">\n'
+        f.write('<blockgraph>\n')
+        below = None
+        for name, img in zip(LAYERS, imgs):
+            f.write('  <blockdev driver="qcow2" node-name="%s">\n'
+                    '    <file driver="file" filename="%s" aio="threads"/>\n'
+                    '    <backing%s/>\n  </blockdev>\n'
+                    % (name, img, ' ref="%s"' % below if below else ''))
+            below = name
+        f.write('  <export type="nbd" id="e0" node-name="%s" name="disk0" writable="on">\n'
                 '    <server type="unix" path="%s"/>\n  </export>\n</blockgraph>\n'
-                % (imgs[0], imgs[1], sock))
+                % (below, sock))
     try:
         with bgtest.Daemon(config_dir=conf) as d:
             wait_for_socket(sock, d.proc, 'blockgraphd')
@@ -106,6 +117,10 @@ class BgJobs:
     def start_stream(self):
         self.d.manager.StartJob('<job type="stream" id="j0" node-name="top"/>')
 
+    def start_commit(self):
+        self.d.manager.StartJob('<job type="commit" id="j0" node-name="act" top-node="top" '
+                                'base-node="base"/>')
+
     def running(self):
         path = self.d.manager_path('job', 'j0')
         try:
@@ -117,7 +132,7 @@ class BgJobs:
         self.sig.wait_for(lambda items: any(i[1] == 'Completed' for i in items), timeout=600)
         ok, err = self.sig.named('Completed')[0][3][:2]
         if not ok:
-            sys.exit('blockgraphd stream failed: %s' % err)
+            sys.exit('blockgraphd job failed: %s' % err)
 
 
 # ---- qemu-storage-daemon -------------------------------------------------------------
@@ -156,14 +171,17 @@ class Qmp:
 def qsd(imgs, workdir, args):
     sock = os.path.join(workdir, 'qsd.sock')
     qmp_sock = os.path.join(workdir, 'qmp.sock')
+    cmd = ['qemu-storage-daemon']
+    below = None
+    for name, img in zip(LAYERS, imgs):
+        cmd += ['--blockdev', 'driver=file,node-name=%s-file,filename=%s,aio=threads' % (name, img),
+                '--blockdev', 'driver=qcow2,node-name=%s,file=%s-file%s'
+                % (name, name, ',backing=' + below if below else '')]
+        below = name
     proc = subprocess.Popen(
-        ['qemu-storage-daemon',
-         '--blockdev', 'driver=file,node-name=base-file,filename=%s,aio=threads' % imgs[0],
-         '--blockdev', 'driver=qcow2,node-name=base,file=base-file',
-         '--blockdev', 'driver=file,node-name=top-file,filename=%s,aio=threads' % imgs[1],
-         '--blockdev', 'driver=qcow2,node-name=top,file=top-file,backing=base',
+        cmd + [
          '--nbd-server', 'addr.type=unix,addr.path=%s' % sock,
-         '--export', 'type=nbd,id=e0,node-name=top,name=disk0,writable=on',
+         '--export', 'type=nbd,id=e0,node-name=%s,name=disk0,writable=on' % below,
          '--chardev', 'socket,id=m,path=%s,server=on,wait=off' % qmp_sock,
          '--monitor', 'chardev=m'], stdin=subprocess.DEVNULL)
     try:
@@ -185,6 +203,10 @@ class QsdJobs:
     def start_stream(self):
         self.qmp.cmd('block-stream', **{'job-id': 'j0', 'device': 'top'})
 
+    def start_commit(self):
+        self.qmp.cmd('block-commit', **{'job-id': 'j0', 'device': 'act', 'top-node': 'top',
+                                        'base-node': 'base'})
+
     def running(self):
         return any(j['id'] == 'j0' and j['status'] != 'concluded'
                    for j in self.qmp.cmd('query-jobs'))
@@ -192,7 +214,7 @@ class QsdJobs:
     def wait_done(self):
         e = self.qmp.wait_event('BLOCK_JOB_COMPLETED')
         if 'error' in e['data']:
-            sys.exit('qemu-storage-daemon stream failed: %s' % e['data']['error'])
+            sys.exit('qemu-storage-daemon job failed: %s' % e['data']['error'])
 
 
 SERVERS = [('blockgraph', blockgraph), ('qsd', qsd)]
@@ -200,22 +222,22 @@ SERVERS = [('blockgraph', blockgraph), ('qsd', qsd)]
 
 # ---- the measurements ----------------------------------------------------------------
 
-def time_stream(server, masters, workdir, args, name):
-    imgs = copy_images(workdir, masters, name)
+def time_job(server, masters, workdir, args, name, job):
+    imgs = copy_images(workdir, masters, name, active=job == 'commit')
     with server(imgs, workdir, args) as (jobs, _):
         t0 = time.monotonic()
-        jobs.start_stream()
+        getattr(jobs, 'start_' + job)()
         jobs.wait_done()
         elapsed = time.monotonic() - t0
-    check_data(imgs[1], masters[1], name)
+    check_data(imgs[-1], masters[1], name)
     return elapsed
 
 
 def check_data(top, master_top, name):
-    """The stream must not change what the guest sees (a bench of a wrong copy is void)."""
+    """The job must not change what the guest sees (a bench of a wrong copy is void)."""
     p = subprocess.run(['qemu-img', 'compare', '-q', top, master_top])
     if p.returncode != 0:
-        sys.exit('%s: data after stream differs from the original chain' % name)
+        sys.exit('%s: data after the job differs from the original chain' % name)
 
 
 def guest_rate(server, masters, workdir, args, name, runtime_ms, during):
@@ -231,7 +253,7 @@ def guest_rate(server, masters, workdir, args, name, runtime_ms, during):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--reps', type=int, default=1, help='runs per server (best counts)')
-    ap.add_argument('--tests', default='stream,guest')
+    ap.add_argument('--tests', default='stream,commit,guest')
     ap.add_argument('--blockgraphd', default=os.environ.get('BLOCKGRAPHD') or
                     os.path.join(HERE, '..', 'build', 'daemon', 'blockgraphd'))
     args = ap.parse_args()
@@ -243,16 +265,20 @@ def main():
     workdir = tempfile.mkdtemp(prefix='bg-jobs-bench-', dir='/dev/shm')
     try:
         masters = make_masters(workdir)
-        stream = {}
-        for name, server in SERVERS:
-            for _ in range(args.reps):
-                t = time_stream(server, masters, workdir, args, name)
-                stream[name] = min(stream.get(name, t), t)
-                print('  %-10s %-24s %10.3f s' % (name, 'stream 512 MiB', t), flush=True)
+        times = {}
+        for job in [j for j in ('stream', 'commit') if j in tests]:
+            for name, server in SERVERS:
+                for _ in range(args.reps):
+                    t = time_job(server, masters, workdir, args, name, job)
+                    best = times.setdefault(job, {})
+                    best[name] = min(best.get(name, t), t)
+                    print('  %-10s %-24s %10.3f s' % (name, job + ' 512 MiB', t), flush=True)
         print('\n%-28s %14s %14s %8s' % ('job', 'blockgraph s', 'qsd s', 'ratio'))
-        print('%-28s %14.3f %14.3f %7.2fx' % ('stream (whole chain)', stream['blockgraph'],
-                                               stream['qsd'], stream['qsd'] / stream['blockgraph']))
-        if 'guest' not in tests:
+        for job, t in times.items():
+            print('%-28s %14.3f %14.3f %7.2fx' % (job, t['blockgraph'], t['qsd'],
+                                                   t['qsd'] / t['blockgraph']))
+        stream = times.get('stream', {})
+        if 'guest' not in tests or not stream:
             return
         print()
         rows = []
