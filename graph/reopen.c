@@ -21,7 +21,7 @@ typedef struct ReopenEntry {
     const BlockdevSpec *spec;
     OptionSet *new_opts;
     void *drv_state;            /* from reopen_prepare */
-    bool drv_prepared;
+    bool drv_prepared;          /* reopen_commit or reopen_abort is due */
     bool was_writable;
 } ReopenEntry;
 
@@ -344,28 +344,12 @@ static bool options_equal_for_driver(const BlockNode *node, const OptionSet *new
     return true;
 }
 
-static bool coroutine_fn prepare_driver(ReopenEntry *e, GError **errp)
+/* The new options take effect: the driver's staged state, then the node's. */
+static void commit_entry(void *opaque)
 {
+    ReopenEntry *e = opaque;
     BlockNode *node = e->node;
-    const char *changed = NULL;
 
-    if (node->drv->reopen_prepare) {
-        if (node->drv->reopen_prepare(node, e->new_opts, &e->drv_state, errp) < 0)
-            return false;
-        e->drv_prepared = true;
-        return true;
-    }
-    if (options_equal_for_driver(node, e->new_opts, &changed))
-        return true;
-    g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
-                "Driver '%s' cannot change option '%s' of node '%s' at run time",
-                node->drv->name, changed, node->name);
-    return false;
-}
-
-static void commit_entry(ReopenEntry *e)
-{
-    BlockNode *node = e->node;
     if (e->drv_prepared && node->drv->reopen_commit)
         node->drv->reopen_commit(node, e->drv_state);
     option_set_free(node->options);
@@ -374,6 +358,36 @@ static void commit_entry(ReopenEntry *e)
     node_notify_changed(node, "ReadOnly");
     node_notify_changed(node, "AutoReadOnly");
     node_notify_changed(node, "Size");
+}
+
+static void abort_entry(void *opaque)
+{
+    ReopenEntry *e = opaque;
+
+    if (e->drv_prepared && e->node->drv->reopen_abort)
+        e->node->drv->reopen_abort(e->node, e->drv_state);
+}
+
+/* The entry belongs to the queue: the transaction does not free it. */
+static const TransactionActions entry_actions = { .commit = commit_entry, .abort = abort_entry };
+
+static bool coroutine_fn prepare_driver(ReopenEntry *e, Transaction *tran, GError **errp)
+{
+    BlockNode *node = e->node;
+    const char *changed = NULL;
+
+    if (node->drv->reopen_prepare) {
+        if (node->drv->reopen_prepare(node, e->new_opts, &e->drv_state, errp) < 0)
+            return false;
+        e->drv_prepared = true;
+    } else if (!options_equal_for_driver(node, e->new_opts, &changed)) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
+                    "Driver '%s' cannot change option '%s' of node '%s' at run time",
+                    node->drv->name, changed, node->name);
+        return false;
+    }
+    tran_add(tran, &entry_actions, e);
+    return true;
 }
 
 static bool coroutine_fn reopen_prepare_all(ReopenQueue *q, Transaction *tran, GError **errp)
@@ -394,7 +408,7 @@ static bool coroutine_fn reopen_prepare_all(ReopenQueue *q, Transaction *tran, G
             return false;
     }
     for (guint i = 0; i < q->entries->len; i++)
-        if (!prepare_driver(g_ptr_array_index(q->entries, i), errp))
+        if (!prepare_driver(g_ptr_array_index(q->entries, i), tran, errp))
             return false;
     /* Permissions on the final graph, top-down from every reopened node. */
     for (guint i = 0; i < q->entries->len; i++) {
@@ -464,15 +478,7 @@ int coroutine_fn graph_co_reopen(GPtrArray *specs, GError **errp)
             g_ptr_array_add(q.drained, node);
         }
         tran = tran_new();
-        ok = reopen_prepare_all(&q, tran, errp);
-        for (guint i = 0; i < q.entries->len; i++) {
-            ReopenEntry *e = g_ptr_array_index(q.entries, i);
-            if (ok)
-                commit_entry(e);
-            else if (e->drv_prepared && e->node->drv->reopen_abort)
-                e->node->drv->reopen_abort(e->node, e->drv_state);
-        }
-        tran_finish(tran, ok);
+        ok = tran_finish(tran, reopen_prepare_all(&q, tran, errp));
         for (guint i = 0; i < q.drained->len; i++)
             node_drain_end(g_ptr_array_index(q.drained, i));
         if (ok)
