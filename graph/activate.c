@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 
-#include "drivers/drivers.h"
+#include "graph/driver-call.h"
 #include "graph/error.h"
 #include "graph/graph-internal.h"
 #include "graph/io.h"
@@ -39,9 +39,9 @@ static int coroutine_fn activate_drained(BlockNode *node, GError **errp)
         node->active = false;
         return -EPERM;
     }
-    if (!node->drv->co_activate || node->failure)
+    if (node->failure)
         return 0;
-    r = node->drv->co_activate(node, &err);
+    r = drv_co_activate(node, &err);
     if (r < 0) {
         node_fail(node, "could not read the image again on activation: %s", err->message);
         g_propagate_prefixed_error(errp, g_steal_pointer(&err), "Failed to activate node '%s': ",
@@ -88,8 +88,8 @@ static int coroutine_fn inactivate_drained(BlockNode *node, GError **errp)
                     "Cannot inactivate node '%s': %s still writes to it", node->name, who);
         return -EBUSY;
     }
-    if (node->drv->co_inactivate && node->writable && !node->failure)
-        r = node->drv->co_inactivate(node);
+    if (node->writable && !node->failure)
+        r = drv_co_inactivate(node);
     if (r >= 0)
         r = node_co_flush_drained(node);
     if (r < 0) {
@@ -136,12 +136,14 @@ int coroutine_fn node_co_set_active(BlockNode *node, bool active, GError **errp)
 
 void coroutine_fn node_co_finish_failure(BlockNode *node)
 {
-    if (!node->failure || !node->opened || node->drv == &block_driver_error)
+    const BlockDriver *error_driver = block_driver_find("error");
+
+    if (!node->failure || !node->opened || node->drv == error_driver)
         return;
-    if (node->drv->close)
-        node->drv->close(node);
+    drv_co_close(node);
     g_clear_pointer(&node->opaque, g_free);
-    node->drv = &block_driver_error;
+    node->drv = error_driver;
+    node->opened = true;        /* `error` needs no open and no close */
     node_notify_changed(node, "Driver");
 }
 

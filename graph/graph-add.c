@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdlib.h>
 
+#include "graph/driver-call.h"
 #include "graph/error.h"
 #include "graph/graph-internal.h"
 #include "graph/graph.h"
@@ -360,9 +361,8 @@ static BlockNode *open_node_checked(AddContext *ctx, const BlockdevSpec *spec, b
     node = node_new(ctx, name, generated, drv, opts);
     if (!attach_storage_children(ctx, node, spec, errp))
         return NULL;
-    if (drv->co_open && drv->co_open(node, opts, errp) < 0)
+    if (drv_co_open(node, opts, errp) < 0)
         return NULL;
-    node->opened = true;
     if (!open_backing(ctx, node, spec, open_backing_from_image, errp))
         return NULL;
     return node;
@@ -392,11 +392,8 @@ static void coroutine_fn add_rollback(AddContext *ctx)
 {
     GPtrArray *created = ctx->created;
 
-    for (guint i = created->len; i-- > 0;) {
-        BlockNode *node = g_ptr_array_index(created, i);
-        if (node->opened && node->drv->close)
-            node->drv->close(node);
-    }
+    for (guint i = created->len; i-- > 0;)
+        drv_co_close(g_ptr_array_index(created, i));
     /* Nodes that were there before stay open: they get back what the new links took. */
     for (guint i = created->len; i-- > 0;) {
         BlockNode *node = g_ptr_array_index(created, i);

@@ -5,6 +5,7 @@
  * graph-add.c.
  */
 
+#include "graph/driver-call.h"
 #include "graph/error.h"
 #include "graph/graph-internal.h"
 #include "graph/graph.h"
@@ -125,11 +126,7 @@ static void coroutine_fn graph_release(BlockNode *first)
                           g_strerror(-r));
         }
         node_co_drain_begin(node);
-        if (node->opened) {
-            if (node->drv->close)
-                node->drv->close(node);
-            node->opened = false;
-        }
+        drv_co_close(node);
         graph_unregister(node);
         while (node->children->len > 0) {
             BlockChild *c = g_ptr_array_index(node->children, node->children->len - 1);

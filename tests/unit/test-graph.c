@@ -6,6 +6,7 @@
 
 #include "aio/loop.h"
 #include "drivers/drivers.h"
+#include "graph/driver-call.h"
 #include "graph/error.h"
 #include "graph/graph-internal.h"
 #include "graph/graph.h"
@@ -450,6 +451,53 @@ static void test_set_active_waits_for_the_graph_lock(void **state)
     assert_null(remove_node("locked"));
 }
 
+/* A driver that takes a resource and then fails to open. */
+typedef struct HalfOpen {
+    bool taken;
+    int closes;
+} HalfOpen;
+
+static int coroutine_fn half_open(BlockNode *node, const OptionSet *opts, GError **errp)
+{
+    ((HalfOpen *)node->opaque)->taken = true;
+    g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED, "lock probe failed");
+    return -ENOTSUP;
+}
+
+static void coroutine_fn half_close(BlockNode *node)
+{
+    HalfOpen *h = node->opaque;
+
+    h->taken = false;
+    h->closes++;
+}
+
+static const BlockDriver half_open_driver = {
+    .name = "half-open", .co_open = half_open, .close = half_close,
+};
+
+static void open_entry(void *opaque)
+{
+    BlockNode *node = opaque;
+    g_autoptr(GError) err = NULL;
+
+    assert_int_equal(drv_co_open(node, NULL, &err), -ENOTSUP);
+    assert_non_null(err);
+}
+
+static void test_failed_open_is_closed(void **state)
+{
+    HalfOpen h = { 0 };
+    BlockNode node = { .name = "half", .drv = &half_open_driver, .opaque = &h };
+
+    aio_run_coroutine(open_entry, &node);
+    assert_false(h.taken);
+    assert_int_equal(h.closes, 1);
+    assert_false(node.opened);
+    aio_run_coroutine((void (*)(void *))drv_co_close, &node);
+    assert_int_equal(h.closes, 1);      /* never opened: no second close */
+}
+
 static void read_entry(void *opaque)
 {
     IoTest *t = opaque;
@@ -495,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_inactive_node_refuses_writers),
         cmocka_unit_test(test_inactivation_waits_for_requests_in_flight),
         cmocka_unit_test(test_set_active_waits_for_the_graph_lock),
+        cmocka_unit_test(test_failed_open_is_closed),
         cmocka_unit_test(test_failed_node_answers_eio_and_switches_to_error_driver),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
