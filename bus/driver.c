@@ -69,7 +69,8 @@ static char *option_description(const OptionSpec *o)
     return g_strdup_printf("%s (at most %" G_GUINT64_FORMAT ")", text, o->max_value);
 }
 
-static int append_option_table(sd_bus_message *reply, const OptionSpec *table)
+static int append_option_table(sd_bus_message *reply, const BlockDriver *drv,
+                               const OptionSpec *table)
 {
     int r = 0;
 
@@ -80,7 +81,7 @@ static int append_option_table(sd_bus_message *reply, const OptionSpec *table)
 
         r = sd_bus_message_append(reply, "(sssbs)", o->name, type,
                                   o->default_value ? o->default_value : "",
-                                  (int)o->mutable_on_reopen, description);
+                                  (int)block_driver_option_mutable(drv, o), description);
     }
     return r;
 }
@@ -92,10 +93,10 @@ DRIVER_GETTER(property_get_options)
 
     r = sd_bus_message_open_container(reply, 'a', "(sssbs)");
     if (r >= 0) {
-        r = append_option_table(reply, node_common_options);
+        r = append_option_table(reply, drv, node_common_options);
     }
     if (r >= 0) {
-        r = append_option_table(reply, drv->options);
+        r = append_option_table(reply, drv, drv->options);
     }
     return r < 0 ? r : sd_bus_message_close_container(reply);
 }

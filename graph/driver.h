@@ -164,6 +164,13 @@ typedef struct BlockDriver {
 void block_perm_filter_child(uint64_t parent_perm, uint64_t parent_shared,
                              uint64_t *ret_perm, uint64_t *ret_shared);
 
+/*
+ * Whether a node of drv can change the option at reopen: the table marks it
+ * mutable and either the core applies it or the driver implements
+ * reopen_prepare.  Driver.Options and reopen both ask this.
+ */
+bool block_driver_option_mutable(const BlockDriver *drv, const OptionSpec *spec);
+
 /* All drivers, in one explicit list. */
 const BlockDriver *const *block_drivers(void);
 const BlockDriver *block_driver_find(const char *name);

@@ -5,26 +5,39 @@ static const char *const discard_values[] = { "ignore", "unmap", NULL };
 static const char *const detect_zeroes_values[] = { "off", "on", "unmap", NULL };
 
 const OptionSpec node_common_options[] = {
-    { "node-name", OPTION_STRING, NULL, false, false, NULL,
-      "Name of the node; generated for unnamed inline children" },
-    { "driver", OPTION_STRING, NULL, false, true, NULL,
-      "Block driver of the node" },
-    { "read-only", OPTION_BOOL, "off", true, false, NULL,
-      "Open read-only: no writer can attach" },
-    { "auto-read-only", OPTION_BOOL, "off", true, false, NULL,
-      "With read-only=off: settle for read-only, or switch dynamically where the driver can" },
-    { "discard", OPTION_ENUM, "ignore", true, false, discard_values,
-      "Whether discard requests are passed down (unmap) or ignored" },
-    { "detect-zeroes", OPTION_ENUM, "off", true, false, detect_zeroes_values,
-      "Turn writes of zeroes into zero writes (unmap: and punch holes when discard=unmap)" },
-    { "cache.direct", OPTION_BOOL, "off", true, false, NULL,
-      "Bypass the host page cache (O_DIRECT)" },
-    { "cache.no-flush", OPTION_BOOL, "off", true, false, NULL,
-      "Ignore flush requests (unsafe)" },
-    { "force-share", OPTION_BOOL, "off", false, false, NULL,
-      "Share all permissions with other users (read-only nodes only)" },
+    { .name = "node-name", .type = OPTION_STRING, .applied_by_core = true,
+      .description = "Name of the node; generated for unnamed inline children" },
+    { .name = "driver", .type = OPTION_STRING, .required = true, .applied_by_core = true,
+      .description = "Block driver of the node" },
+    { .name = "read-only", .type = OPTION_BOOL, .default_value = "off",
+      .mutable_on_reopen = true, .applied_by_core = true,
+      .description = "Open read-only: no writer can attach" },
+    { .name = "auto-read-only", .type = OPTION_BOOL, .default_value = "off",
+      .mutable_on_reopen = true, .applied_by_core = true,
+      .description = "With read-only=off: settle for read-only, or switch dynamically where the "
+                     "driver can" },
+    { .name = "discard", .type = OPTION_ENUM, .default_value = "ignore",
+      .mutable_on_reopen = true, .applied_by_core = true, .enum_values = discard_values,
+      .description = "Whether discard requests are passed down (unmap) or ignored" },
+    { .name = "detect-zeroes", .type = OPTION_ENUM, .default_value = "off",
+      .mutable_on_reopen = true, .applied_by_core = true, .enum_values = detect_zeroes_values,
+      .description = "Turn writes of zeroes into zero writes (unmap: and punch holes when "
+                     "discard=unmap)" },
+    { .name = "cache.direct", .type = OPTION_BOOL, .default_value = "off",
+      .mutable_on_reopen = true,
+      .description = "Bypass the host page cache (O_DIRECT)" },
+    { .name = "cache.no-flush", .type = OPTION_BOOL, .default_value = "off",
+      .mutable_on_reopen = true,
+      .description = "Ignore flush requests (unsafe)" },
+    { .name = "force-share", .type = OPTION_BOOL, .default_value = "off",
+      .description = "Share all permissions with other users (read-only nodes only)" },
     OPTION_TABLE_END
 };
+
+bool block_driver_option_mutable(const BlockDriver *drv, const OptionSpec *spec)
+{
+    return spec->mutable_on_reopen && (spec->applied_by_core || drv->reopen_prepare);
+}
 
 void node_apply_common_options(BlockNode *node)
 {

@@ -29,11 +29,18 @@ typedef struct OptionSpec {
     const char *name;
     OptionType type;
     const char *default_value;          /* text form; NULL: unset unless given */
+    /*
+     * May change at reopen.  A change is applied by the core itself when
+     * applied_by_core (common options such as read-only, discard), else by
+     * the driver's reopen_prepare: a driver without one cannot change it
+     * (block_driver_option_mutable).
+     */
     bool mutable_on_reopen;
     bool required;
     const char *const *enum_values;     /* OPTION_ENUM: NULL-terminated */
     const char *description;
     uint64_t max_value;                 /* OPTION_UINT/SIZE: largest accepted; 0: no limit */
+    bool applied_by_core;               /* see mutable_on_reopen */
 } OptionSpec;
 
 /* Tables end with an entry whose name is NULL. */

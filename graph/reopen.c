@@ -70,11 +70,16 @@ static bool check_immutable(const BlockNode *node, const OptionSet *new_opts, GE
         const OptionValue *nv = option_set_nth(new_opts, i);
         const OptionValue *ov = option_set_lookup(node->options, nv->spec->name);
 
-        if (nv->spec->mutable_on_reopen || g_str_equal(nv->spec->name, "node-name"))
+        if (block_driver_option_mutable(node->drv, nv->spec) ||
+            g_str_equal(nv->spec->name, "node-name"))
             continue;
         if (g_strcmp0(nv->text, ov ? ov->text : NULL) == 0)
             continue;
-        if (nv->is_default || !nv->is_set)
+        if (nv->spec->mutable_on_reopen)
+            g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
+                        "Driver '%s' cannot change option '%s' of node '%s' at run time",
+                        node->drv->name, nv->spec->name, node->name);
+        else if (nv->is_default || !nv->is_set)
             g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
                         "Option '%s' cannot be reset to its default value (node '%s')",
                         nv->spec->name, node->name);

@@ -54,6 +54,18 @@ def main():
                      'error names option and node: %s' % e.get_dbus_message())
         d.manager.AddNode('<blockdev driver="null-co" node-name="slow" latency-ns="1000000"/>')
 
+        # Mutable means the driver can change it: null-co has no reopen of its own,
+        # so only what the core applies (read-only, discard, ...) is mutable.
+        bgtest.check_equal(opts['cache.direct'][2], False, 'null-co cache.direct mutable')
+        bgtest.check_equal(opts['read-only'][2], True, 'null-co read-only mutable')
+        bgtest.check_equal(options(driver(d, 'file'))['cache.direct'][2], True,
+                           'file cache.direct mutable')
+        d.manager.AddNode('<blockdev driver="null-co" node-name="n"/>')
+        e = bgtest.expect_error('NotSupported', d.node('n').Reopen,
+                                '<blockdev driver="null-co"><cache direct="on"/></blockdev>')
+        bgtest.check("'cache.direct'" in e.get_dbus_message(), e.get_dbus_message())
+        d.node('n').Reopen('<blockdev driver="null-co" discard="unmap"/>')
+
         raw = driver(d, 'raw')
         bgtest.check_equal(str(raw['Kind']), 'format')
         bgtest.check('file' in [str(r) for r in raw['ChildRoles']], 'raw takes a file child')
