@@ -189,8 +189,7 @@ static bool attach_storage_children(AddContext *ctx, BlockNode *node, const Bloc
         if (!child || !attach_child(node, child, cs->role, errp))
             return false;
     }
-    if (!node->filename && node->file && node->file->node->filename)
-        node->filename = g_strdup(node->file->node->filename);
+    node_refresh_filename(node);
     return true;
 }
 

@@ -70,6 +70,13 @@ void block_child_take_out(BlockChild *c);
 void block_child_put_back(BlockChild *c, guint child_index);
 void block_child_destroy(BlockChild *c);
 
+/*
+ * A format or filter shows its file's filename: sets it from the current
+ * `file` child (after AddNode linked it or a reopen replaced it), and the
+ * same for the parents that show this one's.
+ */
+void node_refresh_filename(BlockNode *node);
+
 /* Makes node visible: name table, node list, listener. */
 void graph_register(BlockNode *node);
 

@@ -274,3 +274,19 @@ void node_notify_changed(BlockNode *node, const char *property)
 {
     graph_notify_changed(node, property);
 }
+
+void node_refresh_filename(BlockNode *node)
+{
+    const char *from = node->file ? node->file->node->filename : NULL;
+
+    if (node->drv->kind == BLOCK_DRIVER_PROTOCOL || g_strcmp0(from, node->filename) == 0)
+        return;
+    g_free(node->filename);
+    node->filename = g_strdup(from);
+    graph_notify_changed(node, "Filename");
+    for (guint i = 0; i < node->parents->len; i++) {
+        BlockChild *c = g_ptr_array_index(node->parents, i);
+        if (c->parent && c->parent->file == c)
+            node_refresh_filename(c->parent);
+    }
+}

@@ -360,6 +360,7 @@ static void commit_entry(void *opaque)
     option_set_free(node->options);
     node->options = g_steal_pointer(&e->new_opts);
     node_apply_common_options(node);
+    node_refresh_filename(node);
     node_notify_changed(node, "ReadOnly");
     node_notify_changed(node, "AutoReadOnly");
     node_notify_changed(node, "Size");
