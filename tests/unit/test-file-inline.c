@@ -121,8 +121,9 @@ static void test_disk_nowait(void **state)
     char out[4096], in[4096];
     memset(out, 0x3c, sizeof(out));
     /* Blocks far enough apart that readahead for one does not bring the next. */
-    for (int i = 0; i < 4; i++)
-        assert_int_equal(pwrite(f->fd, out, sizeof(out), i * 256 * 1024), sizeof(out));
+    enum { BLOCKS = 32, STRIDE = 1024 * 1024 };
+    for (int i = 0; i < BLOCKS; i++)
+        assert_int_equal(pwrite(f->fd, out, sizeof(out), (off_t)i * STRIDE), sizeof(out));
     struct iovec iov = { in, sizeof(in) };
     FileRwJob job = rw_job(f->fd, false, 0, &iov);
     long ret = -1;
@@ -141,13 +142,19 @@ static void test_disk_nowait(void **state)
     job.rw_flags = RWF_DSYNC;
     assert_false(file_inline_try(&fi, &job, &ret));
 
-    /* Drop the pages: every read misses, and after a few the policy stops trying. */
+    /*
+     * Drop the pages: reads miss, and after a few misses in a row the policy
+     * stops trying.  A missed RWF_NOWAIT read starts readahead, and on a busy
+     * machine a dropped page can come back before it is read, so a hit in
+     * between may reset the count: the back-off must still come within the
+     * blocks written.
+     */
     assert_int_equal(fdatasync(f->fd), 0);
     assert_int_equal(posix_fadvise(f->fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < BLOCKS && fi.skip == 0; i++) {
         iov = (struct iovec){ in, sizeof(in) };
-        job = rw_job(f->fd, false, i * 256 * 1024, &iov);
-        assert_false(file_inline_try(&fi, &job, &ret));
+        job = rw_job(f->fd, false, (off_t)i * STRIDE, &iov);
+        file_inline_try(&fi, &job, &ret);
     }
     assert_int_equal(fi.skip, 64);
     assert_int_equal(fi.misses, 0);
