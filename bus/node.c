@@ -82,6 +82,13 @@ NODE_GETTER(property_get_filename)
     return sd_bus_message_append(reply, "s", node->filename ? node->filename : "");
 }
 
+NODE_GETTER(property_get_failure_reason)
+{
+    BlockNode *node = userdata;
+
+    return sd_bus_message_append(reply, "s", node->failure ? node->failure : "");
+}
+
 NODE_GETTER(property_get_children)
 {
     BlockNode *node = userdata;
@@ -299,7 +306,7 @@ void bus_node_removed(BlockNode *node)
 /* Node properties that send PropertiesChanged (EMITS_CHANGE in the vtable). */
 static const char *const node_changing_properties[] = {
     "Driver", "Size", "ReadOnly", "AutoReadOnly", "Writable", "Active", "Filename",
-    "Children", "Users",
+    "FailureReason", "Children", "Users",
 };
 
 static bool node_property_changes(const char *name)
@@ -320,6 +327,7 @@ static const char *const node_property_map[][2] = {
     { "writable", "Writable" },
     { "active", "Active" },
     { "filename", "Filename" },
+    { "failure", "FailureReason" },
     { "children", "Children" },
     { "users", "Users" },
     { "parents", "Users" },
@@ -373,6 +381,7 @@ static const sd_bus_vtable node_vtable[] = {
     SD_BUS_PROPERTY("Writable", "b", property_get_writable, 0, CHANGES),
     SD_BUS_PROPERTY("Active", "b", property_get_bool_field, offsetof(BlockNode, active), CHANGES),
     SD_BUS_PROPERTY("Filename", "s", property_get_filename, 0, CHANGES),
+    SD_BUS_PROPERTY("FailureReason", "s", property_get_failure_reason, 0, CHANGES),
     SD_BUS_PROPERTY("Children", "a(sso)", property_get_children, 0, CHANGES),
     SD_BUS_PROPERTY("Users", "a(ssasas)", property_get_users, 0, CHANGES),
     SD_BUS_METHOD_WITH_NAMES("GetXML", "", , "s", SD_BUS_PARAM(xml),

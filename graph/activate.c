@@ -158,6 +158,7 @@ void node_fail(BlockNode *node, const char *fmt, ...)
     va_end(ap);
     g_warning("Node '%s' failed: %s; it answers every request with EIO from now on",
               node->name, node->failure);
+    node_notify_changed(node, "failure");
     /*
      * Not now: the driver may be in the middle of a request on this very
      * node.  The last request in flight switches it (graph/io.c).
