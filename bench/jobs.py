@@ -30,10 +30,8 @@ Build blockgraphd without sanitizers (meson setup build-rel
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
 sys.path.insert(0, HERE)
 from fiolib import run_fio, wait_for_socket  # noqa: E402
+from qmp import Qmp  # noqa: E402
 
 LAYERS = ['base', 'top', 'act']
 GiB = 1 << 30
@@ -136,36 +135,6 @@ class BgJobs:
 
 
 # ---- qemu-storage-daemon -------------------------------------------------------------
-
-class Qmp:
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(path)
-        self.f = self.sock.makefile('rw')
-        self.events = []
-        json.loads(self.f.readline())
-        self.cmd('qmp_capabilities')
-
-    def cmd(self, name, **arguments):
-        self.f.write(json.dumps({'execute': name, 'arguments': arguments}) + '\n')
-        self.f.flush()
-        while True:
-            msg = json.loads(self.f.readline())
-            if 'event' in msg:
-                self.events.append(msg)
-            elif 'error' in msg:
-                sys.exit('QMP %s: %s' % (name, msg['error']))
-            elif 'return' in msg:
-                return msg['return']
-
-    def wait_event(self, name):
-        while True:
-            for e in self.events:
-                if e['event'] == name:
-                    self.events.remove(e)
-                    return e
-            self.events.append(json.loads(self.f.readline()))
-
 
 @contextlib.contextmanager
 def qsd(imgs, workdir, args):

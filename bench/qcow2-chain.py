@@ -14,10 +14,8 @@ A measurement, never a test assertion.
 """
 
 import argparse
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +23,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
+sys.path.insert(0, HERE)
+from qmp import Qmp  # noqa: E402
 
 
 def make_chain(workdir, depth):
@@ -50,25 +50,6 @@ def time_blockgraph(top, args):
         elapsed = time.monotonic() - t0
         d.manager.RemoveNode('top', timeout=600)
     return elapsed
-
-
-class Qmp:
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(path)
-        self.f = self.sock.makefile('rw')
-        json.loads(self.f.readline())
-        self.cmd('qmp_capabilities')
-
-    def cmd(self, name, **arguments):
-        self.f.write(json.dumps({'execute': name, 'arguments': arguments}) + '\n')
-        self.f.flush()
-        while True:
-            msg = json.loads(self.f.readline())
-            if 'return' in msg or 'error' in msg:
-                if 'error' in msg:
-                    sys.exit('QMP %s: %s' % (name, msg['error']))
-                return msg['return']
 
 
 def time_qsd(top, workdir):
