@@ -327,28 +327,6 @@ static bool stage_read_only(ReopenEntry *e, Transaction *tran, GError **errp)
     return false;
 }
 
-/* Common options the core applies by itself; every other change needs the driver. */
-static const char *const core_applied_options[] = {
-    "node-name", "driver", "read-only", "auto-read-only", "discard", "detect-zeroes", NULL,
-};
-
-static bool options_equal_for_driver(const BlockNode *node, const OptionSet *new_opts,
-                                     const char **ret_changed)
-{
-    for (guint i = 0; i < option_set_count(new_opts); i++) {
-        const OptionValue *n = option_set_nth(new_opts, i);
-        const OptionValue *o = option_set_lookup(node->options, n->spec->name);
-
-        if (g_strv_contains(core_applied_options, n->spec->name))
-            continue;
-        if (g_strcmp0(o ? o->text : NULL, n->text) != 0) {
-            *ret_changed = n->spec->name;
-            return false;
-        }
-    }
-    return true;
-}
-
 /* The new options take effect: the driver's staged state, then the node's. */
 static void commit_entry(void *opaque)
 {
@@ -380,17 +358,12 @@ static const TransactionActions entry_actions = { .commit = commit_entry, .abort
 static bool coroutine_fn prepare_driver(ReopenEntry *e, Transaction *tran, GError **errp)
 {
     BlockNode *node = e->node;
-    const char *changed = NULL;
 
+    /* check_immutable refused every change a driver without reopen_prepare cannot make. */
     if (node->drv->reopen_prepare) {
         if (node->drv->reopen_prepare(node, e->new_opts, &e->drv_state, errp) < 0)
             return false;
         e->drv_prepared = true;
-    } else if (!options_equal_for_driver(node, e->new_opts, &changed)) {
-        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
-                    "Driver '%s' cannot change option '%s' of node '%s' at run time",
-                    node->drv->name, changed, node->name);
-        return false;
     }
     tran_add(tran, &entry_actions, e);
     return true;
