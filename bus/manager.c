@@ -34,6 +34,7 @@ static const char *const bus_features[] = {
     "node-inactivation",
     "job-stream",
     "job-commit",
+    "dirty-bitmaps",
     NULL,
 };
 

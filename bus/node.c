@@ -10,6 +10,7 @@
 
 #include "aio/coroutine.h"
 #include "bus/bus.h"
+#include "bus/node-bitmap.h"
 #include "graph/error.h"
 #include "graph/graph.h"
 #include "graph/io.h"
@@ -306,7 +307,7 @@ void bus_node_removed(BlockNode *node)
 /* Node properties that send PropertiesChanged (EMITS_CHANGE in the vtable). */
 static const char *const node_changing_properties[] = {
     "Driver", "Size", "ReadOnly", "AutoReadOnly", "Writable", "Active", "Filename",
-    "FailureReason", "Children", "Users",
+    "FailureReason", "Children", "Users", "Bitmaps",
 };
 
 static bool node_property_changes(const char *name)
@@ -393,6 +394,7 @@ static const sd_bus_vtable node_vtable[] = {
                              method_reopen, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("SetActive", "b", SD_BUS_PARAM(active), "", ,
                              method_set_active, SD_BUS_VTABLE_UNPRIVILEGED),
+    BUS_NODE_BITMAP_VTABLE,
     SD_BUS_VTABLE_END,
 };
 

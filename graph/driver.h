@@ -146,6 +146,14 @@ typedef struct BlockDriver {
     int coroutine_fn (*co_inactivate)(BlockNode *node);
     int coroutine_fn (*co_activate)(BlockNode *node, GError **errp);
 
+    /*
+     * Persistent dirty bitmaps (graph/bitmap.h): whether the node can store
+     * one more bitmap of this name and granularity in its image (the driver
+     * loads them at open and stores them at close).  NULL: it cannot.
+     */
+    bool (*can_store_bitmap)(BlockNode *node, const char *name, uint32_t granularity,
+                             GError **errp);
+
     /* Dynamic read-only: reopen the underlying image RW or RO; sets node->writable. */
     int (*set_writable)(BlockNode *node, bool writable, GError **errp);
 

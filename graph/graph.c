@@ -5,6 +5,7 @@
  * graph-add.c.
  */
 
+#include "graph/bitmap.h"
 #include "graph/driver-call.h"
 #include "graph/error.h"
 #include "graph/graph-internal.h"
@@ -94,6 +95,7 @@ void node_free(BlockNode *node)
     g_ptr_array_unref(node->parents);
     g_ptr_array_unref(node->children);
     option_set_free(node->options);
+    node_bitmaps_free(node);
     g_free(node->opaque);
     g_free(node->name);
     g_free(node->filename);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "graph/bitmap.h"
 #include "graph/error.h"
 #include "graph/graph-internal.h"
 #include "graph/io.h"
@@ -236,6 +237,7 @@ int coroutine_fn node_co_pwritev(BlockChild *c, uint64_t offset, uint64_t bytes,
     } else {
         r = drv_rw(node, offset, bytes, qiov, flags, true);
     }
+    node_bitmaps_mark(node, offset, bytes);
     write_track_end(node, &track);
     req_end(node);
     return r < 0 ? r : 0;
@@ -274,6 +276,7 @@ int coroutine_fn node_co_pwrite_zeroes(BlockChild *c, uint64_t offset, uint64_t 
     WriteTrack track;
     write_track_begin(node, &track, offset, bytes, !is_aligned(node, offset, bytes), c);
     r = do_pwrite_zeroes(node, offset, bytes, flags);
+    node_bitmaps_mark(node, offset, bytes);
     write_track_end(node, &track);
     req_end(node);
     return r;
@@ -293,6 +296,7 @@ int coroutine_fn node_co_pdiscard(BlockChild *c, uint64_t offset, uint64_t bytes
     WriteTrack track;
     write_track_begin(node, &track, offset, bytes, false, c);
     r = node->drv->co_pdiscard(node, offset, bytes);
+    node_bitmaps_mark(node, offset, bytes);
     write_track_end(node, &track);
     req_end(node);
     /* Discard is advisory: a driver that cannot do it has done nothing wrong. */
@@ -364,8 +368,10 @@ int coroutine_fn node_co_truncate(BlockChild *c, uint64_t size, GError **errp)
     req_begin(node, requester_of(c));
     r = node->drv->co_truncate(node, size, errp);
     req_end(node);
-    if (r >= 0)
+    if (r >= 0) {
+        node_bitmaps_resize(node);
         node_notify_changed(node, "Size");
+    }
     return r;
 }
 

@@ -90,6 +90,8 @@ struct BlockNode {
     uint8_t detect_zeroes;      /* DetectZeroes */
     bool discard_unmap;         /* discard=unmap */
 
+    GList *bitmaps;             /* DirtyBitmap* (graph/bitmap.h) */
+
     GList *graph_link;          /* position in the graph's node list */
 };
 
