@@ -89,14 +89,6 @@ void node_drain_end(BlockNode *node)
         co_queue_wake_all(&node->quiesce_waiters);
 }
 
-/* A failed node answers EIO; passing through req_end lets it finish switching drivers. */
-static int coroutine_fn failed_request(BlockNode *node, const BlockNode *requester)
-{
-    req_begin(node, requester);
-    req_end(node);
-    return -EIO;
-}
-
 static int check_range(const BlockNode *node, uint64_t offset, uint64_t bytes)
 {
     if (node->failure)
@@ -303,15 +295,31 @@ int coroutine_fn node_co_pdiscard(BlockChild *c, uint64_t offset, uint64_t bytes
     return r == -ENOTSUP ? 0 : r;
 }
 
+/*
+ * Whether a flush has anything to do: a read-only or inactive node has
+ * nothing to write back.  Asked after the request waited out a drain,
+ * which may have inactivated, reopened or failed the node.
+ */
+static bool flush_needed(const BlockNode *node)
+{
+    return node->writable && node->active;
+}
+
 static int coroutine_fn flush(BlockNode *node, const BlockNode *requester)
 {
     int r = 0;
 
-    if (!node->writable || !node->active)
-        return 0;
-    if (node->failure)
-        return failed_request(node, requester);
+    if (!flush_needed(node))
+        return 0;       /* nothing to wait for either */
     req_begin(node, requester);
+    if (node->failure) {
+        req_end(node);  /* a failed node finishes switching drivers here */
+        return -EIO;
+    }
+    if (!flush_needed(node)) {
+        req_end(node);
+        return 0;
+    }
     if (node->drv->co_flush)
         r = node->drv->co_flush(node);
     /* Then the storage below: a format's metadata is only safe once its file is. */
@@ -340,10 +348,10 @@ int coroutine_fn node_co_flush(BlockChild *c)
     return flush(c->node, requester_of(c));
 }
 
-int coroutine_fn node_co_truncate(BlockChild *c, uint64_t size, GError **errp)
+/* Whether node can be resized through c now; sets *errp if not. */
+static int check_truncate(const BlockChild *c, GError **errp)
 {
-    BlockNode *node = c->node;
-    int r;
+    const BlockNode *node = c->node;
 
     if (!node->active) {
         g_set_error(errp, BG_ERROR, BG_ERROR_INACTIVE, "Cannot resize node '%s': it is inactive",
@@ -365,8 +373,21 @@ int coroutine_fn node_co_truncate(BlockChild *c, uint64_t size, GError **errp)
                     "Driver '%s' of node '%s' cannot resize", node->drv->name, node->name);
         return -ENOTSUP;
     }
+    return 0;
+}
+
+int coroutine_fn node_co_truncate(BlockChild *c, uint64_t size, GError **errp)
+{
+    BlockNode *node = c->node;
+    int r = check_truncate(c, errp);
+
+    if (r < 0)
+        return r;   /* refused without waiting for a drain to end */
     req_begin(node, requester_of(c));
-    r = node->drv->co_truncate(node, size, errp);
+    /* Checked again: the drain it waited out may have failed or changed the node. */
+    r = check_truncate(c, errp);
+    if (r == 0)
+        r = node->drv->co_truncate(node, size, errp);
     req_end(node);
     if (r >= 0) {
         node_bitmaps_resize(node);

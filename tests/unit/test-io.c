@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "graph/io.h"
@@ -35,6 +36,25 @@ static void queued_write_co(void *opaque)
     Queued *q = opaque;
 
     q->result = node_co_pwrite(q->child, q->offset, q->len, q->buf, 0);
+    q->done = true;
+}
+
+typedef struct QueuedControl {
+    BlockChild *child;
+    bool truncate;      /* else flush */
+    int result;
+    GError *err;
+    bool done;
+} QueuedControl;
+
+static void queued_control_co(void *opaque)
+{
+    QueuedControl *q = opaque;
+
+    if (q->truncate)
+        q->result = node_co_truncate(q->child, 2 * FILE_SIZE, &q->err);
+    else
+        q->result = node_co_flush(q->child);
     q->done = true;
 }
 
@@ -109,11 +129,46 @@ static void test_queued_writes_checked_after_reopen_direct(void **state)
     shrink_window_under_queued_writes("cache.direct='on'");
 }
 
+/*
+ * A flush and a resize queue behind a drain of a file node; the node fails
+ * meanwhile.  Once the drain ends both see the failure instead of calling
+ * the driver: the resize fails with IOError and the file keeps its size.
+ */
+static void test_queued_flush_truncate_checked_after_drain(void **state)
+{
+    char *path = tu_pattern_file(FILE_SIZE, 0);
+    g_autofree char *xml = g_strdup_printf(
+        "<blockdev driver='file' node-name='f' filename='%s'/>", path);
+    BlockNode *f = tu_add_xml(xml, NULL);
+    BlockChild *c = tu_attach(f, "resizer", RW | BLOCK_PERM_RESIZE, NULL);
+    QueuedControl q[] = { { c, true }, { c, false } };
+    struct stat st;
+
+    aio_run_coroutine(drain_begin_co, f);
+    for (size_t i = 0; i < G_N_ELEMENTS(q); i++) {
+        coroutine_start(queued_control_co, &q[i]);
+        assert_false(q[i].done);
+    }
+    node_fail(f, "test failure while drained");
+    node_drain_end(f);
+    for (size_t i = 0; i < G_N_ELEMENTS(q); i++)
+        aio_run_until(&q[i].done);
+    assert_int_equal(q[0].result, -EIO);
+    assert_error(q[0].err, BG_ERROR_IO_ERROR, "test failure while drained");
+    assert_int_equal(q[1].result, -EIO);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, FILE_SIZE);
+    tu_detach(c);
+    tu_remove_all();
+    tu_unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_queued_writes_checked_after_reopen),
         cmocka_unit_test(test_queued_writes_checked_after_reopen_direct),
+        cmocka_unit_test(test_queued_flush_truncate_checked_after_drain),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     aio_loop_shutdown();
