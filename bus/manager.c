@@ -109,9 +109,9 @@ int bus_reopen_start(sd_bus_message *m, GPtrArray *specs)
 
 static int method_reopen_nodes(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
-    g_autoptr(GPtrArray) specs =
-        g_ptr_array_new_with_free_func((GDestroyNotify)blockdev_spec_free);
+    g_autoptr(GError) err = NULL;
     g_auto(GStrv) xmls = NULL;
+    GPtrArray *specs;
     int r;
 
     r = sd_bus_message_read_strv(m, &xmls);
@@ -122,17 +122,11 @@ static int method_reopen_nodes(sd_bus_message *m, void *userdata, sd_bus_error *
         return sd_bus_error_set(ret_error, BUS_ERROR_PREFIX "InvalidArgument",
                                 "ReopenNodes needs at least one <blockdev> snippet");
     }
-    for (size_t i = 0; xmls[i]; i++) {
-        g_autoptr(GError) err = NULL;
-        g_autofree char *source = g_strdup_printf("<bus>[%zu]", i);
-        BlockdevSpec *spec = blockdev_parse_xml(xmls[i], -1, source, &err);
-
-        if (!spec) {
-            return bus_error_set_gerror(ret_error, err);
-        }
-        g_ptr_array_add(specs, spec);
+    specs = blockdev_parse_xml_list((const char *const *)xmls, &err);
+    if (!specs) {
+        return bus_error_set_gerror(ret_error, err);
     }
-    return bus_reopen_start(m, g_steal_pointer(&specs));
+    return bus_reopen_start(m, specs);
 }
 
 /* ---- GetGraph ------------------------------------------------------------ */

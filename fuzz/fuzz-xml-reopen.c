@@ -14,16 +14,13 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     g_auto(GStrv) parts = fuzz_split(data, size);
-    g_autoptr(GPtrArray) specs = g_ptr_array_new_with_free_func((GDestroyNotify)blockdev_spec_free);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GPtrArray) specs = blockdev_parse_xml_list((const char *const *)parts, &err);
 
-    for (int i = 0; parts[i]; i++) {
-        g_autoptr(GError) err = NULL;
-        BlockdevSpec *spec = blockdev_parse_xml(parts[i], -1, "<bus> [0]", &err);
-        if (!spec)
-            return 0;       /* the bus refuses the call before the graph sees it */
-        fuzz_spec_sandbox(spec);
-        g_ptr_array_add(specs, spec);
-    }
+    if (!specs)
+        return 0;       /* the bus refuses the call before the graph sees it */
+    for (guint i = 0; i < specs->len; i++)
+        fuzz_spec_sandbox(g_ptr_array_index(specs, i));
     if (!specs->len)
         return 0;
     fuzz_graph_begin();

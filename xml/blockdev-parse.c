@@ -246,3 +246,43 @@ BlockdevSpec *blockdev_parse_xml(const char *text, gssize len, const char *sourc
         return NULL;
     return blockdev_parse_element(xmlDocGetRootElement(doc), source, errp);
 }
+
+/* Whether the snippets of one call stay within the limits on their number and total size. */
+static bool check_snippet_list(const char *const *texts, GError **errp)
+{
+    size_t n = 0, bytes = 0;
+
+    for (; texts[n]; n++) {
+        bytes += strlen(texts[n]);
+        if (n + 1 > BG_XML_MAX_SNIPPETS) {
+            g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_XML,
+                        "<bus>: more than %d snippets in one call", BG_XML_MAX_SNIPPETS);
+            return false;
+        }
+        if (bytes > BG_XML_SNIPPETS_MAX_BYTES) {
+            g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_XML,
+                        "<bus>: the snippets of one call are larger than the limit of %d bytes "
+                        "together", BG_XML_SNIPPETS_MAX_BYTES);
+            return false;
+        }
+    }
+    return true;
+}
+
+GPtrArray *blockdev_parse_xml_list(const char *const *texts, GError **errp)
+{
+    g_autoptr(GPtrArray) specs =
+        g_ptr_array_new_with_free_func((GDestroyNotify)blockdev_spec_free);
+
+    if (!check_snippet_list(texts, errp))
+        return NULL;
+    for (size_t i = 0; texts[i]; i++) {
+        g_autofree char *source = g_strdup_printf("<bus>[%zu]", i);
+        BlockdevSpec *spec = blockdev_parse_xml(texts[i], -1, source, errp);
+
+        if (!spec)
+            return NULL;
+        g_ptr_array_add(specs, spec);
+    }
+    return g_steal_pointer(&specs);
+}

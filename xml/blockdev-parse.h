@@ -24,6 +24,14 @@
 BlockdevSpec *blockdev_parse_xml(const char *text, gssize len, const char *source,
                                  GError **errp);
 
+/*
+ * Parses the snippets of one call (ReopenNodes) into a GPtrArray of
+ * BlockdevSpec*, named "<bus>[i]" in messages.  More than
+ * BG_XML_MAX_SNIPPETS snippets, or more than BG_XML_SNIPPETS_MAX_BYTES of
+ * text together, get BG_ERROR_INVALID_XML before any is parsed.
+ */
+GPtrArray *blockdev_parse_xml_list(const char *const *texts, GError **errp);
+
 /* Parses one element already in a document (a <blockdev> of a config file). */
 BlockdevSpec *blockdev_parse_element(const xmlNode *elem, const char *source,
                                      GError **errp);

@@ -28,6 +28,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
 #define BG_XML_MAX_DEPTH 32                         /* element nesting */
 #define BG_XML_NAME_MAX 64                          /* element and attribute names */
 #define BG_XML_VALUE_MAX 4096                       /* attribute values (PATH_MAX) */
+/*
+ * Snippets in one call (ReopenNodes): at most as many as elements in one
+ * snippet, and together no more text than one configuration file.
+ */
+#define BG_XML_MAX_SNIPPETS BG_XML_MAX_ELEMENTS
+#define BG_XML_SNIPPETS_MAX_BYTES BG_XML_FILE_MAX_BYTES
 
 /*
  * Bounds a whole document: at most max_bytes of text; elements are counted

@@ -54,6 +54,14 @@ def main():
                                   timeout=DEADLINE)
         bgtest.check('more than 64 attributes' in err.get_dbus_message(),
                      err.get_dbus_message())
+        # ReopenNodes: no more snippets, and no more text together, than a file holds.
+        small = '<blockdev driver="null-co" node-name="n0" size="1M"/>'
+        big = '<blockdev driver="null-co" node-name="n0" size="1M"%s/>' % (' ' * 63000)
+        for snippets, words in ([small] * 1025, 'more than 1024 snippets'), \
+                               ([big] * 70, 'larger than the limit of 4194304 bytes together'):
+            err = bgtest.expect_error('InvalidXml', d.manager.ReopenNodes, snippets,
+                                      timeout=DEADLINE)
+            bgtest.check(words in err.get_dbus_message(), err.get_dbus_message()[:300])
         # The daemon still serves, and nothing was added.
         bgtest.check_equal(int(d.node_props('n0')['Size']), 1 << 20)
         bgtest.check_equal(sorted(str(p).rsplit('/', 1)[1] for p in d.managed_objects()
