@@ -114,6 +114,16 @@ static int method_remove(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 
 /* ---- Manager.AddExport ---------------------------------------------------------- */
 
+/* In a coroutine: an export with TLS reads its credentials in the worker pool. */
+static int coroutine_fn manager_co_add_export(void *data, char **ret_path, GError **errp)
+{
+    Export *e = export_add_from_spec(data, errp);
+    if (!e)
+        return -EINVAL;
+    *ret_path = export_path(e);
+    return 0;
+}
+
 int bus_manager_method_add_export(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
     g_autoptr(GError) err = NULL;
@@ -121,13 +131,11 @@ int bus_manager_method_add_export(sd_bus_message *m, void *userdata, sd_bus_erro
     int r = sd_bus_message_read(m, "s", &xml);
     if (r < 0)
         return r;
-    g_autoptr(ExportSpec) spec = export_parse_xml(xml, -1, "<bus>", &err);
-    Export *e = spec ? export_add_from_spec(spec, &err) : NULL;
-    if (!e)
+    ExportSpec *spec = export_parse_xml(xml, -1, "<bus>", &err);
+    if (!spec)
         return bus_error_set_gerror(ret_error, err);
-    g_autofree char *path = export_path(e);
-    bus_flush_property_changes();
-    return sd_bus_reply_method_return(m, "o", path);
+    return bus_call_start(m, "AddExport", manager_co_add_export, spec,
+                          (GDestroyNotify)export_spec_free);
 }
 
 /* ---- signals -------------------------------------------------------------------- */

@@ -28,6 +28,7 @@ static const char *const bus_features[] = {
     "blockdev-del",
     "config-dir",
     "nbd-export",
+    "nbd-tls",
     "blockdev-reopen",
     "image-locking",
     "dynamic-auto-read-only",

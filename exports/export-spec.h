@@ -40,6 +40,13 @@ typedef struct ExportServerSpec {
     uint16_t port;      /* inet */
 } ExportServerSpec;
 
+/* <tls dir="…" verify-peer="on" priority="…"/>: TLS only, with these credentials. */
+typedef struct ExportTlsSpec {
+    char *dir;          /* NULL: no TLS */
+    bool verify_peer;   /* default on, as QEMU's tls-creds-x509 */
+    char *priority;     /* NULL: the default */
+} ExportTlsSpec;
+
 typedef struct ExportSpec {
     char *type;         /* "nbd" */
     char *id;
@@ -49,6 +56,7 @@ typedef struct ExportSpec {
     bool writable;
     ExportLimits limits;
     ExportServerSpec server;
+    ExportTlsSpec tls;
     char *source;       /* file name or "<bus>"; may be NULL */
     int line;
 } ExportSpec;
@@ -61,6 +69,10 @@ const char *export_server_type_name(ExportServerType type);
 /* "unix:/run/x.sock" or "inet:host:port": equal strings mean one listener. */
 char *export_server_describe(const ExportServerSpec *server);
 
-/* Adds the export spec describes (exports/export.h: export_add). */
+/*
+ * Adds the export spec describes (exports/export.h: export_add).  TLS
+ * credentials are read first, in the worker pool when called in a
+ * coroutine (the loop does not wait for the files).
+ */
 typedef struct Export Export;
 Export *export_add_from_spec(const ExportSpec *spec, GError **errp);

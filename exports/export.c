@@ -128,6 +128,7 @@ static void export_free(Export *e)
     g_free(e->name);
     g_free(e->description);
     g_free(e->uri);
+    nbd_tls_creds_unref(e->tls);
     g_free(e);
 }
 
@@ -166,6 +167,7 @@ Export *export_add(const ExportConfig *cfg, GError **errp)
     e->description = g_strdup(cfg->description);
     e->writable = cfg->writable;
     e->limits = cfg->limits;
+    e->tls = nbd_tls_creds_ref(cfg->tls);
     if (!e->limits.max_connections)
         e->limits.max_connections = EXPORT_DEFAULT_MAX_CONNECTIONS;
     if (!e->limits.max_in_flight_bytes)

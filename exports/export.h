@@ -18,6 +18,7 @@
 #include "graph/node.h"
 #include "exports/export-spec.h"
 #include "exports/nbd-proto.h"
+#include "exports/nbd-tls.h"
 
 typedef struct NbdListener NbdListener;
 typedef struct NbdClient NbdClient;
@@ -40,6 +41,7 @@ typedef struct ExportConfig {
     const char *path;           /* unix */
     const char *host;           /* inet; NULL: any address */
     const char *port;           /* inet; "0" picks a free port (Uri shows it) */
+    NbdTlsCreds *tls;           /* TLS only, with these credentials; NULL: plain NBD */
 } ExportConfig;
 
 /*
@@ -62,6 +64,7 @@ typedef struct Export {
     bool writable;
     ExportLimits limits;        /* with the defaults filled in */
     char *uri;
+    NbdTlsCreds *tls;           /* NULL: plain NBD */
 
     BlockChild *child;
     NbdDataCache data_cache;    /* sparse reads (nbd-request.c) */
@@ -84,8 +87,10 @@ void export_set_listener(const ExportListener *listener, void *opaque);
 /*
  * Adds an export: checks the config, attaches to the node, opens (or
  * joins) the listener.  All or nothing.  Errors: NotFound (node), Exists
- * (id, or name on the same address), InvalidArgument, ReadOnly (writable
- * export on a read-only node), PermissionConflict, IOError (socket).
+ * (id, or name on the same address), InvalidArgument (also: TLS settings
+ * other than those of the exports already on the address), ReadOnly
+ * (writable export on a read-only node), PermissionConflict, IOError
+ * (socket).
  */
 Export *export_add(const ExportConfig *cfg, GError **errp);
 

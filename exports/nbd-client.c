@@ -134,6 +134,12 @@ static int64_t now_ns(void)
     return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
+/* recv(2), or the TLS session's: the same results either way. */
+static ssize_t client_recv(NbdClient *c, void *buf, size_t len)
+{
+    return c->tls ? nbd_tls_recv(c->tls, buf, len) : recv(c->fd, buf, len, 0);
+}
+
 /* recv() until data, EOF, an error or the end of the spin; -1/EAGAIN then. */
 static ssize_t client_poll_recv(NbdClient *c, void *buf, size_t len, int64_t *t)
 {
@@ -144,7 +150,7 @@ static ssize_t client_poll_recv(NbdClient *c, void *buf, size_t len, int64_t *t)
         return -1;
     }
     while (*t - t0 < c->poll_ns) {
-        ssize_t r = recv(c->fd, buf, len, 0);
+        ssize_t r = client_recv(c, buf, len);
         if (r >= 0 || errno != EAGAIN)
             return r;
         *t = now_ns();
@@ -178,7 +184,7 @@ int coroutine_fn nbd_client_co_read(NbdClient *c, void *buf, size_t len)
         bool direct = len >= NBD_RBUF_SIZE / 2;
         void *dst = direct ? p : c->rbuf;
         size_t want = direct ? len : NBD_RBUF_SIZE;
-        ssize_t r = recv(c->fd, dst, want, 0);
+        ssize_t r = client_recv(c, dst, want);
         if (r < 0 && errno == EAGAIN) {
             /* Nothing more to read: push out the replies batched meanwhile. */
             nbd_client_co_flush_idle(c);
@@ -209,8 +215,72 @@ int coroutine_fn nbd_client_co_read(NbdClient *c, void *buf, size_t len)
     return 0;
 }
 
+/* Moves *iov past n bytes sent. */
+static void iov_advance(struct iovec **iov, int *niov, size_t n)
+{
+    while (*niov > 0 && n >= (*iov)->iov_len) {
+        n -= (*iov)->iov_len;
+        (*iov)++;
+        (*niov)--;
+    }
+    if (*niov > 0) {
+        (*iov)->iov_base = (uint8_t *)(*iov)->iov_base + n;
+        (*iov)->iov_len -= n;
+    }
+}
+
+/* Copies the first bytes of iov (up to one record) into c->tls_stage. */
+static size_t client_tls_stage(NbdClient *c, const struct iovec *iov, int niov)
+{
+    size_t n = 0;
+    if (!c->tls_stage)
+        c->tls_stage = g_malloc(NBD_TLS_RECORD_SIZE);
+    for (int i = 0; i < niov && n < NBD_TLS_RECORD_SIZE; i++) {
+        size_t k = MIN(iov[i].iov_len, NBD_TLS_RECORD_SIZE - n);
+        memcpy(c->tls_stage + n, iov[i].iov_base, k);
+        n += k;
+    }
+    return n;
+}
+
+/*
+ * The TLS send: a record at a time.  Small pieces (a reply header before
+ * its data) are gathered into one record rather than each sent in its
+ * own.  After EAGAIN the same bytes are offered again, as GnuTLS requires:
+ * iov has not moved, so staging it again gives the same record.
+ */
+static int coroutine_fn client_co_sendv_tls(NbdClient *c, struct iovec *iov, int niov)
+{
+    while (niov > 0) {
+        if (c->dead)
+            return -ESHUTDOWN;
+        const void *p = iov->iov_base;
+        size_t n = iov->iov_len;
+        if (n < NBD_TLS_RECORD_SIZE && niov > 1) {
+            n = client_tls_stage(c, iov, niov);
+            p = c->tls_stage;
+        }
+        ssize_t r = nbd_tls_send(c->tls, p, n);
+        if (r < 0 && errno == EAGAIN) {
+            int ret = client_co_wait(c, true);
+            if (ret < 0)
+                return ret;
+        } else if (r < 0 && errno != EINTR) {
+            int err = errno;
+            c->dead = true;
+            nbd_client_shutdown(c);
+            return -err;
+        } else if (r >= 0) {
+            iov_advance(&iov, &niov, (size_t)r);
+        }
+    }
+    return 0;
+}
+
 int coroutine_fn nbd_client_co_sendv(NbdClient *c, struct iovec *iov, int niov, bool more)
 {
+    if (c->tls)
+        return client_co_sendv_tls(c, iov, niov);
     while (niov > 0) {
         if (c->dead)
             return -ESHUTDOWN;
@@ -229,16 +299,7 @@ int coroutine_fn nbd_client_co_sendv(NbdClient *c, struct iovec *iov, int niov, 
                 return ret;
             continue;
         }
-        size_t n = (size_t)r;
-        while (niov > 0 && n >= iov->iov_len) {
-            n -= iov->iov_len;
-            iov++;
-            niov--;
-        }
-        if (niov > 0) {
-            iov->iov_base = (uint8_t *)iov->iov_base + n;
-            iov->iov_len -= n;
-        }
+        iov_advance(&iov, &niov, (size_t)r);
     }
     return 0;
 }
@@ -327,11 +388,47 @@ static int coroutine_fn client_co_flush_out(NbdClient *c, NbdNegotiation *neg)
     return ret;
 }
 
+static const char *client_where(const NbdClient *c)
+{
+    return c->listener ? c->listener->key : "a closed listener";
+}
+
+/*
+ * After the ACK to NBD_OPT_STARTTLS: the TLS handshake, as far as the
+ * socket allows each time.  False (close) when it fails.  A client must
+ * wait for the ACK before it starts TLS: bytes already read behind the
+ * option would be plain text smuggled into the TLS session, so they end
+ * the connection.
+ */
+static bool coroutine_fn client_co_start_tls(NbdClient *c)
+{
+    g_autoptr(GError) err = NULL;
+    if (c->rend > c->rstart) {
+        g_message("nbd: client on %s sent data behind NBD_OPT_STARTTLS, disconnecting",
+                  client_where(c));
+        return false;
+    }
+    if (!c->listener || !c->listener->tls)
+        return false;
+    c->tls = nbd_tls_session_new(c->listener->tls, c->fd, &err);
+    int ret = c->tls ? -EAGAIN : -EIO;
+    while (ret == -EAGAIN) {
+        bool want_write = false;
+        ret = nbd_tls_handshake(c->tls, &want_write, &err);
+        if (ret == -EAGAIN && client_co_wait(c, want_write) < 0)
+            return false;
+    }
+    if (ret < 0)
+        g_message("nbd: client on %s: %s", client_where(c), err->message);
+    return ret == 0;
+}
+
 /* Runs option haggling; true when the client entered transmission on an export. */
 static bool coroutine_fn client_co_negotiate(NbdClient *c)
 {
     NbdNegotiation neg;
     nbd_negotiation_init(&neg, &neg_ops, c);
+    neg.tls_required = c->listener && c->listener->tls;
     nbd_negotiation_greeting(&neg);
     uint8_t hdr[16];
     g_autofree uint8_t *data = NULL;
@@ -348,6 +445,10 @@ static bool coroutine_fn client_co_negotiate(NbdClient *c)
             break;
         res = nbd_negotiation_option(&neg, opt, data, len);
         ok = client_co_flush_out(c, &neg) == 0;
+        if (ok && res == NBD_NEG_STARTTLS) {
+            ok = neg.tls_active = client_co_start_tls(c);
+            res = NBD_NEG_CONTINUE;
+        }
     }
     Export *e = NULL;
     if (ok && res == NBD_NEG_TRANSMIT && !c->quit)
@@ -488,6 +589,10 @@ static void client_free(NbdClient *c)
     sd_event_source_disable_unref(c->handshake_timer);
     sd_event_source_disable_unref(c->send_timer);
     nbd_client_send_destroy(c);
+    if (c->tls && !c->dead)
+        nbd_tls_bye(c->tls);
+    nbd_tls_session_free(c->tls);
+    g_free(c->tls_stage);
     close(c->fd);
     while (c->free_reqs) {
         NbdReq *r = c->free_reqs;
@@ -510,7 +615,7 @@ static int client_on_handshake_timeout(sd_event_source *s, uint64_t usec, void *
 {
     NbdClient *c = opaque;
     g_message("nbd: client on %s did not finish the handshake in time, disconnecting",
-              c->listener ? c->listener->key : "a closed listener");
+              client_where(c));
     nbd_client_shutdown(c);
     return 0;
 }

@@ -15,6 +15,8 @@ struct NbdClient {
     NbdListener *listener;      /* NULL once the listener closed */
     Export *export;             /* set when transmission starts */
     int fd;
+    NbdTlsSession *tls;         /* after NBD_OPT_STARTTLS: all I/O goes through it */
+    uint8_t *tls_stage;         /* small pieces of a send gathered into one record */
     sd_event_source *source;    /* edge-triggered; EPOLLOUT only while a writer waits */
     sd_event_source *handshake_timer;
     sd_event_source *send_timer;    /* armed while a writer waits for the socket */

@@ -148,6 +148,7 @@ static void listener_free(NbdListener *l)
     if (l->path && l->fd >= 0)
         unlink(l->path);
     g_ptr_array_unref(l->exports);
+    nbd_tls_creds_unref(l->tls);
     g_free(l->key);
     g_free(l->alias_key);
     g_free(l->path);
@@ -169,6 +170,7 @@ static NbdListener *listener_new_dry_run(const ExportConfig *cfg)
 
     l->type = cfg->addr_type;
     l->exports = g_ptr_array_new();
+    l->tls = nbd_tls_creds_ref(cfg->tls);
     l->fd = -1;
     if (cfg->addr_type == EXPORT_ADDRESS_UNIX)
         l->path = g_strdup(cfg->path);
@@ -197,6 +199,7 @@ NbdListener *nbd_listener_get(const ExportConfig *cfg, GError **errp)
     l = g_new0(NbdListener, 1);
     l->type = cfg->addr_type;
     l->exports = g_ptr_array_new();
+    l->tls = nbd_tls_creds_ref(cfg->tls);
     if (cfg->addr_type == EXPORT_ADDRESS_UNIX) {
         l->fd = listen_unix(cfg->path, errp);
         l->path = l->fd >= 0 ? g_strdup(cfg->path) : NULL;
@@ -238,8 +241,42 @@ Export *nbd_listener_find_export(const NbdListener *l, const char *name)
     return NULL;
 }
 
+static char *tls_describe(const NbdTlsCreds *tls)
+{
+    if (!tls)
+        return g_strdup("no TLS");
+    const NbdTlsConfig *cfg = nbd_tls_creds_config(tls);
+    return g_strdup_printf("TLS with dir '%s', verify-peer %s%s%s", cfg->dir,
+                           cfg->verify_peer ? "on" : "off", cfg->priority ? ", priority " : "",
+                           cfg->priority ? cfg->priority : "");
+}
+
+/*
+ * One address, one TLS mode: the server's certificate goes out before the
+ * client names an export, and an address that requires TLS refuses every
+ * option until the handshake.
+ */
+static bool listener_check_tls(NbdListener *l, Export *e, GError **errp)
+{
+    if (!nbd_tls_creds_same_config(l->tls, e->tls)) {
+        g_autofree char *have = tls_describe(l->tls);
+        g_autofree char *want = tls_describe(e->tls);
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                    "Export '%s' asks for %s, but %s serves %s: exports on one address "
+                    "share its TLS settings", e->id, want, l->key, have);
+        return false;
+    }
+    if (e->tls != l->tls) {
+        nbd_tls_creds_unref(l->tls);
+        l->tls = nbd_tls_creds_ref(e->tls);
+    }
+    return true;
+}
+
 bool nbd_listener_add_export(NbdListener *l, Export *e, GError **errp)
 {
+    if (!listener_check_tls(l, e, errp))
+        return false;
     for (guint i = 0; i < l->exports->len; i++) {
         Export *o = l->exports->pdata[i];
         if (strcmp(o->name, e->name) == 0) {
@@ -271,9 +308,10 @@ void nbd_listener_remove_export(NbdListener *l, Export *e)
 char *nbd_listener_uri(const NbdListener *l, const char *name)
 {
     g_autofree char *ename = g_uri_escape_string(name, "/", FALSE);
+    const char *scheme = l->tls ? "nbds" : "nbd";
     if (l->type == EXPORT_ADDRESS_UNIX) {
         g_autofree char *epath = g_uri_escape_string(l->path, "/", FALSE);
-        return g_strdup_printf("nbd+unix:///%s?socket=%s", ename, epath);
+        return g_strdup_printf("%s+unix:///%s?socket=%s", scheme, ename, epath);
     }
-    return g_strdup_printf("nbd://%s/%s", l->uri_authority, ename);
+    return g_strdup_printf("%s://%s/%s", scheme, l->uri_authority, ename);
 }

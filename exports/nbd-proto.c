@@ -356,9 +356,40 @@ static NbdNegResult opt_meta_context(NbdNegotiation *neg, uint32_t opt, const ui
     return NBD_NEG_CONTINUE;
 }
 
+static NbdNegResult opt_starttls(NbdNegotiation *neg, uint32_t len)
+{
+    if (!neg->tls_required)
+        return opt_error(neg, NBD_OPT_STARTTLS, NBD_REP_ERR_POLICY,
+                         "TLS is not configured on this address");
+    if (neg->tls_active)
+        return opt_error(neg, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID, "TLS is already active");
+    if (len)
+        return opt_error(neg, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID,
+                         "NBD_OPT_STARTTLS takes no data");
+    opt_reply(neg, NBD_OPT_STARTTLS, NBD_REP_ACK, NULL, 0);
+    return NBD_NEG_STARTTLS;
+}
+
+/* An option other than STARTTLS before TLS, on an address that requires it. */
+static NbdNegResult opt_before_tls(NbdNegotiation *neg, uint32_t opt)
+{
+    if (opt == NBD_OPT_EXPORT_NAME)
+        return NBD_NEG_CLOSE;       /* no way to report an error here */
+    if (opt == NBD_OPT_ABORT) {
+        opt_reply(neg, opt, NBD_REP_ACK, NULL, 0);
+        return NBD_NEG_CLOSE;
+    }
+    return opt_error(neg, opt, NBD_REP_ERR_TLS_REQD,
+                     "TLS is required on this address: send NBD_OPT_STARTTLS first");
+}
+
 NbdNegResult nbd_negotiation_option(NbdNegotiation *neg, uint32_t opt,
                                     const uint8_t *data, uint32_t len)
 {
+    if (opt == NBD_OPT_STARTTLS)
+        return opt_starttls(neg, len);
+    if (neg->tls_required && !neg->tls_active)
+        return opt_before_tls(neg, opt);
     switch (opt) {
     case NBD_OPT_EXPORT_NAME:
         return opt_export_name(neg, data, len);
@@ -375,8 +406,6 @@ NbdNegResult nbd_negotiation_option(NbdNegotiation *neg, uint32_t opt,
     case NBD_OPT_LIST_META_CONTEXT:
     case NBD_OPT_SET_META_CONTEXT:
         return opt_meta_context(neg, opt, data, len);
-    case NBD_OPT_STARTTLS:
-        return opt_error(neg, opt, NBD_REP_ERR_POLICY, "TLS is not supported");
     default: {
         g_autofree char *msg = g_strdup_printf("option %u not supported", opt);
         return opt_error(neg, opt, NBD_REP_ERR_UNSUP, msg);

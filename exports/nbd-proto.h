@@ -193,12 +193,20 @@ typedef enum NbdNegResult {
     NBD_NEG_CONTINUE,       /* send `out`, read the next option */
     NBD_NEG_TRANSMIT,       /* send `out`, enter transmission with `export_name` */
     NBD_NEG_CLOSE,          /* send `out` (may be empty), close the connection */
+    NBD_NEG_STARTTLS,       /* send `out` (the ACK), run the TLS handshake, set tls_active */
 } NbdNegResult;
 
 typedef struct NbdNegotiation {
     const NbdNegotiationOps *ops;
     void *opaque;
     uint32_t client_flags;
+    /*
+     * The address serves TLS only (FORCEDTLS): until the TLS handshake,
+     * every option but STARTTLS and ABORT gets NBD_REP_ERR_TLS_REQD.  Set
+     * by the server after nbd_negotiation_init.
+     */
+    bool tls_required;
+    bool tls_active;            /* the server completed the TLS handshake */
     bool structured;            /* NBD_OPT_STRUCTURED_REPLY accepted */
     bool meta_base_allocation;  /* base:allocation selected */
     char *export_name;          /* set when the result is NBD_NEG_TRANSMIT */

@@ -91,8 +91,8 @@ static int coroutine_fn send_read_zero_copy(NbdReq *r, uint64_t off, uint32_t le
     BlockFdMap map;
 
     *sent = false;
-    if (len < NBD_ZERO_COPY_MIN)
-        return 0;
+    if (len < NBD_ZERO_COPY_MIN || c->tls)
+        return 0;   /* TLS encrypts in user space: the data must pass through a buffer */
     co_mutex_lock(&c->send_lock);
     /* What is queued goes first, so that no wait for the socket falls between map and send. */
     ssize_t ret = nbd_client_co_flush_locked(c, NULL, 0, false);

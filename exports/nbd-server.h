@@ -20,6 +20,7 @@ struct NbdListener {
     sd_event_source *source;
     GPtrArray *exports;         /* Export* served here */
     GList *clients;             /* every NbdClient, handshaking or not */
+    NbdTlsCreds *tls;           /* TLS only (all its exports name the same credentials) */
     bool refusing;              /* full: new connections are closed (logged once) */
 };
 
@@ -31,7 +32,11 @@ void nbd_listener_set_dry_run(bool dry_run);
 
 /* Finds the listener for cfg's address or opens a new one (not yet holding exports). */
 NbdListener *nbd_listener_get(const ExportConfig *cfg, GError **errp);
-/* Adds e; refuses a second export with the same NBD name. */
+/*
+ * Adds e; refuses a second export with the same NBD name, or TLS settings
+ * other than the listener's.  e's credentials, read just now, serve the
+ * connections from now on.
+ */
 bool nbd_listener_add_export(NbdListener *l, Export *e, GError **errp);
 /* Removes e; the last export closes the listener and its handshaking clients. */
 void nbd_listener_remove_export(NbdListener *l, Export *e);

@@ -52,6 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     NbdNegotiation neg;
     nbd_negotiation_init(&neg, &fuzz_ops, NULL);
+    neg.tls_required = size & 1;    /* half the inputs meet an address that requires TLS */
     nbd_negotiation_greeting(&neg);
     if (size < 4 || !nbd_negotiation_client_flags(&neg, data))
         goto out;
@@ -63,6 +64,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!nbd_option_header_parse(data, &opt, &len) || len > size - 16)
             goto out;
         res = nbd_negotiation_option(&neg, opt, data + 16, len);
+        if (res == NBD_NEG_STARTTLS) {
+            neg.tls_active = true;  /* as if the handshake succeeded */
+            res = NBD_NEG_CONTINUE;
+        }
         data += 16 + len;
         size -= 16 + len;
         g_byte_array_set_size(neg.out, 0);

@@ -5,9 +5,9 @@ set -euo pipefail
 packages=(
   build-essential meson ninja-build pkg-config clang
   libsystemd-dev libxml2-dev libaio-dev libglib2.0-dev libcmocka-dev
-  zlib1g-dev libzstd-dev valgrind
+  zlib1g-dev libzstd-dev libgnutls28-dev valgrind
   dbus python3 python3-dbus python3-gi
-  qemu-utils qemu-system-common libnbd-bin nbdkit fio
+  qemu-utils qemu-system-common libnbd-bin nbdkit fio openssl
 )
 
 missing=()

@@ -16,6 +16,7 @@ static const char *const export_attrs[] = {
 };
 static const char *const server_unix_attrs[] = { "type", "path", NULL };
 static const char *const server_inet_attrs[] = { "type", "host", "port", NULL };
+static const char *const tls_attrs[] = { "dir", "verify-peer", "priority", NULL };
 
 /* Fails on attributes not in allowed, naming the first one. */
 static bool check_attrs(const xmlNode *elem, const char *const *allowed, const char *source,
@@ -94,20 +95,43 @@ static bool parse_server(const xmlNode *elem, const char *source, ExportServerSp
     return false;
 }
 
+/* <tls dir="/etc/pki/blockgraph" verify-peer="on" priority="…"/>, as QEMU's tls-creds-x509. */
+static bool parse_tls(const xmlNode *elem, const char *source, ExportTlsSpec *tls, GError **errp)
+{
+    g_autofree char *verify = bg_xml_get_attr(elem, "verify-peer");
+
+    if (!check_attrs(elem, tls_attrs, source, errp) ||
+        !(tls->dir = require_attr(elem, "dir", source, errp)))
+        return false;
+    tls->verify_peer = true;
+    if (verify && !option_parse_bool(verify, &tls->verify_peer)) {
+        bg_xml_set_error(errp, BG_ERROR_INVALID_ARGUMENT, source, elem,
+                         "<tls> verify-peer '%s' is not a boolean (on/off, true/false, yes/no)",
+                         verify);
+        return false;
+    }
+    tls->priority = bg_xml_get_attr(elem, "priority");
+    return true;
+}
+
 static bool parse_server_element(const xmlNode *elem, const char *source, ExportSpec *spec,
                                  GError **errp)
 {
-    const xmlNode *server = NULL;
+    const xmlNode *server = NULL, *tls = NULL;
 
     bg_xml_foreach_element(sub, elem) {
-        if (!g_str_equal(bg_xml_name(sub), "server") || server) {
+        const xmlNode **slot = g_str_equal(bg_xml_name(sub), "server") ? &server
+                               : g_str_equal(bg_xml_name(sub), "tls") ? &tls : NULL;
+        if (!slot || *slot) {
             bg_xml_set_error(errp, BG_ERROR_INVALID_XML, source, sub,
-                             "%s <%s> in <export> (expected one <server>)",
-                             server ? "second" : "unknown element", bg_xml_name(sub));
+                             "%s <%s> in <export> (expected one <server>, at most one <tls>)",
+                             slot ? "second" : "unknown element", bg_xml_name(sub));
             return false;
         }
-        server = sub;
+        *slot = sub;
     }
+    if (tls && !parse_tls(tls, source, &spec->tls, errp))
+        return false;
     if (!server) {
         bg_xml_set_error(errp, BG_ERROR_INVALID_ARGUMENT, source, elem,
                          "<export id=\"%s\"> needs a <server> element", spec->id);

@@ -8,10 +8,11 @@
  *           description="...">
  *     <server type="unix" path="/run/blockgraph/nbd.sock"/>
  *     (or <server type="inet" host="127.0.0.1" port="10809"/>)
+ *     <tls dir="/etc/pki/blockgraph" verify-peer="on"/>      (optional)
  *   </export>
  *
  * Required: type (only "nbd" today), id, node-name, <server>.  name defaults
- * to node-name, writable to off, an inet port to 10809.
+ * to node-name, writable to off, an inet port to 10809, verify-peer to on.
  */
 
 #include <stdbool.h>

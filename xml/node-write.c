@@ -196,6 +196,16 @@ static void add_server(xmlNode *export_elem, const NbdListener *l)
     xmlSetProp(server, X("host"), X(hostport));
 }
 
+static void add_tls(xmlNode *export_elem, const NbdTlsConfig *cfg)
+{
+    xmlNode *tls = xmlNewChild(export_elem, NULL, X("tls"), NULL);
+
+    xmlSetProp(tls, X("dir"), X(cfg->dir));
+    xmlSetProp(tls, X("verify-peer"), X(cfg->verify_peer ? "on" : "off"));
+    if (cfg->priority)
+        xmlSetProp(tls, X("priority"), X(cfg->priority));
+}
+
 static xmlNode *export_element(const Export *e)
 {
     xmlNode *elem = xmlNewNode(NULL, X("export"));
@@ -208,6 +218,8 @@ static xmlNode *export_element(const Export *e)
         xmlSetProp(elem, X("description"), X(e->description));
     xmlSetProp(elem, X("writable"), X(e->writable ? "on" : "off"));
     add_server(elem, e->listener);
+    if (e->tls)
+        add_tls(elem, nbd_tls_creds_config(e->tls));
     return elem;
 }
 

@@ -13,11 +13,12 @@ REQ_MAGIC = 0x25609513
 SIMPLE_MAGIC = 0x67446698
 STRUCT_MAGIC = 0x668e33ef
 
-OPT_EXPORT_NAME, OPT_ABORT, OPT_LIST = 1, 2, 3
+OPT_EXPORT_NAME, OPT_ABORT, OPT_LIST, OPT_STARTTLS = 1, 2, 3, 5
 OPT_INFO, OPT_GO, OPT_STRUCTURED_REPLY = 6, 7, 8
 OPT_LIST_META_CONTEXT, OPT_SET_META_CONTEXT = 9, 10
 REP_ACK, REP_SERVER, REP_INFO, REP_META_CONTEXT = 1, 2, 3, 4
 REP_ERR_UNSUP, REP_ERR_INVALID, REP_ERR_UNKNOWN = (1 << 31) + 1, (1 << 31) + 3, (1 << 31) + 6
+REP_ERR_POLICY, REP_ERR_TLS_REQD = (1 << 31) + 2, (1 << 31) + 5
 
 CMD_READ, CMD_WRITE, CMD_DISC, CMD_FLUSH, CMD_TRIM, CMD_CACHE = 0, 1, 2, 3, 4, 5
 CMD_WRITE_ZEROES, CMD_BLOCK_STATUS = 6, 7
@@ -86,6 +87,14 @@ class Client:
         assert magic == REPMAGIC, 'bad option reply magic %x' % magic
         return opt, rtype, self.recv_exact(length)
 
+    def starttls(self, context, server_hostname='localhost'):
+        """NBD_OPT_STARTTLS and the TLS handshake (context: an ssl.SSLContext);
+        the connection goes on inside TLS."""
+        self.option(OPT_STARTTLS)
+        _, rtype, _ = self.option_reply()
+        assert rtype == REP_ACK, 'STARTTLS failed: %x' % rtype
+        self.sock = context.wrap_socket(self.sock, server_hostname=server_hostname)
+
     def structured_reply(self):
         self.option(OPT_STRUCTURED_REPLY)
         _, rtype, _ = self.option_reply()
@@ -107,9 +116,12 @@ class Client:
             else:
                 raise AssertionError('SET_META_CONTEXT failed: %x' % rtype)
 
-    def go(self, name=b'', structured=True, meta=True):
-        """Full handshake; returns (size, transmission flags)."""
+    def go(self, name=b'', structured=True, meta=True, tls=None):
+        """Full handshake (with tls, an ssl.SSLContext: STARTTLS first);
+        returns (size, transmission flags)."""
         self.greet()
+        if tls:
+            self.starttls(tls)
         if structured:
             self.structured_reply()
             if meta:
