@@ -539,6 +539,12 @@ static void test_schema(void **state)
         "<backing/><cache direct=\"on\"/></blockdev>"));
     assert_true(schema_valid(schema,
         "<export type=\"nbd\" id=\"e\" node-name=\"d\"><server type=\"inet\" host=\"h\"/></export>"));
+    assert_true(schema_valid(schema,
+        "<export type=\"nbd\" id=\"e\" node-name=\"d\"><tls dir=\"/pki\" verify-peer=\"off\"/>"
+        "<server type=\"unix\" path=\"/s\"/></export>"));
+    assert_false(schema_valid(schema,
+        "<export type=\"nbd\" id=\"e\" node-name=\"d\"><server type=\"unix\" path=\"/s\"/>"
+        "<tls dir=\"relative\"/></export>"));
     assert_false(schema_valid(schema, "<blockdev node-name=\"nodriver\"/>"));
     assert_false(schema_valid(schema, "<blockdev driver=\"raw\" read-only=\"maybe\"/>"));
     assert_false(schema_valid(schema,
