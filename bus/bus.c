@@ -280,9 +280,9 @@ static void listener_node_removed(BlockNode *node, void *opaque)
     bus_node_removed(node);
 }
 
-static void listener_node_changed(BlockNode *node, const char *property, void *opaque)
+static void listener_node_changed(BlockNode *node, NodeChange change, void *opaque)
 {
-    bus_node_changed(node, property);
+    bus_node_changed(node, change);
 }
 
 static const GraphListener bus_graph_listener = {

@@ -53,6 +53,7 @@
 #include <glib.h>
 
 #include "aio/coroutine.h"
+#include "graph/node.h"
 #include <systemd/sd-bus.h>
 
 #define BUS_NAME             "org.blockgraph.BlockGraph1"
@@ -207,7 +208,7 @@ int bus_manager_method_start_job(sd_bus_message *m, void *userdata, sd_bus_error
 /* Graph listener callbacks (node.c); bus_open installs them. */
 void bus_node_added(struct BlockNode *node);
 void bus_node_removed(struct BlockNode *node);
-void bus_node_changed(struct BlockNode *node, const char *property);
+void bus_node_changed(struct BlockNode *node, NodeChange change);
 
 /*
  * Manager.Features: what this build really does.  The list lives in

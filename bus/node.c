@@ -304,64 +304,27 @@ void bus_node_removed(BlockNode *node)
     bus_emit_object_removed(path, BUS_INTERFACE_NODE);
 }
 
-/* Node properties that send PropertiesChanged (EMITS_CHANGE in the vtable). */
-static const char *const node_changing_properties[] = {
-    "Driver", "Size", "ReadOnly", "AutoReadOnly", "Writable", "Active", "Filename",
-    "FailureReason", "Children", "Users", "Bitmaps",
+/* The property that shows each change (all EMITS_CHANGE in the vtable). */
+static const char *const node_change_property[NODE_CHANGE_COUNT] = {
+    [NODE_CHANGE_DRIVER] = "Driver",
+    [NODE_CHANGE_SIZE] = "Size",
+    [NODE_CHANGE_READ_ONLY] = "ReadOnly",
+    [NODE_CHANGE_AUTO_READ_ONLY] = "AutoReadOnly",
+    [NODE_CHANGE_WRITABLE] = "Writable",
+    [NODE_CHANGE_ACTIVE] = "Active",
+    [NODE_CHANGE_FILENAME] = "Filename",
+    [NODE_CHANGE_FAILURE] = "FailureReason",
+    [NODE_CHANGE_CHILDREN] = "Children",
+    [NODE_CHANGE_USERS] = "Users",
+    [NODE_CHANGE_BITMAPS] = "Bitmaps",
 };
 
-static bool node_property_changes(const char *name)
-{
-    for (size_t i = 0; i < G_N_ELEMENTS(node_changing_properties); i++) {
-        if (g_str_equal(name, node_changing_properties[i])) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Graph-side names ("size", "writable", ...) -> D-Bus property names. */
-static const char *const node_property_map[][2] = {
-    { "size", "Size" },
-    { "read-only", "ReadOnly" },
-    { "auto-read-only", "AutoReadOnly" },
-    { "writable", "Writable" },
-    { "active", "Active" },
-    { "filename", "Filename" },
-    { "failure", "FailureReason" },
-    { "children", "Children" },
-    { "users", "Users" },
-    { "parents", "Users" },
-};
-
-static const char *node_property_name(const char *property)
-{
-    for (size_t i = 0; i < G_N_ELEMENTS(node_property_map); i++) {
-        if (g_str_equal(property, node_property_map[i][0])) {
-            return node_property_map[i][1];
-        }
-    }
-    return property;    /* already a D-Bus name */
-}
-
-void bus_node_changed(BlockNode *node, const char *property)
+void bus_node_changed(BlockNode *node, NodeChange change)
 {
     g_autofree char *path = bus_node_path(node);
 
-    const char *name;
-
-    if (!property) {
-        for (size_t i = 0; i < G_N_ELEMENTS(node_changing_properties); i++) {
-            bus_queue_property_changed(path, BUS_INTERFACE_NODE, node_changing_properties[i]);
-        }
-        return;
-    }
-    name = node_property_name(property);
-    if (!node_property_changes(name)) {
-        g_debug("Node '%s': change of unknown property '%s' not sent", node->name, property);
-        return;
-    }
-    bus_queue_property_changed(path, BUS_INTERFACE_NODE, name);
+    g_assert(change < NODE_CHANGE_COUNT && node_change_property[change]);
+    bus_queue_property_changed(path, BUS_INTERFACE_NODE, node_change_property[change]);
 }
 
 /* ---- vtable -------------------------------------------------------------- */

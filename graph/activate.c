@@ -23,8 +23,8 @@ static const BlockChild *active_writer(const BlockNode *node)
 
 static void notify_active(BlockNode *node)
 {
-    node_notify_changed(node, "Active");
-    node_notify_changed(node, "Writable");     /* an inactive node takes no writes */
+    node_notify_changed(node, NODE_CHANGE_ACTIVE);
+    node_notify_changed(node, NODE_CHANGE_WRITABLE);     /* an inactive node takes no writes */
 }
 
 /* Takes the locks and write links back, then lets the driver read the image again. */
@@ -49,7 +49,7 @@ static int coroutine_fn activate_drained(BlockNode *node, GError **errp)
         return r;
     }
     if (node->size != size)
-        node_notify_changed(node, "Size");
+        node_notify_changed(node, NODE_CHANGE_SIZE);
     return 0;
 }
 
@@ -144,7 +144,7 @@ void coroutine_fn node_co_finish_failure(BlockNode *node)
     g_clear_pointer(&node->opaque, g_free);
     node->drv = error_driver;
     node->opened = true;        /* `error` needs no open and no close */
-    node_notify_changed(node, "Driver");
+    node_notify_changed(node, NODE_CHANGE_DRIVER);
 }
 
 void node_fail(BlockNode *node, const char *fmt, ...)
@@ -158,7 +158,7 @@ void node_fail(BlockNode *node, const char *fmt, ...)
     va_end(ap);
     g_warning("Node '%s' failed: %s; it answers every request with EIO from now on",
               node->name, node->failure);
-    node_notify_changed(node, "failure");
+    node_notify_changed(node, NODE_CHANGE_FAILURE);
     /*
      * Not now: the driver may be in the middle of a request on this very
      * node.  The last request in flight switches it (graph/io.c).

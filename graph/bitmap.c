@@ -380,5 +380,5 @@ void bitmap_reclaim(DirtyBitmap *bm)
 
 void node_bitmaps_changed(BlockNode *node)
 {
-    node_notify_changed(node, "Bitmaps");
+    node_notify_changed(node, NODE_CHANGE_BITMAPS);
 }

@@ -26,9 +26,6 @@ bool child_spec_check_role(const BlockDriver *drv, const BlockdevSpec *spec,
 bool graph_check_link_acyclic(const BlockNode *parent, const BlockNode *child,
                               const char *role, GPtrArray *ancestors, GError **errp);
 
-/* Tells the listener; no-op for nodes not in the graph yet. */
-void graph_notify_changed(BlockNode *node, const char *property);
-
 /*
  * Gives link c (already in c->node->parents) the permissions perm/shared and
  * updates everything below it as one transaction: conflicts with the other

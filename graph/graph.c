@@ -83,10 +83,11 @@ static void graph_unregister(BlockNode *node)
     node->registered = false;
 }
 
-void graph_notify_changed(BlockNode *node, const char *property)
+/* No-op for nodes not in the graph yet. */
+void node_notify_changed(BlockNode *node, NodeChange change)
 {
     if (node->registered && listener && listener->node_changed)
-        listener->node_changed(node, property, listener_opaque);
+        listener->node_changed(node, change, listener_opaque);
 }
 
 void node_free(BlockNode *node)

@@ -14,7 +14,7 @@
 typedef struct GraphListener {
     void (*node_added)(BlockNode *node, void *opaque);
     void (*node_removed)(BlockNode *node, void *opaque);
-    void (*node_changed)(BlockNode *node, const char *property, void *opaque);
+    void (*node_changed)(BlockNode *node, NodeChange change, void *opaque);
 } GraphListener;
 
 /* One listener (the bus); NULL to unset. */

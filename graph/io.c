@@ -391,7 +391,7 @@ int coroutine_fn node_co_truncate(BlockChild *c, uint64_t size, GError **errp)
     req_end(node);
     if (r >= 0) {
         node_bitmaps_resize(node);
-        node_notify_changed(node, "Size");
+        node_notify_changed(node, NODE_CHANGE_SIZE);
     }
     return r;
 }

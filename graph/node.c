@@ -148,7 +148,7 @@ static BlockChild *node_attach(BlockChild *c, uint64_t perm, uint64_t shared, GE
         block_child_free(c);
         return NULL;
     }
-    graph_notify_changed(c->node, "Users");
+    node_notify_changed(c->node, NODE_CHANGE_USERS);
     return c;
 }
 
@@ -192,7 +192,7 @@ BlockChild *node_attach_child(BlockNode *parent, BlockNode *child, const char *r
         parent->file = c;
     else if (g_str_equal(role, "backing"))
         parent->backing = c;
-    graph_notify_changed(parent, "Children");
+    node_notify_changed(parent, NODE_CHANGE_CHILDREN);
     return c;
 }
 
@@ -211,9 +211,9 @@ void block_child_take_out(BlockChild *c)
         g_ptr_array_remove(c->parent->children, c);
         if (c->parent->file == c || c->parent->backing == c)
             set_shortcut(c, NULL);
-        graph_notify_changed(c->parent, "Children");
+        node_notify_changed(c->parent, NODE_CHANGE_CHILDREN);
     }
-    graph_notify_changed(c->node, "Users");
+    node_notify_changed(c->node, NODE_CHANGE_USERS);
 }
 
 void block_child_put_back(BlockChild *c, guint child_index)
@@ -270,11 +270,6 @@ void node_detach_child(BlockChild *child)
     node_detach(child);
 }
 
-void node_notify_changed(BlockNode *node, const char *property)
-{
-    graph_notify_changed(node, property);
-}
-
 void node_refresh_filename(BlockNode *node)
 {
     const char *from = node->file ? node->file->node->filename : NULL;
@@ -283,7 +278,7 @@ void node_refresh_filename(BlockNode *node)
         return;
     g_free(node->filename);
     node->filename = g_strdup(from);
-    graph_notify_changed(node, "Filename");
+    node_notify_changed(node, NODE_CHANGE_FILENAME);
     for (guint i = 0; i < node->parents->len; i++) {
         BlockChild *c = g_ptr_array_index(node->parents, i);
         if (c->parent && c->parent->file == c)

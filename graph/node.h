@@ -142,8 +142,27 @@ BlockChild *node_find_child(const BlockNode *node, const char *role);
 /* A string describing a user for messages: "node 'top' (uses node 'base' as 'backing' child)". */
 char *block_child_describe_user(const BlockChild *child);
 
-/* Tells the bus that a node property changed (PropertiesChanged). */
-void node_notify_changed(BlockNode *node, const char *property);
+/*
+ * What changed about a node, for the listener (the bus turns each into the
+ * property it shows; graph code knows no property names).
+ */
+typedef enum NodeChange {
+    NODE_CHANGE_DRIVER,         /* failed over to the `error` driver */
+    NODE_CHANGE_SIZE,
+    NODE_CHANGE_READ_ONLY,      /* the configured read-only option */
+    NODE_CHANGE_AUTO_READ_ONLY,
+    NODE_CHANGE_WRITABLE,       /* open read-write or not, active or not */
+    NODE_CHANGE_ACTIVE,
+    NODE_CHANGE_FILENAME,
+    NODE_CHANGE_FAILURE,        /* node_fail: why it failed */
+    NODE_CHANGE_CHILDREN,
+    NODE_CHANGE_USERS,          /* a user came, went or changed its permissions */
+    NODE_CHANGE_BITMAPS,
+    NODE_CHANGE_COUNT,
+} NodeChange;
+
+/* Tells the listener what changed on the node (the bus: PropertiesChanged). */
+void node_notify_changed(BlockNode *node, NodeChange change);
 
 /*
  * Activates (children first) or inactivates a node.  An inactive node holds

@@ -85,7 +85,7 @@ static void link_undo_commit(void *opaque)
 {
     LinkUndo *u = opaque;
 
-    node_notify_changed(u->c->node, "Users");
+    node_notify_changed(u->c->node, NODE_CHANGE_USERS);
 }
 
 static const TransactionActions link_undo_actions = {
@@ -117,7 +117,7 @@ static void writable_undo_commit(void *opaque)
     WritableUndo *u = opaque;
 
     if (u->node->writable != u->was_writable)
-        node_notify_changed(u->node, "Writable");
+        node_notify_changed(u->node, NODE_CHANGE_WRITABLE);
 }
 
 static const TransactionActions writable_undo_actions = {

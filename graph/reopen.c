@@ -339,9 +339,9 @@ static void commit_entry(void *opaque)
     node->options = g_steal_pointer(&e->new_opts);
     node_apply_common_options(node);
     node_refresh_filename(node);
-    node_notify_changed(node, "ReadOnly");
-    node_notify_changed(node, "AutoReadOnly");
-    node_notify_changed(node, "Size");
+    node_notify_changed(node, NODE_CHANGE_READ_ONLY);
+    node_notify_changed(node, NODE_CHANGE_AUTO_READ_ONLY);
+    node_notify_changed(node, NODE_CHANGE_SIZE);
 }
 
 static void abort_entry(void *opaque)
