@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Control calls into drivers: open, close, hand-over (see driver-call.h). */
+/* Control calls into drivers: open, close, hand-over, locks, read-write (see driver-call.h). */
 
 #include "graph/driver-call.h"
 
@@ -33,4 +33,29 @@ int coroutine_fn drv_co_inactivate(BlockNode *node)
 int coroutine_fn drv_co_activate(BlockNode *node, GError **errp)
 {
     return node->drv->co_activate ? node->drv->co_activate(node, errp) : 0;
+}
+
+int coroutine_fn drv_co_backing_changed(BlockNode *node, GError **errp)
+{
+    return node->drv->co_backing_changed ? node->drv->co_backing_changed(node, errp) : 0;
+}
+
+int drv_apply_perm(BlockNode *node, uint64_t perm, uint64_t shared, GError **errp)
+{
+    if (node->drv->apply_perm && node->opened) {
+        int r = node->drv->apply_perm(node, perm, shared, errp);
+        if (r < 0)
+            return r;
+    }
+    node->locked_perm = perm;
+    node->locked_shared = shared;
+    return 0;
+}
+
+int drv_set_writable(BlockNode *node, bool writable, GError **errp)
+{
+    if (node->drv->kind == BLOCK_DRIVER_PROTOCOL && node->drv->set_writable)
+        return node->drv->set_writable(node, writable, errp);
+    node->writable = writable;
+    return 0;
 }

@@ -3,8 +3,9 @@
 
 /*
  * Control calls into drivers (the request path is graph/io.c): the graph
- * calls a driver's open, close and hand-over hooks only through these,
- * which keep node->opened and the rules around the calls in one place.
+ * calls a driver's open, close, hand-over, permission and read-write
+ * switch hooks only through these, which keep node->opened,
+ * node->locked_perm and the rules around the calls in one place.
  */
 
 #include "graph/node.h"
@@ -21,3 +22,20 @@ void coroutine_fn drv_co_close(BlockNode *node);
 /* Hand-over hooks (BlockDriver.co_inactivate / co_activate); 0 without one. */
 int coroutine_fn drv_co_inactivate(BlockNode *node);
 int coroutine_fn drv_co_activate(BlockNode *node, GError **errp);
+
+/* After the backing child was attached or changed (BlockDriver.co_backing_changed); 0 without one. */
+int coroutine_fn drv_co_backing_changed(BlockNode *node, GError **errp);
+
+/*
+ * The image locks for what the node's users take and share
+ * (BlockDriver.apply_perm): only an opened node with the hook takes any.
+ * Records them in node->locked_perm / locked_shared on success.
+ */
+int drv_apply_perm(BlockNode *node, uint64_t perm, uint64_t shared, GError **errp);
+
+/*
+ * Opens node read-write or read-only: a protocol driver with set_writable
+ * reopens its image; any other node only changes node->writable (its
+ * storage follows through the permissions it passes down).
+ */
+int drv_set_writable(BlockNode *node, bool writable, GError **errp);

@@ -197,9 +197,7 @@ static bool set_backing(BlockNode *node, BlockNode *backing, GError **errp)
 {
     if (!attach_child(node, backing, "backing", errp))
         return false;
-    if (node->drv->co_backing_changed && node->drv->co_backing_changed(node, errp) < 0)
-        return false;
-    return true;
+    return drv_co_backing_changed(node, errp) == 0;
 }
 
 static const char *probe_format(BlockNode *file_node)

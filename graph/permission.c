@@ -12,6 +12,7 @@
  * walks down until nothing changes.
  */
 
+#include "graph/driver-call.h"
 #include "graph/error.h"
 #include "graph/graph-internal.h"
 #include "graph/transaction.h"
@@ -104,12 +105,8 @@ static void writable_undo_abort(void *opaque)
 
     if (u->node->writable == u->was_writable)
         return;
-    if (u->node->drv->kind == BLOCK_DRIVER_PROTOCOL && u->node->drv->set_writable) {
-        if (u->node->drv->set_writable(u->node, u->was_writable, &err) < 0)
-            g_warning("Failed to switch node '%s' back: %s", u->node->name, err->message);
-    } else {
-        u->node->writable = u->was_writable;
-    }
+    if (drv_set_writable(u->node, u->was_writable, &err) < 0)
+        g_warning("Failed to switch node '%s' back: %s", u->node->name, err->message);
 }
 
 static void writable_undo_commit(void *opaque)
@@ -134,11 +131,12 @@ static void lock_undo_abort(void *opaque)
     LockUndo *u = opaque;
     g_autoptr(GError) err = NULL;
 
-    if (u->node->drv->apply_perm(u->node, u->perm, u->shared, &err) < 0)
+    if (drv_apply_perm(u->node, u->perm, u->shared, &err) < 0) {
         g_warning("Failed to restore the image locks of node '%s': %s", u->node->name,
                   err->message);
-    u->node->locked_perm = u->perm;
-    u->node->locked_shared = u->shared;
+        u->node->locked_perm = u->perm;     /* what the undone change left is what counts */
+        u->node->locked_shared = u->shared;
+    }
 }
 
 static const TransactionActions lock_undo_actions = {
@@ -180,10 +178,7 @@ bool perm_set_writable(BlockNode *node, bool writable, Transaction *tran, GError
 
     *u = (WritableUndo){ node, node->writable };
     tran_add(tran, &writable_undo_actions, u);
-    if (node->drv->kind == BLOCK_DRIVER_PROTOCOL && node->drv->set_writable)
-        return node->drv->set_writable(node, writable, errp) == 0;
-    node->writable = writable;
-    return true;
+    return drv_set_writable(node, writable, errp) == 0;
 }
 
 const BlockChild *perm_first_writer(const BlockNode *node)
@@ -248,13 +243,13 @@ static bool apply_locks(BlockNode *node, uint64_t perm, uint64_t shared, Transac
         return true;
     if (perm == node->locked_perm && shared == node->locked_shared)
         return true;
-    if (node->drv->apply_perm(node, perm, shared, errp) < 0)
-        return false;
     u = g_new(LockUndo, 1);
     *u = (LockUndo){ node, node->locked_perm, node->locked_shared };
+    if (drv_apply_perm(node, perm, shared, errp) < 0) {
+        g_free(u);
+        return false;
+    }
     tran_add(tran, &lock_undo_actions, u);
-    node->locked_perm = perm;
-    node->locked_shared = shared;
     return true;
 }
 
