@@ -20,7 +20,10 @@
  * Jobs that sleep for a while (a disk read, dirty page throttling, fsync)
  * are noticed by the worker through its voluntary context switch count
  * (getrusage); for WORKER_POOL_BLOCKING_US after that, every waiting job
- * gets a thread, up to WORKER_POOL_MAX_THREADS, as in QEMU's pool.  (The
+ * gets a thread, up to WORKER_POOL_MAX_THREADS, as in QEMU's pool.  A
+ * thread stuck in an abandoned call does not count: the pool grows past it,
+ * and at most WORKER_POOL_MAX_ABANDONED calls are abandoned at once (more
+ * are refused), so that stuck calls cannot leave I/O without threads.  (The
  * price: a fast SSD whose reads miss the page cache in under 50 us gets
  * the few threads only; aio=native suits it better anyway.)  A job that never finishes
  * (a hung NFS server) is caught by a timer on the loop: jobs wait and none
@@ -48,6 +51,8 @@
 #include "aio/worker-pool.h"
 
 #define WORKER_POOL_MAX_THREADS 64
+/* Threads stuck in abandoned calls come on top (they serve nobody). */
+#define WORKER_POOL_THREAD_SLOTS (WORKER_POOL_MAX_THREADS + WORKER_POOL_MAX_ABANDONED)
 #define WORKER_POOL_STALL_US    50000   /* no job finished for this long: add threads */
 #define WORKER_POOL_BLOCKING_US 500000  /* a job slept: grow freely for this long */
 #define WORKER_POOL_SLOW_JOB_US 50      /* shorter jobs never count as sleeping */
@@ -66,7 +71,8 @@ typedef struct WorkerJob {
 typedef enum CallState {
     CALL_WAITING,
     CALL_DONE,
-    CALL_ABANDONED,
+    CALL_ABANDONED,             /* running in a thread; the pool releases it */
+    CALL_CANCELLED,             /* abandoned before a thread took it: released */
 } CallState;
 
 /* A call the caller may stop waiting for; on the heap, it outlives the caller. */
@@ -90,7 +96,7 @@ typedef struct WorkerPool {
     unsigned n_threads;
     unsigned eager_threads;     /* enough for jobs that do not sleep */
     bool stopping;
-    pthread_t threads[WORKER_POOL_MAX_THREADS];
+    pthread_t threads[WORKER_POOL_THREAD_SLOTS];
 
     WorkerJob *_Atomic done;    /* finished jobs, LIFO, lock-free */
     atomic_uint finished;       /* jobs finished so far, for stall detection */
@@ -244,19 +250,28 @@ static bool worker_pool_spawn_locked(void)
     return ok;
 }
 
-/* Threads that are running or about to run and will look at the queue. */
+/*
+ * Threads that are running or about to run and will look at the queue; a
+ * thread stuck in an abandoned call will not (it may never return).
+ */
 static unsigned worker_pool_awake_locked(void)
 {
-    return pool.n_threads - (pool.idle - pool.wakeups);
+    unsigned awake = pool.n_threads - (pool.idle - pool.wakeups);
+
+    return awake > pool.abandoned ? awake - pool.abandoned : 0;
 }
 
-/* Puts up to `want` more threads on the queue: sleepers first, then new ones. */
+/*
+ * Puts up to `want` more threads on the queue: sleepers first, then new
+ * ones, up to limit threads that serve the queue (stuck ones not counted).
+ */
 static void worker_pool_provide_locked(unsigned want, unsigned limit)
 {
     for (; want > 0 && pool.idle > pool.wakeups; want--) {
         pool.wakeups++;
         pthread_cond_signal(&pool.cond);
     }
+    limit = MIN(limit + pool.abandoned, WORKER_POOL_THREAD_SLOTS);
     for (; want > 0 && pool.n_threads < limit; want--) {
         if (!worker_pool_spawn_locked())
             break;
@@ -422,10 +437,34 @@ long coroutine_fn worker_pool_co_run(WorkerFunc *fn, void *opaque)
 
 /* ---- calls that can be abandoned ---- */
 
+/* Takes job out of the queue if no thread has taken it yet. */
+static bool worker_pool_unqueue(WorkerJob *job)
+{
+    bool found = false;
+
+    pthread_mutex_lock(&pool.lock);
+    for (WorkerJob **p = &pool.queue_head; *p; p = &(*p)->next) {
+        if (*p == job) {
+            *p = job->next;
+            if (!*p)
+                pool.queue_tail = p;
+            pool.queued--;
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pool.lock);
+    return found;
+}
+
 static void abandonable_finish(AbandonableCall *call, CallState state, long ret)
 {
     g_queue_unlink(&pool.waiting, &call->link);
     call->timer = sd_event_source_disable_unref(call->timer);
+    if (state == CALL_ABANDONED && worker_pool_unqueue(&call->job)) {
+        state = CALL_CANCELLED;     /* never ran: nothing to wait for */
+        call->release(call->job.opaque);
+    }
     call->state = state;
     call->ret = ret;
     if (state == CALL_ABANDONED)
@@ -453,6 +492,11 @@ static int abandonable_on_timeout(sd_event_source *s, uint64_t usec, void *userd
     return 0;
 }
 
+bool worker_pool_may_abandon(void)
+{
+    return pool.abandoned + g_queue_get_length(&pool.waiting) < WORKER_POOL_MAX_ABANDONED;
+}
+
 long coroutine_fn worker_pool_co_run_abandonable(WorkerFunc *fn, void **opaque,
                                                  GDestroyNotify release, uint64_t timeout_us)
 {
@@ -461,6 +505,9 @@ long coroutine_fn worker_pool_co_run_abandonable(WorkerFunc *fn, void **opaque,
 
     if (!coroutine_self() || worker_pool_init() < 0)
         return fn(*opaque);
+    /* Each may come to hold a thread for good: beyond the bound, refuse. */
+    if (!worker_pool_may_abandon())
+        return -EAGAIN;
     call = g_new0(AbandonableCall, 1);
     call->job = (WorkerJob){ .fn = fn, .opaque = *opaque, .co = coroutine_self(),
                              .complete = abandonable_complete };
@@ -477,10 +524,10 @@ long coroutine_fn worker_pool_co_run_abandonable(WorkerFunc *fn, void **opaque,
     while (call->state == CALL_WAITING)
         coroutine_yield();
     ret = call->ret;
-    if (call->state == CALL_DONE)
+    if (call->state != CALL_DONE)
+        *opaque = NULL;     /* released, or the pool releases it when the thread returns */
+    if (call->state != CALL_ABANDONED)
         g_free(call);
-    else
-        *opaque = NULL;     /* the pool releases it when the thread returns */
     return ret;
 }
 

@@ -7,6 +7,7 @@
  * done; the result comes back to the main loop through an eventfd.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <glib.h>
 
@@ -27,9 +28,20 @@ long coroutine_fn worker_pool_co_run(WorkerFunc *fn, void *opaque);
  * when fn returns at last, release(job) runs on the loop thread and must
  * undo what fn did (close a descriptor it opened) and free the job.
  * Outside a coroutine, fn simply runs on this thread.
+ *
+ * A call abandoned before a thread took it is cancelled (release runs at
+ * once).  A thread stuck in an abandoned call serves nobody, so the pool
+ * adds others beside it.  While WORKER_POOL_MAX_ABANDONED calls are
+ * waiting or abandoned and still stuck, new calls fail at once with
+ * -EAGAIN (fn does not run, the caller keeps *opaque): stuck calls cannot
+ * take every thread, nor add threads without end.
  */
+#define WORKER_POOL_MAX_ABANDONED 128
 long coroutine_fn worker_pool_co_run_abandonable(WorkerFunc *fn, void **opaque,
                                                  GDestroyNotify release, uint64_t timeout_us);
+
+/* Whether a new abandonable call would be taken (not refused with -EAGAIN). */
+bool worker_pool_may_abandon(void);
 
 /* Stops waiting for every abandonable call in flight (shutdown): -ECANCELED. */
 void worker_pool_abandon_all(void);

@@ -142,6 +142,11 @@ static void file_set_open_error(BlockNode *node, const char *path, int flags,
     } else if (!job) {
         g_set_error(errp, BG_ERROR, BG_ERROR_IO_ERROR,
                     "Could not %s '%s' for node '%s': shutting down", verb, path, node->name);
+    } else if (ret == -EAGAIN && !worker_pool_may_abandon()) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_IO_ERROR,
+                    "Could not %s '%s' for node '%s': %d opens are waiting or hang already "
+                    "(a hung file system?); no more are tried until they return", verb, path,
+                    node->name, WORKER_POOL_MAX_ABANDONED);
     } else if (ret == -EINVAL && job->mode && !S_ISREG(job->mode)) {
         g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
                     "Could not %s '%s' for node '%s': it is %s; the file driver opens "

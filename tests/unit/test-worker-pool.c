@@ -243,7 +243,8 @@ static void test_abandonable_in_time(void **state)
 static void test_abandonable_timeout(void **state)
 {
     bool released = false;
-    Waiter w = { .timeout_us = 20000 };
+    /* Long enough for a thread to take the call: one abandoned while queued is cancelled. */
+    Waiter w = { .timeout_us = G_USEC_PER_SEC };
     int wfd;
 
     w.job = blocker_new(&released);
