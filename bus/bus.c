@@ -9,6 +9,7 @@
 
 #include "aio/coroutine.h"
 #include "aio/loop.h"
+#include "bus/authorize.h"
 #include "bus/bus.h"
 #include "graph/error.h"
 #include "graph/graph.h"
@@ -361,6 +362,10 @@ static int bus_setup_objects(sd_bus *bus)
     if (r < 0) {
         return r;
     }
+    r = bus_authorize_attach(bus);
+    if (r < 0) {
+        return r;
+    }
     r = sd_bus_add_object_manager(bus, NULL, BUS_ROOT_PATH);
     if (r < 0) {
         return r;
@@ -435,6 +440,7 @@ void bus_close(void)
     bus_flush_property_changes();
     sd_bus_flush(bus_state.bus);
     bus_state.defer = sd_event_source_disable_unref(bus_state.defer);
+    bus_authorize_detach();
     g_clear_pointer(&bus_state.pending, g_hash_table_unref);
     sd_bus_detach_event(bus_state.bus);
     bus_state.bus = sd_bus_flush_close_unref(bus_state.bus);

@@ -5,6 +5,7 @@
  *
  *   blockgraphd [--system | --session | --address=ADDRESS] [--config-dir=DIR]
  *               [--check-config] [--shutdown-timeout=SECONDS]
+ *               [--authorize=polkit|none]
  */
 
 #include "config.h"
@@ -20,6 +21,7 @@
 #include "aio/linux-aio.h"
 #include "aio/loop.h"
 #include "aio/worker-pool.h"
+#include "bus/authorize.h"
 #include "bus/bus.h"
 #include "daemon/config-dir.h"
 #include "daemon/log.h"
@@ -36,6 +38,8 @@ typedef struct DaemonArgs {
     char *config_dir;
     bool check_config;
     unsigned shutdown_timeout_s;    /* 0: wait for ever */
+    AuthorizeMode authorize;
+    bool authorize_set;             /* else: polkit on the system bus, none elsewhere */
 } DaemonArgs;
 
 static bool shutting_down;
@@ -57,6 +61,10 @@ static void usage(FILE *out)
             "  --shutdown-timeout=SECONDS\n"
             "                       on SIGTERM, give up waiting for flushes after SECONDS\n"
             "                       and exit 1 (default 60; 0 waits for ever)\n"
+            "  --authorize=polkit|none\n"
+            "                       ask polkit before changing calls (default on the\n"
+            "                       system bus), or let every caller change (default\n"
+            "                       on a session bus or --address)\n"
             "  --version            print the version and exit\n"
             "  --help               print this help and exit\n");
 }
@@ -78,7 +86,7 @@ static int parse_args(int argc, char **argv, DaemonArgs *args)
 {
     enum {
         OPT_SYSTEM = 256, OPT_SESSION, OPT_ADDRESS, OPT_CONFIG_DIR, OPT_CHECK, OPT_VERSION,
-        OPT_SHUTDOWN_TIMEOUT,
+        OPT_SHUTDOWN_TIMEOUT, OPT_AUTHORIZE,
     };
     static const struct option options[] = {
         { "system", no_argument, NULL, OPT_SYSTEM },
@@ -87,6 +95,7 @@ static int parse_args(int argc, char **argv, DaemonArgs *args)
         { "config-dir", required_argument, NULL, OPT_CONFIG_DIR },
         { "check-config", no_argument, NULL, OPT_CHECK },
         { "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
+        { "authorize", required_argument, NULL, OPT_AUTHORIZE },
         { "version", no_argument, NULL, OPT_VERSION },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -119,6 +128,14 @@ static int parse_args(int argc, char **argv, DaemonArgs *args)
                         "seconds (0 to %u)\n", optarg, SHUTDOWN_TIMEOUT_MAX_S);
                 return 2;
             }
+            break;
+        case OPT_AUTHORIZE:
+            if (!authorize_mode_parse(optarg, &args->authorize)) {
+                fprintf(stderr, "blockgraphd: --authorize: '%s' is neither 'polkit' nor "
+                        "'none'\n", optarg);
+                return 2;
+            }
+            args->authorize_set = true;
             break;
         case OPT_VERSION:
             printf("blockgraphd %s\n", BLOCKGRAPH_VERSION);
@@ -297,6 +314,10 @@ static int serve(const DaemonArgs *args)
     if (args->config_dir) {
         aio_run_coroutine(daemon_co_apply_config, args->config_dir);
     }
+    bus_authorize_set_mode(args->authorize_set ? args->authorize
+                           : args->bus_kind == BUS_KIND_SYSTEM ? AUTHORIZE_POLKIT
+                           : AUTHORIZE_NONE);
+    g_message("Authorization: %s", authorize_mode_name(bus_authorize_mode()));
     bus_set_disconnect_handler(on_bus_lost);
     if (!bus_open(args->bus_kind, args->address, &err)) {
         g_critical("%s", err->message);

@@ -46,7 +46,8 @@ def main():
         installed(os.path.join(datadir, 'dbus-1', 'system-services',
                                'org.blockgraph.BlockGraph1.service'))
         installed(os.path.join(datadir, 'blockgraph', 'blockgraph.rng'))
-        for page in ('dbus-api.md', 'xml.md', 'nbd.md', 'permissions.md'):
+        installed(os.path.join(datadir, 'polkit-1', 'actions', 'org.blockgraph.BlockGraph1.policy'))
+        for page in ('dbus-api.md', 'xml.md', 'nbd.md', 'permissions.md', 'security.md'):
             installed(os.path.join(datadir, 'doc', 'blockgraph', page))
         installed(os.path.join(datadir, 'doc', 'blockgraph', 'examples', '10-null.xml'))
         installed(os.path.join(prefix, buildoption('mandir'), 'man8', 'blockgraphd.8'))

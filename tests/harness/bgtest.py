@@ -23,8 +23,9 @@ A test script looks like this:
 
 API (kept small on purpose):
   Daemon(config_dir=None, args=(), wait=True, policy_file=None)
-      context manager (policy_file: a system.d policy; the private bus then
-      denies what the system bus denies unless the file allows it); attributes
+      context manager (policy_file: a system.d policy, or a list of them; the
+      private bus then denies what the system bus denies unless a file allows
+      it); attributes
       .bus (dbus.bus.BusConnection), .address, .manager (Manager interface),
       .tmpdir (a scratch folder removed at the end), .proc (Popen)
       .obj(path) / .iface(path, interface) / .props(path, interface)
@@ -148,7 +149,6 @@ SYSTEM_POLICY = '''
            send_interface="org.freedesktop.DBus.Introspectable"/>
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
   </policy>
-  <include>%s</include>
 '''
 SESSION_POLICY = '''
   <policy context="default">
@@ -166,7 +166,11 @@ class DBusDaemon:
     def __init__(self, tmpdir, policy_file=None):
         self.dir = tmpdir
         conf = os.path.join(tmpdir, 'bus.conf')
-        policy = SYSTEM_POLICY % policy_file if policy_file else SESSION_POLICY
+        if policy_file:
+            files = [policy_file] if isinstance(policy_file, str) else policy_file
+            policy = SYSTEM_POLICY + ''.join('  <include>%s</include>\n' % f for f in files)
+        else:
+            policy = SESSION_POLICY
         with open(conf, 'w') as f:
             f.write('''<!DOCTYPE busconfig PUBLIC
  "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
