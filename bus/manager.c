@@ -37,6 +37,7 @@ static const char *const bus_features[] = {
     "job-commit",
     "dirty-bitmaps",
     "authorize-polkit",
+    "allow-path",
     NULL,
 };
 

@@ -10,6 +10,7 @@
 #include "exports/export.h"
 #include "graph/error.h"
 #include "graph/graph.h"
+#include "policy/allow-path.h"
 #include "xml/config-file.h"
 
 /* What one file added so far, to roll back on failure. */
@@ -57,6 +58,8 @@ static bool coroutine_fn config_co_apply_item(const ConfigItem *item, Applied *a
         return true;
     case CONFIG_ITEM_EXPORT:
         return config_co_apply_export(item, applied, errp);
+    case CONFIG_ITEM_ALLOW_PATH:
+        return true;        /* config_allow_paths took them before any file applied */
     }
     g_assert_not_reached();
 }
@@ -81,18 +84,14 @@ static void coroutine_fn config_co_roll_back(Applied *applied, const char *path)
     }
 }
 
-/* Applies one file, all or nothing. */
-static bool coroutine_fn config_co_apply_file(const char *path, bool check, GError **errp)
+/* Applies one loaded file, all or nothing. */
+static bool coroutine_fn config_co_apply_file(const ConfigFile *file, bool check, GError **errp)
 {
-    g_autoptr(ConfigFile) file = config_file_load(path, errp);
     g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) exports = g_ptr_array_new_with_free_func(g_free);
     Applied applied = { .nodes = nodes, .exports = exports };
+    const char *path = file->path;
 
-    if (!file) {
-        prefix_location(errp, path, 0);
-        return false;
-    }
     for (guint i = 0; i < file->items->len; i++) {
         const ConfigItem *item = g_ptr_array_index(file->items, i);
 
@@ -106,19 +105,64 @@ static bool coroutine_fn config_co_apply_file(const char *path, bool check, GErr
     return true;
 }
 
+/* Every <allow-path> of every file, before anything opens a path. */
+static void config_allow_paths(GPtrArray *files)
+{
+    g_autofree char *list = NULL;
+
+    for (guint i = 0; i < files->len; i++) {
+        const ConfigFile *file = g_ptr_array_index(files, i);
+
+        for (guint j = 0; j < file->items->len; j++) {
+            const ConfigItem *item = g_ptr_array_index(file->items, j);
+
+            if (item->kind == CONFIG_ITEM_ALLOW_PATH) {
+                allow_path_add(item->allow_path, NULL);     /* parsed: absolute */
+            }
+        }
+    }
+    list = allow_path_describe();
+    g_message("Paths callers may open: %s", list);
+}
+
+/* Loads every file; those that do not parse are logged and counted. */
+static GPtrArray *config_load_files(char **names, bool check, int *failed)
+{
+    GPtrArray *files = g_ptr_array_new_with_free_func((GDestroyNotify)config_file_free);
+
+    for (size_t i = 0; names[i]; i++) {
+        g_autoptr(GError) err = NULL;
+        ConfigFile *file = config_file_load(names[i], &err);
+
+        if (!file) {
+            prefix_location(&err, names[i], 0);
+            g_warning("%s %s: %s", names[i], check ? "has an error" : "not applied",
+                      err->message);
+            (*failed)++;
+            continue;
+        }
+        g_ptr_array_add(files, file);
+    }
+    return files;
+}
+
 int coroutine_fn config_dir_co_apply(const char *dir, bool check, GError **errp)
 {
-    g_auto(GStrv) files = config_dir_list(dir, errp);
+    g_auto(GStrv) names = config_dir_list(dir, errp);
+    g_autoptr(GPtrArray) files = NULL;
     int failed = 0;
 
-    if (!files) {
+    if (!names) {
         return -1;
     }
-    for (size_t i = 0; files[i]; i++) {
+    files = config_load_files(names, check, &failed);
+    config_allow_paths(files);
+    for (guint i = 0; i < files->len; i++) {
+        const ConfigFile *file = g_ptr_array_index(files, i);
         g_autoptr(GError) err = NULL;
 
-        if (!config_co_apply_file(files[i], check, &err)) {
-            g_warning("%s %s: %s", files[i], check ? "has an error" : "not applied",
+        if (!config_co_apply_file(file, check, &err)) {
+            g_warning("%s %s: %s", file->path, check ? "has an error" : "not applied",
                       err->message);
             failed++;
         }

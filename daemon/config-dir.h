@@ -12,7 +12,9 @@
 #include "aio/coroutine.h"
 
 /*
- * Applies every file of dir.  A file that fails is rolled back (whatever it
+ * Applies every file of dir.  First every file is read and every
+ * <allow-path> of every file confines the daemon (policy/allow-path.h),
+ * then the files are applied in name order.  A file that fails is rolled back (whatever it
  * added is removed again), its error — naming the file and line — is logged,
  * and the next file is applied.  Returns the number of files that failed,
  * or -1 with errp set when dir cannot be listed (missing, not a folder).

@@ -28,6 +28,7 @@
 #include "exports/export.h"
 #include "graph/graph.h"
 #include "jobs/job.h"
+#include "policy/allow-path.h"
 
 /* Below systemd's TimeoutStopSec=90, so that we log what is stuck ourselves. */
 #define DEFAULT_SHUTDOWN_TIMEOUT_S 60
@@ -180,6 +181,7 @@ static int check_config(const DaemonArgs *args)
         return 2;
     }
     export_set_dry_run(true);
+    allow_path_set_defaults(args->bus_kind == BUS_KIND_SYSTEM);
     aio_run_coroutine(daemon_co_check_config, &check);
     if (check.failed < 0) {
         g_critical("%s", check.err->message);
@@ -311,6 +313,7 @@ static int serve(const DaemonArgs *args)
     g_autoptr(GError) err = NULL;
     int r;
 
+    allow_path_set_defaults(args->bus_kind == BUS_KIND_SYSTEM);
     if (args->config_dir) {
         aio_run_coroutine(daemon_co_apply_config, args->config_dir);
     }

@@ -14,6 +14,7 @@
 
 #include "drivers/file-inline.h"
 #include "drivers/file-jobs.h"
+#include "policy/allow-path.h"
 #include "drivers/file-lock.h"
 
 /* Smallest offset alignment an O_DIRECT read accepts (QEMU's probe). */
@@ -102,9 +103,17 @@ static int file_check_regular(FileOpenJob *job)
 long file_job_open(void *opaque)
 {
     FileOpenJob *job = opaque;
+    g_autofree char *resolved = NULL;
     int r;
 
-    job->fd = open(job->filename, job->flags | O_NONBLOCK);
+    r = allow_path_resolve(job->filename, false, &resolved);
+    if (r == -EINVAL || r == -EACCES) {
+        job->confine_ret = r;
+        return r;
+    }
+    /* What resolved names has no symlink left: one swapped in now is not followed. */
+    job->fd = open(resolved ? resolved : job->filename,
+                   job->flags | O_NONBLOCK | (resolved ? O_NOFOLLOW : 0));
     if (job->fd < 0)
         return -errno;
     r = file_check_regular(job);

@@ -21,6 +21,7 @@ typedef struct FileOpenJob {
     char *filename;
     int flags;                  /* open(2) flags */
     /* results */
+    int confine_ret;            /* < 0: outside the allowed paths or relative (policy/) */
     int fd;                     /* -1 unless open; file_open_job_free closes it */
     mode_t mode;                /* st_mode, once fstat worked: not a regular file, say which */
     bool lock_supported;        /* OFD locks work on it (F_OFD_GETLK probe) */

@@ -32,6 +32,7 @@
 #include "aio/worker-pool.h"
 #include "drivers/file-inline.h"
 #include "drivers/file-jobs.h"
+#include "policy/allow-path.h"
 #include "drivers/file-lock.h"
 #include "graph/error.h"
 #include "graph/node.h"
@@ -135,7 +136,10 @@ static void file_set_open_error(BlockNode *node, const char *path, int flags,
     const char *verb = node->opened ? "reopen" : "open";
     const char *mode = (flags & O_ACCMODE) == O_RDWR ? "read-write" : "read-only";
 
-    if (!job && ret == -ETIMEDOUT) {
+    if (job && job->confine_ret < 0) {
+        allow_path_set_error(errp, path, job->confine_ret);
+        g_prefix_error(errp, "Could not %s node '%s': ", verb, node->name);
+    } else if (!job && ret == -ETIMEDOUT) {
         g_set_error(errp, BG_ERROR, BG_ERROR_IO_ERROR, "Could not %s '%s' for node '%s': "
                     "no answer within %d s (a hung file system?)", verb, path, node->name,
                     FILE_OPEN_TIMEOUT_S);

@@ -20,6 +20,7 @@ void export_spec_free(ExportSpec *spec)
     g_free(spec->name);
     g_free(spec->description);
     g_free(spec->server.path);
+    g_free(spec->server.group);
     g_free(spec->server.host);
     g_free(spec->tls.dir);
     g_free(spec->tls.priority);
@@ -114,6 +115,8 @@ Export *export_add_from_spec(const ExportSpec *spec, GError **errp)
         .addr_type = spec->server.type == EXPORT_SERVER_UNIX ? EXPORT_ADDRESS_UNIX
                                                              : EXPORT_ADDRESS_INET,
         .path = spec->server.path,
+        .socket_mode = spec->server.mode,
+        .socket_group = spec->server.group,
         .host = spec->server.host,
         .port = port,
         .tls = tls,

@@ -36,6 +36,8 @@ typedef struct ExportLimits {
 typedef struct ExportServerSpec {
     ExportServerType type;
     char *path;         /* unix */
+    unsigned mode;      /* unix: 0 (default) or 0600, 0660, 0666 */
+    char *group;        /* unix: NULL or a group name or number */
     char *host;         /* inet */
     uint16_t port;      /* inet */
 } ExportServerSpec;

@@ -39,6 +39,8 @@ typedef struct ExportConfig {
     ExportLimits limits;        /* zeroes: the defaults */
     ExportAddressType addr_type;
     const char *path;           /* unix */
+    unsigned socket_mode;       /* unix; 0: 0600, or 0660 with socket_group */
+    const char *socket_group;   /* unix; NULL: the daemon's group */
     const char *host;           /* inet; NULL: any address */
     const char *port;           /* inet; "0" picks a free port (Uri shows it) */
     NbdTlsCreds *tls;           /* TLS only, with these credentials; NULL: plain NBD */

@@ -17,6 +17,8 @@
 #include "aio/loop.h"
 #include "graph/error.h"
 #include "exports/nbd-server.h"
+#include "exports/unix-socket.h"
+#include "policy/allow-path.h"
 
 static GHashTable *listeners;   /* key -> NbdListener* */
 
@@ -72,29 +74,6 @@ static int listener_on_accept(sd_event_source *s, int fd, uint32_t revents, void
     }
 }
 
-static int listen_unix(const char *path, GError **errp)
-{
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
-                    "Socket path '%s' is too long", path);
-        return -1;
-    }
-    strcpy(sa.sun_path, path);
-    struct stat st;
-    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-        unlink(path);   /* a stale socket from an earlier run */
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
-        int err = errno;
-        if (fd >= 0)
-            close(fd);
-        bg_set_error_errno(errp, -err, "Failed to listen on unix socket '%s'", path);
-        return -1;
-    }
-    return fd;
-}
-
 static int listen_inet(const char *host, const char *port, char **ret_authority, GError **errp)
 {
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
@@ -145,8 +124,7 @@ static void listener_free(NbdListener *l)
     sd_event_source_disable_unref(l->source);
     if (l->fd >= 0)
         close(l->fd);
-    if (l->path && l->fd >= 0)
-        unlink(l->path);
+    unix_socket_remove(&l->sock);
     g_ptr_array_unref(l->exports);
     nbd_tls_creds_unref(l->tls);
     g_free(l->key);
@@ -181,6 +159,20 @@ static NbdListener *listener_new_dry_run(const ExportConfig *cfg)
     return l;
 }
 
+/* --check-config refuses a socket path that start-up would refuse (confinement). */
+static bool listener_check_path(const ExportConfig *cfg, GError **errp)
+{
+    g_autofree char *resolved = NULL;
+    int r;
+
+    if (cfg->addr_type != EXPORT_ADDRESS_UNIX)
+        return true;
+    r = allow_path_resolve(cfg->path, true, &resolved);
+    if (r < 0)
+        allow_path_set_error(errp, cfg->path, r);
+    return r >= 0;
+}
+
 NbdListener *nbd_listener_get(const ExportConfig *cfg, GError **errp)
 {
     g_autofree char *key = listener_key(cfg);
@@ -190,6 +182,8 @@ NbdListener *nbd_listener_get(const ExportConfig *cfg, GError **errp)
     if (l)
         return l;
     if (listener_dry_run) {
+        if (!listener_check_path(cfg, errp))
+            return NULL;
         l = listener_new_dry_run(cfg);
         l->key = g_steal_pointer(&key);
         g_hash_table_insert(listeners, l->key, l);
@@ -201,8 +195,9 @@ NbdListener *nbd_listener_get(const ExportConfig *cfg, GError **errp)
     l->exports = g_ptr_array_new();
     l->tls = nbd_tls_creds_ref(cfg->tls);
     if (cfg->addr_type == EXPORT_ADDRESS_UNIX) {
-        l->fd = listen_unix(cfg->path, errp);
-        l->path = l->fd >= 0 ? g_strdup(cfg->path) : NULL;
+        l->fd = unix_socket_listen(cfg->path, cfg->socket_mode, cfg->socket_group, &l->sock,
+                                   errp);
+        l->path = g_strdup(l->sock.path);
     } else {
         l->fd = listen_inet(cfg->host, cfg->port, &l->uri_authority, errp);
     }

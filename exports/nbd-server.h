@@ -9,12 +9,14 @@
 
 #include "exports/export.h"
 #include "exports/nbd-proto.h"
+#include "exports/unix-socket.h"
 
 struct NbdListener {
     char *key;                  /* "unix:/path" or "inet:host:port" as configured */
     char *alias_key;            /* inet: the same with the bound port, if different */
     ExportAddressType type;
     char *path;                 /* unix: the socket file we created */
+    UnixSocket sock;            /* unix: what unix_socket_remove needs */
     char *uri_authority;        /* inet: "host:port" with the bound port */
     int fd;
     sd_event_source *source;

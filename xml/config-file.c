@@ -17,6 +17,7 @@ static void config_item_free(gpointer p)
         return;
     blockdev_spec_free(item->blockdev);
     export_spec_free(item->export);
+    g_free(item->allow_path);
     g_free(item->source);
     g_free(item);
 }
@@ -28,6 +29,28 @@ void config_file_free(ConfigFile *file)
     g_ptr_array_unref(file->items);
     g_free(file->path);
     g_free(file);
+}
+
+/* <allow-path>/var/lib/blockgraph</allow-path>: text only, an absolute path. */
+static char *parse_allow_path(const xmlNode *elem, const char *source, GError **errp)
+{
+    g_autofree char *text = NULL;
+    xmlChar *raw;
+
+    if (elem->properties || bg_xml_first_element(elem)) {
+        bg_xml_set_error(errp, BG_ERROR_INVALID_XML, source, elem,
+                         "<allow-path> holds a folder name only (no attributes or elements)");
+        return NULL;
+    }
+    raw = xmlNodeGetContent(elem);
+    text = g_strstrip(g_strdup(raw ? (const char *)raw : ""));
+    xmlFree(raw);
+    if (!g_path_is_absolute(text)) {
+        bg_xml_set_error(errp, BG_ERROR_INVALID_ARGUMENT, source, elem,
+                         "<allow-path> '%s' is not an absolute path", text);
+        return NULL;
+    }
+    return g_steal_pointer(&text);
 }
 
 static ConfigItem *parse_item(const xmlNode *elem, const char *source, GError **errp)
@@ -45,9 +68,15 @@ static ConfigItem *parse_item(const xmlNode *elem, const char *source, GError **
         item->export = export_parse_element(elem, source, errp);
         if (!item->export)
             return NULL;
+    } else if (g_str_equal(name, "allow-path")) {
+        item->kind = CONFIG_ITEM_ALLOW_PATH;
+        item->allow_path = parse_allow_path(elem, source, errp);
+        if (!item->allow_path)
+            return NULL;
     } else {
         bg_xml_set_error(errp, BG_ERROR_INVALID_XML, source, elem,
-                         "unknown element <%s> in <blockgraph> (expected <blockdev> or <export>)",
+                         "unknown element <%s> in <blockgraph> (expected <blockdev>, <export> "
+                         "or <allow-path>)",
                          name);
         return NULL;
     }

@@ -9,7 +9,12 @@
  *   <blockgraph>
  *     <blockdev driver="file" node-name="f0" filename="/var/lib/vm/a.raw"/>
  *     <export type="nbd" id="e0" node-name="f0"><server type="unix" path="/run/a.sock"/></export>
+ *     <allow-path>/var/lib/vm</allow-path>
  *   </blockgraph>
+ *
+ * <allow-path> (policy/allow-path.h) confines every path a caller can make
+ * the daemon open; the daemon collects them from every file before it
+ * applies any.
  */
 
 #include <glib.h>
@@ -20,12 +25,14 @@
 typedef enum ConfigItemKind {
     CONFIG_ITEM_BLOCKDEV,
     CONFIG_ITEM_EXPORT,
+    CONFIG_ITEM_ALLOW_PATH,
 } ConfigItemKind;
 
 typedef struct ConfigItem {
     ConfigItemKind kind;
     BlockdevSpec *blockdev;     /* CONFIG_ITEM_BLOCKDEV */
     ExportSpec *export;         /* CONFIG_ITEM_EXPORT */
+    char *allow_path;           /* CONFIG_ITEM_ALLOW_PATH: an absolute folder */
     char *source;               /* the file */
     int line;
 } ConfigItem;

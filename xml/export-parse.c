@@ -14,7 +14,7 @@ static const char *const export_attrs[] = {
     "type", "id", "node-name", "name", "description", "writable",
     "max-connections", "max-in-flight-bytes", NULL,
 };
-static const char *const server_unix_attrs[] = { "type", "path", NULL };
+static const char *const server_unix_attrs[] = { "type", "path", "mode", "group", NULL };
 static const char *const server_inet_attrs[] = { "type", "host", "port", NULL };
 static const char *const tls_attrs[] = { "dir", "verify-peer", "priority", NULL };
 
@@ -69,6 +69,26 @@ static bool parse_port(const xmlNode *elem, const char *source, uint16_t *ret, G
     return true;
 }
 
+/* mode="0660": owner read-write, the rest read-write or nothing. */
+static bool parse_socket_mode(const xmlNode *elem, const char *source, unsigned *ret,
+                              GError **errp)
+{
+    g_autofree char *text = bg_xml_get_attr(elem, "mode");
+    guint64 v;
+
+    if (!text) {
+        return true;
+    }
+    if (!g_ascii_string_to_unsigned(text, 8, 0, 0777, &v, NULL) ||
+        (v != 0600 && v != 0660 && v != 0666)) {
+        bg_xml_set_error(errp, BG_ERROR_INVALID_ARGUMENT, source, elem,
+                         "<server> mode '%s' is not a socket mode (0600, 0660 or 0666)", text);
+        return false;
+    }
+    *ret = (unsigned)v;
+    return true;
+}
+
 static bool parse_server(const xmlNode *elem, const char *source, ExportServerSpec *server,
                          GError **errp)
 {
@@ -81,7 +101,8 @@ static bool parse_server(const xmlNode *elem, const char *source, ExportServerSp
         if (!check_attrs(elem, server_unix_attrs, source, errp))
             return false;
         server->path = require_attr(elem, "path", source, errp);
-        return server->path != NULL;
+        server->group = bg_xml_get_attr(elem, "group");
+        return server->path != NULL && parse_socket_mode(elem, source, &server->mode, errp);
     }
     if (g_str_equal(type, "inet")) {
         server->type = EXPORT_SERVER_INET;

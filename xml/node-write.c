@@ -184,6 +184,12 @@ static void add_server(xmlNode *export_elem, const NbdListener *l)
     if (l->type == EXPORT_ADDRESS_UNIX) {
         xmlSetProp(server, X("type"), X("unix"));
         xmlSetProp(server, X("path"), X(l->path));
+        if (l->sock.mode) {
+            g_autofree char *mode = g_strdup_printf("%04o", l->sock.mode);
+            xmlSetProp(server, X("mode"), X(mode));
+        }
+        if (l->sock.group)
+            xmlSetProp(server, X("group"), X(l->sock.group));
         return;
     }
     g_autofree char *hostport = g_strdup(l->key + strlen("inet:"));

@@ -4,6 +4,8 @@
 # It is a dry run of start-up itself: whatever start-up refuses, the check
 # refuses (a raw node without its file, NBD names clashing on one socket,
 # a writable export of a read-only node), and it binds no socket.
+# --session: files in a temporary folder are outside the system bus's
+# default allowed paths (test-daemon-allow-path checks those).
 import os
 import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'harness'))
@@ -52,19 +54,19 @@ def main():
     with bgtest.Daemon() as d:
         if d.manager_path('driver', 'file') in d.managed_objects():
             cases.append(FILE_CASE)
-    rc, out, err = bgtest.run_daemon_once(['--check-config', '--config-dir=' +
+    rc, out, err = bgtest.run_daemon_once(['--session', '--check-config', '--config-dir=' +
                                            os.path.join(SRC, 'data', 'examples')])
     bgtest.check_equal(rc, 0, 'examples: ' + err)
 
     with tempfile.TemporaryDirectory() as tmp:
-        rc, out, err = bgtest.run_daemon_once(['--check-config', '--config-dir=' + tmp])
+        rc, out, err = bgtest.run_daemon_once(['--session', '--check-config', '--config-dir=' + tmp])
         bgtest.check_equal(rc, 0, 'empty folder: ' + err)
         sock = os.path.join(tmp, 'nbd.sock')
         good = os.path.join(tmp, 'good')
         os.mkdir(good)
         with open(os.path.join(good, 'good.xml'), 'w') as f:
             f.write(GOOD.replace('@SOCK@', sock))
-        rc, out, err = bgtest.run_daemon_once(['--check-config', '--config-dir=' + good])
+        rc, out, err = bgtest.run_daemon_once(['--session', '--check-config', '--config-dir=' + good])
         bgtest.check_equal(rc, 0, 'good folder: ' + err)
         bgtest.check(not os.path.exists(sock), 'the check left a socket behind')
 
@@ -74,14 +76,14 @@ def main():
             path = os.path.join(conf, 'bad.xml')
             with open(path, 'w') as f:
                 f.write(text.replace('@SOCK@', sock))
-            rc, out, err = bgtest.run_daemon_once(['--check-config', '--config-dir=' + conf])
+            rc, out, err = bgtest.run_daemon_once(['--session', '--check-config', '--config-dir=' + conf])
             bgtest.check(rc != 0, 'case %d accepted' % i)
             for w in [path] + words:
                 bgtest.check(w in err, 'case %d: error lacks %r:\n%s' % (i, w, err))
 
         plain = os.path.join(tmp, 'plain')
         open(plain, 'w').close()
-        rc, out, err = bgtest.run_daemon_once(['--check-config', '--config-dir=' + plain])
+        rc, out, err = bgtest.run_daemon_once(['--session', '--check-config', '--config-dir=' + plain])
         bgtest.check(rc != 0 and plain in err, 'non-directory: rc %d, %s' % (rc, err))
 
 
