@@ -38,6 +38,7 @@ static const char *const bus_features[] = {
     "dirty-bitmaps",
     "authorize-polkit",
     "allow-path",
+    "driver-nbd",
     NULL,
 };
 

@@ -8,3 +8,4 @@ extern const BlockDriver block_driver_null_co;
 extern const BlockDriver block_driver_raw;
 extern const BlockDriver block_driver_error;
 extern const BlockDriver block_driver_qcow2;
+extern const BlockDriver block_driver_nbd;

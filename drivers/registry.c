@@ -8,6 +8,7 @@ static const BlockDriver *const drivers[] = {
     &block_driver_raw,
     &block_driver_error,
     &block_driver_qcow2,
+    &block_driver_nbd,
     NULL,
 };
 

@@ -7,7 +7,7 @@ packages=(
   libsystemd-dev libxml2-dev libaio-dev libglib2.0-dev libcmocka-dev
   zlib1g-dev libzstd-dev libgnutls28-dev valgrind
   dbus python3 python3-dbus python3-gi
-  qemu-utils qemu-system-common libnbd-bin nbdkit fio openssl
+  libnbd-dev qemu-utils qemu-system-common libnbd-bin nbdkit fio openssl
 )
 
 missing=()
