@@ -63,6 +63,8 @@ typedef struct NbdState {
     NbdLinkState state;
     GQueue in_flight;           /* NbdReq, submitted and not answered */
     CoQueue link_waiters;       /* requests waiting for a reconnect */
+    uint64_t writes_done;       /* writes, zeroes and trims the server answered */
+    uint64_t writes_flushed;    /* how many of them a flush has covered */
 
     /* Reconnecting. */
     sd_event_source *delay_timer;   /* ends NBD_LINK_WAIT */

@@ -102,8 +102,12 @@ static int coroutine_fn nbd_req_run(NbdState *s, NbdReq *req)
         if (r < 0)
             return r;
         nbd_req_send(s, req);
-        if (!req->error)
+        if (!req->error) {
+            if (req->type != NBD_REQ_READ && req->type != NBD_REQ_FLUSH &&
+                req->type != NBD_REQ_BLOCK_STATUS)
+                s->writes_done++;
             return 0;
+        }
         if (req->gen == s->gen && s->state == NBD_LINK_CONNECTED)
             return -req->error;     /* the server's answer */
     }
@@ -148,12 +152,23 @@ static int coroutine_fn nbd_co_rw(BlockNode *node, NbdReqType type, uint64_t off
     return 0;
 }
 
+/*
+ * A flush with nothing written since the last one is not sent: removing a
+ * node whose server is away then does not wait for reconnect-delay.
+ */
 int coroutine_fn nbd_co_flush(BlockNode *node)
 {
     NbdState *s = node->opaque;
     NbdReq req = { .type = NBD_REQ_FLUSH };
+    uint64_t covers = s->writes_done;   /* a flush covers what was answered before it */
+    int r;
 
-    return s->caps.can_flush ? nbd_req_run(s, &req) : 0;
+    if (!s->caps.can_flush || s->writes_flushed == covers)
+        return 0;
+    r = nbd_req_run(s, &req);
+    if (r == 0 && s->writes_flushed < covers)
+        s->writes_flushed = covers;
+    return r;
 }
 
 int coroutine_fn nbd_co_preadv(BlockNode *node, uint64_t offset, uint64_t bytes,
