@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* bgctl graph [--svg FILE]: Manager.GetGraph("dot") as text, or drawn by
+ * graphviz's dot into an SVG file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bgctl.h"
+
+static int write_all(int fd, const char *text)
+{
+    size_t left = strlen(text);
+
+    while (left > 0) {
+        ssize_t n = write(fd, text, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        text += n;
+        left -= n;
+    }
+    return 0;
+}
+
+/* Runs dot -Tsvg -o file with the text on its standard input. */
+static int draw_svg(const char *dot, const char *file)
+{
+    int fds[2], status;
+    pid_t pid;
+
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return ctl_fail("cannot run dot: %m");
+    pid = fork();
+    if (pid < 0)
+        return ctl_fail("cannot run dot: %m");
+    if (pid == 0) {
+        dup2(fds[0], STDIN_FILENO);
+        execlp("dot", "dot", "-Tsvg", "-o", file, (char *)NULL);
+        fprintf(stderr, "bgctl: cannot run dot (install graphviz): %m\n");
+        _exit(127);
+    }
+    close(fds[0]);
+    int r = write_all(fds[1], dot);
+    close(fds[1]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) == 127)
+        return CTL_EXIT_ERROR;
+    if (WEXITSTATUS(status) != 0 || r < 0)
+        return ctl_fail("dot could not draw '%s'", file);
+    return 0;
+}
+
+int cmd_graph(Ctl *ctl)
+{
+    g_autofree char *dot = NULL;
+    int r = ctl_get_string(ctl, BG_ROOT_PATH, BG_MANAGER, "GetGraph", "dot", &dot);
+
+    if (r)
+        return r;
+    if (ctl->svg)
+        return draw_svg(dot, ctl->svg);
+    if (ctl->json) {
+        g_autoptr(JsonObject) out = json_object_new();
+        json_object_set_string_member(out, "Dot", dot);
+        json_print_object(out);
+    } else {
+        fputs(dot, stdout);
+    }
+    return 0;
+}
