@@ -25,12 +25,15 @@ static int write_all(int fd, const char *text)
     return 0;
 }
 
-/* Runs dot -Tsvg -o file with the text on its standard input. */
+/* Runs dot -Tsvg with the text on its standard input, file on its output. */
 static int draw_svg(const char *dot, const char *file)
 {
-    int fds[2], status;
+    int fds[2], status, out;
     pid_t pid;
 
+    out = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (out < 0)
+        return ctl_fail("cannot write '%s': %m", file);
     if (pipe2(fds, O_CLOEXEC) < 0)
         return ctl_fail("cannot run dot: %m");
     pid = fork();
@@ -38,10 +41,12 @@ static int draw_svg(const char *dot, const char *file)
         return ctl_fail("cannot run dot: %m");
     if (pid == 0) {
         dup2(fds[0], STDIN_FILENO);
-        execlp("dot", "dot", "-Tsvg", "-o", file, (char *)NULL);
+        dup2(out, STDOUT_FILENO);
+        execlp("dot", "dot", "-Tsvg", (char *)NULL);
         fprintf(stderr, "bgctl: cannot run dot (install graphviz): %m\n");
         _exit(127);
     }
+    close(out);
     close(fds[0]);
     int r = write_all(fds[1], dot);
     close(fds[1]);

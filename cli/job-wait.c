@@ -124,6 +124,8 @@ static int on_completed(sd_bus_message *m, void *userdata, sd_bus_error *error)
     w->failed = !success;
     g_free(w->error);
     w->error = g_strdup(message);
+    /* Sent as the job concludes: the Status change follows it. */
+    json_object_set_string_member(w->props, "Status", "concluded");
     return sd_event_exit(w->event, 0);
 }
 

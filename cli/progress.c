@@ -21,8 +21,9 @@ static char *figures(const Progress *p, const char *sep)
 {
     g_autofree char *done = format_bytes(p->current), *total = format_bytes(p->total);
     g_autofree char *rate = format_bytes(p->rate);
+    bool finished = p->total > 0 && p->current >= p->total;
     g_autofree char *left = p->seconds_left >= 0 ? format_duration(p->seconds_left)
-                                                 : g_strdup("?");
+                            : finished ? g_strdup("0s") : g_strdup("?");
 
     return g_strdup_printf("%s / %s%s%s/s%s%s left", done, total, sep, rate, sep, left);
 }
@@ -31,7 +32,9 @@ char *progress_bar(const Progress *p, int columns)
 {
     g_autofree char *text = figures(p, "  ");
     g_autofree char *tail = g_strdup_printf(" %3u%%  %s  %s", percent(p), text, p->status);
-    int width = CLAMP(columns - 3 - (int)strlen(tail), 10, 60);
+    /* The figures take at most ~60 columns: the bar gets the rest, so it
+     * keeps its length while they change. */
+    int width = CLAMP(columns - 64, 10, 40);
     int filled = width * percent(p) / 100;
     g_autoptr(GString) s = g_string_new("[");
 
