@@ -190,7 +190,7 @@ static int parse_options(int argc, char **argv, Ctl *ctl, Parsed *p)
     int c;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "hq", options, NULL)) >= 0) {
+    while ((c = getopt_long(argc, argv, ":hq", options, NULL)) >= 0) {
         switch (c) {
         case ARG_SYSTEM: p->bus = BUS_SYSTEM; p->address = NULL; break;
         case ARG_SESSION: p->bus = BUS_SESSION; p->address = NULL; break;

@@ -8,6 +8,7 @@ packages=(
   zlib1g-dev libzstd-dev libgnutls28-dev valgrind
   dbus python3 python3-dbus python3-gi
   libnbd-dev qemu-utils qemu-system-common libnbd-bin nbdkit fio openssl
+  libjson-glib-dev graphviz tmux
 )
 
 missing=()
