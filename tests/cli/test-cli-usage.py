@@ -2,8 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # bgctl for people: --help for bgctl and for each command; wrong usage
 # exits 2 with a message and a hint on stderr, nothing on stdout; no
-# daemon on the bus, or no bus, exits 1 saying so; `create` on a daemon
-# without the "create-image" feature says it is not supported; bash
+# daemon on the bus, or no bus, exits 1 saying so; bash
 # completion offers commands, subcommands, options and the daemon's names;
 # the man page formats without warnings.
 import os
@@ -77,13 +76,6 @@ def check_no_daemon(tmpdir):
         bus.stop()
 
 
-def check_create(d):
-    fails(d, 1, "creating images is not supported by this daemon (its Manager.Features has "
-          "no 'create-image')", 'create', os.path.join(d.tmpdir, 'a.qcow2'), '1G')
-    fails(d, 2, "'cluster-size' is not OPTION=VALUE", 'create', 'a.qcow2', '1G', 'cluster-size')
-    bgtest.check(not os.path.exists(os.path.join(d.tmpdir, 'a.qcow2')), 'nothing created')
-
-
 def complete(d, line):
     """What bash completion offers for the last word of line."""
     script = os.path.join(SOURCE, 'cli', 'bgctl.bash-completion')
@@ -130,7 +122,6 @@ def main():
     check_man_page()
     with bgtest.Daemon() as d:
         check_no_daemon(d.tmpdir)
-        check_create(d)
         check_completion(d)
 
 
