@@ -3,6 +3,7 @@
  * graphviz's dot into an SVG file. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,11 +35,11 @@ static int draw_svg(const char *dot, const char *file)
     out = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (out < 0)
         return ctl_fail("cannot write '%s': %m", file);
-    if (pipe2(fds, O_CLOEXEC) < 0)
-        return ctl_fail("cannot run dot: %m");
-    pid = fork();
-    if (pid < 0)
-        return ctl_fail("cannot run dot: %m");
+    if (pipe2(fds, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+        int r = ctl_fail("cannot run dot: %m");
+        close(out);
+        return r;
+    }
     if (pid == 0) {
         dup2(fds[0], STDIN_FILENO);
         dup2(out, STDOUT_FILENO);
@@ -48,6 +49,7 @@ static int draw_svg(const char *dot, const char *file)
     }
     close(out);
     close(fds[0]);
+    signal(SIGPIPE, SIG_IGN);   /* a dot that fails early: an error, not a kill */
     int r = write_all(fds[1], dot);
     close(fds[1]);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)

@@ -35,7 +35,8 @@ def check_help():
         out = clitest.bgctl(None, *name.split(), '--help', check=0).stdout
         bgtest.check(out.startswith('Usage: bgctl %s' % name), '%s --help: %r' % (name, out))
         bgtest.check('--json' in out, '%s --help lists the common options' % name)
-        bgtest.check_equal(clitest.bgctl(None, 'help', *name.split(), check=0).stdout, out)
+        if name in ('status', 'job wait'):
+            bgtest.check_equal(clitest.bgctl(None, 'help', *name.split(), check=0).stdout, out)
     out = clitest.bgctl(None, 'export', 'remove', '--help', check=0).stdout
     bgtest.check('--hard' in out, out)
     bgtest.check_equal(clitest.bgctl(None, '--version', check=0).stdout.split()[0], 'bgctl')
