@@ -4,7 +4,8 @@
 # wrote into the served file reads back through a blockgraphd export of the
 # nbd node, writes, zeroes and discards through that export land in the
 # file, block status (base:allocation) says what qemu-img map says of the
-# file, and the node's Filename, size and the Driver object show the driver.
+# file, and the node's Filename, GetXML, size and the Driver object show
+# the driver.
 import json
 import os
 import nbdremote
@@ -20,6 +21,9 @@ def check_node(d, img, addr, tag):
     want = ('nbd+unix:///disk0?socket=' + addr[1] if addr[0] == 'unix'
             else 'nbd://127.0.0.1:%d/disk0' % addr[1])
     bgtest.check_equal(str(props['Filename']), want, 'Filename')
+    xml = str(d.node(name).GetXML())
+    bgtest.check(nbdremote.server_xml(addr) in xml, 'GetXML shows <server>: ' + xml)
+    d.node(name).Reopen(xml)    # its own XML changes nothing
     sock = os.path.join(d.tmpdir, 'bg-%s.sock' % tag)
     _, uri = nbdtest.add_export(d, 'e-' + tag, name, sock)
 
