@@ -36,6 +36,7 @@ static const char *const bus_features[] = {
     "job-stream",
     "job-commit",
     "dirty-bitmaps",
+    "nbd-dirty-bitmap",
     "authorize-polkit",
     "allow-path",
     "driver-nbd",

@@ -25,6 +25,7 @@ void export_spec_free(ExportSpec *spec)
     g_free(spec->tls.dir);
     g_free(spec->tls.priority);
     g_free(spec->source);
+    g_strfreev(spec->bitmaps);
     g_free(spec);
 }
 
@@ -120,6 +121,7 @@ Export *export_add_from_spec(const ExportSpec *spec, GError **errp)
         .host = spec->server.host,
         .port = port,
         .tls = tls,
+        .bitmaps = (const char *const *)spec->bitmaps,
     };
     Export *e = export_add(&cfg, errp);
     if (!e && spec->line > 0)

@@ -59,6 +59,7 @@ typedef struct ExportSpec {
     ExportLimits limits;
     ExportServerSpec server;
     ExportTlsSpec tls;
+    char **bitmaps;     /* dirty bitmaps offered as qemu:dirty-bitmap:<name> (NULL-terminated) */
     char *source;       /* file name or "<bus>"; may be NULL */
     int line;
 } ExportSpec;

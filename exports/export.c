@@ -122,6 +122,7 @@ static bool export_config_check(const ExportConfig *cfg, GError **errp)
 
 static void export_free(Export *e)
 {
+    export_bitmaps_release(e);
     g_free(e->id);
     g_free(e->type);
     g_free(e->node_name);
@@ -174,7 +175,12 @@ Export *export_add(const ExportConfig *cfg, GError **errp)
         e->limits.max_in_flight_bytes = EXPORT_DEFAULT_MAX_IN_FLIGHT_BYTES;
     co_queue_init(&e->clients_gone);
 
-    /* The listener first: undoing it needs no I/O, unlike detaching a user. */
+    /* Bitmaps and the listener first: undoing them needs no I/O, unlike detaching a user. */
+    BlockNode *node = graph_lookup(cfg->node_name);
+    if (node && !export_bitmaps_resolve(e, node, cfg->bitmaps, errp)) {
+        export_free(e);
+        return NULL;
+    }
     NbdListener *l = nbd_listener_get(cfg, errp);
     if (!l || !nbd_listener_add_export(l, e, errp) || !(e->child = export_attach(cfg, errp))) {
         if (l)
@@ -239,6 +245,7 @@ int coroutine_fn export_co_remove(Export *e, ExportRemoveMode mode, GError **err
     exports = g_list_remove(exports, e);
     if (export_listener && export_listener->removed)
         export_listener->removed(e, export_listener_opaque);
+    export_bitmaps_release(e);      /* before the node may go with its last user */
     node_detach_user(e->child);
     export_free(e);
     return 0;

@@ -44,6 +44,7 @@ typedef struct ExportConfig {
     const char *host;           /* inet; NULL: any address */
     const char *port;           /* inet; "0" picks a free port (Uri shows it) */
     NbdTlsCreds *tls;           /* TLS only, with these credentials; NULL: plain NBD */
+    const char *const *bitmaps; /* dirty bitmaps to offer (NULL-terminated), or NULL */
 } ExportConfig;
 
 /*
@@ -69,6 +70,8 @@ typedef struct Export {
     NbdTlsCreds *tls;           /* NULL: plain NBD */
 
     BlockChild *child;
+    char **bitmap_names;        /* offered as qemu:dirty-bitmap:<name> (NULL-terminated) */
+    struct DirtyBitmap **bitmaps;   /* the same, found on the node or its backing chain */
     NbdDataCache data_cache;    /* sparse reads (nbd-request.c) */
     NbdListener *listener;
     GList *clients;             /* NbdClient* in transmission on this export */
@@ -118,6 +121,15 @@ bool export_remove_mode_parse(const char *s, ExportRemoveMode *ret, GError **err
 Export *export_lookup(const char *id);
 /* All exports in the order they were added (BlockNode-style read-only list). */
 GList *export_list(void);
+
+/*
+ * The export's bitmaps (exports/export-bitmap.c): each name is looked up on
+ * the node, then down its backing chain (NotFound); an inconsistent one is
+ * refused (InvalidState).  Found bitmaps are busy until released.
+ */
+bool export_bitmaps_resolve(Export *e, BlockNode *node, const char *const *names,
+                            GError **errp);
+void export_bitmaps_release(Export *e);
 
 /* ---- used by the NBD server ------------------------------------------------ */
 void export_client_attached(Export *e, NbdClient *client);

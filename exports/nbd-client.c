@@ -365,7 +365,8 @@ static bool neg_lookup(void *opaque, const char *name, NbdExportInfo *ret)
         return false;
     *ret = (NbdExportInfo){ .name = e->name, .description = e->description,
                             .size = e->child->node->size, .writable = e->writable,
-                            .full = e->n_clients >= e->limits.max_connections };
+                            .full = e->n_clients >= e->limits.max_connections,
+                            .bitmaps = (const char *const *)e->bitmap_names };
     return true;
 }
 
@@ -458,6 +459,7 @@ static bool coroutine_fn client_co_negotiate(NbdClient *c)
     if (e) {
         c->structured = neg.structured;
         c->meta_base_allocation = neg.meta_base_allocation;
+        c->meta_bitmaps = neg.meta_bitmaps;
         c->in_transmission = true;
         transmitting_clients++;
         export_client_attached(e, c);
@@ -537,7 +539,8 @@ static NbdReq *coroutine_fn client_co_receive(NbdClient *c)
     }
     NbdRequestLimits lim = { .size = c->export->child->node->size,
                              .writable = c->export->writable, .structured = c->structured,
-                             .meta_base_allocation = c->meta_base_allocation };
+                             .meta_base_allocation = c->meta_base_allocation,
+                             .meta_bitmaps = c->meta_bitmaps };
     uint32_t payload;
     NbdReq *r = client_req_alloc(c);
     r->req = req;

@@ -26,6 +26,7 @@ struct NbdClient {
     bool dead;                  /* socket failed: stop sending too */
     bool structured;
     bool meta_base_allocation;
+    uint32_t meta_bitmaps;      /* bit i: the export's bitmap i (qemu:dirty-bitmap) */
     bool in_transmission;
 
     CoMutex send_lock;

@@ -147,6 +147,7 @@ void nbd_negotiation_init(NbdNegotiation *neg, const NbdNegotiationOps *ops, voi
 void nbd_negotiation_clear(NbdNegotiation *neg)
 {
     g_clear_pointer(&neg->export_name, g_free);
+    g_clear_pointer(&neg->meta_export, g_free);
     if (neg->out)
         g_byte_array_unref(neg->out);
     neg->out = NULL;
@@ -298,6 +299,11 @@ static NbdNegResult opt_info_go(NbdNegotiation *neg, uint32_t opt, const uint8_t
     if (opt == NBD_OPT_INFO)
         return NBD_NEG_CONTINUE;
     neg->info = info;
+    if (g_strcmp0(neg->meta_export, info.name) != 0) {
+        /* Contexts were chosen for another export: none apply (as QEMU does). */
+        neg->meta_base_allocation = false;
+        neg->meta_bitmaps = 0;
+    }
     neg->export_name = g_steal_pointer(&name);
     return NBD_NEG_TRANSMIT;
 }
@@ -312,12 +318,63 @@ static NbdNegResult opt_structured(NbdNegotiation *neg, uint32_t len)
     return NBD_NEG_CONTINUE;
 }
 
-/* Does query select base:allocation?  (LIST also accepts the bare namespace.) */
-static bool meta_query_matches(const char *q, bool list)
+/* What a LIST or SET_META_CONTEXT selects: base:allocation and a mask of bitmaps. */
+typedef struct MetaSelection {
+    bool base_allocation;
+    uint32_t bitmaps;
+} MetaSelection;
+
+static uint32_t all_bitmaps(const NbdExportInfo *info)
 {
-    if (strcmp(q, NBD_META_BASE_ALLOCATION) == 0)
-        return true;
-    return list && strcmp(q, "base:") == 0;
+    uint32_t mask = 0;
+    for (unsigned i = 0; info->bitmaps && info->bitmaps[i] && i < NBD_MAX_EXPORT_BITMAPS; i++)
+        mask |= 1u << i;
+    return mask;
+}
+
+/*
+ * Adds what query q selects (QEMU's rules, docs/interop/nbd.txt): exact
+ * names always; in LIST also the bare namespaces "base:", "qemu:" and
+ * "qemu:dirty-bitmap:", which stand for every context below them.
+ */
+static void meta_query_select(const char *q, bool list, const NbdExportInfo *info,
+                              MetaSelection *sel)
+{
+    if (strcmp(q, NBD_META_BASE_ALLOCATION) == 0 || (list && strcmp(q, "base:") == 0))
+        sel->base_allocation = true;
+    if (list && (strcmp(q, "qemu:") == 0 || strcmp(q, NBD_META_DIRTY_BITMAP_PREFIX) == 0))
+        sel->bitmaps |= all_bitmaps(info);
+    if (!g_str_has_prefix(q, NBD_META_DIRTY_BITMAP_PREFIX))
+        return;
+    const char *bm = q + strlen(NBD_META_DIRTY_BITMAP_PREFIX);
+    for (unsigned i = 0; *bm && info->bitmaps && info->bitmaps[i] && i < NBD_MAX_EXPORT_BITMAPS;
+         i++) {
+        if (strcmp(bm, info->bitmaps[i]) == 0)
+            sel->bitmaps |= 1u << i;
+    }
+}
+
+static void meta_reply(NbdNegotiation *neg, uint32_t opt, uint32_t id, const char *prefix,
+                       const char *name)
+{
+    size_t plen = strlen(prefix), nlen = strlen(name);
+    g_autofree uint8_t *b = g_malloc(4 + plen + nlen);
+    nbd_put32(b, id);
+    memcpy(b + 4, prefix, plen);
+    memcpy(b + 4 + plen, name, nlen);
+    opt_reply(neg, opt, NBD_REP_META_CONTEXT, b, (uint32_t)(4 + plen + nlen));
+}
+
+static void meta_replies(NbdNegotiation *neg, uint32_t opt, const NbdExportInfo *info,
+                         const MetaSelection *sel)
+{
+    if (sel->base_allocation)
+        meta_reply(neg, opt, NBD_META_ID_BASE_ALLOCATION, NBD_META_BASE_ALLOCATION, "");
+    for (unsigned i = 0; i < NBD_MAX_EXPORT_BITMAPS; i++) {
+        if (sel->bitmaps & (1u << i))
+            meta_reply(neg, opt, NBD_META_ID_DIRTY_BITMAP(i), NBD_META_DIRTY_BITMAP_PREFIX,
+                       info->bitmaps[i]);
+    }
 }
 
 static NbdNegResult opt_meta_context(NbdNegotiation *neg, uint32_t opt, const uint8_t *data,
@@ -331,11 +388,12 @@ static NbdNegResult opt_meta_context(NbdNegotiation *neg, uint32_t opt, const ui
     uint32_t nlen = cur_u32(&c);
     g_autofree char *name = cur_string(&c, nlen);
     uint32_t nq = cur_u32(&c);
-    bool match = list && nq == 0;
+    g_autoptr(GPtrArray) queries = g_ptr_array_new_with_free_func(g_free);
     for (uint32_t i = 0; i < nq && !c.bad; i++) {
         uint32_t qlen = cur_u32(&c);
-        g_autofree char *q = cur_string(&c, qlen);
-        match |= q && meta_query_matches(q, list);
+        char *q = cur_string(&c, qlen);
+        if (q)
+            g_ptr_array_add(queries, q);
     }
     if (c.bad || c.left)
         return opt_error(neg, opt, NBD_REP_ERR_INVALID, "malformed meta context payload");
@@ -344,14 +402,18 @@ static NbdNegResult opt_meta_context(NbdNegotiation *neg, uint32_t opt, const ui
         g_autofree char *msg = g_strdup_printf("export '%s' not present", name);
         return opt_error(neg, opt, NBD_REP_ERR_UNKNOWN, msg);
     }
-    if (!list)
-        neg->meta_base_allocation = match;
-    if (match) {
-        uint8_t b[4 + sizeof(NBD_META_BASE_ALLOCATION) - 1];
-        nbd_put32(b, NBD_META_ID_BASE_ALLOCATION);
-        memcpy(b + 4, NBD_META_BASE_ALLOCATION, sizeof(NBD_META_BASE_ALLOCATION) - 1);
-        opt_reply(neg, opt, NBD_REP_META_CONTEXT, b, sizeof(b));
+    MetaSelection sel = { false, 0 };
+    if (list && nq == 0)
+        sel = (MetaSelection){ true, all_bitmaps(&info) };
+    for (guint i = 0; i < queries->len; i++)
+        meta_query_select(queries->pdata[i], list, &info, &sel);
+    if (!list) {
+        neg->meta_base_allocation = sel.base_allocation;
+        neg->meta_bitmaps = sel.bitmaps;
+        g_free(neg->meta_export);
+        neg->meta_export = g_strdup(info.name);
     }
+    meta_replies(neg, opt, &info, &sel);
     opt_reply(neg, opt, NBD_REP_ACK, NULL, 0);
     return NBD_NEG_CONTINUE;
 }
@@ -477,7 +539,8 @@ uint32_t nbd_request_check(const NbdRequest *req, const NbdRequestLimits *lim,
         return req->type == NBD_CMD_WRITE || req->type == NBD_CMD_WRITE_ZEROES
                ? NBD_ENOSPC : NBD_EINVAL;
     if (req->type == NBD_CMD_BLOCK_STATUS &&
-        (!lim->structured || !lim->meta_base_allocation || req->length == 0))
+        (!lim->structured || !(lim->meta_base_allocation || lim->meta_bitmaps) ||
+         req->length == 0))
         return NBD_EINVAL;
     return 0;
 }

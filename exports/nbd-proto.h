@@ -134,6 +134,11 @@ enum {
 
 #define NBD_META_BASE_ALLOCATION   "base:allocation"
 #define NBD_META_ID_BASE_ALLOCATION 1
+/* qemu:dirty-bitmap:<name> (QEMU docs/interop/nbd.txt): bit 0 of the flags says dirty. */
+#define NBD_META_DIRTY_BITMAP_PREFIX "qemu:dirty-bitmap:"
+#define NBD_META_ID_DIRTY_BITMAP(i) (2u + (i))  /* i: index of the export's bitmap */
+#define NBD_STATE_DIRTY 1u
+#define NBD_MAX_EXPORT_BITMAPS 32               /* bits of a selection mask */
 
 /* Limits. */
 #define NBD_MAX_STRING        4096
@@ -178,6 +183,7 @@ typedef struct NbdExportInfo {
     uint64_t size;
     bool writable;
     bool full;                  /* serves as many clients as it may: GO is refused */
+    const char *const *bitmaps; /* names offered as qemu:dirty-bitmap:<name>; may be NULL */
 } NbdExportInfo;
 
 typedef struct NbdNegotiationOps {
@@ -209,6 +215,8 @@ typedef struct NbdNegotiation {
     bool tls_active;            /* the server completed the TLS handshake */
     bool structured;            /* NBD_OPT_STRUCTURED_REPLY accepted */
     bool meta_base_allocation;  /* base:allocation selected */
+    uint32_t meta_bitmaps;      /* bit i: the export's bitmap i selected */
+    char *meta_export;          /* the export SET_META_CONTEXT was for */
     char *export_name;          /* set when the result is NBD_NEG_TRANSMIT */
     NbdExportInfo info;         /* of export_name */
     GByteArray *out;            /* bytes to send to the client */
@@ -253,6 +261,7 @@ typedef struct NbdRequestLimits {
     bool writable;
     bool structured;
     bool meta_base_allocation;
+    uint32_t meta_bitmaps;
 } NbdRequestLimits;
 
 /*

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "graph/bitmap.h"
 #include "graph/io.h"
 #include "exports/nbd-client.h"
 
@@ -271,42 +272,92 @@ static uint32_t coroutine_fn status_flags(int st)
            (st & BLOCK_STATUS_ZERO ? NBD_STATE_ZERO : 0);
 }
 
-static int coroutine_fn do_block_status(NbdReq *r)
+#define STATUS_BUF_SIZE (NBD_STRUCTURED_REPLY_SIZE + 4 + 8 * NBD_MAX_EXTENTS)
+
+/* Appends an extent to ext[0..*n), merging it into the last one if the flags agree. */
+static bool add_extent(uint8_t *ext, unsigned *n, bool one, uint64_t len, uint32_t flags)
+{
+    if (*n && nbd_get32(ext + 8 * (*n - 1) + 4) == flags) {
+        nbd_put32(ext + 8 * (*n - 1), nbd_get32(ext + 8 * (*n - 1)) + (uint32_t)len);
+        return true;
+    }
+    if ((one && *n) || *n >= NBD_MAX_EXTENTS)
+        return false;
+    nbd_put32(ext + 8 * *n, (uint32_t)len);
+    nbd_put32(ext + 8 * *n + 4, flags);
+    (*n)++;
+    return true;
+}
+
+/* base:allocation extents into ext; their number, or a negative errno. */
+static int coroutine_fn extents_allocation(NbdReq *r, uint8_t *ext)
 {
     BlockChild *child = r->client->export->child;
     uint64_t off = r->req.offset, end = off + r->req.length;
     bool one = r->req.flags & NBD_CMD_FLAG_REQ_ONE;
-    uint8_t *buf = g_malloc(NBD_STRUCTURED_REPLY_SIZE + 4 + 8 * NBD_MAX_EXTENTS);
-    uint8_t *ext = buf + NBD_STRUCTURED_REPLY_SIZE + 4;
     unsigned n = 0;
-    while (off < end && n < NBD_MAX_EXTENTS) {
+    while (off < end) {
         uint64_t pnum = 0;
         int st = node_co_block_status_above(child, NULL, off, end - off, &pnum);
-        if (st < 0) {
-            g_free(buf);
-            return reply_status(r, nbd_errno_to_wire(st));
-        }
-        if (pnum == 0)
+        if (st < 0)
+            return st;
+        if (pnum == 0 || !add_extent(ext, &n, one, pnum, status_flags(st)))
             break;
-        uint32_t flags = status_flags(st);
-        if (n && nbd_get32(ext + 8 * (n - 1) + 4) == flags) {
-            nbd_put32(ext + 8 * (n - 1), nbd_get32(ext + 8 * (n - 1)) + (uint32_t)pnum);
-        } else {
-            if (one && n)
-                break;
-            nbd_put32(ext + 8 * n, (uint32_t)pnum);
-            nbd_put32(ext + 8 * n + 4, flags);
-            n++;
-        }
         off += pnum;
     }
+    return (int)n;
+}
+
+/* qemu:dirty-bitmap extents (NBD_STATE_DIRTY) of bm into ext; their number. */
+static unsigned extents_bitmap(NbdReq *r, const DirtyBitmap *bm, uint8_t *ext)
+{
+    uint64_t off = r->req.offset, end = off + r->req.length;
+    bool one = r->req.flags & NBD_CMD_FLAG_REQ_ONE;
+    unsigned n = 0;
+    while (off < end) {
+        uint64_t len = end - off;
+        bool dirty = false;
+        if (off < bm->node->size)     /* a shorter backing node's bitmap: clean past its end */
+            dirty = bitmap_extent(bm, off, end - off, &len);
+        if (!add_extent(ext, &n, one, len, dirty ? NBD_STATE_DIRTY : 0))
+            break;
+        off += len;
+    }
+    return n;
+}
+
+static int coroutine_fn send_status_chunk(NbdReq *r, uint8_t *buf, uint32_t id, unsigned n,
+                                          bool done)
+{
     uint32_t plen = 4 + 8 * n;
-    nbd_encode_chunk_header(buf, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS,
+    nbd_encode_chunk_header(buf, done ? NBD_REPLY_FLAG_DONE : 0, NBD_REPLY_TYPE_BLOCK_STATUS,
                             r->req.cookie, plen);
-    nbd_put32(buf + NBD_STRUCTURED_REPLY_SIZE, NBD_META_ID_BASE_ALLOCATION);
+    nbd_put32(buf + NBD_STRUCTURED_REPLY_SIZE, id);
     struct iovec iov = { buf, NBD_STRUCTURED_REPLY_SIZE + plen };
-    int ret = nbd_client_reply(r->client, &iov, 1);
-    g_free(buf);
+    return nbd_client_reply(r->client, &iov, 1);
+}
+
+/* One BLOCK_STATUS chunk per selected context, DONE on the last. */
+static int coroutine_fn do_block_status(NbdReq *r)
+{
+    NbdClient *c = r->client;
+    g_autofree uint8_t *buf = g_malloc(STATUS_BUF_SIZE);
+    uint8_t *ext = buf + NBD_STRUCTURED_REPLY_SIZE + 4;
+    uint32_t left = c->meta_bitmaps;
+    int ret = 0;
+    if (c->meta_base_allocation) {
+        int n = extents_allocation(r, ext);
+        if (n < 0)
+            return reply_status(r, nbd_errno_to_wire(n));
+        ret = send_status_chunk(r, buf, NBD_META_ID_BASE_ALLOCATION, (unsigned)n, !left);
+    }
+    for (unsigned i = 0; ret >= 0 && left; i++) {
+        if (!(left & (1u << i)))
+            continue;
+        left &= ~(1u << i);
+        unsigned n = extents_bitmap(r, c->export->bitmaps[i], ext);
+        ret = send_status_chunk(r, buf, NBD_META_ID_DIRTY_BITMAP(i), n, !left);
+    }
     return ret;
 }
 

@@ -135,18 +135,39 @@ static bool parse_tls(const xmlNode *elem, const char *source, ExportTlsSpec *tl
     return true;
 }
 
+/* <bitmap name="..."/>: a dirty bitmap offered as qemu:dirty-bitmap:<name>. */
+static bool parse_bitmap(const xmlNode *elem, const char *source, GPtrArray *names,
+                         GError **errp)
+{
+    static const char *const bitmap_attrs[] = { "name", NULL };
+    char *name;
+
+    if (!check_attrs(elem, bitmap_attrs, source, errp) ||
+        !(name = require_attr(elem, "name", source, errp)))
+        return false;
+    g_ptr_array_add(names, name);
+    return true;
+}
+
 static bool parse_server_element(const xmlNode *elem, const char *source, ExportSpec *spec,
                                  GError **errp)
 {
     const xmlNode *server = NULL, *tls = NULL;
+    g_autoptr(GPtrArray) bitmaps = g_ptr_array_new_with_free_func(g_free);
 
     bg_xml_foreach_element(sub, elem) {
+        if (g_str_equal(bg_xml_name(sub), "bitmap")) {
+            if (!parse_bitmap(sub, source, bitmaps, errp))
+                return false;
+            continue;
+        }
         const xmlNode **slot = g_str_equal(bg_xml_name(sub), "server") ? &server
                                : g_str_equal(bg_xml_name(sub), "tls") ? &tls : NULL;
         if (!slot || *slot) {
             bg_xml_set_error(errp, BG_ERROR_INVALID_XML, source, sub,
-                             "%s <%s> in <export> (expected one <server>, at most one <tls>)",
-                             slot ? "second" : "unknown element", bg_xml_name(sub));
+                             "%s <%s> in <export> (expected one <server>, at most one <tls>, "
+                             "<bitmap>s)", slot ? "second" : "unknown element",
+                             bg_xml_name(sub));
             return false;
         }
         *slot = sub;
@@ -158,6 +179,8 @@ static bool parse_server_element(const xmlNode *elem, const char *source, Export
                          "<export id=\"%s\"> needs a <server> element", spec->id);
         return false;
     }
+    g_ptr_array_add(bitmaps, NULL);
+    spec->bitmaps = (char **)g_ptr_array_free(g_steal_pointer(&bitmaps), FALSE);
     return parse_server(server, source, &spec->server, errp);
 }
 

@@ -226,6 +226,8 @@ static xmlNode *export_element(const Export *e)
     add_server(elem, e->listener);
     if (e->tls)
         add_tls(elem, nbd_tls_creds_config(e->tls));
+    for (guint i = 0; e->bitmap_names && e->bitmap_names[i]; i++)
+        xmlSetProp(xmlNewChild(elem, NULL, X("bitmap"), NULL), X("name"), X(e->bitmap_names[i]));
     return elem;
 }
 
