@@ -45,13 +45,9 @@ static bool put_ext(uint8_t *out, size_t *off, size_t end, uint32_t type, const 
     return true;
 }
 
-/*
- * Builds the new first cluster into out from the current one (in): the
- * extensions but the backing format are kept, then the new format, the end
- * marker and the name.  False if it does not fit in a cluster.
- */
-static bool rebuild_header(const Qcow2State *s, const uint8_t *in, uint8_t *out,
-                           const char *filename, const char *format)
+bool qcow2_header_rebuild(const Qcow2State *s, const uint8_t *in, uint8_t *out,
+                          uint32_t ext_type, const void *ext_data, uint32_t ext_len,
+                          const char *filename)
 {
     size_t cs = s->cluster_size, hl = s->hdr.header_length, off = hl, in_off = hl;
 
@@ -63,12 +59,11 @@ static bool rebuild_header(const Qcow2State *s, const uint8_t *in, uint8_t *out,
         in_off += 8;
         if (type == QCOW2_EXT_END || len > cs - in_off)
             break;
-        if (type != QCOW2_EXT_BACKING_FMT && !put_ext(out, &off, cs, type, in + in_off, len))
+        if (type != ext_type && !put_ext(out, &off, cs, type, in + in_off, len))
             return false;
         in_off += ((size_t)len + 7) & ~(size_t)7;
     }
-    if (format && filename && !put_ext(out, &off, cs, QCOW2_EXT_BACKING_FMT, format,
-                                       (uint32_t)strlen(format)))
+    if (ext_data && !put_ext(out, &off, cs, ext_type, ext_data, ext_len))
         return false;
     if (!put_ext(out, &off, cs, QCOW2_EXT_END, NULL, 0))
         return false;
@@ -96,7 +91,9 @@ int coroutine_fn qcow2_co_change_backing_file(BlockNode *node, const char *filen
     }
     co_mutex_lock(&s->lock);
     ret = qcow2_file_pread(s, 0, s->cluster_size, in);
-    if (ret == 0 && !rebuild_header(s, in, out, filename, format))
+    if (ret == 0 && !qcow2_header_rebuild(s, in, out, QCOW2_EXT_BACKING_FMT,
+                                          filename ? format : NULL,
+                                          format ? (uint32_t)strlen(format) : 0, filename))
         ret = -ENOSPC;
     if (ret == 0)
         ret = qcow2_file_pwrite(s, 0, s->cluster_size, out);

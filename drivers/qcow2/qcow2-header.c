@@ -204,6 +204,13 @@ static bool parse_extensions(const uint8_t *buf, size_t end, Qcow2Header *h,
                 return invalid(errp, what, "backing format name is too long");
             g_free(h->backing_format);
             h->backing_format = g_strndup((const char *)buf + off, len);
+        } else if (type == QCOW2_EXT_BITMAPS) {
+            if (len != 24)
+                return invalid(errp, what, "bitmaps extension has %u bytes, not 24", len);
+            h->has_bitmaps = true;
+            h->nb_bitmaps = be32_at(buf + off);
+            h->bitmap_dir_size = be64_at(buf + off + 8);
+            h->bitmap_dir_offset = be64_at(buf + off + 16);
         } else if (type == QCOW2_EXT_FEATURE_TBL) {
             *ftbl = buf + off;
             *ftbl_len = len;

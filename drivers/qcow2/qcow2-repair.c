@@ -120,10 +120,11 @@ static int64_t coroutine_fn fix_refcounts(Qcow2Counts *c)
 
 int coroutine_fn qcow2_repair_refcounts(Qcow2State *s, GError **errp)
 {
-    if (s->hdr.nb_snapshots) {
+    if (s->hdr.nb_snapshots || s->hdr.has_bitmaps) {
         g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
-                    "%s: the image is dirty and has internal snapshots; repair it with "
-                    "'qemu-img check -r all' or open it read-only", s->what);
+                    "%s: the image is dirty and has %s; repair it with "
+                    "'qemu-img check -r all' or open it read-only", s->what,
+                    s->hdr.nb_snapshots ? "internal snapshots" : "persistent bitmaps");
         return -ENOTSUP;
     }
     Qcow2Counts c = { .s = s, .len = qcow2_size_to_clusters(s, s->file_size) };

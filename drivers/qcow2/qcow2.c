@@ -339,8 +339,10 @@ static int coroutine_fn open_writable(Qcow2State *s, GError **errp)
             return ret;
         }
     }
-    if (s->hdr.autoclear_features) {
-        s->hdr.autoclear_features = 0;
+    /* Autoclear bits of features we do not maintain go; the bitmaps bit stays. */
+    uint64_t keep = s->hdr.autoclear_features & QCOW2_AUTOCLEAR_BITMAPS;
+    if (s->hdr.autoclear_features != keep) {
+        s->hdr.autoclear_features = keep;
         int ret = qcow2_header_write_features(s);
         if (ret == 0)
             ret = qcow2_file_flush(s);
@@ -363,6 +365,7 @@ static void qcow2_free_state(Qcow2State *s)
     g_clear_pointer(&s->l1_table, g_free);
     g_clear_pointer(&s->refcount_table, g_free);
     g_clear_pointer(&s->allocs, g_hash_table_unref);
+    qcow2_bitmaps_free(s);
     qcow2_header_clear(&s->hdr);
     g_clear_pointer(&s->what, g_free);
 }
@@ -408,6 +411,13 @@ static int coroutine_fn qcow2_open(BlockNode *node, const OptionSet *opts, GErro
         return ret;
     }
     node->size = s->hdr.size;
+    ret = qcow2_bitmaps_load(s, errp);
+    if (ret == 0 && (ret = qcow2_bitmaps_mark_in_use(s)) < 0)
+        bg_set_error_errno(errp, ret, "%s: cannot mark the bitmaps in use", s->what);
+    if (ret < 0) {
+        qcow2_free_state(s);
+        return ret;
+    }
     g_free(node->backing_filename);
     g_free(node->backing_format);
     node->backing_filename = g_strdup(s->hdr.backing_file);
@@ -430,6 +440,7 @@ static void coroutine_fn qcow2_close(BlockNode *node)
     Qcow2State *s = node->opaque;
     if (s->writable && s->l2_cache) {
         co_mutex_lock(&s->lock);
+        (void)qcow2_bitmaps_store(s);   /* warns itself; the bitmaps stay in use on disk */
         if (qcow2_write_caches(s) < 0 || qcow2_mark_clean(s) < 0)
             g_warning("%s: could not write back metadata at close", s->what);
         co_mutex_unlock(&s->lock);
@@ -489,10 +500,12 @@ int coroutine_fn qcow2_prepare_write(Qcow2State *s)
     co_mutex_lock(&s->lock);
     int ret = 0;
     if (s->autoclear_pending) {
-        s->hdr.autoclear_features = 0;
+        s->hdr.autoclear_features &= QCOW2_AUTOCLEAR_BITMAPS;
         ret = qcow2_header_write_features(s);
         if (ret == 0)
             ret = qcow2_file_flush(s);
+        if (ret == 0)
+            ret = qcow2_bitmaps_mark_in_use(s);
         if (ret == 0)
             s->autoclear_pending = false;
     }
@@ -533,7 +546,9 @@ static int coroutine_fn qcow2_reopen_prepare(BlockNode *node, const OptionSet *n
     }
     /* New caches start empty: write the old ones back now, while we may do I/O. */
     co_mutex_lock(&s->lock);
-    int ret = s->writable ? qcow2_write_caches(s) : 0;
+    int ret = s->writable && !node->writable ? qcow2_bitmaps_store(s) : 0;
+    if (ret == 0 && s->writable)
+        ret = qcow2_write_caches(s);
     if (ret == 0 && ((s->lazy_refcounts && !o->lazy_refcounts) || !node->writable))
         ret = qcow2_mark_clean(s);
     co_mutex_unlock(&s->lock);
@@ -576,7 +591,9 @@ static int coroutine_fn qcow2_co_inactivate(BlockNode *node)
     if (!s->writable)
         return 0;
     co_mutex_lock(&s->lock);
-    int ret = qcow2_write_caches(s);
+    int ret = qcow2_bitmaps_store(s);
+    if (ret == 0)
+        ret = qcow2_write_caches(s);
     if (ret == 0)
         ret = qcow2_mark_clean(s);
     co_mutex_unlock(&s->lock);
@@ -650,6 +667,7 @@ const BlockDriver block_driver_qcow2 = {
     .co_truncate = qcow2_co_truncate,
     .co_block_status = qcow2_co_block_status,
     .co_change_backing_file = qcow2_co_change_backing_file,
+    .can_store_bitmap = qcow2_can_store_bitmap,
     .co_inactivate = qcow2_co_inactivate,
     .co_activate = qcow2_co_activate,
     .reopen_prepare = qcow2_reopen_prepare,

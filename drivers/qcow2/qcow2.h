@@ -50,6 +50,7 @@ enum {
     QCOW2_INCOMPAT_EXTL2       = 1u << 4,
     QCOW2_INCOMPAT_MASK        = (1u << 5) - 1,
     QCOW2_COMPAT_LAZY_REFCOUNTS = 1u << 0,
+    QCOW2_AUTOCLEAR_BITMAPS    = 1u << 0,   /* the bitmaps extension is consistent */
 };
 
 /* Header extension types. */
@@ -102,6 +103,12 @@ typedef struct Qcow2Header {
     uint32_t refcount_order;
     uint32_t header_length;
     uint8_t compression_type;
+
+    /* The bitmaps extension (only meaningful with QCOW2_AUTOCLEAR_BITMAPS). */
+    bool has_bitmaps;
+    uint32_t nb_bitmaps;
+    uint64_t bitmap_dir_size;
+    uint64_t bitmap_dir_offset;
 
     char *backing_file;         /* NULL: none */
     char *backing_format;       /* from the extension, or NULL */
@@ -180,6 +187,10 @@ struct Qcow2State {
     bool discard_no_unref;
     Qcow2OverlapCheck overlap_check;
     uint64_t cache_clean_interval;
+
+    /* Persistent bitmaps (qcow2-bitmap.c): the bitmap directory as it is in the file. */
+    GPtrArray *disk_bitmaps;    /* Qcow2BitmapEntry*; NULL or empty: no extension */
+    bool bitmaps_in_use;        /* the file marks every loaded bitmap in use */
     void *clean_timer;          /* sd_event_source* */
 };
 
@@ -224,6 +235,15 @@ int coroutine_fn qcow2_file_pwrite(Qcow2State *s, uint64_t off, uint64_t len, co
 int coroutine_fn qcow2_file_preadv(Qcow2State *s, uint64_t off, uint64_t len, IOVector *qiov);
 int coroutine_fn qcow2_file_pwritev(Qcow2State *s, uint64_t off, uint64_t len, IOVector *qiov);
 int coroutine_fn qcow2_file_flush(Qcow2State *s);
+/*
+ * Builds a new first cluster into out from the current one (in): the
+ * header, the extensions but those of ext_type, then (ext_type, ext_data)
+ * unless ext_data is NULL, the end marker and the backing file name.
+ * False if it does not fit in a cluster (qcow2-backing.c).
+ */
+bool qcow2_header_rebuild(const Qcow2State *s, const uint8_t *in, uint8_t *out,
+                          uint32_t ext_type, const void *ext_data, uint32_t ext_len,
+                          const char *filename);
 /* The driver's co_change_backing_file (qcow2-backing.c). */
 int coroutine_fn qcow2_co_change_backing_file(BlockNode *node, const char *filename,
                                               const char *format, GError **errp);
@@ -308,6 +328,23 @@ int coroutine_fn qcow2_free_l2_entry_target(Qcow2State *s, uint64_t old_entry);
 int coroutine_fn qcow2_zero_clusters(Qcow2State *s, uint64_t offset, uint64_t bytes,
                                      bool unmap);
 int coroutine_fn qcow2_discard_clusters(Qcow2State *s, uint64_t offset, uint64_t bytes);
+
+/*
+ * Persistent dirty bitmaps (qcow2-bitmap.c), QEMU's bitmaps extension;
+ * all under s->lock.  load: at open, the directory's bitmaps become the
+ * node's (a bitmap of the same name already there takes the bits: after
+ * activation); in-use ones load inconsistent.  mark_in_use: when the image
+ * becomes writable, so that a crash leaves them inconsistent.  store: at
+ * close, inactivation or a reopen read-only, writes every persistent
+ * bitmap of the node and a new directory, then frees the old clusters.
+ */
+typedef struct Qcow2BitmapEntry Qcow2BitmapEntry;
+int coroutine_fn qcow2_bitmaps_load(Qcow2State *s, GError **errp);
+int coroutine_fn qcow2_bitmaps_mark_in_use(Qcow2State *s);
+int coroutine_fn qcow2_bitmaps_store(Qcow2State *s);
+void qcow2_bitmaps_free(Qcow2State *s);
+bool qcow2_can_store_bitmap(BlockNode *node, const char *name, uint32_t granularity,
+                            GError **errp);
 
 /* Compressed clusters (qcow2-compress.c). */
 void qcow2_parse_compressed(const Qcow2State *s, uint64_t l2_entry,
