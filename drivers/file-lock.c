@@ -109,3 +109,11 @@ int file_lock_apply(int fd, const char *filename, uint64_t old_perm, uint64_t ol
     set_lock_bytes(fd, perm, shared, &byte);   /* only unlocks now: cannot conflict */
     return 0;
 }
+
+long file_lock_job_apply(void *opaque)
+{
+    FileLockJob *job = opaque;
+
+    return file_lock_apply(job->fd, job->filename, job->old_perm, job->old_shared, job->perm,
+                           job->shared, &job->err);
+}

@@ -24,5 +24,19 @@ bool file_lock_supported(int fd);
 int file_lock_apply(int fd, const char *filename, uint64_t old_perm, uint64_t old_shared,
                     uint64_t perm, uint64_t shared, GError **errp);
 
+/*
+ * file_lock_apply as a worker pool job (aio/worker-pool.h): fcntl on a
+ * network file system can block, so it never runs on the loop thread.
+ */
+typedef struct FileLockJob {
+    int fd;
+    const char *filename;
+    uint64_t old_perm, old_shared;
+    uint64_t perm, shared;
+    GError *err;                /* result: set on failure */
+} FileLockJob;
+
+long file_lock_job_apply(void *opaque);
+
 /* Takes (perm, shared) on a fresh descriptor of the same file, without checks. */
 void file_lock_take(int fd, uint64_t perm, uint64_t shared);

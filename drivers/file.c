@@ -660,14 +660,24 @@ static int coroutine_fn file_set_writable(BlockNode *node, bool writable, GError
     return 0;
 }
 
-static int file_apply_perm(BlockNode *node, uint64_t perm, uint64_t shared, GError **errp)
+/* The image locks change in the worker pool: fcntl on NFS can block. */
+static int coroutine_fn file_apply_perm(BlockNode *node, uint64_t perm, uint64_t shared,
+                                        GError **errp)
 {
     FileState *s = node->opaque;
+    FileLockJob job = {
+        .fd = s->fd, .filename = node->filename,
+        .old_perm = node->locked_perm, .old_shared = node->locked_shared,
+        .perm = perm, .shared = shared,
+    };
+    int r;
 
     if (!s->lock_enabled)
         return 0;
-    return file_lock_apply(s->fd, node->filename, node->locked_perm, node->locked_shared,
-                           perm, shared, errp);
+    r = (int)worker_pool_co_run(file_lock_job_apply, &job);
+    if (r < 0)
+        g_propagate_error(errp, job.err);
+    return r;
 }
 
 /* Reopen: cache.direct (a new descriptor), cache.no-flush and discard. */

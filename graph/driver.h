@@ -130,9 +130,11 @@ typedef struct BlockDriver {
      * The node's users now take `perm` and share `shared` in total (after
      * every change).  A protocol driver takes the image locks that say so
      * and fails if another process holds conflicting ones.  Undoing a change
-     * calls it again with the previous values.
+     * calls it again with the previous values.  May yield (the file driver
+     * takes its locks in the worker pool).
      */
-    int (*apply_perm)(BlockNode *node, uint64_t perm, uint64_t shared, GError **errp);
+    int coroutine_fn (*apply_perm)(BlockNode *node, uint64_t perm, uint64_t shared,
+                                   GError **errp);
 
     /*
      * Hand-over to another host (Node.SetActive).  co_inactivate: write back

@@ -344,6 +344,49 @@ static void test_qcow2_writes_its_file_while_writable(void **state)
     g_unlink(qcow2);
 }
 
+static int loop_ran(sd_event_source *s, void *userdata)
+{
+    *(bool *)userdata = true;
+    return 0;
+}
+
+typedef struct AttachCall {
+    BlockNode *node;
+    bool *loop_flag;
+    bool loop_ran_meanwhile;
+    BlockChild *user;
+} AttachCall;
+
+static void attach_co(void *opaque)
+{
+    AttachCall *a = opaque;
+
+    a->user = node_attach_user(a->node, BLOCK_USER_EXPORT, "e0", "export",
+                               BLOCK_PERM_CONSISTENT_READ, BLOCK_PERM_ALL, NULL);
+    a->loop_ran_meanwhile = *a->loop_flag;
+}
+
+/*
+ * Taking image locks is fcntl on the image, which can block on a network
+ * file system: it runs in the worker pool, so the loop runs meanwhile.
+ */
+static void test_image_locks_taken_off_the_loop(void **state)
+{
+    g_autofree char *xml = g_strdup_printf(
+        "<blockdev driver='file' node-name='f' filename='%s' read-only='on' locking='on'/>",
+        image);
+    sd_event_source *defer = NULL;
+    bool flag = false;
+    AttachCall a = { .node = tu_add_xml(xml, NULL), .loop_flag = &flag };
+
+    assert_int_equal(sd_event_add_defer(aio_loop(), &defer, loop_ran, &flag), 0);
+    aio_run_coroutine(attach_co, &a);
+    assert_non_null(a.user);
+    assert_true(a.loop_ran_meanwhile);
+    sd_event_source_disable_unref(defer);
+    tu_detach(a.user);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -361,6 +404,7 @@ int main(void)
         T(test_we_cannot_write_what_qemu_io_writes),
         T(test_raw_forwards_its_users_needs),
         T(test_qcow2_writes_its_file_while_writable),
+        T(test_image_locks_taken_off_the_loop),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     aio_loop_shutdown();
