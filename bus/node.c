@@ -159,80 +159,101 @@ static int method_get_xml(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
  * Flush, Resize and SetActive: a temporary internal user holds the node
  * while the call runs, so that it cannot be removed meanwhile (RemoveNode
  * answers Busy naming the call) and the request path has a link to check.
+ * The user attaches in the call's coroutine under the graph lock: taking
+ * resize may switch the node read-write, which opens its image in the
+ * worker pool.
  */
-typedef struct NodeCall {
+typedef struct NodeCall NodeCall;
+typedef int coroutine_fn NodeCallFn(NodeCall *call, GError **errp);
+
+struct NodeCall {
     const char *what;       /* "Flush", for messages */
     const char *role;       /* "flush": the user's role and name */
     uint64_t perm;          /* what the user takes (it shares everything) */
     uint64_t size;          /* Resize */
     bool active;            /* SetActive */
+    NodeCallFn *run;
+    char *node_name;
+    char *user_name;
     BlockChild *user;
-} NodeCall;
+};
 
-/* Attaches the call's user (refused while the node is being removed) and starts fn. */
-static int node_call_start(sd_bus_message *m, BlockNode *node, const NodeCall *tmpl,
-                           BusCallFn fn, sd_bus_error *ret_error)
+static void node_call_free(NodeCall *call)
 {
-    g_autoptr(GError) err = NULL;
-    g_autofree char *user_name = g_strdup_printf("%s call from %s", tmpl->role,
-                                                 sd_bus_message_get_sender(m) ?: "?");
-    BlockChild *user;
-    NodeCall *call;
-
-    user = node_attach_user(node, BLOCK_USER_INTERNAL, user_name, tmpl->role, tmpl->perm,
-                            BLOCK_PERM_ALL, &err);
-    if (!user) {
-        return bus_error_set_gerror(ret_error, err);
-    }
-    call = g_new(NodeCall, 1);
-    *call = *tmpl;
-    call->user = user;
-    return bus_call_start(m, call->what, fn, call, g_free);
+    g_free(call->node_name);
+    g_free(call->user_name);
+    g_free(call);
 }
 
-/* The end of every node call: names the node in an error, lets the node go. */
-static int coroutine_fn node_call_end(NodeCall *call, int r, GError **errp)
+/* Attaches the call's user (refused while the node is being removed), runs it, lets go. */
+static int coroutine_fn node_co_call(void *data, char **ret_path, GError **errp)
 {
+    NodeCall *call = data;
+    BlockNode *node;
+    int r;
+
+    graph_co_lock();
+    node = graph_lookup(call->node_name);
+    if (node) {
+        call->user = node_attach_user(node, BLOCK_USER_INTERNAL, call->user_name, call->role,
+                                      call->perm, BLOCK_PERM_ALL, errp);
+    } else {
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_FOUND, "No node '%s' known", call->node_name);
+    }
+    graph_unlock();
+    if (!call->user) {
+        return -ENOENT;
+    }
+    r = call->run(call, errp);
     if (r < 0 && !*errp) {
-        bg_set_error_errno(errp, r, "%s of node '%s' failed", call->what,
-                           call->user->node->name);
+        bg_set_error_errno(errp, r, "%s of node '%s' failed", call->what, call->node_name);
     }
     /* May free the node (an inline child whose parent went meanwhile). */
     node_detach_user(call->user);
     return r;
 }
 
-static int coroutine_fn node_co_flush_call(void *data, char **ret_path, GError **errp)
+static int node_call_start(sd_bus_message *m, BlockNode *node, const NodeCall *tmpl,
+                           sd_bus_error *ret_error)
 {
-    NodeCall *call = data;
+    NodeCall *call = g_new(NodeCall, 1);
 
-    return node_call_end(call, node_co_flush(call->user), errp);
+    *call = *tmpl;
+    call->node_name = g_strdup(node->name);
+    call->user_name = g_strdup_printf("%s call from %s", tmpl->role,
+                                      sd_bus_message_get_sender(m) ?: "?");
+    call->user = NULL;
+    return bus_call_start(m, call->what, node_co_call, call, (GDestroyNotify)node_call_free);
+}
+
+static int coroutine_fn node_co_flush_call(NodeCall *call, GError **errp)
+{
+    return node_co_flush(call->user);
 }
 
 static int method_flush(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
-    const NodeCall tmpl = { .what = "Flush", .role = "flush" };
+    const NodeCall tmpl = { .what = "Flush", .role = "flush", .run = node_co_flush_call };
 
-    return node_call_start(m, userdata, &tmpl, node_co_flush_call, ret_error);
+    return node_call_start(m, userdata, &tmpl, ret_error);
 }
 
-static int coroutine_fn node_co_resize_call(void *data, char **ret_path, GError **errp)
+static int coroutine_fn node_co_resize_call(NodeCall *call, GError **errp)
 {
-    NodeCall *call = data;
-
-    return node_call_end(call, node_co_truncate(call->user, call->size, errp), errp);
+    return node_co_truncate(call->user, call->size, errp);
 }
 
 static int method_resize(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
-    NodeCall tmpl = { .what = "Resize", .role = "resize", .perm = BLOCK_PERM_RESIZE };
+    NodeCall tmpl = { .what = "Resize", .role = "resize", .perm = BLOCK_PERM_RESIZE,
+                      .run = node_co_resize_call };
     int r;
 
     r = sd_bus_message_read(m, "t", &tmpl.size);
     if (r < 0) {
         return r;
     }
-    return node_call_start(m, userdata, &tmpl, node_co_resize_call, ret_error);
+    return node_call_start(m, userdata, &tmpl, ret_error);
 }
 
 /* The snippet may leave node-name out; naming another node is an error. */
@@ -267,17 +288,16 @@ static int method_reopen(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
     return bus_reopen_start(m, specs);
 }
 
-static int coroutine_fn node_co_set_active_call(void *data, char **ret_path, GError **errp)
+static int coroutine_fn node_co_set_active_call(NodeCall *call, GError **errp)
 {
-    NodeCall *call = data;
-
-    return node_call_end(call, node_co_set_active(call->user->node, call->active, errp), errp);
+    return node_co_set_active(call->user->node, call->active, errp);
 }
 
 static int method_set_active(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
     /* Takes nothing, shares everything: it only keeps the node while it runs. */
-    NodeCall tmpl = { .what = "SetActive", .role = "set-active" };
+    NodeCall tmpl = { .what = "SetActive", .role = "set-active",
+                      .run = node_co_set_active_call };
     int active, r;
 
     r = sd_bus_message_read(m, "b", &active);
@@ -285,7 +305,7 @@ static int method_set_active(sd_bus_message *m, void *userdata, sd_bus_error *re
         return r;
     }
     tmpl.active = active;
-    return node_call_start(m, userdata, &tmpl, node_co_set_active_call, ret_error);
+    return node_call_start(m, userdata, &tmpl, ret_error);
 }
 
 /* ---- signals ------------------------------------------------------------- */

@@ -96,7 +96,7 @@ static NbdTlsCreds *export_load_tls(const ExportSpec *spec, GError **errp)
     return creds;
 }
 
-Export *export_add_from_spec(const ExportSpec *spec, GError **errp)
+Export *coroutine_fn export_add_from_spec(const ExportSpec *spec, GError **errp)
 {
     g_autofree char *port = g_strdup_printf("%u", spec->server.port);
     g_autoptr(NbdTlsCreds) tls = NULL;

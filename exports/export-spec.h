@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <glib.h>
 
+#include "aio/coroutine.h"
+
 typedef enum ExportServerType {
     EXPORT_SERVER_UNIX,
     EXPORT_SERVER_INET,
@@ -78,4 +80,4 @@ char *export_server_describe(const ExportServerSpec *server);
  * coroutine (the loop does not wait for the files).
  */
 typedef struct Export Export;
-Export *export_add_from_spec(const ExportSpec *spec, GError **errp);
+Export *coroutine_fn export_add_from_spec(const ExportSpec *spec, GError **errp);

@@ -133,7 +133,7 @@ static void export_free(Export *e)
     g_free(e);
 }
 
-static BlockChild *export_attach(const ExportConfig *cfg, GError **errp)
+static BlockChild *export_attach_locked(const ExportConfig *cfg, GError **errp)
 {
     BlockNode *node = graph_lookup(cfg->node_name);
     if (!node) {
@@ -156,7 +156,21 @@ static BlockChild *export_attach(const ExportConfig *cfg, GError **errp)
     return node_attach_user(node, BLOCK_USER_EXPORT, cfg->id, "export", perm, shared, errp);
 }
 
-Export *export_add(const ExportConfig *cfg, GError **errp)
+/*
+ * Under the graph lock, as any graph change: a writable export may switch
+ * its node read-write, which opens the image in the worker pool.
+ */
+static BlockChild *coroutine_fn export_co_attach(const ExportConfig *cfg, GError **errp)
+{
+    BlockChild *c;
+
+    graph_co_lock();
+    c = export_attach_locked(cfg, errp);
+    graph_unlock();
+    return c;
+}
+
+Export *coroutine_fn export_add(const ExportConfig *cfg, GError **errp)
 {
     if (!export_config_check(cfg, errp))
         return NULL;
@@ -182,7 +196,7 @@ Export *export_add(const ExportConfig *cfg, GError **errp)
         return NULL;
     }
     NbdListener *l = nbd_listener_get(cfg, errp);
-    if (!l || !nbd_listener_add_export(l, e, errp) || !(e->child = export_attach(cfg, errp))) {
+    if (!l || !nbd_listener_add_export(l, e, errp) || !(e->child = export_co_attach(cfg, errp))) {
         if (l)
             nbd_listener_remove_export(l, e);   /* closes a listener left empty */
         export_free(e);

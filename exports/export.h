@@ -97,7 +97,7 @@ void export_set_listener(const ExportListener *listener, void *opaque);
  * (writable export on a read-only node), PermissionConflict, IOError
  * (socket).
  */
-Export *export_add(const ExportConfig *cfg, GError **errp);
+Export *coroutine_fn export_add(const ExportConfig *cfg, GError **errp);
 
 /* blockgraphd --check-config: exports from now on are checked and added but serve nothing. */
 void export_set_dry_run(bool dry_run);

@@ -3,6 +3,7 @@
 
 /* Between the graph's files only: node lifetime and permission checks. */
 
+#include "graph/graph.h"
 #include "graph/node.h"
 #include "graph/spec.h"
 #include "graph/transaction.h"
@@ -89,10 +90,6 @@ bool perm_set_writable(BlockNode *node, bool writable, Transaction *tran, GError
 
 /* A link with no permissions yet, for a transaction that checks them at the end. */
 BlockChild *block_child_link(BlockNode *parent, BlockNode *child, const char *role);
-
-/* Graph changes (add, remove, reopen) run one at a time. */
-void coroutine_fn graph_co_lock(void);
-void graph_unlock(void);
 
 /* A failed node with nothing in flight: close its driver, answer with `error`'s. */
 void coroutine_fn node_co_finish_failure(BlockNode *node);

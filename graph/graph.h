@@ -20,6 +20,14 @@ typedef struct GraphListener {
 /* One listener (the bus); NULL to unset. */
 void graph_set_listener(const GraphListener *listener, void *opaque);
 
+/*
+ * Graph changes (add, remove, reopen, activation, attaching a user) run one
+ * at a time: a permission change may yield (it opens images and takes
+ * locks in the worker pool) and must not interleave with another.
+ */
+void coroutine_fn graph_co_lock(void);
+void graph_unlock(void);
+
 BlockNode *graph_lookup(const char *name);
 guint graph_node_count(void);
 /* Nodes in the order they were added (read-only list of BlockNode*). */

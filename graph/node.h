@@ -116,7 +116,9 @@ char *block_perm_describe(uint64_t perm);
 
 /*
  * Attaches a user (export, job, a bus call) to node; fails if the permissions
- * conflict, or with NotFound while the node is being removed.
+ * conflict, or with NotFound while the node is being removed.  The caller
+ * holds the graph lock (graph_co_lock) when it runs in a coroutine: a
+ * read-write switch or image lock change may yield.
  */
 BlockChild *node_attach_user(BlockNode *node, BlockUserKind kind, const char *user_name,
                              const char *role, uint64_t perm, uint64_t shared_perm,
