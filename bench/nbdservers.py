@@ -2,7 +2,11 @@
 """The three NBD servers the benchmarks compare, each serving one raw image
 on a unix socket: blockgraphd (file node, aio=threads), qemu-storage-daemon
 (file node, aio=threads) and nbdkit (file plugin).  Each is a context
-manager that yields the NBD URI; `args` needs .blockgraphd and .perf."""
+manager that yields the NBD URI; `args` needs .blockgraphd and .perf, and
+may have .tls_dir: then every server requires TLS with the x509 files of
+that directory (server and client certificates, as tests/interop/tlscerts.py
+makes them) and checks the client's certificate, and the URI is an nbds one
+that names the directory for libnbd."""
 
 import contextlib
 import os
@@ -15,6 +19,16 @@ sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
 from fiolib import wait_for_socket  # noqa: E402
 
 
+def _tls_dir(args):
+    return getattr(args, 'tls_dir', None)
+
+
+def _uri(sock, args, name='disk0'):
+    if not _tls_dir(args):
+        return 'nbd+unix:///%s?socket=%s' % (name, sock)
+    return 'nbds+unix:///%s?socket=%s&tls-certificates=%s' % (name, sock, _tls_dir(args))
+
+
 @contextlib.contextmanager
 def blockgraph_server(img, workdir, args):
     import bgtest
@@ -22,12 +36,13 @@ def blockgraph_server(img, workdir, args):
     sock = os.path.join(workdir, 'bg.sock')
     conf = os.path.join(workdir, 'conf')
     os.makedirs(conf, exist_ok=True)
+    tls = '    <tls dir="%s"/>\n' % _tls_dir(args) if _tls_dir(args) else ''
     with open(os.path.join(conf, 'bench.xml'), 'w') as f:
         f.write('<blockgraph>\n'
                 '  <blockdev driver="file" node-name="disk0" filename="%s" aio="threads"/>\n'
                 '  <export type="nbd" id="e0" node-name="disk0" name="disk0" writable="on">\n'
-                '    <server type="unix" path="%s"/>\n  </export>\n</blockgraph>\n'
-                % (img, sock))
+                '    <server type="unix" path="%s"/>\n%s  </export>\n</blockgraph>\n'
+                % (img, sock, tls))
     with bgtest.Daemon(config_dir=conf) as d:
         wait_for_socket(sock, d.proc, 'blockgraphd')
         perf = None
@@ -36,7 +51,7 @@ def blockgraph_server(img, workdir, args):
                                      '-p', str(d.proc.pid)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            yield 'nbd+unix:///disk0?socket=' + sock
+            yield _uri(sock, args)
         finally:
             if perf:
                 perf.send_signal(signal.SIGINT)
@@ -45,6 +60,8 @@ def blockgraph_server(img, workdir, args):
 
 @contextlib.contextmanager
 def process_server(cmd, sock, what, uri):
+    if os.path.exists(sock):
+        os.unlink(sock)     # left by an earlier run: its presence is what we wait for
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
     try:
         wait_for_socket(sock, proc, what)
@@ -56,18 +73,26 @@ def process_server(cmd, sock, what, uri):
 
 def qsd_server(img, workdir, args):
     sock = os.path.join(workdir, 'qsd.sock')
+    tls, creds = [], ''
+    if _tls_dir(args):
+        tls = ['--object', 'tls-creds-x509,id=tls0,dir=%s,endpoint=server,verify-peer=on'
+               % _tls_dir(args)]
+        creds = ',tls-creds=tls0'
     return process_server(
-        ['qemu-storage-daemon',
-         '--blockdev', 'driver=file,node-name=disk0,filename=%s,aio=threads' % img,
-         '--nbd-server', 'addr.type=unix,addr.path=%s' % sock,
+        ['qemu-storage-daemon'] + tls +
+        ['--blockdev', 'driver=file,node-name=disk0,filename=%s,aio=threads' % img,
+         '--nbd-server', 'addr.type=unix,addr.path=%s%s' % (sock, creds),
          '--export', 'type=nbd,id=e0,node-name=disk0,name=disk0,writable=on'],
-        sock, 'qemu-storage-daemon', 'nbd+unix:///disk0?socket=' + sock)
+        sock, 'qemu-storage-daemon', _uri(sock, args))
 
 
 def nbdkit_server(img, workdir, args):
     sock = os.path.join(workdir, 'nbdkit.sock')
-    return process_server(['nbdkit', '--foreground', '--unix', sock, 'file', 'file=' + img],
-                          sock, 'nbdkit', 'nbd+unix:///?socket=' + sock)
+    tls = []
+    if _tls_dir(args):
+        tls = ['--tls=require', '--tls-certificates=' + _tls_dir(args), '--tls-verify-peer']
+    return process_server(['nbdkit', '--foreground', '--unix', sock] + tls +
+                          ['file', 'file=' + img], sock, 'nbdkit', _uri(sock, args, ''))
 
 
 SERVERS = {'blockgraph': blockgraph_server, 'qsd': qsd_server, 'nbdkit': nbdkit_server}

@@ -68,6 +68,25 @@ def check_tcp_without_client_cert(d, pki, cadir):
     bgtest.check_equal(json.loads(out)['virtual-size'], SIZE, 'qemu-img info over TCP+TLS')
 
 
+def check_loaded_once(d, pki, sock):
+    """The files are read when the export is added, not per connection;
+    adding the export again reads them again."""
+    client = os.path.join(d.tmpdir, 'client')
+    os.mkdir(client)
+    for f in ('ca-cert.pem', 'client-cert.pem', 'client-key.pem'):
+        shutil.copy(os.path.join(pki, f), client)
+    uri = str(nbdtest.export_props(d, 'e0')['Uri'])
+    os.rename(pki, pki + '.moved')
+    nbdtest.run(['nbdinfo', '--size', with_certs(uri, client)])
+    d.iface(d.manager_path('export', 'e0'), bgtest.EXPORT).Remove('hard')
+    xml = export_xml('e0', 'disk0', tlscerts.unix_server(sock), {'dir': pki})
+    e = bgtest.expect_error('NotFound', d.manager.AddExport, xml)
+    bgtest.check(os.path.join(pki, 'ca-cert.pem') in e.get_dbus_message(), e)
+    os.rename(pki + '.moved', pki)
+    d.manager.AddExport(xml)
+    nbdtest.run(['nbdinfo', '--size', with_certs(uri, client)])
+
+
 def main():
     for tool in ('nbdinfo', 'nbdcopy', 'qemu-img', 'openssl'):
         bgtest.need_tool(tool)
@@ -84,6 +103,7 @@ def main():
 
         check_unix(d, pki, img, os.path.join(d.tmpdir, 'nbd.sock'))
         check_tcp_without_client_cert(d, pki, cadir)
+        check_loaded_once(d, pki, os.path.join(d.tmpdir, 'nbd.sock'))
 
         xml = d.graph_xml()
         bgtest.check('<tls dir="%s" verify-peer="on"/>' % pki in xml, 'GetGraph: ' + xml)
