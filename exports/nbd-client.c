@@ -134,10 +134,31 @@ static int64_t now_ns(void)
     return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
+static const char *client_where(const NbdClient *c)
+{
+    return c->listener ? c->listener->key : "a closed listener";
+}
+
+/* A TLS error ends the connection: the log says which (errno kept). */
+static void client_log_tls_error(NbdClient *c)
+{
+    int err = errno;
+    if (err == EPROTO)
+        g_message("nbd: %s%s%s: TLS error, disconnecting: %s",
+                  c->export ? "export '" : "client on ", c->export ? c->export->id : "",
+                  c->export ? "'" : client_where(c), nbd_tls_last_error(c->tls));
+    errno = err;
+}
+
 /* recv(2), or the TLS session's: the same results either way. */
 static ssize_t client_recv(NbdClient *c, void *buf, size_t len)
 {
-    return c->tls ? nbd_tls_recv(c->tls, buf, len) : recv(c->fd, buf, len, 0);
+    if (!c->tls)
+        return recv(c->fd, buf, len, 0);
+    ssize_t r = nbd_tls_recv(c->tls, buf, len);
+    if (r < 0)
+        client_log_tls_error(c);
+    return r;
 }
 
 /* recv() until data, EOF, an error or the end of the spin; -1/EAGAIN then. */
@@ -266,6 +287,7 @@ static int coroutine_fn client_co_sendv_tls(NbdClient *c, struct iovec *iov, int
             if (ret < 0)
                 return ret;
         } else if (r < 0 && errno != EINTR) {
+            client_log_tls_error(c);
             int err = errno;
             c->dead = true;
             nbd_client_shutdown(c);
@@ -387,11 +409,6 @@ static int coroutine_fn client_co_flush_out(NbdClient *c, NbdNegotiation *neg)
     int ret = neg->out->len ? client_co_send(c, neg->out->data, neg->out->len) : 0;
     g_byte_array_set_size(neg->out, 0);
     return ret;
-}
-
-static const char *client_where(const NbdClient *c)
-{
-    return c->listener ? c->listener->key : "a closed listener";
 }
 
 /*

@@ -33,6 +33,7 @@ struct NbdTlsSession {
     gnutls_session_t s;
     NbdTlsCreds *creds;
     bool established;           /* the handshake completed */
+    int last_error;             /* GnuTLS's code behind the last EPROTO */
 };
 
 /* ---- reading the files ------------------------------------------------------ */
@@ -379,8 +380,9 @@ int nbd_tls_handshake(NbdTlsSession *s, bool *ret_want_write, GError **errp)
 }
 
 /* A GnuTLS error as recv(2)/send(2) would report it. */
-static ssize_t tls_errno(int r)
+static ssize_t tls_errno(NbdTlsSession *s, int r)
 {
+    s->last_error = r;
     if (r == GNUTLS_E_AGAIN)
         errno = EAGAIN;
     else if (r == GNUTLS_E_REHANDSHAKE)
@@ -398,13 +400,18 @@ static ssize_t tls_errno(int r)
 ssize_t nbd_tls_recv(NbdTlsSession *s, void *buf, size_t len)
 {
     ssize_t r = gnutls_record_recv(s->s, buf, len);
-    return r >= 0 ? r : tls_errno((int)r);
+    return r >= 0 ? r : tls_errno(s, (int)r);
 }
 
 ssize_t nbd_tls_send(NbdTlsSession *s, const void *buf, size_t len)
 {
     ssize_t r = gnutls_record_send(s->s, buf, len);
-    return r >= 0 ? r : tls_errno((int)r);
+    return r >= 0 ? r : tls_errno(s, (int)r);
+}
+
+const char *nbd_tls_last_error(const NbdTlsSession *s)
+{
+    return gnutls_strerror(s->last_error);
 }
 
 void nbd_tls_bye(NbdTlsSession *s)

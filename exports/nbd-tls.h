@@ -76,6 +76,9 @@ int nbd_tls_handshake(NbdTlsSession *s, bool *ret_want_write, GError **errp);
 ssize_t nbd_tls_recv(NbdTlsSession *s, void *buf, size_t len);
 ssize_t nbd_tls_send(NbdTlsSession *s, const void *buf, size_t len);
 
+/* What the last recv or send that failed with EPROTO met ("Decryption has failed."). */
+const char *nbd_tls_last_error(const NbdTlsSession *s);
+
 /* Largest plaintext one record carries (staging small pieces into one record). */
 #define NBD_TLS_RECORD_SIZE 16384
 

@@ -112,7 +112,7 @@ def check_bad_certificates(d, sock, uri, pki, other):
         bgtest.check(wait_for_log(d, why), 'no %r in the log:\n%s' % (why, d.stderr()))
 
 
-def check_garbage(sock, pki):
+def check_garbage(d, sock, pki):
     c = Client(sock)          # TLS starts, then plain garbage instead of a ClientHello
     c.greet()
     c.option(nbdwire.OPT_STARTTLS)
@@ -140,6 +140,7 @@ def check_garbage(sock, pki):
     os.write(raw, b'\x17\x03\x03\x00\x40' + os.urandom(64))
     bgtest.check(closed(c), 'a forged TLS record ends the connection')
     os.close(raw)
+    bgtest.check(wait_for_log(d, 'TLS error, disconnecting'), d.stderr())
 
 
 def add_error(d, name, tls, server, where=None):
@@ -224,7 +225,7 @@ def main():
         good_client_works(sock, pki)
         check_bad_certificates(d, sock, uri, pki, other)
         good_client_works(sock, pki)
-        check_garbage(sock, pki)
+        check_garbage(d, sock, pki)
         good_client_works(sock, pki)
 
         # STARTTLS where no TLS is configured: ERR_POLICY, the handshake goes on
