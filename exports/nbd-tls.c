@@ -14,6 +14,7 @@
 #include <gnutls/x509.h>
 
 #include "graph/error.h"
+#include "policy/allow-path.h"
 #include "exports/nbd-tls.h"
 
 /* Credential files are small; anything larger is a mistake (or /dev/zero). */
@@ -78,6 +79,34 @@ static int read_all(int fd, CredFile *f, size_t size, GError **errp)
 }
 
 /*
+ * Opens f->path where the daemon is confined to (symlinks resolved first,
+ * as for node files: a caller must not make it present another service's
+ * key).  The descriptor; -ENOENT (no error set) for an optional file that
+ * is absent; else -1 with *errp set.
+ */
+static int cred_file_open(const CredFile *f, bool required, GError **errp)
+{
+    g_autofree char *resolved = NULL;
+    int r = allow_path_resolve(f->path, false, &resolved);
+    if (r == -EACCES || r == -EINVAL) {
+        allow_path_set_error(errp, f->path, r);
+        return -1;
+    }
+    int fd = r < 0 ? r : open(resolved ? resolved : f->path,
+                              O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY |
+                              (resolved ? O_NOFOLLOW : 0));
+    if (fd == -1)
+        fd = -errno;
+    if (fd == -ENOENT && !required)
+        return -ENOENT;
+    if (fd < 0) {
+        bg_set_error_errno(errp, fd, "Cannot open TLS credentials file '%s'", f->path);
+        return -1;
+    }
+    return fd;
+}
+
+/*
  * Reads dir/name into f.  Returns 1 when read, 0 when an optional file is
  * absent, -1 on error.  O_NONBLOCK and the check for a regular file keep a
  * FIFO or a device from holding the call.
@@ -86,13 +115,9 @@ static int cred_file_read(const char *dir, const char *name, bool required, Cred
                           GError **errp)
 {
     f->path = g_build_filename(dir, name, NULL);
-    int fd = open(f->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        if (errno == ENOENT && !required)
-            return 0;
-        bg_set_error_errno(errp, -errno, "Cannot open TLS credentials file '%s'", f->path);
-        return -1;
-    }
+    int fd = cred_file_open(f, required, errp);
+    if (fd < 0)
+        return fd == -ENOENT ? 0 : -1;
     struct stat st;
     int ret = -1;
     if (fstat(fd, &st) < 0)

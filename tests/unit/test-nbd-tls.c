@@ -17,6 +17,7 @@
 #include "exports/nbd-proto.h"
 #include "exports/nbd-tls.h"
 #include "graph/error.h"
+#include "policy/allow-path.h"
 
 static bool fake_lookup(void *opaque, const char *name, NbdExportInfo *ret)
 {
@@ -165,6 +166,35 @@ static void test_creds_bad_priority(void **state)
     g_error_free(err);
 }
 
+/* Confined: the credentials, symlinks resolved, must lie under an allowed folder. */
+static void test_creds_confined(void **state)
+{
+    g_autofree char *allowed = g_dir_make_tmp("bg-tls-allowed-XXXXXX", NULL);
+    g_autofree char *outside = g_dir_make_tmp("bg-tls-outside-XXXXXX", NULL);
+    g_autofree char *secret = g_build_filename(outside, "server-key.pem", NULL);
+    g_autofree char *link = g_build_filename(allowed, "ca-cert.pem", NULL);
+    g_autofree char *ca = g_build_filename(outside, "ca-cert.pem", NULL);
+    assert_true(g_file_set_contents(secret, "secret\n", -1, NULL));
+    assert_true(g_file_set_contents(ca, "not read\n", -1, NULL));
+    assert_int_equal(symlink(secret, link), 0);
+    assert_true(allow_path_add(allowed, NULL));
+
+    g_autoptr(GError) err = load_error(outside);
+    assert_true(g_error_matches(err, BG_ERROR, BG_ERROR_ACCESS_DENIED));
+    assert_non_null(strstr(err->message, ca));
+    g_clear_error(&err);
+    err = load_error(allowed);      /* its ca-cert.pem leads outside */
+    assert_true(g_error_matches(err, BG_ERROR, BG_ERROR_ACCESS_DENIED));
+    assert_non_null(strstr(err->message, link));
+
+    allow_path_reset();
+    unlink(link);
+    unlink(secret);
+    unlink(ca);
+    rmdir(allowed);
+    rmdir(outside);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -175,6 +205,7 @@ int main(void)
         cmocka_unit_test(test_creds_fifo),
         cmocka_unit_test(test_creds_garbage),
         cmocka_unit_test(test_creds_bad_priority),
+        cmocka_unit_test(test_creds_confined),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
