@@ -355,6 +355,14 @@ static void abort_entry(void *opaque)
 /* The entry belongs to the queue: the transaction does not free it. */
 static const TransactionActions entry_actions = { .commit = commit_entry, .abort = abort_entry };
 
+/* An error about one snippet names its place, as AddNode's do ("<bus>[1] line 1: ..."). */
+static bool spec_failed(const BlockdevSpec *spec, GError **errp)
+{
+    if (spec->line > 0)
+        bg_error_prefix_location(errp, spec->source, spec->line);
+    return false;
+}
+
 static bool coroutine_fn prepare_driver(ReopenEntry *e, Transaction *tran, GError **errp)
 {
     BlockNode *node = e->node;
@@ -375,7 +383,7 @@ static bool coroutine_fn reopen_prepare_all(ReopenQueue *q, Transaction *tran, G
         ReopenEntry *e = g_ptr_array_index(q->entries, i);
         for (guint j = 0; j < e->spec->children->len; j++)
             if (!change_link(q, e->node, g_ptr_array_index(e->spec->children, j), tran, errp))
-                return false;
+                return spec_failed(e->spec, errp);
     }
     for (guint i = 0; i < q->entries->len; i++)
         if (!stage_read_only(g_ptr_array_index(q->entries, i), tran, errp))
@@ -386,9 +394,11 @@ static bool coroutine_fn reopen_prepare_all(ReopenQueue *q, Transaction *tran, G
         if (e->node->writable && !e->was_writable && !perm_children_can_write(e->node, errp))
             return false;
     }
-    for (guint i = 0; i < q->entries->len; i++)
-        if (!prepare_driver(g_ptr_array_index(q->entries, i), tran, errp))
-            return false;
+    for (guint i = 0; i < q->entries->len; i++) {
+        ReopenEntry *e = g_ptr_array_index(q->entries, i);
+        if (!prepare_driver(e, tran, errp))
+            return spec_failed(e->spec, errp);
+    }
     /* Permissions on the final graph, top-down from every reopened node. */
     for (guint i = 0; i < q->entries->len; i++) {
         ReopenEntry *e = g_ptr_array_index(q->entries, i);
@@ -408,11 +418,11 @@ static bool build_queue(ReopenQueue *q, GPtrArray *specs, GError **errp)
         if (!name) {
             g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
                         "A reopen snippet needs the node-name of the node to reopen");
-            return false;
+            return spec_failed(spec, errp);
         }
         node = lookup_live(name, "Node", errp);
         if (!node || !queue_add(q, node, spec, errp))
-            return false;
+            return spec_failed(spec, errp);
     }
     return true;
 }

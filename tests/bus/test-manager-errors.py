@@ -71,6 +71,14 @@ def main():
         bgtest.check('wkid' in e.get_dbus_message(), e.get_dbus_message())
         bgtest.expect_error('InvalidArgument', d.manager.GetGraph, 'json')
 
+        # Every error about a snippet starts with its source and line, AddNode's as reopen's.
+        bad = '<blockdev driver="null-co" node-name="base" size="lots"/>'
+        for call, arg, prefix in ((d.manager.AddNode, bad.replace('"base"', '"x"'), '<bus> line 1: '),
+                                  (d.node('base').Reopen, bad, '<bus> line 1: '),
+                                  (d.manager.ReopenNodes, [bad], '<bus>[0] line 1: ')):
+            e = bgtest.expect_error('InvalidArgument', call, arg)
+            bgtest.check(e.get_dbus_message().startswith(prefix), e.get_dbus_message())
+
         bgtest.check_equal(d.graph_xml(), before, 'graph changed')
         bgtest.check_equal(sorted(d.managed_objects().keys()), objects_before, 'objects changed')
         # still serving, and the good path still works
