@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # bgctl's job commands on a stream held back by its speed limit: start,
 # list (table and --json against the daemon's properties), pause, resume,
-# speed, cancel, dismiss, a verb the state does not take (the daemon's
-# message, exit 1), and job wait away from a terminal: one line a second,
-# exit 0 for a job that succeeded, 1 for a cancelled one.
+# speed, cancel, dismiss, finalize, a verb the state does not take (the
+# daemon's message, exit 1), and job wait away from a terminal: one line a
+# second, exit 0 for a job that succeeded or waits in pending, 1 for a
+# cancelled one.
 import os
 import re
 import subprocess
@@ -87,6 +88,18 @@ def check_wait(d):
     bgtest.check_equal(out['Job']['Status'], 'concluded')
     bgtest.check_equal(out['Job']['CurrentProgress'], 4 * MiB)
     ok(d, 'job', 'dismiss', 'j2')
+
+    # auto-finalize off: job wait returns at pending and says what to do
+    top = chain(d, 'e')
+    start(d, 'j3', top, 'speed="8M" auto-finalize="off"')
+    out = ok(d, 'job', 'wait', 'j3')
+    bgtest.check("Job 'j3' is pending: 'bgctl job finalize j3' finishes it." in out, out)
+    bgtest.check_equal(str(jobtest.job_props(d, 'j3')['Status']), 'pending')
+    ok(d, 'job', 'finalize', 'j3')
+    end = time.monotonic() + 30
+    while ok(d, 'job', 'list', '--quiet') != '':   # concluded, then dismissed
+        bgtest.check(time.monotonic() < end, 'j3 still listed after finalize')
+        time.sleep(0.1)
 
 
 def main():
