@@ -21,6 +21,7 @@ typedef enum {
     CTL_EXIT_OK = 0,
     CTL_EXIT_ERROR = 1,   /* the daemon (or a file, or the bus) said no */
     CTL_EXIT_USAGE = 2,   /* the command line is wrong */
+    CTL_EXIT_INTERRUPTED = 130,   /* job wait stopped by Ctrl-C (128 + SIGINT) */
 } CtlExit;
 
 /* Options that only some commands take (Command.options). */

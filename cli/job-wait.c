@@ -6,6 +6,7 @@
  * second; otherwise a line is printed each second.  Exit 0 when the job
  * succeeded or waits for a person, 1 when it failed or was cancelled. */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
@@ -25,6 +26,7 @@ typedef struct {
     bool drawn;            /* a bar is on the screen (no newline yet) */
     bool done;
     bool failed;
+    bool interrupted;
     char *error;
     sd_event *event;
 } Wait;
@@ -149,6 +151,18 @@ static int on_second(sd_event_source *s, uint64_t usec, void *userdata)
     return sd_event_source_set_time(s, usec + 1000000);
 }
 
+/* Ctrl-C: the bar's line is ended and the job goes on without us. */
+static int on_interrupt(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+    Wait *w = userdata;
+
+    if (w->drawn)
+        putchar('\n');
+    w->drawn = false;
+    w->interrupted = true;
+    return sd_event_exit(w->event, 0);
+}
+
 static int add_matches(Wait *w)
 {
     sd_bus *bus = w->ctl->bus;
@@ -176,14 +190,22 @@ static int follow(Wait *w)
     r = sd_event_add_time_relative(w->event, &timer, CLOCK_MONOTONIC, 1000000, 0, on_second, w);
     if (r >= 0)
         r = sd_event_source_set_enabled(timer, SD_EVENT_ON);
-    if (r < 0)
-        return ctl_fail("cannot set a timer: %s", strerror(-r));
+    if (r >= 0)
+        r = sd_event_add_signal(w->event, NULL, SIGINT | SD_EVENT_SIGNAL_PROCMASK, on_interrupt, w);
+    if (r < 0) {
+        sd_event_source_unref(timer);
+        return ctl_fail("cannot set up the wait: %s", strerror(-r));
+    }
     if (w->tty)
         show(w, false);
     r = sd_event_loop(w->event);
     sd_event_source_unref(timer);
     if (r != 0)
         return ctl_fail("lost the connection to the bus while waiting for job '%s'", w->id);
+    if (w->interrupted) {
+        ctl_fail("stopped waiting; job '%s' goes on", w->id);
+        return CTL_EXIT_INTERRUPTED;
+    }
     return 0;
 }
 
