@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 # A real polkitd on a private system-type bus decides: the installed action
 # file plus a rules file that grants the blockgraph actions to a throw-away
-# group.  A caller in that group may AddNode, RemoveNode and Flush; 'nobody'
+# group.  A caller in that group may AddNode, RemoveNode and Flush, and is
+# told that AddExport needs interactive authorization (the rules ask for a
+# password there) when the call does not allow it; 'nobody'
 # is refused with AccessDenied naming the action and the graph stays as it
 # was; reads stay open to 'nobody'.  Needs root (polkitd, useradd, files in
 # /usr/share/polkit-1/actions and /etc/polkit-1/rules.d for the test's
@@ -27,7 +29,11 @@ ROOT = bgtest.ROOT_PATH
 NAME = bgtest.BUS_NAME
 
 RULES = '''polkit.addRule(function(action, subject) {
-    if (action.id.indexOf("org.blockgraph.BlockGraph1.") == 0 && subject.isInGroup("%s"))
+    if (!subject.isInGroup("%s"))
+        return polkit.Result.NOT_HANDLED;
+    if (action.id == "org.blockgraph.BlockGraph1.manage-exports")
+        return polkit.Result.AUTH_ADMIN;
+    if (action.id.indexOf("org.blockgraph.BlockGraph1.") == 0)
         return polkit.Result.YES;
 });
 '''
@@ -120,6 +126,15 @@ def check_calls(d, user):
     p = busctl_as(d, None, 'call', NAME, ROOT, bgtest.MANAGER, 'GetGraph', 's', 'xml')
     bgtest.check(p.returncode == 0 and 'mine' in p.stdout, 'nobody may read: %s' % p.stderr)
     bgtest.check_equal(node_names(d), ['mine'], 'graph after the refused calls')
+
+    # manage-exports needs a password: without interaction the caller is told so.
+    p = busctl_as(d, user, '--allow-interactive-authorization=no', 'call', NAME, ROOT,
+                  bgtest.MANAGER, 'AddExport', 's',
+                  '<export type="nbd" id="e0" node-name="mine">'
+                  '<server type="unix" path="%s/e.sock"/></export>' % d.tmpdir)
+    bgtest.check(p.returncode != 0 and 'Interactive authorization required: '
+                 'org.blockgraph.BlockGraph1.manage-exports' in p.stderr,
+                 'AddExport without interaction: rc %d %s' % (p.returncode, p.stderr))
 
     p = busctl_as(d, user, 'call', NAME, ROOT, bgtest.MANAGER, 'RemoveNode', 's', 'mine')
     bgtest.check(p.returncode == 0, 'the allowed group may RemoveNode: %s' % p.stderr)
