@@ -179,6 +179,7 @@ typedef struct Blocker {
     int pipe[2];                /* the job blocks reading [0] */
     long result;
     bool *released;             /* set by release on the loop thread */
+    bool started;               /* set by the worker thread (atomic) */
 } Blocker;
 
 static long blocker_job(void *opaque)
@@ -186,6 +187,7 @@ static long blocker_job(void *opaque)
     Blocker *b = opaque;
     char c;
 
+    __atomic_store_n(&b->started, true, __ATOMIC_RELEASE);
     return read(b->pipe[0], &c, 1) == 1 ? c : -EIO;
 }
 
@@ -197,6 +199,17 @@ static void blocker_release(void *opaque)
     close(b->pipe[0]);
     close(b->pipe[1]);
     g_free(b);
+}
+
+/*
+ * Waits until a thread runs the job: one abandoned while still queued is
+ * cancelled instead, which a loaded machine would otherwise make happen.
+ */
+static void blocker_wait_started(Blocker *b)
+{
+    for (int i = 0; i < 60000 && !__atomic_load_n(&b->started, __ATOMIC_ACQUIRE); i++)
+        g_usleep(1000);
+    assert_true(__atomic_load_n(&b->started, __ATOMIC_ACQUIRE));
 }
 
 static Blocker *blocker_new(bool *released)
@@ -250,6 +263,7 @@ static void test_abandonable_timeout(void **state)
     w.job = blocker_new(&released);
     wfd = w.job->pipe[1];
     coroutine_start(waiter_co, &w);
+    blocker_wait_started(w.job);
     assert_int_equal(aio_run_until(&w.done), 0);
     assert_int_equal(w.ret, -ETIMEDOUT);
     assert_null(w.job);
@@ -273,6 +287,7 @@ static void test_abandon_all(void **state)
         w[i].job = blocker_new(&released[i]);
         wfd[i] = w[i].job->pipe[1];
         coroutine_start(waiter_co, &w[i]);
+        blocker_wait_started(w[i].job);
     }
     aio_run_coroutine(abandon_co, NULL);
     for (int i = 0; i < 2; i++) {
