@@ -14,6 +14,7 @@
 
 #include "aio/coroutine.h"
 #include "bus/bus.h"
+#include "bus/transaction.h"
 #include "graph/error.h"
 #include "graph/graph.h"
 #include "xml/blockdev-parse.h"
@@ -37,6 +38,7 @@ static const char *const bus_features[] = {
     "job-commit",
     "dirty-bitmaps",
     "nbd-dirty-bitmap",
+    "transaction",
     "authorize-polkit",
     "allow-path",
     "driver-nbd",
@@ -189,6 +191,8 @@ static const sd_bus_vtable manager_vtable[] = {
                              bus_manager_method_add_export, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("StartJob", "s", SD_BUS_PARAM(xml), "o", SD_BUS_PARAM(job),
                              bus_manager_method_start_job, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("Transaction", "as", SD_BUS_PARAM(actions), "", ,
+                             bus_manager_method_transaction, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GetGraph", "s", SD_BUS_PARAM(format), "s", SD_BUS_PARAM(graph),
                              method_get_graph, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,

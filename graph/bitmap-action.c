@@ -11,6 +11,7 @@
 
 #include "graph/bitmap-action.h"
 #include "graph/error.h"
+#include "graph/graph.h"
 
 /* ---- undo records -------------------------------------------------------- */
 
@@ -183,4 +184,58 @@ bool node_bitmap_merge(BlockNode *node, const char *target, const char *const *s
         bitmap_merge_into(dst, bitmap_find(node, *s));
     node_bitmaps_changed(node);
     return true;
+}
+
+/* ---- transaction actions ------------------------------------------------- */
+
+static const char *const action_names[] = {
+    [BITMAP_ACTION_ADD] = "bitmap-add",
+    [BITMAP_ACTION_REMOVE] = "bitmap-remove",
+    [BITMAP_ACTION_CLEAR] = "bitmap-clear",
+    [BITMAP_ACTION_ENABLE] = "bitmap-enable",
+    [BITMAP_ACTION_DISABLE] = "bitmap-disable",
+    [BITMAP_ACTION_MERGE] = "bitmap-merge",
+};
+
+const char *bitmap_action_kind_name(BitmapActionKind kind)
+{
+    return action_names[kind];
+}
+
+void bitmap_action_spec_free(BitmapActionSpec *spec)
+{
+    if (!spec)
+        return;
+    g_free(spec->node_name);
+    g_free(spec->name);
+    g_strfreev(spec->sources);
+    g_free(spec);
+}
+
+bool bitmap_action_apply(const BitmapActionSpec *spec, Transaction *tran, GError **errp)
+{
+    BlockNode *node = graph_lookup(spec->node_name);
+
+    if (!node) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_FOUND, "No node '%s' known (<%s>)",
+                    spec->node_name, bitmap_action_kind_name(spec->kind));
+        return false;
+    }
+    switch (spec->kind) {
+    case BITMAP_ACTION_ADD:
+        return node_bitmap_add(node, spec->name, spec->granularity, spec->persistent,
+                               spec->disabled, tran, errp);
+    case BITMAP_ACTION_REMOVE:
+        return node_bitmap_remove(node, spec->name, tran, errp);
+    case BITMAP_ACTION_CLEAR:
+        return node_bitmap_clear(node, spec->name, tran, errp);
+    case BITMAP_ACTION_ENABLE:
+    case BITMAP_ACTION_DISABLE:
+        return node_bitmap_enable(node, spec->name, spec->kind == BITMAP_ACTION_ENABLE, tran,
+                                  errp);
+    case BITMAP_ACTION_MERGE:
+        return node_bitmap_merge(node, spec->name, (const char *const *)spec->sources, tran,
+                                 errp);
+    }
+    return false;
 }

@@ -21,3 +21,29 @@ bool node_bitmap_enable(BlockNode *node, const char *name, bool enable, Transact
 /* Sets in target every bit set in any of sources (NULL-terminated, same node). */
 bool node_bitmap_merge(BlockNode *node, const char *target, const char *const *sources,
                        Transaction *tran, GError **errp);
+
+/* One <bitmap-*> action of Manager.Transaction, as xml/bitmap-action-parse.c reads it. */
+typedef enum BitmapActionKind {
+    BITMAP_ACTION_ADD,
+    BITMAP_ACTION_REMOVE,
+    BITMAP_ACTION_CLEAR,
+    BITMAP_ACTION_ENABLE,
+    BITMAP_ACTION_DISABLE,
+    BITMAP_ACTION_MERGE,
+} BitmapActionKind;
+
+typedef struct BitmapActionSpec {
+    BitmapActionKind kind;
+    char *node_name;
+    char *name;                 /* the bitmap; merge: the target */
+    uint32_t granularity;       /* add; 0: the default */
+    bool persistent, disabled;  /* add */
+    char **sources;             /* merge (NULL-terminated) */
+} BitmapActionSpec;
+
+void bitmap_action_spec_free(BitmapActionSpec *spec);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(BitmapActionSpec, bitmap_action_spec_free)
+/* The element name of an action kind: "bitmap-add" ... */
+const char *bitmap_action_kind_name(BitmapActionKind kind);
+/* Applies the action to its node (NotFound if there is none), undo recorded in tran. */
+bool bitmap_action_apply(const BitmapActionSpec *spec, Transaction *tran, GError **errp);
