@@ -189,16 +189,18 @@ Export *coroutine_fn export_add(const ExportConfig *cfg, GError **errp)
         e->limits.max_in_flight_bytes = EXPORT_DEFAULT_MAX_IN_FLIGHT_BYTES;
     co_queue_init(&e->clients_gone);
 
-    /* Bitmaps and the listener first: undoing them needs no I/O, unlike detaching a user. */
-    BlockNode *node = graph_lookup(cfg->node_name);
-    if (node && !export_bitmaps_resolve(e, node, cfg->bitmaps, errp)) {
-        export_free(e);
-        return NULL;
-    }
+    /* The listener first: undoing it needs no I/O, unlike detaching a user. */
     NbdListener *l = nbd_listener_get(cfg, errp);
     if (!l || !nbd_listener_add_export(l, e, errp) || !(e->child = export_co_attach(cfg, errp))) {
         if (l)
             nbd_listener_remove_export(l, e);   /* closes a listener left empty */
+        export_free(e);
+        return NULL;
+    }
+    /* Bitmaps once the export holds the node (the attach may have waited). */
+    if (!export_bitmaps_resolve(e, e->child->node, cfg->bitmaps, errp)) {
+        nbd_listener_remove_export(l, e);
+        node_detach_user(e->child);
         export_free(e);
         return NULL;
     }
