@@ -5,6 +5,7 @@
  */
 
 #include <errno.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "aio/coroutine.h"
@@ -46,30 +47,32 @@ sd_bus *bus_get(void)
 
 /* ---- errors -------------------------------------------------------------- */
 
-static const char *const bus_error_names[] = {
-    [BG_ERROR_NOT_FOUND] = BUS_ERROR_PREFIX "NotFound",
-    [BG_ERROR_EXISTS] = BUS_ERROR_PREFIX "Exists",
-    [BG_ERROR_INVALID_ARGUMENT] = BUS_ERROR_PREFIX "InvalidArgument",
-    [BG_ERROR_INVALID_XML] = BUS_ERROR_PREFIX "InvalidXml",
-    [BG_ERROR_PERMISSION_CONFLICT] = BUS_ERROR_PREFIX "PermissionConflict",
-    [BG_ERROR_READ_ONLY] = BUS_ERROR_PREFIX "ReadOnly",
-    [BG_ERROR_FROZEN] = BUS_ERROR_PREFIX "Frozen",
-    [BG_ERROR_BUSY] = BUS_ERROR_PREFIX "Busy",
-    [BG_ERROR_INACTIVE] = BUS_ERROR_PREFIX "Inactive",
-    [BG_ERROR_NOT_SUPPORTED] = BUS_ERROR_PREFIX "NotSupported",
-    [BG_ERROR_IO_ERROR] = BUS_ERROR_PREFIX "IOError",
-    [BG_ERROR_ACCESS_DENIED] = BUS_ERROR_PREFIX "AccessDenied",
-    [BG_ERROR_INVALID_STATE] = BUS_ERROR_PREFIX "InvalidState",
-};
-
+/* org.blockgraph.BlockGraph1.Error.<Name>, the names from graph/error.c (spelled there only). */
 const char *bus_error_name(const GError *err)
 {
-    if (err && err->domain == BG_ERROR && err->code > BG_ERROR_FAILED &&
-        (size_t)err->code < G_N_ELEMENTS(bus_error_names) &&
-        bus_error_names[err->code]) {
-        return bus_error_names[err->code];
+    static char *names[BG_ERROR_COUNT];
+    BgErrorCode code;
+
+    if (!err || err->domain != BG_ERROR || err->code <= BG_ERROR_FAILED ||
+        err->code >= BG_ERROR_COUNT) {
+        return SD_BUS_ERROR_FAILED;
     }
-    return SD_BUS_ERROR_FAILED;
+    code = err->code;
+    if (!names[code]) {
+        names[code] = g_strconcat(BUS_ERROR_PREFIX, bg_error_code_name(code), NULL);
+    }
+    return names[code];
+}
+
+int bus_error_setf(sd_bus_error *ret_error, BgErrorCode code, const char *fmt, ...)
+{
+    g_autoptr(GError) err = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    err = g_error_new_valist(BG_ERROR, code, fmt, ap);
+    va_end(ap);
+    return bus_error_set_gerror(ret_error, err);
 }
 
 static const char *bus_error_message(const GError *err)

@@ -53,6 +53,7 @@
 #include <glib.h>
 
 #include "aio/coroutine.h"
+#include "graph/error.h"
 #include "graph/node.h"
 #include <systemd/sd-bus.h>
 
@@ -137,6 +138,10 @@ const char *bus_error_name(const GError *err);
  * `return bus_error_set_gerror(ret_error, err);`.
  */
 int bus_error_set_gerror(sd_bus_error *ret_error, const GError *err);
+
+/* The same from a BG_ERROR code and a message: no error name is spelled outside graph/error.c. */
+int bus_error_setf(sd_bus_error *ret_error, BgErrorCode code, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
 
 /* Sends err as the error reply to a kept method call m (asynchronous methods). */
 int bus_reply_gerror(sd_bus_message *m, const GError *err);

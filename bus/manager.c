@@ -126,8 +126,8 @@ static int method_reopen_nodes(sd_bus_message *m, void *userdata, sd_bus_error *
         return r;
     }
     if (!xmls || !xmls[0]) {
-        return sd_bus_error_set(ret_error, BUS_ERROR_PREFIX "InvalidArgument",
-                                "ReopenNodes needs at least one <blockdev> snippet");
+        return bus_error_setf(ret_error, BG_ERROR_INVALID_ARGUMENT,
+                              "ReopenNodes needs at least one <blockdev> snippet");
     }
     specs = blockdev_parse_xml_list((const char *const *)xmls, &err);
     if (!specs) {
@@ -150,9 +150,8 @@ static int method_get_graph(sd_bus_message *m, void *userdata, sd_bus_error *ret
         return r;
     }
     if (!g_str_equal(format, "xml") && !g_str_equal(format, "dot")) {
-        return sd_bus_error_setf(ret_error, BUS_ERROR_PREFIX "InvalidArgument",
-                                 "Unknown graph format '%s' (expected 'xml' or 'dot')",
-                                 format);
+        return bus_error_setf(ret_error, BG_ERROR_INVALID_ARGUMENT,
+                              "Unknown graph format '%s' (expected 'xml' or 'dot')", format);
     }
     text = graph_describe(format, &err);
     if (!text) {

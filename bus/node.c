@@ -278,10 +278,10 @@ static int method_reopen(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
     if (!name) {
         blockdev_spec_set(spec, "node-name", node->name);
     } else if (!g_str_equal(name, node->name)) {
-        return sd_bus_error_setf(ret_error, BUS_ERROR_PREFIX "InvalidArgument",
-                                 "Node.Reopen of node '%s' got a snippet for node '%s' "
-                                 "(use Manager.ReopenNodes to reopen several nodes)",
-                                 node->name, name);
+        return bus_error_setf(ret_error, BG_ERROR_INVALID_ARGUMENT,
+                              "Node.Reopen of node '%s' got a snippet for node '%s' "
+                              "(use Manager.ReopenNodes to reopen several nodes)",
+                              node->name, name);
     }
     specs = g_ptr_array_new_with_free_func((GDestroyNotify)blockdev_spec_free);
     g_ptr_array_add(specs, g_steal_pointer(&spec));

@@ -26,6 +26,7 @@ typedef enum BgErrorCode {
     BG_ERROR_IO_ERROR,
     BG_ERROR_ACCESS_DENIED,
     BG_ERROR_INVALID_STATE,
+    BG_ERROR_COUNT,              /* not a code: add new ones above (and their name in error.c) */
 } BgErrorCode;
 
 #define BG_ERROR (bg_error_quark())
