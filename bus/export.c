@@ -169,7 +169,7 @@ static const sd_bus_vtable export_vtable[] = {
     SD_BUS_PROPERTY("Id", "s", NULL, offsetof(Export, id), SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Type", "s", NULL, offsetof(Export, type), SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("NodeName", "s", NULL, offsetof(Export, node_name),
-                    SD_BUS_VTABLE_PROPERTY_CONST),
+                    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Name", "s", NULL, offsetof(Export, name), SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Writable", "b", property_get_writable, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Uri", "s", NULL, offsetof(Export, uri), SD_BUS_VTABLE_PROPERTY_CONST),

@@ -133,6 +133,17 @@ static void export_free(Export *e)
     g_free(e);
 }
 
+/* A pivot (graph_co_replace_node) moved the export to another node: NodeName follows. */
+static void export_link_moved(BlockChild *c, BlockNode *old_node)
+{
+    Export *e = c->owner;
+
+    g_free(e->node_name);
+    e->node_name = g_strdup(c->node->name);
+    e->data_cache = (NbdDataCache){ 0 };
+    export_notify_changed(e, "NodeName");
+}
+
 static BlockChild *export_attach_locked(const ExportConfig *cfg, GError **errp)
 {
     BlockNode *node = graph_lookup(cfg->node_name);
@@ -204,6 +215,8 @@ Export *coroutine_fn export_add(const ExportConfig *cfg, GError **errp)
         export_free(e);
         return NULL;
     }
+    e->child->moved = export_link_moved;
+    e->child->owner = e;
     e->listener = l;
     e->uri = nbd_listener_uri(l, e->name);
     exports = g_list_append(exports, e);

@@ -35,6 +35,9 @@ bool graph_check_link_acyclic(const BlockNode *parent, const BlockNode *child,
  */
 bool perm_update_link(BlockChild *c, uint64_t perm, uint64_t shared, GError **errp);
 
+/* Whether link c's permissions agree with every other user of c->node. */
+bool perm_check_link(const BlockChild *c, GError **errp);
+
 /* Recomputes what node passes to its children (after node->writable changed). */
 bool perm_refresh_node(BlockNode *node, GError **errp);
 

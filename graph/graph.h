@@ -51,5 +51,18 @@ int coroutine_fn graph_co_remove_node(const char *name, GError **errp);
  */
 int coroutine_fn graph_co_reopen(GPtrArray *specs, GError **errp);
 
+/*
+ * Replaces node `from` by `to` for its users: every link to `from` (parent
+ * nodes, exports, jobs) moves to `to`, except those keep() returns true for
+ * and those of `to` itself or of nodes below it (they would close a cycle).
+ * One transaction: a frozen link, a writable parent over a read-only `to`
+ * or a permission conflict on `to` leaves everything as it was.  `from` is
+ * drained meanwhile: no request is in flight on it during the change, and
+ * requests held back by the drain go to `to` (each link's moved() is told).
+ */
+typedef bool (*GraphKeepLink)(const BlockChild *c, void *opaque);
+int coroutine_fn graph_co_replace_node(BlockNode *from, BlockNode *to, GraphKeepLink keep,
+                                       void *opaque, GError **errp);
+
 /* SIGTERM: flush and close every node, roots first. */
 void coroutine_fn graph_co_close_all(void);

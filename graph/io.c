@@ -39,12 +39,46 @@ static void coroutine_fn req_begin(BlockNode *node, const BlockNode *requester)
     node->in_flight++;
 }
 
+/*
+ * The node a request through c goes to, once that node is not drained.  A
+ * pivot (graph_co_replace_node) may move c to another node while the
+ * request waits out the drain of the old one: it then goes to the new one.
+ * Called right before req_begin, with no yield between, so req_begin does
+ * not wait again.
+ */
+static BlockNode *coroutine_fn link_node(const BlockChild *c)
+{
+    const BlockNode *requester = requester_of(c);
+
+    while (c->node->quiesce_counter > 0 && !(requester && requester->quiesce_counter > 0))
+        co_queue_wait(&c->node->quiesce_waiters);
+    return c->node;
+}
+
 static void coroutine_fn req_end(BlockNode *node)
 {
     if (--node->in_flight == 0) {
         co_queue_wake_all(&node->idle_waiters);
         if (node->failure)
             node_co_finish_failure(node);
+    }
+}
+
+void node_add_write_observer(BlockNode *node, WriteObserver *o)
+{
+    node->write_observers = g_list_prepend(node->write_observers, o);
+}
+
+void node_remove_write_observer(BlockNode *node, WriteObserver *o)
+{
+    node->write_observers = g_list_remove(node->write_observers, o);
+}
+
+static void notify_written(BlockNode *node, uint64_t offset, uint64_t bytes)
+{
+    for (GList *l = node->write_observers; l; l = l->next) {
+        WriteObserver *o = l->data;
+        o->written(o, offset, bytes);
     }
 }
 
@@ -169,7 +203,7 @@ static int coroutine_fn drv_rw(BlockNode *node, uint64_t offset, uint64_t bytes,
 int coroutine_fn node_co_preadv(BlockChild *c, uint64_t offset, uint64_t bytes,
                                 IOVector *qiov, BlockReqFlags flags)
 {
-    BlockNode *node = c->node;
+    BlockNode *node = link_node(c);
     int r = req_begin_checked(node, requester_of(c), NULL, offset, bytes);
 
     if (r < 0)
@@ -210,7 +244,7 @@ static int coroutine_fn do_pwrite_zeroes(BlockNode *node, uint64_t offset, uint6
 int coroutine_fn node_co_pwritev(BlockChild *c, uint64_t offset, uint64_t bytes,
                                  IOVector *qiov, BlockReqFlags flags)
 {
-    BlockNode *node = c->node;
+    BlockNode *node = link_node(c);
     int r = req_begin_checked(node, requester_of(c), c, offset, bytes);
 
     if (r < 0)
@@ -230,6 +264,7 @@ int coroutine_fn node_co_pwritev(BlockChild *c, uint64_t offset, uint64_t bytes,
         r = drv_rw(node, offset, bytes, qiov, flags, true);
     }
     node_bitmaps_mark(node, offset, bytes);
+    notify_written(node, offset, bytes);
     write_track_end(node, &track);
     req_end(node);
     return r < 0 ? r : 0;
@@ -256,7 +291,7 @@ int coroutine_fn node_co_pwrite(BlockChild *c, uint64_t offset, uint64_t bytes,
 int coroutine_fn node_co_pwrite_zeroes(BlockChild *c, uint64_t offset, uint64_t bytes,
                                        BlockReqFlags flags)
 {
-    BlockNode *node = c->node;
+    BlockNode *node = link_node(c);
     int r = req_begin_checked(node, requester_of(c), c, offset, bytes);
 
     if (r < 0)
@@ -269,6 +304,7 @@ int coroutine_fn node_co_pwrite_zeroes(BlockChild *c, uint64_t offset, uint64_t 
     write_track_begin(node, &track, offset, bytes, !is_aligned(node, offset, bytes), c);
     r = do_pwrite_zeroes(node, offset, bytes, flags);
     node_bitmaps_mark(node, offset, bytes);
+    notify_written(node, offset, bytes);
     write_track_end(node, &track);
     req_end(node);
     return r;
@@ -276,7 +312,7 @@ int coroutine_fn node_co_pwrite_zeroes(BlockChild *c, uint64_t offset, uint64_t 
 
 int coroutine_fn node_co_pdiscard(BlockChild *c, uint64_t offset, uint64_t bytes)
 {
-    BlockNode *node = c->node;
+    BlockNode *node = link_node(c);
     int r = req_begin_checked(node, requester_of(c), c, offset, bytes);
 
     if (r < 0)
@@ -289,6 +325,7 @@ int coroutine_fn node_co_pdiscard(BlockChild *c, uint64_t offset, uint64_t bytes
     write_track_begin(node, &track, offset, bytes, false, c);
     r = node->drv->co_pdiscard(node, offset, bytes);
     node_bitmaps_mark(node, offset, bytes);
+    notify_written(node, offset, bytes);
     write_track_end(node, &track);
     req_end(node);
     /* Discard is advisory: a driver that cannot do it has done nothing wrong. */
@@ -345,7 +382,7 @@ int coroutine_fn node_co_flush_drained(BlockNode *node)
 
 int coroutine_fn node_co_flush(BlockChild *c)
 {
-    return flush(c->node, requester_of(c));
+    return flush(link_node(c), requester_of(c));
 }
 
 /* Whether node can be resized through c now; sets *errp if not. */
@@ -378,11 +415,11 @@ static int check_truncate(const BlockChild *c, GError **errp)
 
 int coroutine_fn node_co_truncate(BlockChild *c, uint64_t size, GError **errp)
 {
-    BlockNode *node = c->node;
     int r = check_truncate(c, errp);
 
     if (r < 0)
         return r;   /* refused without waiting for a drain to end */
+    BlockNode *node = link_node(c);
     req_begin(node, requester_of(c));
     /* Checked again: the drain it waited out may have failed or changed the node. */
     r = check_truncate(c, errp);
@@ -438,13 +475,13 @@ int coroutine_fn node_co_block_status(BlockChild *c, uint64_t offset, uint64_t b
         *pnum = 0;
         return check_range(c->node, offset, 0);    /* no I/O: nothing to wait for */
     }
-    return block_status(c->node, requester_of(c), offset, bytes, pnum, map, file);
+    return block_status(link_node(c), requester_of(c), offset, bytes, pnum, map, file);
 }
 
 int coroutine_fn node_co_block_status_above(BlockChild *c, BlockNode *base, uint64_t offset,
                                             uint64_t bytes, uint64_t *pnum)
 {
-    BlockNode *node = c->node;
+    BlockNode *node = link_node(c);
     int r;
 
     *pnum = bytes;

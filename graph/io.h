@@ -50,6 +50,19 @@ void coroutine_fn node_co_range_lock(BlockChild *c, WriteTrack *t, uint64_t offs
                                      uint64_t bytes);
 void node_range_unlock(BlockChild *c, WriteTrack *t);
 
+/*
+ * Write observers: told of every write, zero write and discard that reached
+ * node through any link, once the driver is done with it (successful or
+ * not) and before the request ends, so a drain of node waits for the
+ * telling too.  Active commit marks such ranges to copy again.
+ */
+typedef struct WriteObserver WriteObserver;
+struct WriteObserver {
+    void (*written)(WriteObserver *o, uint64_t offset, uint64_t bytes);
+};
+void node_add_write_observer(BlockNode *node, WriteObserver *o);
+void node_remove_write_observer(BlockNode *node, WriteObserver *o);
+
 /* Direct forms for the node's own housekeeping (flush at close, Node.Flush). */
 int coroutine_fn node_co_flush_node(BlockNode *node);
 /* The same, by the holder of a drain on node (the flush passes that drain). */

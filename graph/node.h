@@ -42,6 +42,9 @@ struct BlockChild {
     const char *frozen_by;      /* the id of the job that froze it */
     uint64_t job_shared;        /* more a job lets others do below this link (commit writes
                                    the base under the chain it copies, as QEMU's commit_top) */
+    /* Told after graph_co_replace_node moved the link from old_node to c->node (exports). */
+    void (*moved)(BlockChild *c, BlockNode *old_node);
+    void *owner;                /* the object moved() is about */
 };
 
 struct BlockNode {
@@ -85,6 +88,7 @@ struct BlockNode {
     CoQueue idle_waiters;       /* drainers waiting for in_flight == 0 */
     GList *write_tracks;        /* WriteTrack*: writes in flight (aligned nodes, or range-locked) */
     unsigned range_lockers;     /* > 0: every write is tracked (node_co_range_lock_start) */
+    GList *write_observers;     /* WriteObserver*: told of every write (graph/io.h) */
 
     /* Common options, decoded once for the request path. */
     uint8_t detect_zeroes;      /* DetectZeroes */

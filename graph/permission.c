@@ -287,6 +287,11 @@ static bool refresh_node(BlockNode *node, Transaction *tran, GError **errp)
     return true;
 }
 
+bool perm_check_link(const BlockChild *c, GError **errp)
+{
+    return check_conflicts(c->node, c, c, errp);
+}
+
 bool perm_update_link_in(BlockChild *c, uint64_t perm, uint64_t shared, Transaction *tran,
                          GError **errp)
 {
@@ -349,8 +354,16 @@ void perm_for_child(BlockNode *parent, const char *role, uint64_t *ret_perm, uin
     cumulative_perm(parent, &parent_perm, &parent_shared);
     if (parent->drv->child_perm) {
         parent->drv->child_perm(parent, role, parent_perm, parent_shared, ret_perm, ret_shared);
+    } else if (g_str_equal(role, "backing") && !(parent_perm & BLOCK_PERM_CONSISTENT_READ)) {
+        /*
+         * Nobody reads the overlay (QEMU's bdrv_default_perms_for_cow asks
+         * only what the overlay's users ask): the backing image may change
+         * under it, as the old top after an active commit's pivot.
+         */
+        *ret_perm = 0;
+        *ret_shared = BLOCK_PERM_ALL;
     } else if (g_str_equal(role, "backing")) {
-        /* A backing image must not change under its overlay. */
+        /* A backing image must not change under an overlay that is read. */
         *ret_perm = BLOCK_PERM_CONSISTENT_READ;
         *ret_shared = BLOCK_PERM_CONSISTENT_READ | BLOCK_PERM_WRITE_UNCHANGED;
     } else {

@@ -7,25 +7,17 @@
  * if it is smaller than the top.  The overlay reads what it read before
  * at every moment: what the base gets under a range, top holds too.
  *
- * Active commit (top-node omitted or the active layer) is refused for now.
+ * Active commit (top-node omitted or the active layer) is in
+ * commit-active.c: it copies, reaches ready, and Complete() pivots the
+ * users of the top to the base.
  */
 
 #include <errno.h>
 
 #include "graph/error.h"
-#include "graph/io.h"
+#include "jobs/commit.h"
 #include "jobs/job-chain.h"
 #include "jobs/job-types.h"
-
-#define COMMIT_CHUNK (512 * 1024)
-
-typedef struct CommitJob {
-    Job common;
-    BlockNode *active, *top, *base, *overlay;
-    BlockChild *top_link, *base_link;
-    char *backing_file;
-    void *buf;
-} CommitJob;
 
 static const char *const commit_attrs[] = {
     "node-name", "top-node", "base-node", "backing-file", NULL,
@@ -69,12 +61,6 @@ static bool commit_find_nodes(CommitJob *s, const JobSpec *spec, GError **errp)
         return commit_bad(spec, errp, "(top-node) is not in the backing chain of", s->top->name, s->active->name);
     if (!job_chain_is_below(s->top, s->base))
         return commit_bad(spec, errp, "(base-node) is not below", s->base->name, s->top->name);
-    if (s->top == s->active) {
-        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
-                    "Job '%s': active commit (top-node omitted or the active layer '%s') is "
-                    "not supported yet", spec->id, s->active->name);
-        return false;
-    }
     for (BlockNode *n = s->active; n; n = job_chain_next(n))
         if (job_chain_next(n) == s->top)
             s->overlay = n;
@@ -90,8 +76,13 @@ static int coroutine_fn commit_setup(Job *job, const JobSpec *spec, GError **err
     if (!commit_find_nodes(s, spec, errp))
         return -EINVAL;
     s->backing_file = g_strdup(job_spec_get(spec, "backing-file"));
-    /* Nobody else writes the nodes committed. */
-    s->top_link = job_add_node(job, s->top, BLOCK_PERM_CONSISTENT_READ, basic, errp);
+    /*
+     * Nobody else writes the nodes committed, but for the active layer of
+     * an active commit: guests keep writing it, and the job copies again
+     * what they write.
+     */
+    s->top_link = job_add_node(job, s->top, BLOCK_PERM_CONSISTENT_READ,
+                               s->overlay ? basic : basic | BLOCK_PERM_WRITE, errp);
     if (!s->top_link)
         return -EPERM;
     for (BlockNode *n = job_chain_next(s->top); n != s->base; n = job_chain_next(n))
@@ -99,7 +90,7 @@ static int coroutine_fn commit_setup(Job *job, const JobSpec *spec, GError **err
             return -EPERM;
     for (BlockNode *n = s->top; n != s->base; n = job_chain_next(n))
         above_base = n;
-    if (!job_freeze_chain(job, s->overlay, s->base, errp) ||
+    if (!job_freeze_chain(job, s->overlay ? s->overlay : s->top, s->base, errp) ||
         !job_share_writes_below(job, job_chain_link(above_base), errp))
         return -EBUSY;
     s->base_link = job_add_node(job, s->base, BLOCK_PERM_CONSISTENT_READ | BLOCK_PERM_WRITE |
@@ -129,7 +120,7 @@ static int coroutine_fn commit_step(CommitJob *s, uint64_t offset, uint64_t *pnu
     return node_co_pwrite(s->base_link, offset, *pnum, s->buf, 0);
 }
 
-static int coroutine_fn commit_grow_base(CommitJob *s, GError **errp)
+int coroutine_fn commit_grow_base(CommitJob *s, GError **errp)
 {
     if (s->base->size >= s->top->size)
         return 0;
@@ -140,8 +131,11 @@ static int coroutine_fn commit_run(Job *job, GError **errp)
 {
     CommitJob *s = (CommitJob *)job;
     uint64_t len = s->top->size, offset = 0;
-    int error = commit_grow_base(s, errp);
+    int error;
 
+    if (!s->overlay)
+        return commit_active_run(job, errp);
+    error = commit_grow_base(s, errp);
     if (error < 0)
         return error;
     s->buf = g_malloc(COMMIT_CHUNK);
@@ -180,6 +174,8 @@ static int coroutine_fn commit_prepare(Job *job, GError **errp)
     CommitJob *s = (CommitJob *)job;
     const char *name = s->backing_file ? s->backing_file : s->base->filename;
 
+    if (!s->overlay)
+        return commit_active_prepare(job, errp);
     /* Nobody writes the base any more: the overlay's new link need not share writes. */
     job_drop_node(job, s->base_link);
     s->base_link = NULL;
@@ -191,10 +187,19 @@ static void coroutine_fn commit_clean(Job *job)
 {
     CommitJob *s = (CommitJob *)job;
 
+    commit_active_clean(s);
     if (s->base_link)
         job_drop_node(job, s->base_link);
     s->base_link = NULL;
     g_clear_pointer(&s->buf, g_free);
+}
+
+static void commit_complete(Job *job)
+{
+    CommitJob *s = (CommitJob *)job;
+
+    if (!s->overlay)
+        commit_active_complete(job);
 }
 
 static void commit_free(Job *job)
@@ -211,6 +216,7 @@ const JobDriver commit_job_driver = {
     .attrs = commit_attrs,
     .co_setup = commit_setup,
     .co_run = commit_run,
+    .complete = commit_complete,
     .co_prepare = commit_prepare,
     .co_clean = commit_clean,
     .free = commit_free,

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Replacing a node by another for its users, the pivot of active commit
+ * (and of mirror): the links to `from` move to `to` as one transaction,
+ * with `from` drained so that no request is lost on the way.
+ */
+
+#include <errno.h>
+
+#include "graph/error.h"
+#include "graph/graph.h"
+#include "graph/graph-internal.h"
+#include "graph/io.h"
+
+typedef struct MoveUndo {
+    BlockChild *c;
+    BlockNode *from;
+} MoveUndo;
+
+static void move_link(BlockChild *c, BlockNode *to)
+{
+    g_ptr_array_remove(c->node->parents, c);
+    c->node = to;
+    g_ptr_array_add(to->parents, c);
+}
+
+static void move_undo_abort(void *opaque)
+{
+    MoveUndo *u = opaque;
+
+    move_link(u->c, u->from);
+}
+
+static void move_undo_commit(void *opaque)
+{
+    MoveUndo *u = opaque;
+    BlockChild *c = u->c;
+
+    node_notify_changed(u->from, NODE_CHANGE_USERS);
+    node_notify_changed(c->node, NODE_CHANGE_USERS);
+    if (c->parent) {
+        node_notify_changed(c->parent, NODE_CHANGE_CHILDREN);
+        if (c->parent->file == c)
+            node_refresh_filename(c->parent);
+    }
+    if (c->moved)
+        c->moved(c, u->from);
+}
+
+static const TransactionActions move_undo_actions = {
+    .commit = move_undo_commit, .abort = move_undo_abort, .clean = g_free,
+};
+
+/*
+ * The links that move: not the ones the caller keeps, and not those of
+ * `to` itself or of a node below it, which would close a cycle (a mirror
+ * target backed by its source keeps that link, as in QEMU).
+ */
+static bool collect_links(BlockNode *from, BlockNode *to, GraphKeepLink keep, void *opaque,
+                          GPtrArray *links, GError **errp)
+{
+    for (guint i = 0; i < from->parents->len; i++) {
+        BlockChild *c = g_ptr_array_index(from->parents, i);
+
+        if ((keep && keep(c, opaque)) ||
+            (c->parent && !graph_check_link_acyclic(c->parent, to, c->role, NULL, NULL)))
+            continue;
+        if (c->frozen) {
+            g_autofree char *who = block_child_describe_user(c);
+            g_set_error(errp, BG_ERROR, BG_ERROR_FROZEN,
+                        "Cannot replace node '%s' by node '%s' for %s: job '%s' relies on "
+                        "that link", from->name, to->name, who, c->frozen_by ? c->frozen_by : "?");
+            return false;
+        }
+        if (c->parent && !perm_child_can_write(c->parent, to, c->role, errp))
+            return false;
+        g_ptr_array_add(links, c);
+    }
+    return true;
+}
+
+static bool move_links(BlockNode *from, BlockNode *to, GPtrArray *links, GError **errp)
+{
+    Transaction *tran = tran_new();
+    bool ok = true;
+
+    for (guint i = 0; i < links->len; i++) {
+        MoveUndo *u = g_new(MoveUndo, 1);
+
+        *u = (MoveUndo){ g_ptr_array_index(links, i), from };
+        move_link(u->c, to);
+        tran_add(tran, &move_undo_actions, u);
+    }
+    for (guint i = 0; ok && i < links->len; i++)
+        ok = perm_check_link(g_ptr_array_index(links, i), errp);
+    ok = ok && perm_refresh_node_in(to, tran, errp) && perm_refresh_node_in(from, tran, errp);
+    return tran_finish(tran, ok);
+}
+
+int coroutine_fn graph_co_replace_node(BlockNode *from, BlockNode *to, GraphKeepLink keep,
+                                       void *opaque, GError **errp)
+{
+    g_autoptr(GPtrArray) links = g_ptr_array_new();
+    bool ok;
+
+    if (from == to) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                    "Cannot replace node '%s' by itself", from->name);
+        return -EINVAL;
+    }
+    node_co_drain_begin(from);
+    graph_co_lock();
+    ok = collect_links(from, to, keep, opaque, links, errp) && move_links(from, to, links, errp);
+    graph_unlock();
+    node_drain_end(from);   /* requests held back go to `to` now (graph/io.c) */
+    return ok ? 0 : -EPERM;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Between commit.c (the job type, intermediate commit) and commit-active.c. */
+
+#include "graph/io.h"
+#include "jobs/job-dirty.h"
+#include "jobs/job.h"
+
+#define COMMIT_CHUNK (512 * 1024)
+
+typedef struct CommitJob {
+    Job common;
+    BlockNode *active, *top, *base, *overlay;   /* overlay: NULL for active commit */
+    BlockChild *top_link, *base_link;
+    char *backing_file;
+    void *buf;
+
+    /* Active commit: what guests write to top meanwhile is copied again. */
+    JobDirty dirty;
+    WriteObserver observer;
+    bool observing;
+    bool waiting;               /* ready and idle: the next write wakes the job */
+    bool should_complete;       /* Complete() came */
+    bool in_drain;              /* top drained from the end of run until the pivot */
+    uint64_t cursor;            /* where the next dirty run is looked for */
+} CommitJob;
+
+int coroutine_fn commit_grow_base(CommitJob *s, GError **errp);
+
+int coroutine_fn commit_active_run(Job *job, GError **errp);
+void commit_active_complete(Job *job);
+int coroutine_fn commit_active_prepare(Job *job, GError **errp);
+void coroutine_fn commit_active_clean(CommitJob *s);
