@@ -52,6 +52,15 @@ int coroutine_fn graph_co_remove_node(const char *name, GError **errp);
 int coroutine_fn graph_co_reopen(GPtrArray *specs, GError **errp);
 
 /*
+ * Reopens node with read-only changed, its other options and links as they
+ * are (QEMU's bdrv_reopen_set_read_only: commit and stream make a read-only
+ * node writable for the job and back).  A file below with auto-read-only
+ * follows through the permissions.  _locked: the caller holds the graph lock.
+ */
+int coroutine_fn graph_co_set_read_only(BlockNode *node, bool read_only, GError **errp);
+int coroutine_fn graph_co_set_read_only_locked(BlockNode *node, bool read_only, GError **errp);
+
+/*
  * Replaces node `from` by `to` for its users: every link to `from` (parent
  * nodes, exports, jobs) moves to `to`, except those keep() returns true for
  * and those of `to` itself or of nodes below it (they would close a cycle).

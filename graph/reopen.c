@@ -448,7 +448,8 @@ static void coroutine_fn release_orphans(GPtrArray *released)
         graph_release_if_orphan(g_ptr_array_index(orphans, i));
 }
 
-int coroutine_fn graph_co_reopen(GPtrArray *specs, GError **errp)
+/* Runs the reopen of what specs describe; the caller holds the graph lock. */
+static int coroutine_fn reopen_locked(GPtrArray *specs, GError **errp)
 {
     ReopenQueue q = {
         .entries = g_ptr_array_new_with_free_func(reopen_entry_free),
@@ -458,7 +459,6 @@ int coroutine_fn graph_co_reopen(GPtrArray *specs, GError **errp)
     Transaction *tran;
     bool ok;
 
-    graph_co_lock();
     ok = build_queue(&q, specs, errp);
     if (ok) {
         for (guint i = 0; i < q.entries->len; i++) {
@@ -476,6 +476,55 @@ int coroutine_fn graph_co_reopen(GPtrArray *specs, GError **errp)
     g_ptr_array_unref(q.entries);
     g_ptr_array_unref(q.drained);
     g_ptr_array_unref(q.released);
-    graph_unlock();
     return ok ? 0 : -EINVAL;
+}
+
+int coroutine_fn graph_co_reopen(GPtrArray *specs, GError **errp)
+{
+    int r;
+
+    graph_co_lock();
+    r = reopen_locked(specs, errp);
+    graph_unlock();
+    return r;
+}
+
+/* A reopen snippet for node as it is: the options given, every link by ref. */
+static BlockdevSpec *spec_of_node(const BlockNode *node)
+{
+    BlockdevSpec *spec = blockdev_spec_new();
+
+    for (guint i = 0; i < option_set_count(node->options); i++) {
+        const OptionValue *v = option_set_nth(node->options, i);
+        if (v->is_set && !v->is_default && v->text)
+            blockdev_spec_set(spec, v->spec->name, v->text);
+    }
+    blockdev_spec_set(spec, "node-name", node->name);
+    for (guint i = 0; i < node->children->len; i++) {
+        const BlockChild *c = g_ptr_array_index(node->children, i);
+        blockdev_spec_add_child(spec, c->role, CHILD_SPEC_REF)->ref = g_strdup(c->node->name);
+    }
+    if (!node->backing && node->drv->supports_backing)
+        blockdev_spec_add_child(spec, "backing", CHILD_SPEC_NONE);
+    return spec;
+}
+
+int coroutine_fn graph_co_set_read_only_locked(BlockNode *node, bool read_only, GError **errp)
+{
+    g_autoptr(GPtrArray) specs = g_ptr_array_new_with_free_func((GDestroyNotify)blockdev_spec_free);
+    BlockdevSpec *spec = spec_of_node(node);
+
+    blockdev_spec_set(spec, "read-only", read_only ? "on" : "off");
+    g_ptr_array_add(specs, spec);
+    return reopen_locked(specs, errp);
+}
+
+int coroutine_fn graph_co_set_read_only(BlockNode *node, bool read_only, GError **errp)
+{
+    int r;
+
+    graph_co_lock();
+    r = graph_co_set_read_only_locked(node, read_only, errp);
+    graph_unlock();
+    return r;
 }

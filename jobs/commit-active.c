@@ -239,6 +239,7 @@ int coroutine_fn commit_active_prepare(Job *job, GError **errp)
     active_stop(s);
     if (r < 0)
         return r;
+    s->pivoted = true;
     /*
      * Nobody reads the old top any more: its chain lets the base change
      * under it (graph/permission.c) once the job's own read goes, so the

@@ -15,6 +15,7 @@
 #include <errno.h>
 
 #include "graph/error.h"
+#include "graph/graph.h"
 #include "jobs/commit.h"
 #include "jobs/job-chain.h"
 #include "jobs/job-types.h"
@@ -93,6 +94,12 @@ static int coroutine_fn commit_setup(Job *job, const JobSpec *spec, GError **err
     if (!job_freeze_chain(job, s->overlay ? s->overlay : s->top, s->base, errp) ||
         !job_share_writes_below(job, job_chain_link(above_base), errp))
         return -EBUSY;
+    /* A read-only base is reopened read-write for the job (QEMU's commit_start). */
+    if (s->base->read_only) {
+        if (graph_co_set_read_only_locked(s->base, false, errp) < 0)
+            return -EPERM;
+        s->base_reopened = true;
+    }
     s->base_link = job_add_node(job, s->base, BLOCK_PERM_CONSISTENT_READ | BLOCK_PERM_WRITE |
                                 BLOCK_PERM_RESIZE, basic, errp);
     return s->base_link ? 0 : -EPERM;
@@ -192,6 +199,14 @@ static void coroutine_fn commit_clean(Job *job)
         job_drop_node(job, s->base_link);
     s->base_link = NULL;
     g_clear_pointer(&s->buf, g_free);
+    /* Back to read-only, unless the base took the active layer's place. */
+    if (s->base_reopened && !s->pivoted) {
+        g_autoptr(GError) err = NULL;
+
+        if (graph_co_set_read_only(s->base, true, &err) < 0)
+            g_warning("Job '%s': %s", job->id, err->message);
+    }
+    s->base_reopened = false;
 }
 
 static void commit_complete(Job *job)

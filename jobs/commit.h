@@ -15,6 +15,8 @@ typedef struct CommitJob {
     BlockChild *top_link, *base_link;
     char *backing_file;
     void *buf;
+    bool base_reopened;         /* the base was read-only: writable for the job, then back */
+    bool pivoted;               /* active commit: the base took the top's place */
 
     /* Active commit: what guests write to top meanwhile is copied again. */
     JobDirty dirty;

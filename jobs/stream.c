@@ -10,6 +10,7 @@
 #include <errno.h>
 
 #include "graph/error.h"
+#include "graph/graph.h"
 #include "graph/io.h"
 #include "jobs/job-chain.h"
 #include "jobs/job-types.h"
@@ -23,6 +24,7 @@ typedef struct StreamJob {
     BlockChild *link;           /* the job's link to top */
     char *backing_file;         /* written into top's header; NULL: base's filename */
     bool range_locking;
+    bool top_reopened;          /* the top was read-only: writable for the job, then back */
     void *buf;
 } StreamJob;
 
@@ -70,6 +72,12 @@ static int coroutine_fn stream_setup(Job *job, const JobSpec *spec, GError **err
     if (!s->top || !stream_find_base(s, spec, errp))
         return -EINVAL;
     s->backing_file = g_strdup(job_spec_get(spec, "backing-file"));
+    /* A read-only top is reopened read-write for the job (QEMU's stream_start). */
+    if (s->top->read_only && s->top->backing) {
+        if (graph_co_set_read_only_locked(s->top, false, errp) < 0)
+            return -EPERM;
+        s->top_reopened = true;
+    }
     /* Others may read and write the top; nobody else changes the nodes streamed. */
     s->link = job_add_node(job, s->top, basic, basic | BLOCK_PERM_WRITE, errp);
     if (!s->link)
@@ -176,6 +184,13 @@ static void coroutine_fn stream_clean(Job *job)
         node_range_lock_stop(s->top);
     s->range_locking = false;
     g_clear_pointer(&s->buf, g_free);
+    if (s->top_reopened) {
+        g_autoptr(GError) err = NULL;
+
+        if (graph_co_set_read_only(s->top, true, &err) < 0)
+            g_warning("Job '%s': %s", job->id, err->message);
+    }
+    s->top_reopened = false;
 }
 
 static void stream_free(Job *job)
