@@ -3,6 +3,7 @@
 nodes named per layer, and waiting for a job's state."""
 
 import os
+import signal
 import time
 
 import nbdtest
@@ -119,3 +120,31 @@ def covers(ranges, start, length):
 def dbus_u64(v):
     import dbus
     return dbus.UInt64(v)
+
+
+def kill9(d):
+    """SIGKILL, no shutdown at all; the harness then only cleans up."""
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    d._stopped = True
+
+
+def wait_progress(d, jid, fraction):
+    """Polls until CurrentProgress reaches fraction of TotalProgress."""
+    def reached():
+        p = job_props(d, jid)
+        cur, total = int(p['CurrentProgress']), int(p['TotalProgress'])
+        return total > 0 and cur >= fraction * total
+    deadline = time.monotonic() + 60
+    while not reached():
+        bgtest.check(time.monotonic() < deadline, 'no progress to %g' % fraction)
+        time.sleep(0.01)
+
+
+def check_images(paths, when):
+    """qemu-img check of every image: no corruption (leaked clusters, exit 3,
+    are allowed after a kill, as in the qcow2 crash test)."""
+    for name, path in paths.items():
+        p = run(['qemu-img', 'check', path], check=False)
+        bgtest.check(p.returncode in (0, 3), '%s: qemu-img check %s (exit %d):\n%s%s'
+                     % (when, name, p.returncode, p.stdout, p.stderr))

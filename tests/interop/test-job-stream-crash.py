@@ -13,12 +13,10 @@
 # tables mapping the copied clusters were still only in the qcow2 metadata
 # cache.  The job now flushes top (and the base) before it changes the
 # header; END_DEFECT = True would report such kills (XFAIL) instead.
-import signal
 import sys
-import time
 
 import jobtest
-from jobtest import bgtest, run
+from jobtest import bgtest
 
 LAYERS = ['base', 'mid', 'top']
 WRITES = {
@@ -30,18 +28,8 @@ END_DEFECT = False
 SPEED = '8M'        # about 9 MiB to copy: a second or so per run
 
 
-def kill9(d):
-    """SIGKILL, no shutdown at all; the harness then only cleans up."""
-    d.proc.send_signal(signal.SIGKILL)
-    d.proc.wait()
-    d._stopped = True
-
-
 def check_chain(paths, ref, when):
-    for name in LAYERS:
-        p = run(['qemu-img', 'check', paths[name]], check=False)
-        bgtest.check(p.returncode in (0, 3), '%s: qemu-img check %s (exit %d):\n%s%s'
-                     % (when, name, p.returncode, p.stdout, p.stderr))
+    jobtest.check_images(paths, when)
     backing = jobtest.backing_of(paths['top'])[0]
     ok, out = jobtest.compare(ref, paths['top'])
     msg = '%s: guest data of top (backing %r) changed: %s' % (when, backing, out)
@@ -49,18 +37,6 @@ def check_chain(paths, ref, when):
         sys.stderr.write('%s: %s\n' % ('XPASS' if ok else 'XFAIL (known defect)', msg))
         return
     bgtest.check(ok, msg)
-
-
-def wait_progress(d, jid, fraction):
-    """Polls until CurrentProgress reaches fraction of TotalProgress."""
-    def reached():
-        p = jobtest.job_props(d, jid)
-        cur, total = int(p['CurrentProgress']), int(p['TotalProgress'])
-        return total > 0 and cur >= fraction * total
-    deadline = time.monotonic() + 60
-    while not reached():
-        bgtest.check(time.monotonic() < deadline, 'no progress to %g' % fraction)
-        time.sleep(0.01)
 
 
 def crash_at(moment, base_node):
@@ -74,8 +50,8 @@ def crash_at(moment, base_node):
         if moment == 'concluded':
             jobtest.wait_status(d, 's0', 'concluded')
         else:
-            wait_progress(d, 's0', moment)
-        kill9(d)
+            jobtest.wait_progress(d, 's0', moment)
+        jobtest.kill9(d)
         check_chain(paths, ref, 'killed at %s (%s)' % (moment, base.strip() or 'whole chain'))
 
 
