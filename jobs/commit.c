@@ -56,6 +56,12 @@ static bool commit_find_nodes(CommitJob *s, const JobSpec *spec, GError **errp)
                                               : chain_bottom(s->top);
     if (!s->base)
         return false;
+    if (s->top == s->base && !job_spec_get(spec, "base-node")) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                    "Job '%s': node '%s' has no backing chain to commit into", spec->id,
+                    s->top->name);
+        return false;
+    }
     if (s->top == s->base)
         return commit_bad(spec, errp, "is both top-node and base-node: it cannot commit into", s->top->name, s->base->name);
     if (s->top != s->active && !job_chain_is_below(s->active, s->top))

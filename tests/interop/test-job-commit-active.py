@@ -60,6 +60,7 @@ def check_bad_input(d):
             ('InvalidArgument', 'node-name="top" base-node="top"'),
             ('InvalidArgument', 'node-name="mid" base-node="top"'),
             ('InvalidArgument', 'node-name="top" top-node="top" base-node="other"'),
+            ('InvalidArgument', 'node-name="base"'),
             ('NotFound', 'node-name="top" base-node="nosuch"')]:
         bgtest.expect_error(name, d.manager.StartJob, '<job type="commit" id="c" %s/>' % xml)
     bgtest.check_equal(d.graph_xml(), before, 'graph after refused commits')
