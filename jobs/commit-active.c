@@ -245,8 +245,10 @@ int coroutine_fn commit_active_prepare(Job *job, GError **errp)
      * under it (graph/permission.c) once the job's own read goes, so the
      * links into the base can stop sharing writes.
      */
+    graph_co_lock();        /* a read-only switch below may yield */
     if (!perm_update_link(s->top_link, 0, BLOCK_PERM_ALL, &err))
         g_warning("Job '%s': %s", job->id, err->message);
+    graph_unlock();
     job_unfreeze_links(job);
     return 0;
 }
