@@ -156,6 +156,15 @@ typedef struct BlockDriver {
     bool (*can_store_bitmap)(BlockNode *node, const char *name, uint32_t granularity,
                              GError **errp);
 
+    /*
+     * A drain of the node began (first of nested drains) or ended (last).
+     * A driver that holds requests back by itself (throttle's queues) lets
+     * them go at drain_begin, or the drain would wait for them forever, as
+     * QEMU's drained_begin flushes a throttled node's queue.
+     */
+    void (*drain_begin)(BlockNode *node);
+    void (*drain_end)(BlockNode *node);
+
     /* Dynamic read-only: reopen the underlying image RW or RO; sets node->writable. */
     int (*set_writable)(BlockNode *node, bool writable, GError **errp);
 

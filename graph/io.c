@@ -111,7 +111,8 @@ void node_range_unlock(BlockChild *c, WriteTrack *t)
 
 void coroutine_fn node_co_drain_begin(BlockNode *node)
 {
-    node->quiesce_counter++;
+    if (node->quiesce_counter++ == 0 && node->drv->drain_begin)
+        node->drv->drain_begin(node);
     while (node->in_flight > 0)
         co_queue_wait(&node->idle_waiters);
 }
@@ -119,8 +120,11 @@ void coroutine_fn node_co_drain_begin(BlockNode *node)
 void node_drain_end(BlockNode *node)
 {
     g_assert(node->quiesce_counter > 0);
-    if (--node->quiesce_counter == 0)
-        co_queue_wake_all(&node->quiesce_waiters);
+    if (--node->quiesce_counter > 0)
+        return;
+    if (node->drv->drain_end)
+        node->drv->drain_end(node);
+    co_queue_wake_all(&node->quiesce_waiters);
 }
 
 static int check_range(const BlockNode *node, uint64_t offset, uint64_t bytes)
@@ -478,6 +482,14 @@ int coroutine_fn node_co_block_status(BlockChild *c, uint64_t offset, uint64_t b
     return block_status(link_node(c), requester_of(c), offset, bytes, pnum, map, file);
 }
 
+/* The node a filter passes everything to (QEMU's bdrv_skip_filters). */
+static BlockNode *skip_filters(BlockNode *node)
+{
+    while (node->drv->kind == BLOCK_DRIVER_FILTER && node->file)
+        node = node->file->node;
+    return node;
+}
+
 int coroutine_fn node_co_block_status_above(BlockChild *c, BlockNode *base, uint64_t offset,
                                             uint64_t bytes, uint64_t *pnum)
 {
@@ -492,6 +504,11 @@ int coroutine_fn node_co_block_status_above(BlockChild *c, BlockNode *base, uint
          layer = layer->backing ? layer->backing->node : NULL) {
         uint64_t n, map;
         BlockNode *file;
+
+        /* A filter shows the layer it filters, with that layer's backing chain. */
+        layer = skip_filters(layer);
+        if (layer == base)
+            break;
 
         if (layer != node && offset >= layer->size)
             return BLOCK_STATUS_ZERO;   /* past the end of a shorter backing file */
