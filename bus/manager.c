@@ -17,7 +17,10 @@
 #include "bus/transaction.h"
 #include "graph/error.h"
 #include "graph/graph.h"
+#include "drivers/throttle-group.h"
 #include "xml/blockdev-parse.h"
+#include "xml/disk.h"
+#include "xml/throttle-parse.h"
 #include "xml/node-write.h"
 
 /*
@@ -42,6 +45,9 @@ static const char *const bus_features[] = {
     "authorize-polkit",
     "allow-path",
     "driver-nbd",
+    "libvirt-disk",
+    "throttle",
+    "copy-on-read",
     NULL,
 };
 
@@ -136,6 +142,69 @@ static int method_reopen_nodes(sd_bus_message *m, void *userdata, sd_bus_error *
     return bus_reopen_start(m, specs);
 }
 
+/* ---- AddDisk / RemoveDisk (libvirt <disk>) ---------------------------- */
+
+static int coroutine_fn manager_co_add_disk(void *data, char **ret_path, GError **errp)
+{
+    BlockNode *node = disk_co_add(data, errp);
+
+    if (!node)
+        return -EINVAL;
+    *ret_path = bus_node_path(node);
+    return 0;
+}
+
+static int method_add_disk(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+    g_autoptr(GError) err = NULL;
+    const char *xml;
+    DiskSpec *spec;
+    int r;
+
+    r = sd_bus_message_read(m, "s", &xml);
+    if (r < 0)
+        return r;
+    spec = disk_parse_xml(xml, -1, "<bus>", &err);
+    if (!spec)
+        return bus_error_set_gerror(ret_error, err);
+    return bus_call_start(m, "AddDisk", manager_co_add_disk, spec,
+                          (GDestroyNotify)disk_spec_free);
+}
+
+static int coroutine_fn manager_co_remove_disk(void *data, char **ret_path, GError **errp)
+{
+    return disk_co_remove(data, errp);
+}
+
+static int method_remove_disk(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+    const char *name;
+    int r;
+
+    r = sd_bus_message_read(m, "s", &name);
+    if (r < 0)
+        return r;
+    return bus_call_start(m, "RemoveDisk", manager_co_remove_disk, g_strdup(name), g_free);
+}
+
+/* ---- SetThrottleGroup ---------------------------------------------------- */
+
+static int method_set_throttle_group(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(ThrottleGroupSpec) spec = NULL;
+    const char *xml;
+    int r;
+
+    r = sd_bus_message_read(m, "s", &xml);
+    if (r < 0)
+        return r;
+    spec = throttle_group_parse_xml(xml, -1, "<bus>", &err);
+    if (!spec || !throttle_group_set(spec->id, spec->limits, false, &err))
+        return bus_error_set_gerror(ret_error, err);
+    return sd_bus_reply_method_return(m, "");
+}
+
 /* ---- GetGraph ------------------------------------------------------------ */
 
 static int method_get_graph(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
@@ -192,6 +261,12 @@ static const sd_bus_vtable manager_vtable[] = {
                              bus_manager_method_start_job, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("Transaction", "as", SD_BUS_PARAM(actions), "", ,
                              bus_manager_method_transaction, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("AddDisk", "s", SD_BUS_PARAM(xml), "o", SD_BUS_PARAM(node),
+                             method_add_disk, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("RemoveDisk", "s", SD_BUS_PARAM(node_name), "", ,
+                             method_remove_disk, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("SetThrottleGroup", "s", SD_BUS_PARAM(xml), "", ,
+                             method_set_throttle_group, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GetGraph", "s", SD_BUS_PARAM(format), "s", SD_BUS_PARAM(graph),
                              method_get_graph, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
