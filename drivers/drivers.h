@@ -4,6 +4,7 @@
 #include "graph/driver.h"
 
 extern const BlockDriver block_driver_file;
+extern const BlockDriver block_driver_host_device;
 extern const BlockDriver block_driver_null_co;
 extern const BlockDriver block_driver_raw;
 extern const BlockDriver block_driver_error;

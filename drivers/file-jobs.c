@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <glib.h>
 
@@ -80,8 +81,18 @@ void file_open_job_free(void *opaque)
     g_free(job);
 }
 
-/* A regular file, back in blocking mode; else -errno. */
-static int file_check_regular(FileOpenJob *job)
+/* Size of what fd opened: a regular file's length, a block device's BLKGETSIZE64. */
+static int file_fd_size(int fd, const struct stat *st, uint64_t *ret)
+{
+    if (!S_ISBLK(st->st_mode)) {
+        *ret = (uint64_t)st->st_size;
+        return 0;
+    }
+    return ioctl(fd, BLKGETSIZE64, ret) < 0 ? -errno : 0;
+}
+
+/* A regular file (a block device for host_device), back in blocking mode; else -errno. */
+static int file_check_type(FileOpenJob *job)
 {
     struct stat st;
     int fl;
@@ -91,13 +102,14 @@ static int file_check_regular(FileOpenJob *job)
     job->mode = st.st_mode;
     if (S_ISDIR(st.st_mode))
         return -EISDIR;
-    if (!S_ISREG(st.st_mode))
+    if (job->block_device && !S_ISBLK(st.st_mode))
+        return -ENOTBLK;
+    if (!job->block_device && !S_ISREG(st.st_mode))
         return -EINVAL;
     fl = fcntl(job->fd, F_GETFL);
     if (fl < 0 || fcntl(job->fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
         return -errno;
-    job->size = (uint64_t)st.st_size;
-    return 0;
+    return file_fd_size(job->fd, &st, &job->size);
 }
 
 long file_job_open(void *opaque)
@@ -116,7 +128,7 @@ long file_job_open(void *opaque)
                    job->flags | O_NONBLOCK | (resolved ? O_NOFOLLOW : 0));
     if (job->fd < 0)
         return -errno;
-    r = file_check_regular(job);
+    r = file_check_type(job);
     if (r < 0) {
         close(job->fd);
         job->fd = -1;
@@ -252,6 +264,5 @@ long file_job_size(void *opaque)
 
     if (fstat(job->fd, &st) < 0)
         return -errno;
-    job->size = (uint64_t)st.st_size;
-    return 0;
+    return file_fd_size(job->fd, &st, &job->size);
 }

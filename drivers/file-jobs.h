@@ -20,6 +20,7 @@
 typedef struct FileOpenJob {
     char *filename;
     int flags;                  /* open(2) flags */
+    bool block_device;          /* host_device: a block device, not a regular file */
     /* results */
     int confine_ret;            /* < 0: outside the allowed paths or relative (policy/) */
     int fd;                     /* -1 unless open; file_open_job_free closes it */
@@ -75,7 +76,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(FileOpenJob, file_open_job_free)
 
 /*
  * Opens without blocking (O_NONBLOCK: a FIFO never waits for a writer),
- * refuses what is not a regular file (-EINVAL, job->mode tells what it is),
+ * refuses what is not a regular file (-EINVAL, job->mode tells what it is;
+ * with block_device: what is not a block device, -ENOTBLK),
  * then reads the size, probes OFD locks and the O_DIRECT alignment.
  */
 long file_job_open(void *opaque);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /*
- * The `file` protocol driver: a regular file (block devices will be
- * host_device's, as in QEMU).
+ * The `file` protocol driver: a regular file (block devices are
+ * host_device's, as in QEMU: drivers/host-device.c shares this code).
  *
  * Reads and writes go through the worker pool (aio=threads, the default) or
  * Linux AIO (aio=native, which needs cache.direct=on).  Everything else that
@@ -30,6 +30,8 @@
 
 #include "aio/linux-aio.h"
 #include "aio/worker-pool.h"
+#include "drivers/drivers.h"
+#include "drivers/file.h"
 #include "drivers/file-inline.h"
 #include "drivers/file-jobs.h"
 #include "policy/allow-path.h"
@@ -37,49 +39,6 @@
 #include "graph/error.h"
 #include "graph/node.h"
 
-typedef enum FileAio {
-    FILE_AIO_THREADS,
-    FILE_AIO_NATIVE,
-} FileAio;
-
-typedef enum FileLocking {
-    FILE_LOCKING_AUTO,
-    FILE_LOCKING_ON,
-    FILE_LOCKING_OFF,
-} FileLocking;
-
-typedef struct FileState {
-    int fd;
-    int buffered_fd;            /* O_DIRECT: for the unaligned tail, opened on demand */
-    unsigned buffered_users;    /* tail transfers in the pool on a buffered descriptor */
-    unsigned buffered_gen;      /* changes when buffered_fd is retired */
-    GArray *retired_fds;        /* int: retired buffered descriptors still in use */
-    FileAio aio;
-    FileLocking locking;
-    bool lock_enabled;          /* locking=on, or auto on a file system with OFD locks */
-    bool direct;
-    bool no_flush;
-    bool unmap;                 /* discard=unmap */
-    bool has_zero_range;        /* cleared when the file system refuses them */
-    bool has_punch_hole;
-    bool has_dsync;             /* pwritev2(RWF_DSYNC) works */
-    uint32_t mem_align;         /* O_DIRECT buffer alignment; 1 without */
-    bool memory_fs;             /* tmpfs or ramfs, found when the file was opened */
-    bool warned_short;          /* logged that the file is shorter than the node */
-    FileInline inline_io;       /* aio=threads: transfers that skip the pool */
-    /*
-     * The last data extent block status found, as QEMU keeps one per protocol node:
-     * SEEK_HOLE scans page by page up to the next hole, so on a fully
-     * allocated tmpfs file every query cost a walk to the end of the file.
-     * Writes only turn holes into data and leave it valid; zero writes,
-     * discards and resizes drop it (a new descriptor after a reopen shows
-     * the same file, so it stays).  data_gen changes with
-     * every drop, so that a query that raced with one does not store its
-     * answer.
-     */
-    uint64_t data_start, data_end;      /* empty when data_end <= data_start */
-    unsigned data_gen;
-} FileState;
 
 static const char *const file_aio_values[] = { "threads", "native", NULL };
 static const char *const file_locking_values[] = { "auto", "on", "off", NULL };
@@ -119,6 +78,8 @@ static const char *file_type_name(mode_t mode)
         return "a character device";
     case S_IFSOCK:
         return "a socket";
+    case S_IFREG:
+        return "a regular file";
     default:
         return "not a regular file";
     }
@@ -154,7 +115,13 @@ static void file_set_open_error(BlockNode *node, const char *path, int flags,
     } else if (ret == -EINVAL && job->mode && !S_ISREG(job->mode)) {
         g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
                     "Could not %s '%s' for node '%s': it is %s; the file driver opens "
-                    "regular files only", verb, path, node->name, file_type_name(job->mode));
+                    "regular files only%s", verb, path, node->name, file_type_name(job->mode),
+                    S_ISBLK(job->mode) ? " (host_device opens block devices)" : "");
+    } else if (ret == -ENOTBLK) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                    "Could not %s '%s' for node '%s': it is %s; the host_device driver opens "
+                    "block devices only%s", verb, path, node->name, file_type_name(job->mode),
+                    S_ISREG(job->mode) ? " (file opens regular files)" : "");
     } else if (ret == -EINVAL && (flags & O_DIRECT)) {
         g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
                     "Could not %s '%s' for node '%s' with cache.direct=on: "
@@ -179,6 +146,8 @@ static FileOpenJob *coroutine_fn file_co_open_job(BlockNode *node, const char *p
                                                  GError **errp, int *ret)
 {
     g_autoptr(FileOpenJob) job = file_open_job_new(path, flags);
+
+    job->block_device = node->drv == &block_driver_host_device;
 
     *ret = (int)worker_pool_co_run_abandonable(file_job_open, (void **)&job, file_open_job_free,
                                                FILE_OPEN_TIMEOUT_S * G_USEC_PER_SEC);
@@ -354,7 +323,7 @@ static int coroutine_fn file_co_sync(FileState *s)
     return (int)worker_pool_co_run(file_job_fdatasync, &s->fd);
 }
 
-static int coroutine_fn file_co_preadv(BlockNode *node, uint64_t offset, uint64_t bytes,
+int coroutine_fn file_co_preadv(BlockNode *node, uint64_t offset, uint64_t bytes,
                                        IOVector *qiov, BlockReqFlags flags)
 {
     return file_co_rw(node, false, offset, bytes, qiov, 0);
@@ -364,7 +333,7 @@ static int coroutine_fn file_co_preadv(BlockNode *node, uint64_t offset, uint64_
  * FUA: one write with RWF_DSYNC (pwritev2, or the Linux AIO equivalent)
  * where the kernel has it, else the write and then fdatasync.
  */
-static int coroutine_fn file_co_pwritev(BlockNode *node, uint64_t offset, uint64_t bytes,
+int coroutine_fn file_co_pwritev(BlockNode *node, uint64_t offset, uint64_t bytes,
                                         IOVector *qiov, BlockReqFlags flags)
 {
     FileState *s = node->opaque;
@@ -455,7 +424,7 @@ static int coroutine_fn file_co_pdiscard(BlockNode *node, uint64_t offset, uint6
     return ret == -ENOTSUP ? 0 : ret;
 }
 
-static int coroutine_fn file_co_flush(BlockNode *node)
+int coroutine_fn file_co_flush(BlockNode *node)
 {
     return file_co_sync(node->opaque);
 }
@@ -528,6 +497,20 @@ static int file_sendfile_fd(BlockNode *node, uint64_t offset, uint64_t bytes)
     return s->fd;
 }
 
+int file_node_fd(const BlockNode *node)
+{
+    const FileState *s = node->opaque;
+
+    return s->fd;
+}
+
+bool file_node_unmap(const BlockNode *node)
+{
+    const FileState *s = node->opaque;
+
+    return s->unmap;
+}
+
 /* ---- open, close, reopen ---- */
 
 static bool file_parse_options(BlockNode *node, FileState *s, const OptionSet *opts,
@@ -572,7 +555,7 @@ static bool file_setup_locking(BlockNode *node, FileState *s, bool supported, GE
     return true;
 }
 
-static int coroutine_fn file_co_open(BlockNode *node, const OptionSet *opts, GError **errp)
+int coroutine_fn file_co_open(BlockNode *node, const OptionSet *opts, GError **errp)
 {
     FileState *s = node->opaque;
     const char *filename = option_set_get_string(opts, "filename");
@@ -603,7 +586,7 @@ static int coroutine_fn file_co_open(BlockNode *node, const OptionSet *opts, GEr
     return file_setup_locking(node, s, job->lock_supported, errp) ? 0 : -ENOTSUP;
 }
 
-static void coroutine_fn file_close(BlockNode *node)
+void coroutine_fn file_close(BlockNode *node)
 {
     FileState *s = node->opaque;
 
@@ -644,7 +627,7 @@ static void file_replace_fd(BlockNode *node, FileState *s, int fd)
 }
 
 /* Reopens the same file read-write or read-only (dynamic auto-read-only). */
-static int coroutine_fn file_set_writable(BlockNode *node, bool writable, GError **errp)
+int coroutine_fn file_set_writable(BlockNode *node, bool writable, GError **errp)
 {
     FileState *s = node->opaque;
     g_autoptr(FileOpenJob) job = NULL;
@@ -661,8 +644,7 @@ static int coroutine_fn file_set_writable(BlockNode *node, bool writable, GError
 }
 
 /* The image locks change in the worker pool: fcntl on NFS can block. */
-static int coroutine_fn file_apply_perm(BlockNode *node, uint64_t perm, uint64_t shared,
-                                        GError **errp)
+int coroutine_fn file_apply_perm(BlockNode *node, uint64_t perm, uint64_t shared, GError **errp)
 {
     FileState *s = node->opaque;
     FileLockJob job = {
@@ -687,7 +669,7 @@ typedef struct FileReopen {
     uint32_t offset_align;
 } FileReopen;
 
-static int coroutine_fn file_reopen_prepare(BlockNode *node, const OptionSet *opts,
+int coroutine_fn file_reopen_prepare(BlockNode *node, const OptionSet *opts,
                                             void **ret_state, GError **errp)
 {
     FileState *s = node->opaque;
@@ -714,7 +696,7 @@ static int coroutine_fn file_reopen_prepare(BlockNode *node, const OptionSet *op
     return 0;
 }
 
-static void file_reopen_commit(BlockNode *node, void *state)
+void file_reopen_commit(BlockNode *node, void *state)
 {
     FileState *s = node->opaque;
     g_autofree FileReopen *r = state;
@@ -730,7 +712,7 @@ static void file_reopen_commit(BlockNode *node, void *state)
     }
 }
 
-static void file_reopen_abort(BlockNode *node, void *state)
+void file_reopen_abort(BlockNode *node, void *state)
 {
     g_autofree FileReopen *r = state;
 
@@ -739,7 +721,7 @@ static void file_reopen_abort(BlockNode *node, void *state)
 }
 
 /* Another host may have grown or shrunk the image while the node was inactive. */
-static int coroutine_fn file_co_activate(BlockNode *node, GError **errp)
+int coroutine_fn file_co_activate(BlockNode *node, GError **errp)
 {
     FileState *s = node->opaque;
     FileSizeJob job = { .fd = s->fd };
@@ -755,7 +737,7 @@ static int coroutine_fn file_co_activate(BlockNode *node, GError **errp)
     return 0;
 }
 
-static const OptionSpec file_options[] = {
+const OptionSpec file_options[] = {
     {
         .name = "filename", .type = OPTION_STRING, .required = true,
         .description = "Path of the image file (a regular file)",

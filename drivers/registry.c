@@ -4,6 +4,7 @@
 /* Every driver, in one explicit list: no constructor tricks. */
 static const BlockDriver *const drivers[] = {
     &block_driver_file,
+    &block_driver_host_device,
     &block_driver_null_co,
     &block_driver_raw,
     &block_driver_error,

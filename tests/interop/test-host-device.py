@@ -1,0 +1,73 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# host_device on a loop device: the size from BLKGETSIZE64, reads and
+# writes through an NBD export land in the loop's backing file, zero writes
+# (BLKZEROOUT) and discards (BLKDISCARD) read back as zeroes; a regular
+# file is refused naming the driver for it, as is a device by `file`; the
+# device cannot be resized.
+import os
+import subprocess
+import nbdtest
+from nbdtest import bgtest, MiB
+
+SIZE = 16 * MiB
+
+
+def attach_loop(img):
+    if os.geteuid() != 0:
+        bgtest.skip('loop devices need root')
+    p = subprocess.run(['losetup', '-f', '--show', img], capture_output=True, text=True)
+    if p.returncode != 0 or not p.stdout.strip():
+        bgtest.skip('cannot create a loop device here: %s' % p.stderr.strip())
+    return p.stdout.strip()
+
+
+def read_file(img, offset, length):
+    with open(img, 'rb') as f:
+        f.seek(offset)
+        return f.read(length)
+
+
+def check_device(d, dev, img):
+    d.manager.AddNode('<blockdev driver="host_device" node-name="hd0" filename="%s" '
+                      'discard="unmap"/>' % dev)
+    props = d.node_props('hd0')
+    bgtest.check_equal(int(props['Size']), SIZE, 'size of the loop device')
+    bgtest.check_equal(str(props['Filename']), dev)
+    _, uri = nbdtest.add_export(d, 'e0', 'hd0', os.path.join(d.tmpdir, 'hd.sock'))
+    nbdtest.run(['qemu-io', '-f', 'raw', '-c', 'write -P 0x3c 0 4M', '-c', 'flush', uri])
+    nbdtest.run(['qemu-io', '-f', 'raw', '-c', 'read -P 0x3c 0 4M', uri])
+    nbdtest.run(['qemu-io', '-f', 'raw', '-c', 'write -z 1M 1M', '-c', 'discard 2M 1M',
+                 '-c', 'flush', '-c', 'read -P 0 1M 2M', '-c', 'read -P 0x3c 3M 1M', uri])
+    nbdtest.run(['losetup', '-d', dev])     # the loop writes back what it holds
+    data = read_file(img, 0, 4 * MiB)
+    bgtest.check(data[:MiB] == b'\x3c' * MiB and data[3 * MiB:] == b'\x3c' * MiB,
+                 'the data written is in the backing file')
+    bgtest.check(data[MiB:3 * MiB] == bytes(2 * MiB), 'zeroed and discarded ranges read zero')
+    e = bgtest.expect_error('NotSupported', d.node('hd0').Resize, bgtest.dbus.UInt64(32 * MiB))
+    bgtest.check('block device' in e.get_dbus_message(), e.get_dbus_message())
+
+
+def main():
+    bgtest.need_tool('qemu-io')
+    bgtest.need_tool('losetup')
+    with bgtest.Daemon() as d:
+        img = os.path.join(d.tmpdir, 'backing.img')
+        nbdtest.make_image(img, SIZE)
+        e = bgtest.expect_error('InvalidArgument', d.manager.AddNode,
+                                '<blockdev driver="host_device" node-name="x" filename="%s"/>'
+                                % img)
+        bgtest.check('regular file' in e.get_dbus_message() and
+                     'block devices only' in e.get_dbus_message(), e.get_dbus_message())
+        dev = attach_loop(img)
+        try:
+            e = bgtest.expect_error('InvalidArgument', d.manager.AddNode,
+                                    '<blockdev driver="file" node-name="y" filename="%s"/>'
+                                    % dev)
+            bgtest.check('host_device' in e.get_dbus_message(), e.get_dbus_message())
+            check_device(d, dev, img)
+        finally:
+            subprocess.run(['losetup', '-d', dev], capture_output=True)
+
+
+bgtest.run(main)
