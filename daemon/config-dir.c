@@ -12,12 +12,36 @@
 #include "graph/graph.h"
 #include "policy/allow-path.h"
 #include "xml/config-file.h"
+#include "xml/disk.h"
 
 /* What one file added so far, to roll back on failure. */
 typedef struct Applied {
-    GPtrArray *nodes;       /* char* node-names, in order added */
+    GPtrArray *nodes;       /* AppliedNode*, in order added */
     GPtrArray *exports;     /* char* export ids, in order added */
 } Applied;
+
+/* A node added by <blockdev>, or the topmost node of a libvirt <disk>. */
+typedef struct AppliedNode {
+    char *name;
+    bool disk;
+} AppliedNode;
+
+static void applied_node_free(gpointer p)
+{
+    AppliedNode *a = p;
+
+    g_free(a->name);
+    g_free(a);
+}
+
+static void applied_add_node(Applied *applied, const char *name, bool disk)
+{
+    AppliedNode *a = g_new0(AppliedNode, 1);
+
+    a->name = g_strdup(name);
+    a->disk = disk;
+    g_ptr_array_add(applied->nodes, a);
+}
 
 /* Makes sure an error names the file and line. */
 static void prefix_location(GError **errp, const char *source, int line)
@@ -54,12 +78,18 @@ static bool coroutine_fn config_co_apply_item(const ConfigItem *item, Applied *a
         if (!node) {
             return false;
         }
-        g_ptr_array_add(applied->nodes, g_strdup(node->name));
+        applied_add_node(applied, node->name, false);
         return true;
     case CONFIG_ITEM_EXPORT:
         return config_co_apply_export(item, applied, errp);
     case CONFIG_ITEM_ALLOW_PATH:
         return true;        /* config_allow_paths took them before any file applied */
+    case CONFIG_ITEM_DISK:
+        node = disk_co_add(item->disk, errp);
+        if (!node)
+            return false;
+        applied_add_node(applied, node->name, true);
+        return true;
     }
     g_assert_not_reached();
 }
@@ -75,19 +105,19 @@ static void coroutine_fn config_co_roll_back(Applied *applied, const char *path)
         }
     }
     for (guint i = applied->nodes->len; i-- > 0;) {
-        const char *name = g_ptr_array_index(applied->nodes, i);
+        const AppliedNode *a = g_ptr_array_index(applied->nodes, i);
         g_autoptr(GError) err = NULL;
 
-        if (graph_co_remove_node(name, &err) < 0) {
-            g_warning("%s: rolling back node '%s' failed: %s", path, name, err->message);
-        }
+        if ((a->disk ? disk_co_remove(a->name, &err) : graph_co_remove_node(a->name, &err)) < 0)
+            g_warning("%s: rolling back %s '%s' failed: %s", path, a->disk ? "disk" : "node",
+                      a->name, err->message);
     }
 }
 
 /* Applies one loaded file, all or nothing. */
 static bool coroutine_fn config_co_apply_file(const ConfigFile *file, bool check, GError **errp)
 {
-    g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func(applied_node_free);
     g_autoptr(GPtrArray) exports = g_ptr_array_new_with_free_func(g_free);
     Applied applied = { .nodes = nodes, .exports = exports };
     const char *path = file->path;

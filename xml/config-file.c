@@ -18,6 +18,7 @@ static void config_item_free(gpointer p)
     blockdev_spec_free(item->blockdev);
     export_spec_free(item->export);
     g_free(item->allow_path);
+    disk_spec_free(item->disk);
     g_free(item->source);
     g_free(item);
 }
@@ -73,11 +74,15 @@ static ConfigItem *parse_item(const xmlNode *elem, const char *source, GError **
         item->allow_path = parse_allow_path(elem, source, errp);
         if (!item->allow_path)
             return NULL;
+    } else if (g_str_equal(name, "disk")) {
+        item->kind = CONFIG_ITEM_DISK;
+        item->disk = disk_parse_element(elem, source, errp);
+        if (!item->disk)
+            return NULL;
     } else {
         bg_xml_set_error(errp, BG_ERROR_INVALID_XML, source, elem,
-                         "unknown element <%s> in <blockgraph> (expected <blockdev>, <export> "
-                         "or <allow-path>)",
-                         name);
+                         "unknown element <%s> in <blockgraph> (expected <blockdev>, <export>, "
+                         "<disk> or <allow-path>)", name);
         return NULL;
     }
     item->source = g_strdup(source);
@@ -85,11 +90,43 @@ static ConfigItem *parse_item(const xmlNode *elem, const char *source, GError **
     return g_steal_pointer(&item);
 }
 
+static ConfigFile *config_file_new(const char *source)
+{
+    ConfigFile *file = g_new0(ConfigFile, 1);
+
+    file->path = g_strdup(source);
+    file->items = g_ptr_array_new_with_free_func(config_item_free);
+    return file;
+}
+
+/* A libvirt <domain>: its <devices><disk> entries; the rest describes the guest. */
+static ConfigFile *config_file_from_domain(const xmlNode *root, const char *source,
+                                           GError **errp)
+{
+    g_autoptr(ConfigFile) file = config_file_new(source);
+
+    bg_xml_foreach_element(devices, root) {
+        if (!g_str_equal(bg_xml_name(devices), "devices"))
+            continue;
+        bg_xml_foreach_element(elem, devices) {
+            if (!g_str_equal(bg_xml_name(elem), "disk"))
+                continue;
+            ConfigItem *item = parse_item(elem, source, errp);
+            if (!item)
+                return NULL;
+            g_ptr_array_add(file->items, item);
+        }
+    }
+    return g_steal_pointer(&file);
+}
+
 static ConfigFile *config_file_from_doc(xmlDoc *doc, const char *source, GError **errp)
 {
     const xmlNode *root = xmlDocGetRootElement(doc);
     g_autoptr(ConfigFile) file = NULL;
 
+    if (g_str_equal(bg_xml_name(root), "domain"))
+        return config_file_from_domain(root, source, errp);
     if (!bg_xml_check_root(root, "blockgraph", source, errp) ||
         !bg_xml_check_no_text(root, source, errp))
         return NULL;
@@ -99,9 +136,7 @@ static ConfigFile *config_file_from_doc(xmlDoc *doc, const char *source, GError 
                          (const char *)root->properties->name);
         return NULL;
     }
-    file = g_new0(ConfigFile, 1);
-    file->path = g_strdup(source);
-    file->items = g_ptr_array_new_with_free_func(config_item_free);
+    file = config_file_new(source);
     bg_xml_foreach_element(elem, root) {
         ConfigItem *item = parse_item(elem, source, errp);
 

@@ -2,8 +2,10 @@
 #pragma once
 
 /*
- * Configuration files: a <blockgraph> root holding <blockdev> and <export>
- * elements, parsed into an ordered list of items.  Applying a file (all or
+ * Configuration files: a <blockgraph> root holding <blockdev>, <export>
+ * and libvirt <disk> elements, or a libvirt <domain> whose
+ * <devices><disk> entries are the items, parsed into an ordered list of
+ * items.  Applying a file (all or
  * nothing) is the daemon's job; this only parses.
  *
  *   <blockgraph>
@@ -20,12 +22,14 @@
 #include <glib.h>
 
 #include "graph/spec.h"
+#include "xml/disk-parse.h"
 #include "xml/export-parse.h"
 
 typedef enum ConfigItemKind {
     CONFIG_ITEM_BLOCKDEV,
     CONFIG_ITEM_EXPORT,
     CONFIG_ITEM_ALLOW_PATH,
+    CONFIG_ITEM_DISK,           /* a libvirt <disk> (AddDisk) */
 } ConfigItemKind;
 
 typedef struct ConfigItem {
@@ -33,6 +37,7 @@ typedef struct ConfigItem {
     BlockdevSpec *blockdev;     /* CONFIG_ITEM_BLOCKDEV */
     ExportSpec *export;         /* CONFIG_ITEM_EXPORT */
     char *allow_path;           /* CONFIG_ITEM_ALLOW_PATH: an absolute folder */
+    DiskSpec *disk;             /* CONFIG_ITEM_DISK */
     char *source;               /* the file */
     int line;
 } ConfigItem;
