@@ -13,16 +13,19 @@ copy of both images, made before its daemon starts.
 - commit (intermediate): an empty overlay 'act' over the two, the overlay
   committed into the base (512 MiB copied), timed the same way
   (block-commit with top-node and base-node for qemu-storage-daemon).
-  Active commit is to come with the active commit job.
+- active: the overlay, exported and the chain's top, committed into the
+  base (512 MiB copied): timed from the start call through `ready`, the
+  Complete() / block-job-complete call, to the job's end (the pivot).
 - guest: fio (ioengine=nbd) 4k random writes at iodepth 32 through an NBD
   export of the overlay, into its written half (so that the clusters the
-  stream allocates do not make the guest's writes cheaper), idle and while
-  a stream runs (no speed limit); the fio run lasts 40% of the idle
-  stream's time so that the stream covers it.
-  Reports the rate during the stream as a fraction of the idle rate, and
-  whether the stream was still running when fio stopped.
+  stream allocates do not make the guest's writes cheaper).  One fio run:
+  it writes for a while first (the idle rate is measured over 2 s of
+  that), then the stream starts (no speed limit) and the rate during the
+  stream is measured over exactly the stream's duration, from fio's
+  per-100 ms IOPS log with wall-clock stamps; fio stops after the stream.
+  Reports the rate during the stream as a fraction of the idle rate.
 
-  bench/jobs.py [--reps 1] [--blockgraphd PATH] [--tests stream,commit,guest]
+  bench/jobs.py [--reps 1] [--blockgraphd PATH] [--tests stream,commit,active,guest]
 
 Build blockgraphd without sanitizers (meson setup build-rel
 --buildtype=release).  A measurement, never a test assertion.
@@ -32,6 +35,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -40,7 +44,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
 sys.path.insert(0, HERE)
-from fiolib import run_fio, wait_for_socket  # noqa: E402
+from fiolib import wait_for_socket  # noqa: E402
 from qmp import Qmp  # noqa: E402
 
 LAYERS = ['base', 'top', 'act']
@@ -62,15 +66,15 @@ def make_masters(workdir):
     return base, top
 
 
-def copy_images(workdir, masters, name, active=False):
+def copy_images(workdir, masters, name, act=False):
     """Fresh copies of base and top for one run; top's header names its base
-    copy.  active: an empty overlay 'act' over top as the chain's top."""
+    copy.  act: an empty overlay 'act' over top as the chain's top."""
     base = os.path.join(workdir, name + '-base.qcow2')
     top = os.path.join(workdir, name + '-top.qcow2')
     shutil.copyfile(masters[0], base)
     shutil.copyfile(masters[1], top)
     subprocess.run(['qemu-img', 'rebase', '-u', '-b', base, '-F', 'qcow2', top], check=True)
-    if not active:
+    if not act:
         return base, top
     act = os.path.join(workdir, name + '-act.qcow2')
     subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', top, '-F', 'qcow2',
@@ -119,6 +123,13 @@ class BgJobs:
     def start_commit(self):
         self.d.manager.StartJob('<job type="commit" id="j0" node-name="act" top-node="top" '
                                 'base-node="base"/>')
+
+    def start_active(self):
+        self.d.manager.StartJob('<job type="commit" id="j0" node-name="top" base-node="base"/>')
+        self.sig.wait_for(lambda items: any(
+            i[1] == 'PropertiesChanged' and str(i[3][1].get('Status', '')) == 'ready'
+            for i in items), timeout=600)
+        self.d.iface(self.d.manager_path('job', 'j0'), JOB).Complete()
 
     def running(self):
         path = self.d.manager_path('job', 'j0')
@@ -176,6 +187,11 @@ class QsdJobs:
         self.qmp.cmd('block-commit', **{'job-id': 'j0', 'device': 'act', 'top-node': 'top',
                                         'base-node': 'base'})
 
+    def start_active(self):
+        self.qmp.cmd('block-commit', **{'job-id': 'j0', 'device': 'top', 'base-node': 'base'})
+        self.qmp.wait_event('BLOCK_JOB_READY')
+        self.qmp.cmd('block-job-complete', device='j0')
+
     def running(self):
         return any(j['id'] == 'j0' and j['status'] != 'concluded'
                    for j in self.qmp.cmd('query-jobs'))
@@ -192,13 +208,14 @@ SERVERS = [('blockgraph', blockgraph), ('qsd', qsd)]
 # ---- the measurements ----------------------------------------------------------------
 
 def time_job(server, masters, workdir, args, name, job):
-    imgs = copy_images(workdir, masters, name, active=job == 'commit')
+    imgs = copy_images(workdir, masters, name, act=job == 'commit')
     with server(imgs, workdir, args) as (jobs, _):
         t0 = time.monotonic()
         getattr(jobs, 'start_' + job)()
         jobs.wait_done()
         elapsed = time.monotonic() - t0
-    check_data(imgs[-1], masters[1], name)
+    # After an active commit the base is what the guest sees.
+    check_data(imgs[0] if job == 'active' else imgs[-1], masters[1], name)
     return elapsed
 
 
@@ -209,20 +226,52 @@ def check_data(top, master_top, name):
         sys.exit('%s: data after the job differs from the original chain' % name)
 
 
-def guest_rate(server, masters, workdir, args, name, runtime_ms, during):
+def mean_iops(log, start, end):
+    """The mean of fio's per-100 ms IOPS samples stamped within [start, end) (epoch s)."""
+    samples = []
+    with open(log) as f:
+        for line in f:
+            t_ms, iops = line.split(',')[:2]
+            if start * 1000 <= int(t_ms) < end * 1000:
+                samples.append(int(iops))
+    if not samples:
+        sys.exit('fio logged no IOPS sample within the window')
+    return sum(samples) / len(samples)
+
+
+def guest_rate(server, masters, workdir, args, name, stream_s):
+    """(idle IOPS, IOPS during the stream, stream seconds) from one fio run."""
     imgs = copy_images(workdir, masters, name)
+    prefix = os.path.join(workdir, name + '-guest')
     with server(imgs, workdir, args) as (jobs, uri):
-        if during:
-            jobs.start_stream()
-        iops, _ = run_fio(uri, 'randwrite', '4k', 32, '%dms' % runtime_ms, GiB // 2)
-        still = jobs.running() if during else None
-    return iops, still
+        fio = subprocess.Popen(
+            ['fio', '--name=guest', '--ioengine=nbd', '--uri=' + uri, '--rw=randwrite',
+             '--bs=4k', '--iodepth=32', '--size=%d' % (GiB // 2), '--time_based',
+             '--runtime=%d' % (10 + 4 * stream_s), '--write_iops_log=' + prefix,
+             '--log_avg_msec=100', '--log_unix_epoch=1'],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)                 # fio connects and writes
+        idle_start = time.time()
+        time.sleep(2.0)
+        stream_start = time.time()
+        jobs.start_stream()
+        jobs.wait_done()
+        stream_end = time.time()
+        still = fio.poll() is None
+        fio.send_signal(signal.SIGINT)
+        _, err = fio.communicate(timeout=60)
+        if not still:
+            sys.exit('fio stopped before the stream ended:\n' + err)
+    log = prefix + '_iops.1.log'
+    idle = mean_iops(log, idle_start, stream_start)
+    busy = mean_iops(log, stream_start, stream_end)
+    return idle, busy, stream_end - stream_start
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--reps', type=int, default=1, help='runs per server (best counts)')
-    ap.add_argument('--tests', default='stream,commit,guest')
+    ap.add_argument('--tests', default='stream,commit,active,guest')
     ap.add_argument('--blockgraphd', default=os.environ.get('BLOCKGRAPHD') or
                     os.path.join(HERE, '..', 'build', 'daemon', 'blockgraphd'))
     args = ap.parse_args()
@@ -235,7 +284,7 @@ def main():
     try:
         masters = make_masters(workdir)
         times = {}
-        for job in [j for j in ('stream', 'commit') if j in tests]:
+        for job in [j for j in ('stream', 'commit', 'active') if j in tests]:
             for name, server in SERVERS:
                 for _ in range(args.reps):
                     t = time_job(server, masters, workdir, args, name, job)
@@ -252,17 +301,13 @@ def main():
         print()
         rows = []
         for name, server in SERVERS:
-            runtime_ms = max(500, int(stream[name] * 1000 * 0.4))
-            idle, _ = guest_rate(server, masters, workdir, args, name, runtime_ms, False)
-            busy, still = guest_rate(server, masters, workdir, args, name, runtime_ms, True)
-            print('  %-10s randwrite-4k-qd32 %5d ms: idle %10.1f IOPS, during stream %10.1f IOPS%s'
-                  % (name, runtime_ms, idle, busy,
-                     '' if still else ' (stream ended before fio)'), flush=True)
-            rows.append((name, idle, busy, still))
+            idle, busy, secs = guest_rate(server, masters, workdir, args, name, stream[name])
+            print('  %-10s randwrite-4k-qd32: idle %10.1f IOPS, during the stream (%.2f s) '
+                  '%10.1f IOPS' % (name, idle, secs, busy), flush=True)
+            rows.append((name, idle, busy))
         print('\n%-12s %12s %14s %10s' % ('server', 'idle IOPS', 'stream IOPS', 'fraction'))
-        for name, idle, busy, still in rows:
-            print('%-12s %12.1f %14.1f %9.0f%%%s' % (name, idle, busy, 100 * busy / idle,
-                                                      '' if still else ' *'))
+        for name, idle, busy in rows:
+            print('%-12s %12.1f %14.1f %9.0f%%' % (name, idle, busy, 100 * busy / idle))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
