@@ -77,12 +77,12 @@ bool graph_check_link_acyclic(const BlockNode *parent, const BlockNode *child,
                               const char *role, GPtrArray *ancestors, GError **errp)
 {
     g_autoptr(GHashTable) seen = g_hash_table_new(NULL, NULL);
-    g_autoptr(GPtrArray) todo = g_ptr_array_new();
+    g_autoptr(GPtrArray) stack = g_ptr_array_new();
 
     /* Iterative, and each node once: chains are long and DAGs share nodes. */
-    g_ptr_array_add(todo, (gpointer)child);
-    while (todo->len > 0) {
-        const BlockNode *n = g_ptr_array_steal_index_fast(todo, todo->len - 1);
+    g_ptr_array_add(stack, (gpointer)child);
+    while (stack->len > 0) {
+        const BlockNode *n = g_ptr_array_steal_index_fast(stack, stack->len - 1);
 
         if (n == parent || (ancestors && g_ptr_array_find(ancestors, n, NULL))) {
             g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
@@ -93,7 +93,7 @@ bool graph_check_link_acyclic(const BlockNode *parent, const BlockNode *child,
         if (!g_hash_table_add(seen, (gpointer)n))
             continue;
         for (guint i = 0; i < n->children->len; i++)
-            g_ptr_array_add(todo, ((BlockChild *)g_ptr_array_index(n->children, i))->node);
+            g_ptr_array_add(stack, ((BlockChild *)g_ptr_array_index(n->children, i))->node);
     }
     return true;
 }
