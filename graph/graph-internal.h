@@ -91,6 +91,9 @@ bool perm_refresh_node_in(BlockNode *node, Transaction *tran, GError **errp);
 /* Opens node read-write or read-only (protocol: through the driver), undone on abort. */
 bool perm_set_writable(BlockNode *node, bool writable, Transaction *tran, GError **errp);
 
+/* Moves link c to node `to` (parent and role stay), moved back on abort. */
+void block_child_move_in(BlockChild *c, BlockNode *to, Transaction *tran);
+
 /* A link with no permissions yet, for a transaction that checks them at the end. */
 BlockChild *block_child_link(BlockNode *parent, BlockNode *child, const char *role);
 

@@ -216,6 +216,37 @@ void block_child_take_out(BlockChild *c)
     node_notify_changed(c->node, NODE_CHANGE_USERS);
 }
 
+/* Undo record of a link moved to another node. */
+typedef struct ChildMove {
+    BlockChild *c;
+    BlockNode *from;
+} ChildMove;
+
+static void child_move(BlockChild *c, BlockNode *to)
+{
+    g_ptr_array_remove(c->node->parents, c);
+    c->node = to;
+    g_ptr_array_add(to->parents, c);
+}
+
+static void child_move_abort(void *opaque)
+{
+    ChildMove *u = opaque;
+
+    child_move(u->c, u->from);
+}
+
+static const TransactionActions child_move_actions = { .abort = child_move_abort, .clean = g_free };
+
+void block_child_move_in(BlockChild *c, BlockNode *to, Transaction *tran)
+{
+    ChildMove *u = g_new(ChildMove, 1);
+
+    *u = (ChildMove){ c, c->node };
+    tran_add(tran, &child_move_actions, u);
+    child_move(c, to);
+}
+
 void block_child_put_back(BlockChild *c, guint child_index)
 {
     g_ptr_array_add(c->node->parents, c);

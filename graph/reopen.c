@@ -168,27 +168,6 @@ static bool queue_add(ReopenQueue *q, BlockNode *node, const BlockdevSpec *spec,
            check_children(q, node, spec, errp);
 }
 
-/* Undo record for a link moved to another node. */
-typedef struct RelinkUndo {
-    BlockChild *c;
-    BlockNode *old_node;
-} RelinkUndo;
-
-static void relink(BlockChild *c, BlockNode *to)
-{
-    g_ptr_array_remove(c->node->parents, c);
-    c->node = to;
-    g_ptr_array_add(to->parents, c);
-}
-
-static void relink_abort(void *opaque)
-{
-    RelinkUndo *u = opaque;
-
-    relink(u->c, u->old_node);
-}
-
-static const TransactionActions relink_actions = { .abort = relink_abort, .clean = g_free };
 
 /* A detached link is out of the graph at once (so the final refresh does not see it). */
 typedef struct DetachUndo {
@@ -267,10 +246,7 @@ static bool change_link(ReopenQueue *q, BlockNode *node, const ChildSpec *cs, Tr
     if (!graph_check_link_acyclic(node, target, cs->role, NULL, errp))
         return false;
     if (cur) {
-        RelinkUndo *u = g_new(RelinkUndo, 1);
-        *u = (RelinkUndo){ cur, cur->node };
-        tran_add(tran, &relink_actions, u);
-        relink(cur, target);
+        block_child_move_in(cur, target, tran);
         return true;
     }
     /* A new link, with no permissions yet: the final refresh gives them. */

@@ -12,28 +12,15 @@
 #include "graph/graph-internal.h"
 #include "graph/io.h"
 
-typedef struct MoveUndo {
+/* What the users are told once the move holds. */
+typedef struct MovedLink {
     BlockChild *c;
     BlockNode *from;
-} MoveUndo;
+} MovedLink;
 
-static void move_link(BlockChild *c, BlockNode *to)
+static void moved_link_commit(void *opaque)
 {
-    g_ptr_array_remove(c->node->parents, c);
-    c->node = to;
-    g_ptr_array_add(to->parents, c);
-}
-
-static void move_undo_abort(void *opaque)
-{
-    MoveUndo *u = opaque;
-
-    move_link(u->c, u->from);
-}
-
-static void move_undo_commit(void *opaque)
-{
-    MoveUndo *u = opaque;
+    MovedLink *u = opaque;
     BlockChild *c = u->c;
 
     node_notify_changed(u->from, NODE_CHANGE_USERS);
@@ -47,9 +34,7 @@ static void move_undo_commit(void *opaque)
         c->moved(c, u->from);
 }
 
-static const TransactionActions move_undo_actions = {
-    .commit = move_undo_commit, .abort = move_undo_abort, .clean = g_free,
-};
+static const TransactionActions moved_link_actions = { .commit = moved_link_commit, .clean = g_free };
 
 /*
  * The links that move: not the ones the caller keeps, and not those of
@@ -85,11 +70,11 @@ static bool move_links(BlockNode *from, BlockNode *to, GPtrArray *links, GError 
     bool ok = true;
 
     for (guint i = 0; i < links->len; i++) {
-        MoveUndo *u = g_new(MoveUndo, 1);
+        MovedLink *u = g_new(MovedLink, 1);
 
-        *u = (MoveUndo){ g_ptr_array_index(links, i), from };
-        move_link(u->c, to);
-        tran_add(tran, &move_undo_actions, u);
+        *u = (MovedLink){ g_ptr_array_index(links, i), from };
+        block_child_move_in(u->c, to, tran);
+        tran_add(tran, &moved_link_actions, u);
     }
     for (guint i = 0; ok && i < links->len; i++)
         ok = perm_check_link(g_ptr_array_index(links, i), errp);
