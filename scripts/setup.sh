@@ -9,6 +9,7 @@ packages=(
   dbus python3 python3-dbus python3-gi polkitd systemd util-linux passwd
   libnbd-dev qemu-utils qemu-system-common libnbd-bin nbdkit fio openssl
   libjson-glib-dev graphviz tmux
+  ceph-mon ceph-osd ceph-common librbd-dev python3-rados python3-rbd qemu-block-extra
 )
 
 missing=()
