@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -52,16 +53,27 @@ struct Coroutine {
     bool scheduled;         /* on the wake list */
     unsigned valgrind_stack_id;
     sigjmp_buf *creator_env;
+    AioLoop *home;          /* the loop whose thread runs it */
 };
 
-/* The main loop's own stack: no coroutine of ours, but a switch partner. */
-static Coroutine leader;
-static Coroutine *current = &leader;
-static GQueue pool = G_QUEUE_INIT;
-static unsigned alive;
+/*
+ * Per thread (each event loop has its own): the loop's own stack (no
+ * coroutine of ours, but a switch partner), the running coroutine, the
+ * pool of finished coroutines and the wake list.  A coroutine runs on the
+ * thread that created it, always.
+ */
+static __thread Coroutine leader;
+static __thread Coroutine *current;
+static __thread GQueue pool = G_QUEUE_INIT;
+static __thread GQueue wake_list = G_QUEUE_INIT;
+static __thread sd_event_source *wake_source;
+static __thread bool thread_exit_registered;
+static atomic_uint alive;
 
-static GQueue wake_list = G_QUEUE_INIT;
-static sd_event_source *wake_source;
+static Coroutine *current_co(void)
+{
+    return current ? current : &leader;
+}
 
 static void start_switch_fiber(CoroutineAction action, void **fake_stack_save,
                                const void *bottom, size_t size)
@@ -170,23 +182,30 @@ static void coroutine_delete(Coroutine *co)
     g_free(co);
 }
 
+static void coroutine_thread_exit(void *opaque);
+
 Coroutine *coroutine_create(CoroutineEntry *entry, void *opaque)
 {
     Coroutine *co = g_queue_pop_head(&pool);
 
+    if (!thread_exit_registered && !aio_loop_is_main(aio_loop_self())) {
+        thread_exit_registered = true;
+        aio_loop_at_exit(coroutine_thread_exit, NULL);
+    }
     if (!co)
         co = coroutine_new();
     co->entry = entry;
     co->opaque = opaque;
     co->caller = NULL;
     co->scheduled = false;
-    alive++;
+    co->home = aio_loop_self();
+    atomic_fetch_add(&alive, 1);
     return co;
 }
 
 static void coroutine_release(Coroutine *co)
 {
-    alive--;
+    atomic_fetch_sub(&alive, 1);
     if (g_queue_get_length(&pool) < COROUTINE_POOL_MAX)
         g_queue_push_head(&pool, co);
     else
@@ -195,9 +214,10 @@ static void coroutine_release(Coroutine *co)
 
 void coroutine_enter(Coroutine *co)
 {
-    Coroutine *self = current;
+    Coroutine *self = current_co();
 
     assert(co != self);
+    assert(co->home == aio_loop_self());     /* never on another loop's thread */
     assert(!co->caller);     /* entering a running coroutine is a bug */
     co->caller = self;
     if (coroutine_switch(self, co, COROUTINE_ENTER) == COROUTINE_TERMINATE)
@@ -211,7 +231,7 @@ void coroutine_start(CoroutineEntry *entry, void *opaque)
 
 void coroutine_fn coroutine_yield(void)
 {
-    Coroutine *self = current;
+    Coroutine *self = current_co();
     Coroutine *to = self->caller;
 
     assert(self != &leader);
@@ -221,17 +241,19 @@ void coroutine_fn coroutine_yield(void)
 
 Coroutine *coroutine_self(void)
 {
-    return current == &leader ? NULL : current;
+    Coroutine *co = current_co();
+
+    return co == &leader ? NULL : co;
 }
 
 bool coroutine_in_coroutine(void)
 {
-    return current != &leader;
+    return current_co() != &leader;
 }
 
 unsigned coroutine_count_alive(void)
 {
-    return alive;
+    return atomic_load(&alive);
 }
 
 static int wake_list_run(sd_event_source *s, void *userdata)
@@ -248,8 +270,27 @@ static int wake_list_run(sd_event_source *s, void *userdata)
     return 0;
 }
 
+static void coroutine_wake_remote(void *opaque)
+{
+    coroutine_wake(opaque);
+}
+
+/* An iothread ends: its pool and wake source go (no coroutine of it is left). */
+static void coroutine_thread_exit(void *opaque)
+{
+    for (Coroutine *co; (co = g_queue_pop_head(&pool));)
+        coroutine_delete(co);
+    wake_source = sd_event_source_disable_unref(wake_source);
+    thread_exit_registered = false;
+}
+
 void coroutine_wake(Coroutine *co)
 {
+    if (co->home != aio_loop_self()) {
+        /* Its own loop schedules it; that loop dispatches apart from ours. */
+        aio_loop_call(co->home, coroutine_wake_remote, co);
+        return;
+    }
     if (co->scheduled)
         return;
     co->scheduled = true;

@@ -2,7 +2,8 @@
 #pragma once
 
 /*
- * Stackful coroutines on the main sd-event loop.
+ * Stackful coroutines on the event loops (aio/loop.h): each runs on the
+ * thread of the loop that created it.
  *
  * Block I/O is written as straight-line code that yields while a request is
  * in flight.  A coroutine runs until it yields or returns; it is resumed by
@@ -40,9 +41,10 @@ Coroutine *coroutine_self(void);
 bool coroutine_in_coroutine(void);
 
 /*
- * Schedules co to be entered from the main loop on its next iteration.
- * Safe from any context on the main thread, including from co's own
- * completion path before it yielded.
+ * Schedules co to be entered from its loop on that loop's next iteration.
+ * Safe from any context on a loop's thread, including from co's own
+ * completion path before it yielded; a wake from another loop's thread
+ * reaches co's loop through aio_loop_call().
  */
 void coroutine_wake(Coroutine *co);
 
@@ -64,7 +66,10 @@ bool co_queue_wake_next(CoQueue *q);
 void co_queue_wake_all(CoQueue *q);
 bool co_queue_empty(const CoQueue *q);
 
-/* A mutex between coroutines (never between threads). */
+/*
+ * A mutex between coroutines, never between threads: of one loop, or of the
+ * main loop and one iothread (they never dispatch at once).
+ */
 typedef struct CoMutex {
     bool locked;
     CoQueue waiters;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /*
- * Native Linux AIO on one io context for the main loop.
+ * Native Linux AIO, one io context per event loop (thread-local state: a
+ * request is submitted and completed on its coroutine's loop).
  *
  * A request (iocb plus waiter) lives on the submitting coroutine's stack.
  * Requests queue up during a loop iteration and go to the kernel in one
@@ -46,7 +47,12 @@ typedef struct LinuxAio {
     unsigned in_flight;
 } LinuxAio;
 
-static LinuxAio laio = { .efd = -1 };
+static __thread LinuxAio laio = { .efd = -1 };
+
+static void linux_aio_exit(void *opaque)
+{
+    linux_aio_shutdown();
+}
 
 static void linux_aio_complete(LinuxAioRequest *req, long ret, bool enter)
 {
@@ -183,6 +189,8 @@ static bool linux_aio_init(void)
         return false;
     }
     laio.state = 1;
+    if (!aio_loop_is_main(aio_loop_self()))
+        aio_loop_at_exit(linux_aio_exit, NULL);
     return true;
 }
 

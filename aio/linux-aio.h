@@ -3,8 +3,8 @@
 
 /*
  * Native Linux AIO (libaio) for files opened with O_DIRECT (aio=native).
- * One io context for the main loop; completions are signalled on an eventfd
- * registered with the loop, and each completion wakes its coroutine.
+ * One io context per event loop; completions are signalled on an eventfd
+ * registered with that loop, and each completion wakes its coroutine.
  */
 
 #include <sys/uio.h>
@@ -29,4 +29,5 @@ long coroutine_fn linux_aio_co_submit(int fd, LinuxAioOp op, uint64_t offset,
 /* Whether the kernel accepted an io context (checked once). */
 bool linux_aio_available(void);
 
+/* The calling loop's context (an iothread's goes when the iothread stops). */
 void linux_aio_shutdown(void);

@@ -1,26 +1,289 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <glib.h>
+/*
+ * The main loop and iothreads (aio/loop.h).
+ *
+ * Each loop has a lock: a ticket lock (FIFO), so that an iothread that is
+ * busy every iteration cannot take it again before the main loop, which
+ * waits for it, had its turn.  An iothread holds its own lock except while
+ * it waits for events: it polls the sd-event loop's descriptor unlocked and
+ * then runs sd_event_wait(0) and sd_event_dispatch() locked.  The main loop
+ * takes every iothread's lock around its own dispatch, and afterwards kicks
+ * each iothread (its call eventfd), so that an iothread waiting in poll()
+ * arms again for what the main loop may have added to it (a timer, an
+ * export's socket).  With no iothread the main loop runs sd_event_run(), as
+ * it always did.
+ */
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 
 #include "aio/coroutine.h"
 #include "aio/loop.h"
 
-static sd_event *loop;
+typedef struct LoopCall {
+    void (*fn)(void *opaque);
+    void *opaque;
+    struct LoopCall *next;
+} LoopCall;
 
-sd_event *aio_loop(void)
+typedef struct ExitFn {
+    void (*fn)(void *opaque);
+    void *opaque;
+} ExitFn;
+
+struct AioLoop {
+    char *name;
+    sd_event *event;
+    bool is_main;
+    pthread_t thread;
+    atomic_bool stopping;
+
+    /* The ticket lock. */
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    uint64_t next_ticket;
+    uint64_t serving;
+    bool held_by_main;          /* main loop only */
+
+    /* Calls from other threads, FIFO, and the eventfd that announces them. */
+    pthread_mutex_t calls_lock;
+    LoopCall *calls_head;
+    LoopCall **calls_tail;
+    int call_fd;
+    sd_event_source *call_source;
+
+    GSList *at_exit;            /* ExitFn, newest first; the loop's thread only */
+};
+
+static AioLoop main_loop;
+static __thread AioLoop *self_loop;
+static GPtrArray *iothreads;    /* AioLoop, main loop only */
+
+static void loop_lock(AioLoop *l)
 {
-    if (!loop) {
-        int r = sd_event_default(&loop);
+    uint64_t ticket;
+
+    pthread_mutex_lock(&l->mutex);
+    ticket = l->next_ticket++;
+    while (ticket != l->serving)
+        pthread_cond_wait(&l->cond, &l->mutex);
+    pthread_mutex_unlock(&l->mutex);
+}
+
+static void loop_unlock(AioLoop *l)
+{
+    pthread_mutex_lock(&l->mutex);
+    l->serving++;
+    pthread_cond_broadcast(&l->cond);
+    pthread_mutex_unlock(&l->mutex);
+}
+
+static void loop_kick(AioLoop *l)
+{
+    uint64_t one = 1;
+    /* The counter cannot overflow in practice; EINTR is not possible. */
+    ssize_t n = write(l->call_fd, &one, sizeof(one));
+
+    (void)n;
+}
+
+static LoopCall *loop_take_calls(AioLoop *l)
+{
+    LoopCall *calls;
+
+    pthread_mutex_lock(&l->calls_lock);
+    calls = l->calls_head;
+    l->calls_head = NULL;
+    l->calls_tail = &l->calls_head;
+    pthread_mutex_unlock(&l->calls_lock);
+    return calls;
+}
+
+static int loop_on_call(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    AioLoop *l = userdata;
+    uint64_t count;
+    ssize_t n = read(l->call_fd, &count, sizeof(count));
+
+    (void)n;
+    for (LoopCall *c = loop_take_calls(l), *next; c; c = next) {
+        next = c->next;
+        c->fn(c->opaque);
+        g_free(c);
+    }
+    return 0;
+}
+
+/* The parts every loop has; event is the loop's sd-event loop (taken). */
+static int loop_init(AioLoop *l, const char *name, sd_event *event)
+{
+    int r;
+
+    l->name = g_strdup(name);
+    l->event = event;
+    pthread_mutex_init(&l->mutex, NULL);
+    pthread_cond_init(&l->cond, NULL);
+    pthread_mutex_init(&l->calls_lock, NULL);
+    l->calls_tail = &l->calls_head;
+    l->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (l->call_fd < 0)
+        return -errno;
+    r = sd_event_add_io(event, &l->call_source, l->call_fd, EPOLLIN, loop_on_call, l);
+    if (r < 0)
+        return r;
+    (void)sd_event_source_set_description(l->call_source, "loop-call");
+    return 0;
+}
+
+static void loop_fini(AioLoop *l)
+{
+    g_assert(!l->calls_head);
+    l->call_source = sd_event_source_disable_unref(l->call_source);
+    if (l->call_fd >= 0)
+        close(l->call_fd);
+    l->call_fd = -1;
+    l->event = sd_event_unref(l->event);
+    pthread_mutex_destroy(&l->calls_lock);
+    pthread_cond_destroy(&l->cond);
+    pthread_mutex_destroy(&l->mutex);
+    g_clear_pointer(&l->name, g_free);
+}
+
+AioLoop *aio_loop_main(void)
+{
+    if (!main_loop.event) {
+        sd_event *event = NULL;
+        int r = sd_event_default(&event);
+
+        if (r >= 0) {
+            main_loop.is_main = true;
+            r = loop_init(&main_loop, "main", event);
+        }
         if (r < 0)
             g_error("Failed to create the event loop: %s", g_strerror(-r));
     }
-    return loop;
+    return &main_loop;
+}
+
+AioLoop *aio_loop_self(void)
+{
+    return self_loop ? self_loop : aio_loop_main();
+}
+
+sd_event *aio_loop(void)
+{
+    return aio_loop_self()->event;
+}
+
+sd_event *aio_loop_event(AioLoop *l)
+{
+    return l->event;
+}
+
+const char *aio_loop_name(const AioLoop *l)
+{
+    return l->name;
+}
+
+bool aio_loop_is_main(const AioLoop *l)
+{
+    return l->is_main;
+}
+
+void aio_loop_call(AioLoop *l, void (*fn)(void *opaque), void *opaque)
+{
+    LoopCall *c = g_new(LoopCall, 1);
+    bool first;
+
+    *c = (LoopCall){ .fn = fn, .opaque = opaque };
+    pthread_mutex_lock(&l->calls_lock);
+    first = !l->calls_head;
+    *l->calls_tail = c;
+    l->calls_tail = &c->next;
+    pthread_mutex_unlock(&l->calls_lock);
+    if (first)
+        loop_kick(l);
+}
+
+void aio_loop_at_exit(void (*fn)(void *opaque), void *opaque)
+{
+    AioLoop *l = aio_loop_self();
+    ExitFn *e = g_new(ExitFn, 1);
+
+    *e = (ExitFn){ fn, opaque };
+    l->at_exit = g_slist_prepend(l->at_exit, e);
+}
+
+static void loop_run_at_exit(AioLoop *l)
+{
+    while (l->at_exit) {
+        ExitFn *e = l->at_exit->data;
+
+        l->at_exit = g_slist_delete_link(l->at_exit, l->at_exit);
+        e->fn(e->opaque);
+        g_free(e);
+    }
+}
+
+/* ---- the main loop's iterations ---- */
+
+static void main_lock_iothreads(void)
+{
+    for (guint i = 0; i < iothreads->len; i++) {
+        AioLoop *l = iothreads->pdata[i];
+
+        loop_lock(l);
+        l->held_by_main = true;
+    }
+}
+
+static void main_unlock_iothreads(void)
+{
+    for (guint i = 0; i < iothreads->len; i++) {
+        AioLoop *l = iothreads->pdata[i];
+
+        if (l->held_by_main) {
+            l->held_by_main = false;
+            loop_unlock(l);
+            loop_kick(l);
+        }
+    }
+}
+
+static int main_iterate(uint64_t timeout)
+{
+    sd_event *e = aio_loop_main()->event;
+    int r;
+
+    if (!iothreads || iothreads->len == 0) {
+        r = sd_event_run(e, timeout);
+        if (iothreads)
+            main_unlock_iothreads();    /* one may have started in that dispatch */
+        return r;
+    }
+    r = sd_event_prepare(e);
+    if (r == 0)
+        r = sd_event_wait(e, timeout);
+    if (r <= 0)
+        return r;
+    main_lock_iothreads();
+    r = sd_event_dispatch(e);
+    main_unlock_iothreads();
+    return r;
 }
 
 int aio_run_until(const bool *done)
 {
     g_assert(!coroutine_in_coroutine());
+    g_assert(!self_loop);
     while (!*done) {
-        int r = sd_event_run(aio_loop(), UINT64_MAX);
+        int r = main_iterate(UINT64_MAX);
         if (r < 0)
             return r;
     }
@@ -49,7 +312,156 @@ void aio_run_coroutine(void (*entry)(void *opaque), void *opaque)
     aio_run_until(&rc.done);
 }
 
+int aio_run_main(void)
+{
+    sd_event *e = aio_loop_main()->event;
+    int code = 0;
+
+    while (sd_event_get_state(e) != SD_EVENT_FINISHED) {
+        int r = main_iterate(UINT64_MAX);
+
+        if (r < 0)
+            return r;
+    }
+    (void)sd_event_get_exit_code(e, &code);
+    return code;
+}
+
+/* ---- iothreads ---- */
+
+/* One iteration: waits for events unlocked, dispatches them locked. */
+static int iothread_iterate(AioLoop *l)
+{
+    int r = sd_event_prepare(l->event);
+
+    if (r == 0) {
+        struct pollfd pfd = { .fd = sd_event_get_fd(l->event), .events = POLLIN };
+
+        loop_unlock(l);
+        r = poll(&pfd, 1, -1);
+        loop_lock(l);
+        if (r < 0 && errno != EINTR)
+            return -errno;
+        r = sd_event_wait(l->event, 0);
+    }
+    if (r > 0)
+        r = sd_event_dispatch(l->event);
+    return r;
+}
+
+static void *iothread_run(void *opaque)
+{
+    AioLoop *l = opaque;
+
+    self_loop = l;
+    loop_lock(l);
+    while (!atomic_load(&l->stopping)) {
+        int r = iothread_iterate(l);
+
+        if (r < 0)
+            g_error("iothread '%s': event loop failed: %s", l->name, g_strerror(-r));
+    }
+    loop_run_at_exit(l);
+    loop_unlock(l);
+    return NULL;
+}
+
+static void iothread_free(AioLoop *l)
+{
+    loop_fini(l);
+    g_free(l);
+}
+
+static int iothread_spawn(AioLoop *l)
+{
+    sigset_t all, old;
+    int r;
+
+    /* Signals belong to the main loop's signal sources. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    r = -pthread_create(&l->thread, NULL, iothread_run, l);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return r;
+}
+
+AioLoop *aio_iothread_start(const char *id, GError **errp)
+{
+    AioLoop *l = g_new0(AioLoop, 1);
+    sd_event *event = NULL;
+    int r;
+
+    g_assert(!self_loop);
+    aio_loop_main();
+    l->call_fd = -1;
+    r = sd_event_new(&event);
+    if (r >= 0)
+        r = loop_init(l, id, event);
+    /* Taken before the thread runs: the main loop may be dispatching. */
+    if (r >= 0)
+        loop_lock(l);
+    if (r >= 0 && (r = iothread_spawn(l)) < 0)
+        loop_unlock(l);
+    if (r < 0) {
+        g_set_error(errp, G_FILE_ERROR, g_file_error_from_errno(-r),
+                    "Failed to start iothread '%s': %s", id, g_strerror(-r));
+        iothread_free(l);
+        return NULL;
+    }
+    l->held_by_main = true;
+    if (!iothreads)
+        iothreads = g_ptr_array_new();
+    g_ptr_array_add(iothreads, l);
+    /* Outside a dispatch (start-up, tests) the main loop holds nothing. */
+    if (sd_event_get_state(main_loop.event) != SD_EVENT_RUNNING) {
+        l->held_by_main = false;
+        loop_unlock(l);
+    }
+    return l;
+}
+
+void aio_iothread_stop(AioLoop *l)
+{
+    g_assert(!self_loop && !l->is_main);
+    atomic_store(&l->stopping, true);
+    if (l->held_by_main) {
+        l->held_by_main = false;
+        loop_unlock(l);
+    }
+    loop_kick(l);
+    pthread_join(l->thread, NULL);
+    g_ptr_array_remove(iothreads, l);
+    iothread_free(l);
+}
+
+const GPtrArray *aio_iothreads(void)
+{
+    if (!iothreads)
+        iothreads = g_ptr_array_new();
+    return iothreads;
+}
+
+AioLoop *aio_iothread_find(const char *id)
+{
+    for (guint i = 0; iothreads && i < iothreads->len; i++) {
+        AioLoop *l = iothreads->pdata[i];
+
+        if (g_str_equal(l->name, id))
+            return l;
+    }
+    return NULL;
+}
+
 void aio_loop_shutdown(void)
 {
-    loop = sd_event_unref(loop);
+    while (iothreads && iothreads->len > 0)
+        aio_iothread_stop(iothreads->pdata[iothreads->len - 1]);
+    g_clear_pointer(&iothreads, g_ptr_array_unref);
+    if (!main_loop.event)
+        return;
+    loop_run_at_exit(&main_loop);
+    /* Calls still posted to the main loop have nobody left to serve. */
+    loop_on_call(NULL, -1, 0, &main_loop);
+    loop_fini(&main_loop);
+    main_loop = (AioLoop){ 0 };
 }

@@ -2,17 +2,58 @@
 #pragma once
 
 /*
- * The main thread's sd-event loop.  All graph state belongs to it; worker
- * threads and the kernel hand results back through eventfds attached here.
+ * Event loops: the main thread's sd-event loop, and iothreads, each with an
+ * sd-event loop on its own thread.
+ *
+ * Graph state belongs to the main loop; a node bound to an iothread (and
+ * the exports on it) does its I/O there.  The main loop and an iothread
+ * never dispatch at the same time: an iothread holds its loop lock while
+ * it dispatches and lets go while it waits for events, and the main loop
+ * holds the lock of every iothread while it dispatches.  So code on the main
+ * loop may look at and change what an iothread owns, as between coroutines
+ * of one thread; iothreads run in parallel with each other only, and share
+ * nothing but thread-safe parts (the worker pool, aio_loop_call).
+ *
+ * Everything an event loop keeps per loop (coroutine scheduling, the worker
+ * pool's completions, the Linux AIO context, an io_uring ring) is per thread:
+ * code finds its loop with aio_loop_self().
  */
 
 #include <stdbool.h>
+#include <glib.h>
 #include <systemd/sd-event.h>
 
-/* The loop of the main thread (sd_event_default), created on first use. */
+typedef struct AioLoop AioLoop;
+
+/* The main thread's loop (sd_event_default), created on first use. */
+AioLoop *aio_loop_main(void);
+
+/* The calling thread's loop: an iothread's, else the main loop. */
+AioLoop *aio_loop_self(void);
+
+/* The sd-event loop of the calling thread (aio_loop_self()). */
 sd_event *aio_loop(void);
 
-/* Runs loop iterations until *done becomes true. Not from a coroutine. */
+sd_event *aio_loop_event(AioLoop *l);
+/* "main", or the iothread's id. */
+const char *aio_loop_name(const AioLoop *l);
+bool aio_loop_is_main(const AioLoop *l);
+
+/*
+ * Runs fn(opaque) on l's thread in one of its next iterations.  Safe from
+ * any thread, including worker threads; calls run in the order posted.
+ */
+void aio_loop_call(AioLoop *l, void (*fn)(void *opaque), void *opaque);
+
+/*
+ * Runs fn(opaque) on l's thread when l stops (iothreads: before the thread
+ * ends; newest first).  For per-loop state that lives in thread-local
+ * variables (a Linux AIO context, an io_uring ring).  The main loop's are
+ * run by aio_loop_shutdown().
+ */
+void aio_loop_at_exit(void (*fn)(void *opaque), void *opaque);
+
+/* Runs loop iterations until *done becomes true. Main loop, not from a coroutine. */
 int aio_run_until(const bool *done);
 
 /*
@@ -20,6 +61,25 @@ int aio_run_until(const bool *done);
  * returned.  For start-up, shutdown and tests; never from a bus handler.
  */
 void aio_run_coroutine(void (*entry)(void *opaque), void *opaque);
+
+/* Runs the main loop until sd_event_exit(); returns its exit code. */
+int aio_run_main(void);
+
+/*
+ * Starts an iothread named id (its own thread and loop).  From the main
+ * loop.  Fails (errno in the message) when the thread cannot start.
+ */
+AioLoop *aio_iothread_start(const char *id, GError **errp);
+
+/*
+ * Stops an iothread and joins its thread; its at-exit functions run first.
+ * Nothing may use it any more (no node, export or coroutine). Main loop.
+ */
+void aio_iothread_stop(AioLoop *l);
+
+/* The iothreads running, in start order (main loop only). */
+const GPtrArray *aio_iothreads(void);
+AioLoop *aio_iothread_find(const char *id);
 
 /* Drops the loop reference at exit (after worker_pool_shutdown and linux_aio_shutdown). */
 void aio_loop_shutdown(void);

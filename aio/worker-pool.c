@@ -6,10 +6,12 @@
  * A coroutine hands a job to the pool and yields.  The job lives on the
  * coroutine's stack (it cannot go away while the coroutine waits), so a
  * request costs no allocation.  Workers take jobs from a FIFO under a mutex,
- * run them and push them on a lock-free completion stack; the worker that
- * makes that stack non-empty writes the pool's one eventfd.  The main loop's
- * handler for that eventfd takes the whole stack with one atomic exchange
- * and enters each job's coroutine, oldest first.
+ * run them and push them on the lock-free completion stack of the loop that
+ * submitted them (each event loop has its own, with its eventfd); the worker
+ * that makes that stack non-empty writes the eventfd.  The loop's handler
+ * for that eventfd takes the whole stack with one atomic exchange and enters
+ * each job's coroutine, oldest first.  Calls that can be abandoned (opens)
+ * are the main loop's only; on an iothread they are plain calls.
  *
  * How many threads run.  Jobs that do not sleep (page cache, tmpfs) are
  * pure CPU work: on a small machine the loop thread and the client need
@@ -57,12 +59,15 @@
 #define WORKER_POOL_BLOCKING_US 500000  /* a job slept: grow freely for this long */
 #define WORKER_POOL_SLOW_JOB_US 50      /* shorter jobs never count as sleeping */
 
+typedef struct PoolReturn PoolReturn;
+
 typedef struct WorkerJob {
     WorkerFunc *fn;
     void *opaque;
     long ret;
     Coroutine *co;
-    bool done;                  /* main thread only */
+    PoolReturn *home;           /* the submitting loop's way back */
+    bool done;                  /* the submitting loop only */
     /* Main thread, instead of entering co (abandonable calls). */
     void (*complete)(struct WorkerJob *job);
     struct WorkerJob *next;
@@ -98,25 +103,32 @@ typedef struct WorkerPool {
     bool stopping;
     pthread_t threads[WORKER_POOL_THREAD_SLOTS];
 
-    WorkerJob *_Atomic done;    /* finished jobs, LIFO, lock-free */
+    bool initialized;
+    unsigned abandoned;         /* abandoned calls still running in a thread */
+
     atomic_uint finished;       /* jobs finished so far, for stall detection */
     _Atomic uint64_t slept_us;  /* when a job last slept (coarse_now_us) */
 
     /* Main thread only. */
-    bool initialized;
-    int efd;
-    sd_event_source *source;
-    sd_event_source *stall_timer;
-    unsigned stall_mark;        /* `finished` when the timer was armed */
     GQueue waiting;             /* AbandonableCall: waiters not yet answered */
-    unsigned abandoned;         /* abandoned calls still running in a thread */
 } WorkerPool;
 
 static WorkerPool pool = {
     .lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP,  /* spins briefly: sections are short */
     .cond = PTHREAD_COND_INITIALIZER,
-    .efd = -1,
 };
+
+/* An event loop's completions: one per loop, in a thread-local variable. */
+struct PoolReturn {
+    WorkerJob *_Atomic done;    /* finished jobs, LIFO, lock-free */
+    bool initialized;
+    int efd;
+    sd_event_source *source;
+    sd_event_source *stall_timer;
+    unsigned stall_mark;        /* `finished` when the timer was armed */
+};
+
+static __thread PoolReturn loop_return = { .efd = -1 };
 
 static uint64_t now_us(void)
 {
@@ -164,17 +176,18 @@ static WorkerJob *worker_take_job(bool *slept)
 /* Lock-free push; the first job on an empty stack signals the loop. */
 static void worker_finish_job(WorkerJob *job)
 {
-    WorkerJob *head = atomic_load_explicit(&pool.done, memory_order_relaxed);
+    PoolReturn *home = job->home;
+    WorkerJob *head = atomic_load_explicit(&home->done, memory_order_relaxed);
     uint64_t one = 1;
 
     do {
         job->next = head;
-    } while (!atomic_compare_exchange_weak_explicit(&pool.done, &head, job,
+    } while (!atomic_compare_exchange_weak_explicit(&home->done, &head, job,
                                                     memory_order_release,
                                                     memory_order_relaxed));
     if (!head) {
         /* The eventfd counter cannot overflow here; EINTR is not possible. */
-        ssize_t n = write(pool.efd, &one, sizeof(one));
+        ssize_t n = write(home->efd, &one, sizeof(one));
         (void)n;
     }
 }
@@ -286,7 +299,7 @@ static unsigned worker_pool_unserved_locked(void)
     return pool.queued > awake ? pool.queued - awake : 0;
 }
 
-/* ---- main loop side ---- */
+/* ---- loop side (each loop its own PoolReturn) ---- */
 
 /* Delivers every finished job to its coroutine. */
 static int worker_pool_on_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -297,7 +310,7 @@ static int worker_pool_on_event(sd_event_source *s, int fd, uint32_t revents, vo
      * The eventfd is watched edge-triggered and never read: every write is
      * a new edge, and the counter cannot overflow in practice (2^64 writes).
      */
-    job = atomic_exchange_explicit(&pool.done, NULL, memory_order_acquire);
+    job = atomic_exchange_explicit(&loop_return.done, NULL, memory_order_acquire);
     while (job) {               /* newest first: reverse into completion order */
         WorkerJob *next = job->next;
 
@@ -321,15 +334,18 @@ static int worker_pool_on_event(sd_event_source *s, int fd, uint32_t revents, vo
 
 static void worker_pool_arm_stall_timer(void)
 {
-    pool.stall_mark = atomic_load_explicit(&pool.finished, memory_order_relaxed);
-    (void)sd_event_source_set_time(pool.stall_timer, now_us() + WORKER_POOL_STALL_US);
-    (void)sd_event_source_set_enabled(pool.stall_timer, SD_EVENT_ONESHOT);
+    PoolReturn *lr = &loop_return;
+
+    lr->stall_mark = atomic_load_explicit(&pool.finished, memory_order_relaxed);
+    (void)sd_event_source_set_time(lr->stall_timer, now_us() + WORKER_POOL_STALL_US);
+    (void)sd_event_source_set_enabled(lr->stall_timer, SD_EVENT_ONESHOT);
 }
 
 /* Jobs wait and none finished for a while: the threads are blocked, add some. */
 static int worker_pool_on_stall(sd_event_source *s, uint64_t usec, void *userdata)
 {
-    bool stalled = atomic_load_explicit(&pool.finished, memory_order_relaxed) == pool.stall_mark;
+    bool stalled = atomic_load_explicit(&pool.finished, memory_order_relaxed) ==
+                   loop_return.stall_mark;
     bool waiting;
 
     pthread_mutex_lock(&pool.lock);
@@ -343,39 +359,70 @@ static int worker_pool_on_stall(sd_event_source *s, uint64_t usec, void *userdat
     return 0;
 }
 
-static int worker_pool_init(void)
+static void loop_return_teardown(PoolReturn *lr)
 {
-    long cpus;
+    lr->source = sd_event_source_disable_unref(lr->source);
+    lr->stall_timer = sd_event_source_disable_unref(lr->stall_timer);
+    if (lr->efd >= 0)
+        close(lr->efd);
+    lr->efd = -1;
+    lr->initialized = false;
+}
+
+/* An iothread ends: nothing of it is in the pool any more. */
+static void loop_return_exit(void *opaque)
+{
+    worker_pool_on_event(NULL, -1, 0, NULL);
+    loop_return_teardown(&loop_return);
+}
+
+static int loop_return_init(void)
+{
+    PoolReturn *lr = &loop_return;
     int r;
 
-    if (pool.initialized)
+    if (lr->initialized)
         return 0;
-    cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    pool.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (pool.efd < 0)
+    lr->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (lr->efd < 0)
         return -errno;
-    r = sd_event_add_io(aio_loop(), &pool.source, pool.efd, EPOLLIN | EPOLLET,
+    r = sd_event_add_io(aio_loop(), &lr->source, lr->efd, EPOLLIN | EPOLLET,
                         worker_pool_on_event, NULL);
     if (r >= 0)
-        r = sd_event_add_time(aio_loop(), &pool.stall_timer, CLOCK_MONOTONIC, 0, 100,
+        r = sd_event_add_time(aio_loop(), &lr->stall_timer, CLOCK_MONOTONIC, 0, 100,
                               worker_pool_on_stall, NULL);
     if (r >= 0)
-        r = sd_event_source_set_enabled(pool.stall_timer, SD_EVENT_OFF);
+        r = sd_event_source_set_enabled(lr->stall_timer, SD_EVENT_OFF);
     if (r < 0) {
-        pool.source = sd_event_source_disable_unref(pool.source);
-        pool.stall_timer = sd_event_source_disable_unref(pool.stall_timer);
-        close(pool.efd);
-        pool.efd = -1;
+        loop_return_teardown(lr);
         return r;
     }
-    (void)sd_event_source_set_description(pool.source, "worker-pool");
-    (void)sd_event_source_set_description(pool.stall_timer, "worker-pool-stall");
-    pool.queue_head = NULL;
-    pool.queue_tail = &pool.queue_head;
-    atomic_store(&pool.done, NULL);
-    pool.eager_threads = (unsigned)CLAMP(cpus / 2 - 1, 1, 8);
-    pool.stopping = false;
-    pool.initialized = true;
+    (void)sd_event_source_set_description(lr->source, "worker-pool");
+    (void)sd_event_source_set_description(lr->stall_timer, "worker-pool-stall");
+    atomic_store(&lr->done, NULL);
+    lr->initialized = true;
+    if (!aio_loop_is_main(aio_loop_self()))
+        aio_loop_at_exit(loop_return_exit, NULL);
+    return 0;
+}
+
+static int worker_pool_init(void)
+{
+    int r = loop_return_init();
+
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&pool.lock);
+    if (!pool.initialized) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+        pool.queue_head = NULL;
+        pool.queue_tail = &pool.queue_head;
+        pool.eager_threads = (unsigned)CLAMP(cpus / 2 - 1, 1, 8);
+        pool.stopping = false;
+        pool.initialized = true;
+    }
+    pthread_mutex_unlock(&pool.lock);
     return 0;
 }
 
@@ -413,7 +460,8 @@ static bool worker_pool_queue(WorkerJob *job)
     pthread_mutex_unlock(&pool.lock);
 
     if (stalled_possible &&
-        sd_event_source_get_enabled(pool.stall_timer, &enabled) >= 0 && enabled == SD_EVENT_OFF)
+        sd_event_source_get_enabled(loop_return.stall_timer, &enabled) >= 0 &&
+        enabled == SD_EVENT_OFF)
         worker_pool_arm_stall_timer();
     return true;
 }
@@ -424,6 +472,7 @@ long coroutine_fn worker_pool_co_run(WorkerFunc *fn, void *opaque)
         .fn = fn,
         .opaque = opaque,
         .co = coroutine_self(),
+        .home = &loop_return,
     };
 
     /* Outside a coroutine (or without a loop) there is nothing to yield to. */
@@ -467,8 +516,11 @@ static void abandonable_finish(AbandonableCall *call, CallState state, long ret)
     }
     call->state = state;
     call->ret = ret;
-    if (state == CALL_ABANDONED)
+    if (state == CALL_ABANDONED) {
+        pthread_mutex_lock(&pool.lock);     /* read by other loops' queueing */
         pool.abandoned++;
+        pthread_mutex_unlock(&pool.lock);
+    }
     coroutine_enter(call->job.co);
 }
 
@@ -481,7 +533,9 @@ static void abandonable_complete(WorkerJob *job)
         abandonable_finish(call, CALL_DONE, job->ret);
         return;
     }
+    pthread_mutex_lock(&pool.lock);
     pool.abandoned--;
+    pthread_mutex_unlock(&pool.lock);
     call->release(job->opaque);
     g_free(call);
 }
@@ -505,12 +559,15 @@ long coroutine_fn worker_pool_co_run_abandonable(WorkerFunc *fn, void **opaque,
 
     if (!coroutine_self() || worker_pool_init() < 0)
         return fn(*opaque);
+    /* Abandoned calls are the main loop's business (opens, at graph changes). */
+    if (!aio_loop_is_main(aio_loop_self()))
+        return worker_pool_co_run(fn, *opaque);
     /* Each may come to hold a thread for good: beyond the bound, refuse. */
     if (!worker_pool_may_abandon())
         return -EAGAIN;
     call = g_new0(AbandonableCall, 1);
     call->job = (WorkerJob){ .fn = fn, .opaque = *opaque, .co = coroutine_self(),
-                             .complete = abandonable_complete };
+                             .home = &loop_return, .complete = abandonable_complete };
     call->release = release;
     call->link.data = call;
     if (sd_event_add_time_relative(aio_loop(), &call->timer, CLOCK_MONOTONIC, timeout_us, 0,
@@ -563,11 +620,7 @@ void worker_pool_shutdown(void)
     pool.idle = pool.wakeups = 0;
 
     /* Jobs that finished after the last dispatch still have waiters. */
-    worker_pool_on_event(pool.source, pool.efd, EPOLLIN, NULL);
-
-    pool.source = sd_event_source_disable_unref(pool.source);
-    pool.stall_timer = sd_event_source_disable_unref(pool.stall_timer);
-    close(pool.efd);
-    pool.efd = -1;
+    worker_pool_on_event(NULL, -1, 0, NULL);
+    loop_return_teardown(&loop_return);
     pool.initialized = false;
 }

@@ -4,7 +4,8 @@
 /*
  * A small pool of threads for blocking system calls (buffered pread/pwrite,
  * fsync, fallocate, lseek).  The calling coroutine yields until the job is
- * done; the result comes back to the main loop through an eventfd.
+ * done; the result comes back to the calling coroutine's loop through
+ * that loop's eventfd.
  */
 
 #include <stdbool.h>

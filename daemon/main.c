@@ -328,7 +328,7 @@ static int serve(const DaemonArgs *args)
     }
     g_message("Serving %s with %u node(s)", BUS_NAME, graph_node_count());
     sd_notifyf(0, "READY=1\nSTATUS=Serving %u node(s)", graph_node_count());
-    r = sd_event_loop(aio_loop());
+    r = aio_run_main();
     if (r < 0) {
         g_critical("Event loop failed: %s", g_strerror(-r));
         return EXIT_FAILURE;

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * Iothreads (aio/loop.h): coroutines run on their own loop's thread, worker
+ * pool completions come back to the loop that submitted, wakes cross to the
+ * waiter's loop, and the main loop never dispatches while an iothread does.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "aio/coroutine.h"
+#include "aio/loop.h"
+#include "aio/worker-pool.h"
+
+typedef struct Probe {
+    AioLoop *loop;
+    pthread_t loop_thread;      /* where the coroutine ran first */
+    pthread_t job_thread;
+    pthread_t resumed_thread;   /* where it ran after the worker's job */
+    long ret;
+    bool done;                  /* set on the main loop */
+} Probe;
+
+static void set_done(void *opaque)
+{
+    *(bool *)opaque = true;
+}
+
+static long probe_job(void *opaque)
+{
+    Probe *p = opaque;
+
+    p->job_thread = pthread_self();
+    return 42;
+}
+
+static void probe_co(void *opaque)
+{
+    Probe *p = opaque;
+
+    p->loop_thread = pthread_self();
+    p->ret = worker_pool_co_run(probe_job, p);
+    p->resumed_thread = pthread_self();
+    aio_loop_call(aio_loop_main(), set_done, &p->done);
+}
+
+static void start_probe(void *opaque)
+{
+    coroutine_start(probe_co, opaque);
+}
+
+/* Several iothreads' jobs come back to each one's own thread. */
+static void test_worker_pool_returns_home(void **state)
+{
+    Probe probes[3] = { 0 };
+
+    for (unsigned i = 0; i < 3; i++) {
+        g_autofree char *id = g_strdup_printf("io%u", i);
+
+        probes[i].loop = aio_iothread_start(id, NULL);
+        assert_non_null(probes[i].loop);
+        assert_ptr_equal(aio_iothread_find(id), probes[i].loop);
+        aio_loop_call(probes[i].loop, start_probe, &probes[i]);
+    }
+    for (unsigned i = 0; i < 3; i++) {
+        assert_int_equal(aio_run_until(&probes[i].done), 0);
+        assert_int_equal(probes[i].ret, 42);
+        assert_false(pthread_equal(probes[i].loop_thread, pthread_self()));
+        assert_false(pthread_equal(probes[i].job_thread, probes[i].loop_thread));
+        assert_true(pthread_equal(probes[i].resumed_thread, probes[i].loop_thread));
+    }
+    for (unsigned i = 0; i < 3; i++)
+        aio_iothread_stop(probes[i].loop);
+    assert_int_equal(aio_iothreads()->len, 0);
+    assert_int_equal(coroutine_count_alive(), 0);
+}
+
+/* A main-loop coroutine woken by an iothread's coroutine runs on the main thread. */
+typedef struct Waiter {
+    CoQueue queue;
+    bool waiting;               /* the main coroutine waits */
+    pthread_t resumed_thread;
+    bool done;
+} Waiter;
+
+static void waiter_co(void *opaque)
+{
+    Waiter *w = opaque;
+
+    w->waiting = true;
+    co_queue_wait(&w->queue);
+    w->resumed_thread = pthread_self();
+    w->done = true;
+}
+
+static void waker_co(void *opaque)
+{
+    Waiter *w = opaque;
+
+    assert_true(co_queue_wake_next(&w->queue));
+}
+
+static void start_waker(void *opaque)
+{
+    coroutine_start(waker_co, opaque);
+}
+
+static void test_cross_loop_wake(void **state)
+{
+    AioLoop *io = aio_iothread_start("io-wake", NULL);
+    Waiter w = { 0 };
+
+    co_queue_init(&w.queue);
+    coroutine_start(waiter_co, &w);
+    assert_true(w.waiting);
+    aio_loop_call(io, start_waker, &w);
+    assert_int_equal(aio_run_until(&w.done), 0);
+    assert_true(pthread_equal(w.resumed_thread, pthread_self()));
+    aio_iothread_stop(io);
+}
+
+/* An iothread's timer never fires while the main loop dispatches. */
+typedef struct Exclusion {
+    atomic_bool main_dispatching;
+    atomic_uint ticks;
+    atomic_uint overlaps;
+    sd_event_source *timer;
+    unsigned busy_runs;
+    bool busy_done;
+    bool done;
+} Exclusion;
+
+static int exclusion_tick(sd_event_source *s, uint64_t usec, void *opaque)
+{
+    Exclusion *x = opaque;
+
+    if (atomic_load(&x->main_dispatching))
+        atomic_fetch_add(&x->overlaps, 1);
+    atomic_fetch_add(&x->ticks, 1);
+    return sd_event_source_set_time_relative(s, 100);
+}
+
+static void start_ticks(void *opaque)
+{
+    Exclusion *x = opaque;
+
+    assert_int_equal(sd_event_add_time_relative(aio_loop(), &x->timer, CLOCK_MONOTONIC, 100, 0,
+                                                exclusion_tick, x), 0);
+    assert_int_equal(sd_event_source_set_enabled(x->timer, SD_EVENT_ON), 0);
+}
+
+static void stop_ticks(void *opaque)
+{
+    Exclusion *x = opaque;
+
+    x->timer = sd_event_source_disable_unref(x->timer);
+    aio_loop_call(aio_loop_main(), set_done, &x->done);
+}
+
+static int main_busy(sd_event_source *s, uint64_t usec, void *opaque)
+{
+    Exclusion *x = opaque;
+
+    atomic_store(&x->main_dispatching, true);
+    usleep(20000);
+    atomic_store(&x->main_dispatching, false);
+    if (++x->busy_runs == 10) {
+        x->busy_done = true;
+        return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+    }
+    return sd_event_source_set_time_relative(s, 1000);
+}
+
+static void test_main_excludes_iothread(void **state)
+{
+    AioLoop *io = aio_iothread_start("io-excl", NULL);
+    sd_event_source *busy = NULL;
+    Exclusion x = { 0 };
+
+    aio_loop_call(io, start_ticks, &x);
+    assert_int_equal(sd_event_add_time_relative(aio_loop(), &busy, CLOCK_MONOTONIC, 1000, 0,
+                                                main_busy, &x), 0);
+    assert_int_equal(sd_event_source_set_enabled(busy, SD_EVENT_ON), 0);
+    assert_int_equal(aio_run_until(&x.busy_done), 0);
+    sd_event_source_unref(busy);
+    aio_loop_call(io, stop_ticks, &x);
+    assert_int_equal(aio_run_until(&x.done), 0);
+    assert_true(atomic_load(&x.ticks) > 0);
+    assert_int_equal(atomic_load(&x.overlaps), 0);
+    aio_iothread_stop(io);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_worker_pool_returns_home),
+        cmocka_unit_test(test_cross_loop_wake),
+        cmocka_unit_test(test_main_excludes_iothread),
+    };
+    int r = cmocka_run_group_tests(tests, NULL, NULL);
+
+    worker_pool_shutdown();
+    aio_loop_shutdown();
+    return r;
+}
