@@ -39,6 +39,7 @@ static const char *const bus_features[] = {
     "node-inactivation",
     "job-stream",
     "job-commit",
+    "job-backup",
     "dirty-bitmaps",
     "nbd-dirty-bitmap",
     "transaction",

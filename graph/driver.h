@@ -33,6 +33,8 @@ typedef enum BlockReqFlags {
     BLOCK_REQ_FUA         = 1 << 0,  /* write: stable on return */
     BLOCK_REQ_MAY_UNMAP   = 1 << 1,  /* write_zeroes: may punch a hole */
     BLOCK_REQ_NO_FALLBACK = 1 << 2,  /* write_zeroes: fail with -ENOTSUP rather than write zeroes */
+    BLOCK_REQ_NESTED      = 1 << 3,  /* read: part of a write in flight on the node (a
+                                        before-write hook's read): passes its drain */
 } BlockReqFlags;
 
 /* Block status bits (node_co_block_status). */

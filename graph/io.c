@@ -78,8 +78,30 @@ static void notify_written(BlockNode *node, uint64_t offset, uint64_t bytes)
 {
     for (GList *l = node->write_observers; l; l = l->next) {
         WriteObserver *o = l->data;
-        o->written(o, offset, bytes);
+        if (o->written)
+            o->written(o, offset, bytes);
     }
+}
+
+/* The before-write hooks; the list may change while one yields. */
+static int coroutine_fn before_write(BlockNode *node, uint64_t offset, uint64_t bytes)
+{
+    g_autoptr(GList) hooks = NULL;
+
+    for (GList *l = node->write_observers; l; l = l->next)
+        if (((WriteObserver *)l->data)->before_write)
+            hooks = g_list_prepend(hooks, l->data);
+    for (GList *l = hooks; l; l = l->next) {
+        WriteObserver *o = l->data;
+        int r;
+
+        if (!g_list_find(node->write_observers, o))
+            continue;       /* removed meanwhile */
+        r = o->before_write(o, offset, bytes);
+        if (r < 0)
+            return r;
+    }
+    return 0;
 }
 
 void coroutine_fn node_co_range_lock_start(BlockNode *node)
@@ -94,6 +116,19 @@ void node_range_lock_stop(BlockNode *node)
 {
     g_assert(node->range_lockers > 0);
     node->range_lockers--;
+}
+
+void coroutine_fn node_co_range_lock_reads_start(BlockNode *node)
+{
+    node->read_lockers++;
+    node_co_range_lock_start(node);     /* its drain lets untracked reads finish too */
+}
+
+void node_range_lock_reads_stop(BlockNode *node)
+{
+    g_assert(node->read_lockers > 0);
+    node->read_lockers--;
+    node_range_lock_stop(node);
 }
 
 void coroutine_fn node_co_range_lock(BlockChild *c, WriteTrack *t, uint64_t offset,
@@ -204,16 +239,35 @@ static int coroutine_fn drv_rw(BlockNode *node, uint64_t offset, uint64_t bytes,
                  : node->drv->co_preadv(node, offset, bytes, qiov, flags);
 }
 
+/* A nested read belongs to a write in flight on the node: it neither waits for a drain nor counts. */
+static int coroutine_fn nested_read(BlockChild *c, uint64_t offset, uint64_t bytes,
+                                    IOVector *qiov, BlockReqFlags flags)
+{
+    BlockNode *node = c->node;
+    int r = check_range(node, offset, bytes);
+
+    g_assert(node->in_flight > 0);
+    if (r == 0 && bytes > 0)
+        r = drv_rw(node, offset, bytes, qiov, flags & ~BLOCK_REQ_NESTED, false);
+    return r < 0 ? r : 0;
+}
+
 int coroutine_fn node_co_preadv(BlockChild *c, uint64_t offset, uint64_t bytes,
                                 IOVector *qiov, BlockReqFlags flags)
 {
+    if (flags & BLOCK_REQ_NESTED)
+        return nested_read(c, offset, bytes, qiov, flags);
     BlockNode *node = link_node(c);
     int r = req_begin_checked(node, requester_of(c), NULL, offset, bytes);
+    WriteTrack track = { .tracked = false };
 
     if (r < 0)
         return r;
+    if (bytes > 0 && node->read_lockers > 0)
+        write_track_begin(node, &track, offset, bytes, false, c);
     if (bytes > 0)
         r = drv_rw(node, offset, bytes, qiov, flags, false);
+    write_track_end(node, &track);
     req_end(node);
     return r < 0 ? r : 0;
 }
@@ -253,9 +307,9 @@ int coroutine_fn node_co_pwritev(BlockChild *c, uint64_t offset, uint64_t bytes,
 
     if (r < 0)
         return r;
-    if (bytes == 0) {
+    if (bytes == 0 || (r = before_write(node, offset, bytes)) < 0) {
         req_end(node);
-        return 0;
+        return r;
     }
     WriteTrack track;
     write_track_begin(node, &track, offset, bytes, !is_aligned(node, offset, bytes), c);
@@ -300,9 +354,9 @@ int coroutine_fn node_co_pwrite_zeroes(BlockChild *c, uint64_t offset, uint64_t 
 
     if (r < 0)
         return r;
-    if (bytes == 0) {
+    if (bytes == 0 || (r = before_write(node, offset, bytes)) < 0) {
         req_end(node);
-        return 0;
+        return r;
     }
     WriteTrack track;
     write_track_begin(node, &track, offset, bytes, !is_aligned(node, offset, bytes), c);
@@ -321,9 +375,10 @@ int coroutine_fn node_co_pdiscard(BlockChild *c, uint64_t offset, uint64_t bytes
 
     if (r < 0)
         return r;
-    if (bytes == 0 || !node->discard_unmap || !node->drv->co_pdiscard) {
+    if (bytes == 0 || !node->discard_unmap || !node->drv->co_pdiscard ||
+        (r = before_write(node, offset, bytes)) < 0) {
         req_end(node);
-        return 0;
+        return r;
     }
     WriteTrack track;
     write_track_begin(node, &track, offset, bytes, false, c);

@@ -49,16 +49,32 @@ void node_range_lock_stop(BlockNode *node);
 void coroutine_fn node_co_range_lock(BlockChild *c, WriteTrack *t, uint64_t offset,
                                      uint64_t bytes);
 void node_range_unlock(BlockChild *c, WriteTrack *t);
+/*
+ * As node_co_range_lock_start, and reads of node are tracked too: a locked
+ * range also waits for the reads in flight on it and holds back new ones.
+ * Fleecing: a read of a backup target that found a cluster unallocated
+ * reads the source below it; a copy-before-write into the target must not
+ * land (and the guest write after it) between the two.
+ */
+void coroutine_fn node_co_range_lock_reads_start(BlockNode *node);
+void node_range_lock_reads_stop(BlockNode *node);
 
 /*
  * Write observers: told of every write, zero write and discard that reached
  * node through any link, once the driver is done with it (successful or
  * not) and before the request ends, so a drain of node waits for the
  * telling too.  Active commit marks such ranges to copy again.
+ *
+ * before_write (optional) runs inside the request, after it began (a drain
+ * of node waits for it) and before the driver sees it; it may yield and do
+ * I/O: backup's copy-before-write reads the old data (BLOCK_REQ_NESTED, so
+ * that a drain of node cannot hold the read back) and writes it to its
+ * target.  A negative errno fails the write, which then did not happen.
  */
 typedef struct WriteObserver WriteObserver;
 struct WriteObserver {
     void (*written)(WriteObserver *o, uint64_t offset, uint64_t bytes);
+    int coroutine_fn (*before_write)(WriteObserver *o, uint64_t offset, uint64_t bytes);
 };
 void node_add_write_observer(BlockNode *node, WriteObserver *o);
 void node_remove_write_observer(BlockNode *node, WriteObserver *o);

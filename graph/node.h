@@ -88,7 +88,8 @@ struct BlockNode {
     CoQueue idle_waiters;       /* drainers waiting for in_flight == 0 */
     GList *write_tracks;        /* WriteTrack*: writes in flight (aligned nodes, or range-locked) */
     unsigned range_lockers;     /* > 0: every write is tracked (node_co_range_lock_start) */
-    GList *write_observers;     /* WriteObserver*: told of every write (graph/io.h) */
+    unsigned read_lockers;      /* > 0: reads are tracked too (node_co_range_lock_reads_start) */
+    GList *write_observers;     /* WriteObserver*: told of every write, before and after (graph/io.h) */
 
     /* Common options, decoded once for the request path. */
     uint8_t detect_zeroes;      /* DetectZeroes */

@@ -14,7 +14,7 @@ void coroutine_fn write_track_begin(BlockNode *node, WriteTrack *t, uint64_t off
 {
     uint64_t align = MAX(node->request_alignment, 1);
 
-    t->tracked = align > 1 || node->range_lockers > 0;
+    t->tracked = align > 1 || node->range_lockers > 0 || node->read_lockers > 0;
     if (!t->tracked)
         return;
     t->owner = owner;

@@ -8,6 +8,7 @@
 static const JobDriver *const job_drivers[] = {
     &stream_job_driver,
     &commit_job_driver,
+    &backup_job_driver,
 };
 
 const JobDriver *job_driver_find(const char *type)
