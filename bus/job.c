@@ -226,7 +226,7 @@ static int coroutine_fn job_co_start_call(void *data, char **ret_path, GError **
     return 0;
 }
 
-static uint32_t caller_uid(sd_bus_message *m)
+uint32_t bus_caller_uid(sd_bus_message *m)
 {
     sd_bus_creds *creds = NULL;
     uid_t uid = (uid_t)-1;
@@ -253,7 +253,7 @@ int bus_manager_method_start_job(sd_bus_message *m, void *userdata, sd_bus_error
     call = g_new0(StartCall, 1);
     call->spec = spec;
     call->xml = g_strdup(xml);
-    call->uid = caller_uid(m);
+    call->uid = bus_caller_uid(m);
     return bus_call_start(m, "StartJob", job_co_start_call, call,
                           (GDestroyNotify)start_call_free);
 }

@@ -237,10 +237,8 @@ static int coroutine_fn hook_before_write(WriteObserver *o, uint64_t offset, uin
     return r;
 }
 
-void coroutine_fn backup_hook_start(BackupJob *s)
+void backup_hook_start(BackupJob *s)
 {
-    if (s->serialise)
-        node_co_range_lock_reads_start(s->target);
     s->hook.before_write = hook_before_write;
     node_add_write_observer(s->source, &s->hook);
     s->hooked = true;
@@ -254,6 +252,4 @@ void coroutine_fn backup_hook_stop(BackupJob *s)
     node_remove_write_observer(s->source, &s->hook);
     while (s->hooks_in_flight > 0)
         co_queue_wait(&s->idle);
-    if (s->serialise)
-        node_range_lock_reads_stop(s->target);
 }

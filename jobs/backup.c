@@ -147,7 +147,7 @@ static int find_nodes(BackupJob *s, const JobSpec *spec, GError **errp)
  * keeps the target's view still), and copies into the target wait for
  * its reads in flight.
  */
-static int take_fleecing_chain(BackupJob *s, GError **errp)
+static int coroutine_fn take_fleecing_chain(BackupJob *s, GError **errp)
 {
     BlockNode *above = NULL;
 
@@ -159,23 +159,23 @@ static int take_fleecing_chain(BackupJob *s, GError **errp)
         !job_share_writes_below(&s->common, job_chain_link(above), errp))
         return -EBUSY;
     s->serialise = true;
+    node_co_range_lock_reads_start(s->target);
+    s->read_locks = true;
     return 0;
 }
 
-static int take_bitmap(BackupJob *s, const JobSpec *spec, GError **errp)
+/* The bitmap must be there and free now; begin gives it its successor. */
+static int check_bitmap(BackupJob *s, const JobSpec *spec, GError **errp)
 {
-    const char *name = job_spec_get(spec, "bitmap");
+    DirtyBitmap *bm;
 
-    if (!name)
+    s->bitmap_name = g_strdup(job_spec_get(spec, "bitmap"));
+    if (!s->bitmap_name)
         return 0;
-    s->bitmap = bitmap_lookup(s->source, name, errp);
-    if (!s->bitmap)
+    bm = bitmap_lookup(s->source, s->bitmap_name, errp);
+    if (!bm)
         return -ENOENT;
-    if (!bitmap_create_successor(s->bitmap, errp)) {
-        s->bitmap = NULL;
-        return -EBUSY;
-    }
-    return 0;
+    return bitmap_check_modifiable(bm, "back up with", errp) ? 0 : -EBUSY;
 }
 
 /* What the point-in-time image needs copied: all of it, or the bitmap's ranges. */
@@ -201,7 +201,8 @@ static int coroutine_fn backup_setup(Job *job, const JobSpec *spec, GError **err
 
     co_queue_init(&s->idle);
     g_queue_init(&s->done);
-    if ((r = parse_sync(s, spec, errp)) < 0 || (r = find_nodes(s, spec, errp)) < 0)
+    if ((r = parse_sync(s, spec, errp)) < 0 || (r = find_nodes(s, spec, errp)) < 0 ||
+        (r = check_bitmap(s, spec, errp)) < 0)
         return r;
     /* Guests keep writing the source; nobody resizes either node. */
     s->source_link = job_add_node(job, s->source, BLOCK_PERM_CONSISTENT_READ,
@@ -212,13 +213,40 @@ static int coroutine_fn backup_setup(Job *job, const JobSpec *spec, GError **err
                                   others | BLOCK_PERM_WRITE, errp);
     if (!s->target_link)
         return -EPERM;
-    if ((r = take_fleecing_chain(s, errp)) < 0 || (r = take_bitmap(s, spec, errp)) < 0)
-        return r;
-    /* The point in time: from here on the hook keeps the old data for the target. */
+    return take_fleecing_chain(s, errp);
+}
+
+/* The point in time: from here on the hook keeps the old data for the target. */
+static bool backup_begin(Job *job, GError **errp)
+{
+    BackupJob *s = (BackupJob *)job;
+
+    if (s->bitmap_name) {
+        /* Looked up again: an action before it in a transaction may have changed it. */
+        s->bitmap = bitmap_lookup(s->source, s->bitmap_name, errp);
+        if (!s->bitmap || !bitmap_create_successor(s->bitmap, errp)) {
+            s->bitmap = NULL;
+            return false;
+        }
+    }
     init_todo(s);
     backup_hook_start(s);
-    s->started = true;
-    return 0;
+    s->began = true;
+    return true;
+}
+
+static void backup_undo_begin(Job *job)
+{
+    BackupJob *s = (BackupJob *)job;
+
+    g_assert(!s->ran && s->hooks_in_flight == 0);
+    node_remove_write_observer(s->source, &s->hook);
+    s->hooked = false;
+    if (s->bitmap)
+        bitmap_reclaim(s->bitmap);
+    s->bitmap = NULL;
+    job_dirty_destroy(&s->todo);
+    s->began = false;
 }
 
 /* ---- run -------------------------------------------------------------------------- */
@@ -311,6 +339,7 @@ static int coroutine_fn backup_run(Job *job, GError **errp)
     BackupJob *s = (BackupJob *)job;
     int r = 0;
 
+    s->ran = true;
     job_progress_set_remaining(job, job_dirty_bytes(&s->todo));
     if (s->sync == BACKUP_SYNC_NONE) {
         job_progress_set_remaining(job, 0);
@@ -343,8 +372,6 @@ static void finish_bitmap(BackupJob *s, bool success)
     bool consume = (success || s->bitmap_mode == BACKUP_BITMAP_ALWAYS) &&
                    s->bitmap_mode != BACKUP_BITMAP_NEVER;
 
-    if (!s->bitmap)
-        return;
     if (consume)
         bitmap_abdicate(s->bitmap);
     else
@@ -359,7 +386,6 @@ static void finish_bitmap(BackupJob *s, bool success)
         }
     }
     node_bitmaps_changed(s->source);
-    s->bitmap = NULL;
 }
 
 static void coroutine_fn backup_clean(Job *job)
@@ -368,11 +394,15 @@ static void coroutine_fn backup_clean(Job *job)
 
     backup_hook_stop(s);
     backup_wait_tasks(s);
-    if (s->bitmap && !s->started)
-        bitmap_reclaim(s->bitmap);      /* the setup failed: nothing happened */
-    else
+    if (s->bitmap && !s->ran)
+        bitmap_reclaim(s->bitmap);      /* it never ran: nothing was copied */
+    else if (s->bitmap)
         finish_bitmap(s, job->ret == 0);
+    s->bitmap = NULL;
     job_dirty_destroy(&s->todo);
+    if (s->read_locks)
+        node_range_lock_reads_stop(s->target);
+    s->read_locks = false;
 }
 
 static void backup_free(Job *job)
@@ -382,6 +412,7 @@ static void backup_free(Job *job)
 
     while ((t = g_queue_pop_head(&s->done)))
         g_free(t);
+    g_free(s->bitmap_name);
 }
 
 const JobDriver backup_job_driver = {
@@ -389,6 +420,8 @@ const JobDriver backup_job_driver = {
     .instance_size = sizeof(BackupJob),
     .attrs = backup_attrs,
     .co_setup = backup_setup,
+    .begin = backup_begin,
+    .undo_begin = backup_undo_begin,
     .co_run = backup_run,
     .co_clean = backup_clean,
     .free = backup_free,

@@ -61,8 +61,11 @@ struct BackupJob {
     BackupSync sync;
     BackupBitmapMode bitmap_mode;
     JobOnError on_source_error, on_target_error;
-    DirtyBitmap *bitmap;        /* the user's bitmap, with a successor for the job's time */
-    bool started;               /* the setup went through: the point in time is taken */
+    char *bitmap_name;
+    DirtyBitmap *bitmap;        /* the user's bitmap, with a successor from begin on */
+    bool began;                 /* the point in time is taken (begin) */
+    bool ran;                   /* run started: the end decides about the bitmap */
+    bool read_locks;            /* serialise: the target's reads are tracked */
 
     JobDirty todo;
     bool serialise;             /* the target reads the source below it (fleecing) */
@@ -81,9 +84,9 @@ struct BackupJob {
     unsigned hooks_in_flight;
 };
 
-/* Starts the hook on the source (and the target's read locks when serialise). */
-void coroutine_fn backup_hook_start(BackupJob *s);
-/* Stops it and waits for the copies it runs. */
+/* Starts the hook on the source (no yield). */
+void backup_hook_start(BackupJob *s);
+/* Stops it and waits for the copies it runs (no yield when none runs). */
 void coroutine_fn backup_hook_stop(BackupJob *s);
 /* Claims the next marked run from the cursor and copies it in a coroutine; false: none. */
 bool backup_start_task(BackupJob *s);

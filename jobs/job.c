@@ -229,8 +229,17 @@ static Job *job_new(const JobDriver *drv, const JobSpec *spec, const char *xml, 
     return job;
 }
 
-Job *coroutine_fn job_co_create(const JobDriver *drv, const JobSpec *spec, const char *xml,
-                                uint32_t uid, GError **errp)
+void coroutine_fn job_co_discard(Job *job)
+{
+    if (job->drv->co_clean)
+        job->drv->co_clean(job);
+    job_unfreeze_links(job);
+    job_release_nodes(job);
+    job_unref(job);
+}
+
+static Job *coroutine_fn job_co_setup_with(const JobDriver *drv, const JobSpec *spec,
+                                           const char *xml, uint32_t uid, GError **errp)
 {
     Job *job;
 
@@ -240,14 +249,42 @@ Job *coroutine_fn job_co_create(const JobDriver *drv, const JobSpec *spec, const
     graph_co_lock();            /* the graph holds still while the job takes its nodes */
     int r = drv->co_setup(job, spec, errp);
     graph_unlock();
-    if (r < 0 || !job_check_id(spec->id, errp)) {
-        if (job->drv->co_clean)
-            job->drv->co_clean(job);
-        job_unfreeze_links(job);
-        job_release_nodes(job);
-        job_unref(job);
+    if (r < 0) {
+        job_co_discard(job);
         return NULL;
     }
+    return job;
+}
+
+Job *coroutine_fn job_co_setup(const JobSpec *spec, const char *xml, uint32_t uid,
+                               GError **errp)
+{
+    const JobDriver *drv = job_driver_find(spec->type);
+
+    if (!drv) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT, "Unknown job type '%s'",
+                    spec->type);
+        return NULL;
+    }
+    return job_co_setup_with(drv, spec, xml, uid, errp);
+}
+
+bool job_begin(Job *job, GError **errp)
+{
+    /* Another job may have taken the id while the setup yielded. */
+    if (!job_check_id(job->id, errp))
+        return false;
+    return !job->drv->begin || job->drv->begin(job, errp);
+}
+
+void job_undo_begin(Job *job)
+{
+    if (job->drv->undo_begin)
+        job->drv->undo_begin(job);
+}
+
+void job_start(Job *job)
+{
     g_queue_push_tail(&job_queue, job);
     if (job_listener && job_listener->added)
         job_listener->added(job);
@@ -259,20 +296,31 @@ Job *coroutine_fn job_co_create(const JobDriver *drv, const JobSpec *spec, const
     job->rate_mark_us = job->notify_mark_us = (uint64_t)g_get_monotonic_time();
     job_state_transition(job, JOB_STATUS_RUNNING);
     coroutine_wake(job->co);
+}
+
+/* Begins and starts a job that was set up, or discards it. */
+static Job *coroutine_fn job_co_launch(Job *job, GError **errp)
+{
+    if (!job)
+        return NULL;
+    if (!job_begin(job, errp)) {
+        job_co_discard(job);
+        return NULL;
+    }
+    job_start(job);
     return job;
+}
+
+Job *coroutine_fn job_co_create(const JobDriver *drv, const JobSpec *spec, const char *xml,
+                                uint32_t uid, GError **errp)
+{
+    return job_co_launch(job_co_setup_with(drv, spec, xml, uid, errp), errp);
 }
 
 Job *coroutine_fn job_co_start(const JobSpec *spec, const char *xml, uint32_t uid,
                                GError **errp)
 {
-    const JobDriver *drv = job_driver_find(spec->type);
-
-    if (!drv) {
-        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT, "Unknown job type '%s'",
-                    spec->type);
-        return NULL;
-    }
-    return job_co_create(drv, spec, xml, uid, errp);
+    return job_co_launch(job_co_setup(spec, xml, uid, errp), errp);
 }
 
 /* ---- verbs -------------------------------------------------------------------------- */

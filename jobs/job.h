@@ -84,6 +84,14 @@ typedef struct JobDriver {
      * failure the framework releases whatever was taken.
      */
     int coroutine_fn (*co_setup)(Job *job, const JobSpec *spec, GError **errp);
+    /*
+     * Optional: takes the job's point in time right before it starts,
+     * without yielding (Manager.Transaction runs it among the other
+     * actions); undo_begin, also without yielding, gives it back when the
+     * transaction fails after it.
+     */
+    bool (*begin)(Job *job, GError **errp);
+    void (*undo_begin)(Job *job);
     /* The work.  Calls job_pause_point / job_rate_limit between steps. */
     int coroutine_fn (*co_run)(Job *job, GError **errp);
     /* Complete() on a ready job: leave the ready loop and pivot. */
@@ -189,6 +197,19 @@ GList *job_list(void);
  */
 Job *coroutine_fn job_co_start(const JobSpec *spec, const char *xml, uint32_t uid,
                                GError **errp);
+/*
+ * Manager.Transaction's steps: job_co_setup checks spec and takes the
+ * nodes (it may yield; the job is not visible yet); job_begin takes its
+ * point in time (no yield); job_start makes it visible and runs it.  A job
+ * that does not start goes with job_co_discard (after job_undo_begin if
+ * it began).
+ */
+Job *coroutine_fn job_co_setup(const JobSpec *spec, const char *xml, uint32_t uid,
+                               GError **errp);
+bool job_begin(Job *job, GError **errp);
+void job_undo_begin(Job *job);
+void job_start(Job *job);
+void coroutine_fn job_co_discard(Job *job);
 /* The same with a given driver (tests). */
 Job *coroutine_fn job_co_create(const JobDriver *drv, const JobSpec *spec, const char *xml,
                                 uint32_t uid, GError **errp);
