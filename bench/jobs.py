@@ -25,7 +25,11 @@ copy of both images, made before its daemon starts.
   per-100 ms IOPS log with wall-clock stamps; fio stops after the stream.
   Reports the rate during the stream as a fraction of the idle rate.
 
-  bench/jobs.py [--reps 1] [--blockgraphd PATH] [--tests stream,commit,active,guest]
+- backup: a full backup of the overlay (1 GiB through the chain) into a
+  fresh qcow2, timed from the start call to the job's end
+  (blockdev-backup sync=full for qemu-storage-daemon).
+
+  bench/jobs.py [--reps 1] [--blockgraphd PATH] [--tests stream,commit,active,backup,guest]
 
 Build blockgraphd without sanitizers (meson setup build-rel
 --buildtype=release).  A measurement, never a test assertion.
@@ -268,10 +272,53 @@ def guest_rate(server, masters, workdir, args, name, stream_s):
     return idle, busy, stream_end - stream_start
 
 
+# ---- backup ---------------------------------------------------------------------------
+
+def start_backup(jobs, target):
+    """A full backup of the top (1 GiB through the chain) into a fresh qcow2,
+    its node added first (not timed)."""
+    if isinstance(jobs, BgJobs):
+        jobs.d.manager.AddNode('<blockdev driver="qcow2" node-name="bk"><file driver="file" '
+                               'filename="%s" aio="threads"/><backing/></blockdev>' % target)
+        return lambda: jobs.d.manager.StartJob(
+            '<job type="backup" id="j0" node-name="top" target="bk" sync="full"/>')
+    jobs.qmp.cmd('blockdev-add', **{'driver': 'file', 'node-name': 'bk-file',
+                                    'filename': target, 'aio': 'threads'})
+    jobs.qmp.cmd('blockdev-add', **{'driver': 'qcow2', 'node-name': 'bk', 'file': 'bk-file'})
+    return lambda: jobs.qmp.cmd('blockdev-backup', **{'job-id': 'j0', 'device': 'top',
+                                                      'target': 'bk', 'sync': 'full'})
+
+
+def time_backup(server, masters, workdir, args, name):
+    imgs = copy_images(workdir, masters, name)
+    target = os.path.join(workdir, name + '-backup.qcow2')
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', target, '1G'], check=True)
+    with server(imgs, workdir, args) as (jobs, _):
+        start = start_backup(jobs, target)
+        t0 = time.monotonic()
+        start()
+        jobs.wait_done()
+        elapsed = time.monotonic() - t0
+    check_data(target, masters[1], name + ' backup')
+    os.unlink(target)
+    return elapsed
+
+
+def bench_backup(masters, workdir, args):
+    best = {}
+    for name, server in SERVERS:
+        for _ in range(args.reps):
+            t = time_backup(server, masters, workdir, args, name)
+            best[name] = min(best.get(name, t), t)
+            print('  %-10s %-24s %10.3f s' % (name, 'backup full 1 GiB', t), flush=True)
+    print('%-28s %14.3f %14.3f %7.2fx' % ('backup full 1 GiB', best['blockgraph'], best['qsd'],
+                                           best['qsd'] / best['blockgraph']))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--reps', type=int, default=1, help='runs per server (best counts)')
-    ap.add_argument('--tests', default='stream,commit,active,guest')
+    ap.add_argument('--tests', default='stream,commit,active,backup,guest')
     ap.add_argument('--blockgraphd', default=os.environ.get('BLOCKGRAPHD') or
                     os.path.join(HERE, '..', 'build', 'daemon', 'blockgraphd'))
     args = ap.parse_args()
@@ -295,6 +342,8 @@ def main():
         for job, t in times.items():
             print('%-28s %14.3f %14.3f %7.2fx' % (job, t['blockgraph'], t['qsd'],
                                                    t['qsd'] / t['blockgraph']))
+        if 'backup' in tests:
+            bench_backup(masters, workdir, args)
         stream = times.get('stream', {})
         if 'guest' not in tests or not stream:
             return
