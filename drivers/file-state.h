@@ -12,6 +12,8 @@
 typedef enum FileAio {
     FILE_AIO_THREADS,
     FILE_AIO_NATIVE,
+    FILE_AIO_IO_URING,
+    FILE_AIO_AUTO,              /* aio not given: chosen at open (file_choose_aio) */
 } FileAio;
 
 typedef enum FileLocking {

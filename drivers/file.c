@@ -4,11 +4,13 @@
  * The `file` protocol driver: a regular file (block devices are
  * host_device's, as in QEMU: drivers/host-device.c shares this code).
  *
- * Reads and writes go through the worker pool (aio=threads, the default) or
- * Linux AIO (aio=native, which needs cache.direct=on).  Everything else that
- * may block (open, fdatasync, fallocate, ftruncate, lseek) runs in the
- * worker pool, so the main loop never waits for the disk.  The blocking
- * halves live in file-jobs.c.
+ * Reads and writes go through the loop's io_uring (aio=io_uring, and the
+ * default where the kernel permits it: file_choose_aio), the worker pool
+ * (aio=threads) or Linux AIO (aio=native, which needs cache.direct=on).
+ * With io_uring, fdatasync and fallocate go through the ring too.
+ * Everything else that may block (open, ftruncate, lseek, and the rest
+ * under the other engines) runs in the worker pool, so the loop never waits
+ * for the disk.  The blocking halves live in file-jobs.c.
  *
  * With cache.direct=on the file is opened with O_DIRECT; node->request_alignment
  * is the kernel's offset alignment (the core aligns requests to it), and
@@ -29,6 +31,7 @@
 #include <sys/stat.h>
 
 #include "aio/linux-aio.h"
+#include "aio/uring.h"
 #include "aio/worker-pool.h"
 #include "drivers/drivers.h"
 #include "drivers/file.h"
@@ -40,7 +43,7 @@
 #include "graph/node.h"
 
 
-static const char *const file_aio_values[] = { "threads", "native", NULL };
+static const char *const file_aio_values[] = { "threads", "native", "io_uring", NULL };
 static const char *const file_locking_values[] = { "auto", "on", "off", NULL };
 
 static int file_open_flags(const FileState *s, bool writable)
@@ -186,7 +189,13 @@ static long coroutine_fn file_co_rw_raw(FileState *s, bool write, uint64_t offse
     };
     long ret;
 
-    if (s->aio == FILE_AIO_THREADS) {
+    if (s->aio == FILE_AIO_IO_URING) {
+        ret = uring_co_rw(s->fd, write, offset, iov, niov, rw_flags);
+        if (ret != -ENXIO)
+            return ret;
+        /* No ring on this loop (a loop where io_uring_queue_init failed): the pool. */
+    }
+    if (s->aio != FILE_AIO_NATIVE) {
         if (file_inline_try(&s->inline_io, &job, &ret))
             return ret;
         return worker_pool_co_run(file_job_rw, &job);
@@ -318,9 +327,46 @@ static int coroutine_fn file_co_rw(BlockNode *node, bool write, uint64_t offset,
 
 static int coroutine_fn file_co_sync(FileState *s)
 {
+    int ret;
+
     if (s->no_flush)
         return 0;
+    if (s->aio == FILE_AIO_IO_URING) {
+        ret = uring_co_fdatasync(s->fd);
+        if (ret != -ENXIO)
+            return ret;
+    }
     return (int)worker_pool_co_run(file_job_fdatasync, &s->fd);
+}
+
+/* fallocate(2) through the node's engine: io_uring, else the pool. */
+static long coroutine_fn file_co_fallocate(FileState *s, FileFallocateJob *job)
+{
+    long ret;
+
+    if (s->aio == FILE_AIO_IO_URING) {
+        ret = uring_co_fallocate(job->fd, job->mode, job->offset, job->bytes);
+        if (ret != -ENXIO)
+            return ret;
+    }
+    return worker_pool_co_run(file_job_fallocate, job);
+}
+
+/* Zeroes a range that stays allocated: punch a hole, then allocate it (tmpfs). */
+static long coroutine_fn file_co_punch_and_allocate(FileState *s, FileFallocateJob *job)
+{
+    long ret;
+
+    if (s->aio != FILE_AIO_IO_URING)
+        return worker_pool_co_run(file_job_punch_and_allocate, job);
+    job->mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+    ret = file_co_fallocate(s, job);
+    if (ret < 0)
+        return ret;
+    job->mode = FALLOC_FL_KEEP_SIZE;
+    ret = file_co_fallocate(s, job);
+    /* The range reads as zeroes either way; allocation is best effort. */
+    return ret == -EOPNOTSUPP || ret == -ENOSPC ? 0 : ret;
 }
 
 int coroutine_fn file_co_preadv(BlockNode *node, uint64_t offset, uint64_t bytes,
@@ -364,7 +410,7 @@ static int coroutine_fn file_co_punch(FileState *s, uint64_t offset, uint64_t by
 
     if (!s->has_punch_hole)
         return -ENOTSUP;
-    ret = worker_pool_co_run(file_job_fallocate, &job);
+    ret = file_co_fallocate(s, &job);
     if (ret == -EOPNOTSUPP)
         s->has_punch_hole = false;
     return ret == -EOPNOTSUPP ? -ENOTSUP : (int)ret;
@@ -379,13 +425,13 @@ static int coroutine_fn file_co_zero_range(FileState *s, uint64_t offset, uint64
     long ret = -EOPNOTSUPP;
 
     if (s->has_zero_range) {
-        ret = worker_pool_co_run(file_job_fallocate, &job);
+        ret = file_co_fallocate(s, &job);
         if (ret == -EOPNOTSUPP)
             s->has_zero_range = false;
     }
     /* tmpfs and others: punch a hole and allocate it again. */
     if (ret == -EOPNOTSUPP && s->has_punch_hole) {
-        ret = worker_pool_co_run(file_job_punch_and_allocate, &job);
+        ret = file_co_punch_and_allocate(s, &job);
         if (ret == -EOPNOTSUPP)
             s->has_punch_hole = false;
     }
@@ -513,6 +559,48 @@ bool file_node_unmap(const BlockNode *node)
 
 /* ---- open, close, reopen ---- */
 
+/* aio=io_uring asked for: this loop's ring, or an error naming the node. */
+static bool file_check_uring(BlockNode *node, const FileState *s, GError **errp)
+{
+    int r;
+
+    if (s->aio != FILE_AIO_IO_URING)
+        return true;
+    r = uring_loop_init();
+    if (r < 0) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
+                    "Node '%s': aio=io_uring is not available (io_uring_setup: %s)",
+                    node->name, g_strerror(-r));
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Without an aio option: io_uring, except for buffered files on tmpfs or
+ * ramfs, whose transfers are copies that file-inline.c does on the loop
+ * thread (the kernel has no non-blocking path for them and would hand each
+ * one to an io_uring worker); the pool where io_uring is not permitted.
+ * The measurements behind this are in docs/architecture.md.
+ */
+static void file_choose_aio(BlockNode *node, FileState *s)
+{
+    int r;
+
+    if (s->aio != FILE_AIO_AUTO)
+        return;
+    s->aio = FILE_AIO_THREADS;
+    if (s->memory_fs && !s->direct)
+        return;
+    r = uring_loop_init();
+    if (r < 0) {
+        g_debug("Node '%s': io_uring is not available (%s), using aio=threads", node->name,
+                g_strerror(-r));
+        return;
+    }
+    s->aio = FILE_AIO_IO_URING;
+}
+
 static bool file_parse_options(BlockNode *node, FileState *s, const OptionSet *opts,
                                GError **errp)
 {
@@ -520,7 +608,9 @@ static bool file_parse_options(BlockNode *node, FileState *s, const OptionSet *o
     const char *locking = option_set_get_string(opts, "locking");
     const char *discard = option_set_get_string(opts, "discard");
 
-    s->aio = g_strcmp0(aio, "native") == 0 ? FILE_AIO_NATIVE : FILE_AIO_THREADS;
+    s->aio = !aio ? FILE_AIO_AUTO
+           : g_strcmp0(aio, "native") == 0 ? FILE_AIO_NATIVE
+           : g_strcmp0(aio, "io_uring") == 0 ? FILE_AIO_IO_URING : FILE_AIO_THREADS;
     s->locking = g_strcmp0(locking, "on") == 0 ? FILE_LOCKING_ON
                : g_strcmp0(locking, "off") == 0 ? FILE_LOCKING_OFF : FILE_LOCKING_AUTO;
     s->direct = option_set_get_bool(opts, "cache.direct");
@@ -540,7 +630,7 @@ static bool file_parse_options(BlockNode *node, FileState *s, const OptionSet *o
                     "Node '%s': aio=native is not available (io_setup failed)", node->name);
         return false;
     }
-    return true;
+    return file_check_uring(node, s, errp);
 }
 
 static bool file_setup_locking(BlockNode *node, FileState *s, bool supported, GError **errp)
@@ -577,6 +667,7 @@ int coroutine_fn file_co_open(BlockNode *node, const OptionSet *opts, GError **e
     s->fd = file_open_job_take_fd(job);
     s->mem_align = s->direct ? job->mem_align : 1;
     s->memory_fs = job->memory_fs;
+    file_choose_aio(node, s);
     file_inline_init(&s->inline_io, s->memory_fs, s->direct);
     node->request_alignment = s->direct ? job->offset_align : 1;
     node->size = job->size;
@@ -743,9 +834,11 @@ const OptionSpec file_options[] = {
         .description = "Path of the image file (a regular file)",
     },
     {
-        .name = "aio", .type = OPTION_ENUM, .default_value = "threads",
+        .name = "aio", .type = OPTION_ENUM,
         .enum_values = file_aio_values,
-        .description = "I/O engine: threads (worker pool) or native (Linux AIO, needs cache.direct=on)",
+        .description = "I/O engine: threads (worker pool), native (Linux AIO, needs "
+                       "cache.direct=on) or io_uring; unset: io_uring where the kernel "
+                       "permits it, except buffered on tmpfs (threads)",
     },
     {
         .name = "locking", .type = OPTION_ENUM, .default_value = "auto",

@@ -4,7 +4,7 @@ set -euo pipefail
 
 packages=(
   build-essential meson ninja-build pkg-config clang
-  libsystemd-dev libxml2-dev libaio-dev libglib2.0-dev libcmocka-dev
+  libsystemd-dev libxml2-dev libaio-dev liburing-dev libglib2.0-dev libcmocka-dev
   zlib1g-dev libzstd-dev libgnutls28-dev valgrind
   dbus python3 python3-dbus python3-gi polkitd systemd util-linux passwd
   libnbd-dev qemu-utils qemu-system-common libnbd-bin nbdkit fio openssl

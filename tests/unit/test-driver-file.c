@@ -24,8 +24,10 @@
 #include <glib.h>
 
 #include "aio/linux-aio.h"
+#include "aio/uring.h"
 #include "aio/loop.h"
 #include "aio/worker-pool.h"
+#include "drivers/file-state.h"
 #include "graph/error.h"
 #include "graph/graph.h"
 #include "graph/io.h"
@@ -40,6 +42,8 @@ typedef struct Fixture {
 
 /* Where the images go: a disk file system, then tmpfs (no ZERO_RANGE there). */
 static const char *test_base = "/var/tmp";
+/* The aio option every node gets unless the test names one; NULL: the default. */
+static const char *test_engine;
 
 static int setup(void **state)
 {
@@ -112,6 +116,8 @@ static BlockNode *coroutine_fn add_file_node_va(Fixture *f, GError **err, va_lis
     blockdev_spec_set(spec, "driver", "file");
     blockdev_spec_set(spec, "node-name", "disk0");
     blockdev_spec_set(spec, "filename", f->path);
+    if (test_engine)
+        blockdev_spec_set(spec, "aio", test_engine);
     while ((name = va_arg(ap, const char *)))
         blockdev_spec_set(spec, name, va_arg(ap, const char *));
     return graph_co_add_node(spec, err);
@@ -672,7 +678,7 @@ static void body_errors(Fixture *f)
     assert_non_null(strstr(err->message, "cache.direct"));
     g_clear_error(&err);
 
-    assert_null(add_file_node(f, &err, "aio", "io_uring", NULL));
+    assert_null(add_file_node(f, &err, "aio", "io_uring_sqpoll", NULL));
     assert_true(g_error_matches(err, BG_ERROR, BG_ERROR_INVALID_ARGUMENT));
     g_clear_error(&err);
 
@@ -696,6 +702,103 @@ static void test_open_errors(void **state)
     run_co(body_errors, state);
 }
 
+/* ---- the engine ---- */
+
+/* Without aio: io_uring where the loop has a ring, but the pool for buffered tmpfs. */
+static void body_default_engine(Fixture *f)
+{
+    BlockChild *c = open_rw(f, NULL);
+    const FileState *s = c->node->opaque;
+    FileAio expect = s->memory_fs || uring_loop_init() < 0 ? FILE_AIO_THREADS
+                                                            : FILE_AIO_IO_URING;
+
+    assert_int_equal(s->aio, expect);
+    close_node(c);
+}
+
+static void test_default_engine(void **state)
+{
+    if (test_engine)
+        skip();
+    run_co(body_default_engine, state);
+}
+
+/* A flush, then zeroes and a discard under FUA, all through the node's engine. */
+static void body_flush_zero_fua(Fixture *f)
+{
+    g_autofree uint8_t *buf = g_malloc(65536);
+    BlockChild *c = open_rw(f, "discard", "unmap", NULL);
+
+    memset(buf, 0x6b, 65536);
+    assert_int_equal(node_co_pwrite(c, 0, 65536, buf, BLOCK_REQ_FUA), 0);
+    assert_int_equal(node_co_flush(c), 0);
+    assert_int_equal(node_co_pwrite_zeroes(c, 4096, 8192, BLOCK_REQ_FUA), 0);
+    assert_int_equal(node_co_pdiscard(c, 32768, 4096), 0);
+    assert_file_zero(f, 4096, 8192);
+    assert_file_zero(f, 32768, 4096);
+    assert_file_bytes(f, 0, buf, 4096);
+    assert_file_bytes(f, 12288, buf, 32768 - 12288);
+    close_node(c);
+}
+
+static void test_flush_zero_fua(void **state)
+{
+    run_co(body_flush_zero_fua, state);
+}
+
+/*
+ * Under tests/tools/no-io-uring (BG_TEST_URING_ERRNO names the errno it
+ * makes io_uring_setup fail with): aio=io_uring is refused naming the node,
+ * and the default falls back to the pool.
+ */
+static void body_uring_refused(Fixture *f)
+{
+    g_autoptr(GError) err = NULL;
+    const char *expect = g_getenv("BG_TEST_URING_ERRNO");
+
+    assert_int_equal(uring_loop_init(), strcmp(expect, "ENOSYS") == 0 ? -ENOSYS : -EPERM);
+    assert_null(add_file_node(f, &err, "aio", "io_uring", NULL));
+    assert_true(g_error_matches(err, BG_ERROR, BG_ERROR_NOT_SUPPORTED));
+    assert_non_null(strstr(err->message, "'disk0'"));
+    assert_non_null(strstr(err->message, "aio=io_uring"));
+    body_default_engine(f);
+    assert_false(uring_loop_ready());
+}
+
+static void test_uring_refused(void **state)
+{
+    if (!g_getenv("BG_TEST_URING_ERRNO"))
+        skip();
+    run_co(body_uring_refused, state);
+}
+
+/* The engines to run every test with; io_uring only where the kernel permits it. */
+static const char *const engines[] = { NULL, "threads", "io_uring" };
+
+static void uring_init_co(void *opaque)
+{
+    *(int *)opaque = uring_loop_init();
+}
+
+static int run_groups(const struct CMUnitTest *tests, size_t n, const char *base)
+{
+    int uring = 0, ret = 0;
+
+    aio_run_coroutine(uring_init_co, &uring);
+    test_base = base;
+    for (size_t i = 0; i < G_N_ELEMENTS(engines); i++) {
+        g_autofree char *name = g_strdup_printf("%s aio=%s", base, engines[i] ?: "default");
+
+        if (g_strcmp0(engines[i], "io_uring") == 0 && uring < 0) {
+            print_message("io_uring: %s, skipping aio=io_uring\n", g_strerror(-uring));
+            continue;
+        }
+        test_engine = engines[i];
+        ret |= _cmocka_run_group_tests(name, tests, n, NULL, NULL);
+    }
+    return ret;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -713,18 +816,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_only_refusal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auto_read_only_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_default_engine, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush_zero_fua, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uring_refused, setup, teardown),
     };
     int ret;
 
     if (g_getenv("BG_TEST_DIR")) {
-        test_base = g_getenv("BG_TEST_DIR");
-        ret = cmocka_run_group_tests_name(test_base, tests, NULL, NULL);
+        ret = run_groups(tests, G_N_ELEMENTS(tests), g_getenv("BG_TEST_DIR"));
     } else {
-        ret = cmocka_run_group_tests_name("/var/tmp", tests, NULL, NULL);
-        if (g_file_test("/dev/shm", G_FILE_TEST_IS_DIR)) {
-            test_base = "/dev/shm";
-            ret |= cmocka_run_group_tests_name("/dev/shm", tests, NULL, NULL);
-        }
+        ret = run_groups(tests, G_N_ELEMENTS(tests), "/var/tmp");
+        if (g_file_test("/dev/shm", G_FILE_TEST_IS_DIR))
+            ret |= run_groups(tests, G_N_ELEMENTS(tests), "/dev/shm");
     }
 
     linux_aio_shutdown();
