@@ -252,7 +252,8 @@ class SignalRecorder:
 class Daemon:
     """blockgraphd on a private bus.  Use as a context manager."""
 
-    def __init__(self, config_dir=None, args=(), wait=True, policy_file=None):
+    def __init__(self, config_dir=None, args=(), wait=True, policy_file=None, prefix=()):
+        self.prefix = list(prefix)      # a wrapper the daemon runs under
         self.tmpdir = tempfile.mkdtemp(prefix='bgtest-')
         self.policy_file = policy_file
         self.config_dir = config_dir
@@ -283,7 +284,7 @@ class Daemon:
         self.dbus_daemon = DBusDaemon(self.tmpdir, self.policy_file)
         self.address = self.dbus_daemon.address
         self.bus = dbus.bus.BusConnection(self.address)
-        cmd = [BLOCKGRAPHD, '--address=' + self.address]
+        cmd = self.prefix + [BLOCKGRAPHD, '--address=' + self.address]
         if self.config_dir:
             cmd.append('--config-dir=' + self.config_dir)
         cmd += self.args

@@ -24,8 +24,11 @@ def make_image(path, size, chunks=()):
 
 
 def add_file_node(d, name, img, read_only=False):
-    d.manager.AddNode('<blockdev driver="file" node-name="%s" filename="%s"%s/>'
-                      % (name, img, ' read-only="on"' if read_only else ''))
+    """A file node; BG_TEST_AIO (set by meson for some tests) picks its aio engine."""
+    aio = os.environ.get('BG_TEST_AIO')
+    d.manager.AddNode('<blockdev driver="file" node-name="%s" filename="%s"%s%s/>'
+                      % (name, img, ' read-only="on"' if read_only else '',
+                         ' aio="%s"' % aio if aio else ''))
 
 
 def add_export(d, eid, node, sock, writable=True, name=None):
