@@ -3,15 +3,21 @@
 """NBD data-path benchmark: blockgraphd vs qemu-storage-daemon vs nbdkit.
 
 All three serve the same raw image (one copy each, in tmpfs /dev/shm) over
-a unix socket, with the file driver and aio=threads where there is a
-choice; fio (ioengine=nbd) runs 4k random read / write at iodepth 32 and 1M
-sequential read / write at iodepth 8 against each, the servers taking turns
-per workload, --reps times (best run counts).  Prints one line per
-workload with the three results and our ratio to each.
+a unix socket with the file driver: blockgraphd with its default engine
+(--aio to name one), qemu-storage-daemon with aio=io_uring (--qsd-aio),
+nbdkit with 16 threads (--nbdkit-threads).  fio (ioengine=nbd) runs 4k
+random read / write at iodepth 32 and 1M sequential read / write at
+iodepth 8 against each, then 4k random reads at iodepth 1 for the p99
+completion latency, the servers taking turns per workload, --reps times
+(the best run counts).  Prints one line per workload with the three
+results and our ratio to each (for latency: theirs / ours, so above 1 is
+better for us too).
 
   bench/nbd-fio.py [--runtime 10] [--reps 2] [--size-mib 1024]
                    [--blockgraphd PATH] [--only blockgraph,qsd,nbdkit]
                    [--workloads randread-4k-qd32,...] [--perf FILE] [--jobs 1]
+                   [--aio io_uring|threads] [--qsd-aio io_uring|threads]
+                   [--nbdkit-threads 16]
 
 Build blockgraphd without sanitizers for meaningful numbers
 (meson setup build-rel --buildtype=release).  Timings are never test
@@ -28,27 +34,31 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
 sys.path.insert(0, HERE)
-from fiolib import WORKLOADS, run_fio  # noqa: E402
+from fiolib import LATENCY_WORKLOADS, WORKLOADS, run_fio, run_fio_p99  # noqa: E402
 from nbdservers import SERVERS  # noqa: E402
 
 
-def record(results, wl, name, value):
+def record(results, wl, name, value, lower_is_better=False):
     """Best of the repetitions: the machine's load only ever slows a run down."""
     best = results.setdefault(wl, {})
-    best[name] = max(best.get(name, 0.0), value)
+    pick = min if lower_is_better else max
+    best[name] = pick(best.get(name, value), value)
 
 
 def report(results):
     print('\n%-18s %14s %14s %14s %10s %10s' %
           ('workload', 'blockgraph', 'qsd', 'nbdkit', 'vs qsd', 'vs nbdkit'))
-    for wl, _, _, _, unit in WORKLOADS:
+    rows = [(w[0], w[4]) for w in WORKLOADS] + [(w[0], 'us') for w in LATENCY_WORKLOADS]
+    for wl, unit in rows:
         r = results.get(wl)
         if not r:
             continue
         bg = r.get('blockgraph')
 
         def ratio(other):
-            return '%9.2fx' % (bg / r[other]) if bg and r.get(other) else '%10s' % '-'
+            if not bg or not r.get(other):
+                return '%10s' % '-'
+            return '%9.2fx' % (r[other] / bg if unit == 'us' else bg / r[other])
 
         def cell(k):
             return '%14s' % ('%.1f %s' % (r[k], unit) if k in r else '-')
@@ -68,6 +78,9 @@ def main():
     ap.add_argument('--jobs', type=int, default=1,
                     help='fio processes, one NBD connection each (default 1)')
     ap.add_argument('--perf', default='', help='perf record blockgraphd into this file')
+    ap.add_argument('--aio', default='', help="blockgraphd's engine (default: its own choice)")
+    ap.add_argument('--qsd-aio', default='io_uring')
+    ap.add_argument('--nbdkit-threads', type=int, default=16)
     args = ap.parse_args()
     args.workloads = [w for w in args.workloads.split(',') if w]
     for tool in ('fio', 'qemu-storage-daemon', 'nbdkit'):
@@ -101,6 +114,16 @@ def main():
                         record(results, wl, name, value)
                         print('  %-18s %-10s run %d: %10.1f %s'
                               % (wl, name, rep + 1, value, unit), flush=True)
+            for wl, rw, bs, qd in LATENCY_WORKLOADS:
+                if args.workloads and wl not in args.workloads:
+                    continue
+                for rep in range(args.reps):
+                    for name in names:
+                        p99 = run_fio_p99(uris[name], rw, bs, qd, args.runtime,
+                                          args.size_mib << 20)
+                        record(results, wl, name, p99, lower_is_better=True)
+                        print('  %-18s %-10s run %d: %10.1f us' % (wl, name, rep + 1, p99),
+                              flush=True)
         report(results)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """The three NBD servers the benchmarks compare, each serving one raw image
-on a unix socket: blockgraphd (file node, aio=threads), qemu-storage-daemon
-(file node, aio=threads) and nbdkit (file plugin).  Each is a context
-manager that yields the NBD URI; `args` needs .blockgraphd and .perf, and
-may have .tls_dir: then every server requires TLS with the x509 files of
+on a unix socket: blockgraphd (file node; aio as args.aio says, unset: the
+daemon's own choice), qemu-storage-daemon (file node, aio=args.qsd_aio,
+io_uring unless set) and nbdkit (file plugin, args.nbdkit_threads threads,
+16 unless set).  Each is a context manager that yields the NBD URI; `args`
+needs .blockgraphd and .perf, and may have .tls_dir: then every server requires TLS with the x509 files of
 that directory (server and client certificates, as tests/interop/tlscerts.py
 makes them) and checks the client's certificate, and the URI is an nbds one
 that names the directory for libnbd."""
@@ -29,6 +30,16 @@ def _uri(sock, args, name='disk0'):
     return 'nbds+unix:///%s?socket=%s&tls-certificates=%s' % (name, sock, _tls_dir(args))
 
 
+def aio_attr(args):
+    """ aio="…" for blockgraphd's file node, or nothing: the daemon chooses."""
+    aio = getattr(args, 'aio', '')
+    return ' aio="%s"' % aio if aio else ''
+
+
+def qsd_aio(args):
+    return getattr(args, 'qsd_aio', '') or 'io_uring'
+
+
 @contextlib.contextmanager
 def blockgraph_server(img, workdir, args):
     import bgtest
@@ -39,10 +50,10 @@ def blockgraph_server(img, workdir, args):
     tls = '    <tls dir="%s"/>\n' % _tls_dir(args) if _tls_dir(args) else ''
     with open(os.path.join(conf, 'bench.xml'), 'w') as f:
         f.write('<blockgraph>\n'
-                '  <blockdev driver="file" node-name="disk0" filename="%s" aio="threads"/>\n'
+                '  <blockdev driver="file" node-name="disk0" filename="%s"%s/>\n'
                 '  <export type="nbd" id="e0" node-name="disk0" name="disk0" writable="on">\n'
                 '    <server type="unix" path="%s"/>\n%s  </export>\n</blockgraph>\n'
-                % (img, sock, tls))
+                % (img, aio_attr(args), sock, tls))
     with bgtest.Daemon(config_dir=conf) as d:
         wait_for_socket(sock, d.proc, 'blockgraphd')
         perf = None
@@ -80,7 +91,7 @@ def qsd_server(img, workdir, args):
         creds = ',tls-creds=tls0'
     return process_server(
         ['qemu-storage-daemon'] + tls +
-        ['--blockdev', 'driver=file,node-name=disk0,filename=%s,aio=threads' % img,
+        ['--blockdev', 'driver=file,node-name=disk0,filename=%s,aio=%s' % (img, qsd_aio(args)),
          '--nbd-server', 'addr.type=unix,addr.path=%s%s' % (sock, creds),
          '--export', 'type=nbd,id=e0,node-name=disk0,name=disk0,writable=on'],
         sock, 'qemu-storage-daemon', _uri(sock, args))
@@ -91,7 +102,8 @@ def nbdkit_server(img, workdir, args):
     tls = []
     if _tls_dir(args):
         tls = ['--tls=require', '--tls-certificates=' + _tls_dir(args), '--tls-verify-peer']
-    return process_server(['nbdkit', '--foreground', '--unix', sock] + tls +
+    threads = ['--threads', str(getattr(args, 'nbdkit_threads', 0) or 16)]
+    return process_server(['nbdkit', '--foreground', '--unix', sock] + threads + tls +
                           ['file', 'file=' + img], sock, 'nbdkit', _uri(sock, args, ''))
 
 

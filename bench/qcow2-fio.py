@@ -7,11 +7,13 @@ fio (ioengine=nbd) runs 4k random read / write at iodepth 32 and 1M
 sequential read / write at iodepth 8.  Two image states: "fresh" (empty,
 every write allocates; reads see zeroes) and "full" (every cluster
 allocated).  Each server gets its own copy of the image, made before it
-starts, so both see the same state.  Prints results and our ratio.
+starts, so both see the same state.  blockgraphd's file node uses its
+default engine (--aio names one), qsd's aio=io_uring (--qsd-aio).  Prints
+results and our ratio.
 
   bench/qcow2-fio.py [--runtime 10] [--size-mib 1024] [--blockgraphd PATH]
                      [--states fresh,full] [--workloads randread-4k-qd32,...]
-                     [--reps 1] [--jobs 1]
+                     [--reps 1] [--jobs 1] [--aio ENGINE] [--qsd-aio io_uring]
 
 Build blockgraphd without sanitizers (meson setup build-rel
 --buildtype=release).  A measurement, never a test assertion.
@@ -44,11 +46,11 @@ def start_blockgraph(img, sock, workdir, args):
     with open(os.path.join(conf, 'bench.xml'), 'w') as f:
         f.write('<blockgraph>\n'
                 '  <blockdev driver="qcow2" node-name="disk0">\n'
-                '    <file driver="file" filename="%s" aio="threads"/>\n'
+                '    <file driver="file" filename="%s"%s/>\n'
                 '  </blockdev>\n'
                 '  <export type="nbd" id="e0" node-name="disk0" name="disk0" writable="on">\n'
                 '    <server type="unix" path="%s"/>\n  </export>\n</blockgraph>\n'
-                % (img, sock))
+                % (img, ' aio="%s"' % args.aio if args.aio else '', sock))
     return subprocess.Popen([args.blockgraphd, '--address=unix:path=%s/bus' % workdir,
                              '--config-dir=' + conf],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
@@ -57,7 +59,7 @@ def start_blockgraph(img, sock, workdir, args):
 def start_qsd(img, sock, workdir, args):
     return subprocess.Popen(
         ['qemu-storage-daemon',
-         '--blockdev', 'driver=file,node-name=f0,filename=%s,aio=threads' % img,
+         '--blockdev', 'driver=file,node-name=f0,filename=%s,aio=%s' % (img, args.qsd_aio),
          '--blockdev', 'driver=qcow2,node-name=disk0,file=f0',
          '--nbd-server', 'addr.type=unix,addr.path=%s' % sock,
          '--export', 'type=nbd,id=e0,node-name=disk0,name=disk0,writable=on'],
@@ -113,6 +115,8 @@ def main():
     ap.add_argument('--reps', type=int, default=1, help='runs per server and workload (best counts)')
     ap.add_argument('--jobs', type=int, default=1,
                     help='fio processes, one NBD connection each (default 1)')
+    ap.add_argument('--aio', default='', help="blockgraphd's engine (default: its own choice)")
+    ap.add_argument('--qsd-aio', default='io_uring')
     args = ap.parse_args()
     args.workloads = [w for w in args.workloads.split(',') if w]
     for tool in ('fio', 'qemu-storage-daemon', 'qemu-img', 'dbus-daemon'):
