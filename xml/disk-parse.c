@@ -13,7 +13,7 @@
 typedef struct DiskDriver {
     char *format;           /* type= of the top layer */
     const char *direct, *no_flush;  /* cache= mapped, NULL: not given */
-    char *io;               /* native|threads */
+    char *io;               /* native|threads|io_uring: the file node's aio */
     char *discard;
     char *detect_zeroes;    /* the top layer only */
 } DiskDriver;
@@ -144,7 +144,7 @@ static bool check_value(DiskParser *p, const xmlNode *elem, const char *attr, co
 
 static bool parse_driver(DiskParser *p, const xmlNode *elem, GError **errp)
 {
-    static const char *const io_values[] = { "native", "threads", NULL };
+    static const char *const io_values[] = { "native", "threads", "io_uring", NULL };
     static const char *const discard_values[] = { "unmap", "ignore", NULL };
     static const char *const dz_values[] = { "off", "on", "unmap", NULL };
     static const char *const onoff[] = { "on", "off", NULL };
@@ -156,11 +156,6 @@ static bool parse_driver(DiskParser *p, const xmlNode *elem, GError **errp)
     d->io = bg_xml_get_attr(elem, "io");
     d->discard = bg_xml_get_attr(elem, "discard");
     d->detect_zeroes = bg_xml_get_attr(elem, "detect_zeroes");
-    if (g_strcmp0(d->io, "io_uring") == 0) {
-        bg_xml_set_error(errp, BG_ERROR_NOT_SUPPORTED, p->source, elem,
-                         "<driver io='io_uring'> is not supported (native or threads)");
-        return false;
-    }
     if ((cache && !parse_cache(p, elem, cache, errp)) ||
         !check_value(p, elem, "io", d->io, io_values, errp) ||
         !check_value(p, elem, "discard", d->discard, discard_values, errp) ||

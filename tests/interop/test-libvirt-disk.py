@@ -24,6 +24,12 @@ CHAIN = '''<disk type='file' device='disk'>
   <alias name='virtio-disk0'/>
 </disk>'''
 
+URING_DISK = '''<disk type='file' device='disk'>
+  <driver name='qemu' type='raw' io='io_uring'/>
+  <source file='%s'/>
+  <target dev='vdb' bus='virtio'/>
+</disk>'''
+
 
 def options(d, name):
     """The node's options from GetXML: attributes, cache.* and children by role."""
@@ -88,6 +94,17 @@ def main():
                  (d.props(o, bgtest.NODE) for o in d.managed_objects()
                   if bgtest.NODE in d.managed_objects()[o])]
         bgtest.check_equal(names, [], 'RemoveDisk removed every node of the disk')
+
+        # io='io_uring' is the storage node's aio=io_uring (where the kernel permits it).
+        raw = os.path.join(d.tmpdir, 'plain.raw')
+        nbdtest.make_image(raw, MiB)
+        try:
+            d.manager.AddDisk(URING_DISK % raw)
+        except bgtest.dbus.exceptions.DBusException as e:
+            bgtest.check('aio=io_uring is not available' in e.get_dbus_message(),
+                         e.get_dbus_message())
+        else:
+            expect(d, 'libvirt-1-storage', driver='file', aio='io_uring')
 
 
 bgtest.run(main)
