@@ -17,7 +17,10 @@ better for us too).
                    [--blockgraphd PATH] [--only blockgraph,qsd,nbdkit]
                    [--workloads randread-4k-qd32,...] [--perf FILE] [--jobs 1]
                    [--aio io_uring|threads] [--qsd-aio io_uring|threads]
-                   [--nbdkit-threads 16]
+                   [--nbdkit-threads 16] [--dir /dev/shm] [--direct]
+
+--dir and --direct (blockgraphd's node with cache.direct=on) compare
+engines on a disk file system: `--only blockgraph --dir /var/tmp --aio X`.
 
 Build blockgraphd without sanitizers for meaningful numbers
 (meson setup build-rel --buildtype=release).  Timings are never test
@@ -81,13 +84,15 @@ def main():
     ap.add_argument('--aio', default='', help="blockgraphd's engine (default: its own choice)")
     ap.add_argument('--qsd-aio', default='io_uring')
     ap.add_argument('--nbdkit-threads', type=int, default=16)
+    ap.add_argument('--dir', default='/dev/shm', help='where the images go')
+    ap.add_argument('--direct', action='store_true', help='blockgraphd: cache.direct=on')
     args = ap.parse_args()
     args.workloads = [w for w in args.workloads.split(',') if w]
     for tool in ('fio', 'qemu-storage-daemon', 'nbdkit'):
         if not shutil.which(tool):
             print('SKIP: %s not installed' % tool)
             sys.exit(77)
-    workdir = tempfile.mkdtemp(prefix='bg-nbd-bench-', dir='/dev/shm')
+    workdir = tempfile.mkdtemp(prefix='bg-nbd-bench-', dir=args.dir)
     names = args.only.split(',')
     try:
         # One copy of the same image per server, so that they can all run at

@@ -50,10 +50,12 @@ def blockgraph_server(img, workdir, args):
     tls = '    <tls dir="%s"/>\n' % _tls_dir(args) if _tls_dir(args) else ''
     with open(os.path.join(conf, 'bench.xml'), 'w') as f:
         f.write('<blockgraph>\n'
-                '  <blockdev driver="file" node-name="disk0" filename="%s"%s/>\n'
+                '  <blockdev driver="file" node-name="disk0" filename="%s"%s%s\n'
                 '  <export type="nbd" id="e0" node-name="disk0" name="disk0" writable="on">\n'
                 '    <server type="unix" path="%s"/>\n%s  </export>\n</blockgraph>\n'
-                % (img, aio_attr(args), sock, tls))
+                % (img, aio_attr(args),
+                   '><cache direct="on"/></blockdev>' if getattr(args, 'direct', False) else '/>',
+                   sock, tls))
     with bgtest.Daemon(config_dir=conf) as d:
         wait_for_socket(sock, d.proc, 'blockgraphd')
         perf = None
