@@ -100,6 +100,11 @@ DirtyBitmap *bitmap_create(BlockNode *node, const char *name, uint32_t granulari
     return bm;
 }
 
+DirtyBitmap *bitmap_create_detached(BlockNode *node, uint32_t granularity)
+{
+    return bitmap_new(node, NULL, granularity);
+}
+
 void bitmap_release(DirtyBitmap *bm)
 {
     BlockNode *node = bm->node;

@@ -55,6 +55,11 @@ bool bitmap_check_new(const BlockNode *node, const char *name, uint32_t granular
 /* Adds an empty, recording bitmap after bitmap_check_new; granularity 0: the default. */
 DirtyBitmap *bitmap_create(BlockNode *node, const char *name, uint32_t granularity,
                            GError **errp);
+/*
+ * A nameless bitmap of node in no list (a job's own, which the job marks
+ * itself, as QEMU's mirror does through its filter); bitmap_free frees it.
+ */
+DirtyBitmap *bitmap_create_detached(BlockNode *node, uint32_t granularity);
 /* Removes it from its node and frees it (no checks). */
 void bitmap_release(DirtyBitmap *bm);
 /* Frees a bitmap that is in no node's list (NULL is fine). */

@@ -74,13 +74,28 @@ void node_remove_write_observer(BlockNode *node, WriteObserver *o)
     node->write_observers = g_list_remove(node->write_observers, o);
 }
 
-static void notify_written(BlockNode *node, uint64_t offset, uint64_t bytes)
+static void observe(WriteObserver *o, const WriteEvent *w)
 {
+    if (o->written)
+        o->written(o, w->offset, w->bytes);
+}
+
+/* The observers after the write; the list may change while a co_written yields. */
+static void coroutine_fn notify_written(BlockNode *node, const WriteEvent *w)
+{
+    g_autoptr(GList) hooks = NULL;
+
     for (GList *l = node->write_observers; l; l = l->next) {
         WriteObserver *o = l->data;
-        if (o->written)
-            o->written(o, offset, bytes);
+
+        if (o->co_written)
+            hooks = g_list_prepend(hooks, o);
+        else
+            observe(o, w);
     }
+    for (GList *l = hooks; l; l = l->next)
+        if (g_list_find(node->write_observers, l->data))
+            ((WriteObserver *)l->data)->co_written(l->data, w);
 }
 
 /* The before-write hooks; the list may change while one yields. */
@@ -312,6 +327,7 @@ int coroutine_fn node_co_pwritev(BlockChild *c, uint64_t offset, uint64_t bytes,
         return r;
     }
     WriteTrack track;
+    WriteEvent ev = { WRITE_KIND_DATA, offset, bytes, qiov, flags, 0 };
     write_track_begin(node, &track, offset, bytes, !is_aligned(node, offset, bytes), c);
     if (node->detect_zeroes != DETECT_ZEROES_OFF && iov_is_zero(qiov, 0, bytes)) {
         BlockReqFlags zflags = flags & BLOCK_REQ_FUA;
@@ -322,7 +338,8 @@ int coroutine_fn node_co_pwritev(BlockChild *c, uint64_t offset, uint64_t bytes,
         r = drv_rw(node, offset, bytes, qiov, flags, true);
     }
     node_bitmaps_mark(node, offset, bytes);
-    notify_written(node, offset, bytes);
+    ev.ret = r;
+    notify_written(node, &ev);
     write_track_end(node, &track);
     req_end(node);
     return r < 0 ? r : 0;
@@ -359,10 +376,12 @@ int coroutine_fn node_co_pwrite_zeroes(BlockChild *c, uint64_t offset, uint64_t 
         return r;
     }
     WriteTrack track;
+    WriteEvent ev = { WRITE_KIND_ZEROES, offset, bytes, NULL, flags, 0 };
     write_track_begin(node, &track, offset, bytes, !is_aligned(node, offset, bytes), c);
     r = do_pwrite_zeroes(node, offset, bytes, flags);
     node_bitmaps_mark(node, offset, bytes);
-    notify_written(node, offset, bytes);
+    ev.ret = r;
+    notify_written(node, &ev);
     write_track_end(node, &track);
     req_end(node);
     return r;
@@ -381,10 +400,12 @@ int coroutine_fn node_co_pdiscard(BlockChild *c, uint64_t offset, uint64_t bytes
         return r;
     }
     WriteTrack track;
+    WriteEvent ev = { WRITE_KIND_DISCARD, offset, bytes, NULL, 0, 0 };
     write_track_begin(node, &track, offset, bytes, false, c);
     r = node->drv->co_pdiscard(node, offset, bytes);
     node_bitmaps_mark(node, offset, bytes);
-    notify_written(node, offset, bytes);
+    ev.ret = r;
+    notify_written(node, &ev);
     write_track_end(node, &track);
     req_end(node);
     /* Discard is advisory: a driver that cannot do it has done nothing wrong. */

@@ -63,18 +63,37 @@ void node_range_lock_reads_stop(BlockNode *node);
  * Write observers: told of every write, zero write and discard that reached
  * node through any link, once the driver is done with it (successful or
  * not) and before the request ends, so a drain of node waits for the
- * telling too.  Active commit marks such ranges to copy again.
+ * telling too.  Mirror and active commit (jobs/mirror-core.c) mark such
+ * ranges to copy again.
  *
  * before_write (optional) runs inside the request, after it began (a drain
  * of node waits for it) and before the driver sees it; it may yield and do
  * I/O: backup's copy-before-write reads the old data (BLOCK_REQ_NESTED, so
  * that a drain of node cannot hold the read back) and writes it to its
  * target.  A negative errno fails the write, which then did not happen.
+ * A write-blocking mirror claims the range there.
+ *
+ * co_written (optional) is told instead of written, with the kind of
+ * write, its data and its result; it may yield and do I/O (a write-blocking
+ * mirror writes the range to its target before the guest's write ends).
  */
+typedef enum WriteKind {
+    WRITE_KIND_DATA,
+    WRITE_KIND_ZEROES,
+    WRITE_KIND_DISCARD,
+} WriteKind;
+typedef struct WriteEvent {
+    WriteKind kind;
+    uint64_t offset, bytes;
+    IOVector *qiov;             /* WRITE_KIND_DATA: what was written */
+    BlockReqFlags flags;
+    int ret;                    /* the write's result (negative errno) */
+} WriteEvent;
 typedef struct WriteObserver WriteObserver;
 struct WriteObserver {
     void (*written)(WriteObserver *o, uint64_t offset, uint64_t bytes);
     int coroutine_fn (*before_write)(WriteObserver *o, uint64_t offset, uint64_t bytes);
+    void coroutine_fn (*co_written)(WriteObserver *o, const WriteEvent *w);
 };
 void node_add_write_observer(BlockNode *node, WriteObserver *o);
 void node_remove_write_observer(BlockNode *node, WriteObserver *o);

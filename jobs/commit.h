@@ -4,7 +4,7 @@
 /* Between commit.c (the job type, intermediate commit) and commit-active.c. */
 
 #include "graph/io.h"
-#include "jobs/job-dirty.h"
+#include "jobs/mirror-core.h"
 #include "jobs/job.h"
 
 #define COMMIT_CHUNK (512 * 1024)
@@ -18,14 +18,8 @@ typedef struct CommitJob {
     bool base_reopened;         /* the base was read-only: writable for the job, then back */
     bool pivoted;               /* active commit: the base took the top's place */
 
-    /* Active commit: what guests write to top meanwhile is copied again. */
-    JobDirty dirty;
-    WriteObserver observer;
-    bool observing;
-    bool waiting;               /* ready and idle: the next write wakes the job */
-    bool should_complete;       /* Complete() came */
-    bool in_drain;              /* top drained from the end of run until the pivot */
-    uint64_t cursor;            /* where the next dirty run is looked for */
+    /* Active commit: the mirror engine copies what guests write meanwhile too. */
+    MirrorCore core;
 } CommitJob;
 
 int coroutine_fn commit_grow_base(CommitJob *s, GError **errp);

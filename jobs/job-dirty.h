@@ -3,7 +3,7 @@
 
 /*
  * Which ranges of a node a job still has to copy: one bit per granule
- * (active commit; QEMU's mirror keeps an HBitmap for the same).
+ * (backup's copy list; mirror and active commit use a node bitmap).
  */
 
 #include <stdbool.h>

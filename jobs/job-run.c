@@ -157,17 +157,25 @@ static uint64_t job_rate_delay_us(Job *job, uint64_t bytes, uint64_t now)
     return end > now ? end - now : 0;
 }
 
-void coroutine_fn job_progress_done(Job *job, uint64_t bytes, uint64_t copied)
+void job_progress_update(Job *job, uint64_t bytes)
 {
-    uint64_t now = (uint64_t)g_get_monotonic_time();
-
     job->progress_current += bytes;
     if (job->progress_current > job->progress_total)
         job->progress_total = job->progress_current;
-    job_measure_rate(job, now);
+    job_measure_rate(job, (uint64_t)g_get_monotonic_time());
     job_notify_progress(job, false);
+}
+
+uint64_t job_ratelimit_delay_ns(Job *job, uint64_t copied)
+{
+    return job_rate_delay_us(job, copied, (uint64_t)g_get_monotonic_time()) * 1000;
+}
+
+void coroutine_fn job_progress_done(Job *job, uint64_t bytes, uint64_t copied)
+{
+    job_progress_update(job, bytes);
     /* Also a pause point, and a turn of the loop for everyone else. */
-    job_sleep_ns(job, job_rate_delay_us(job, copied, now) * 1000);
+    job_sleep_ns(job, job_ratelimit_delay_ns(job, copied));
 }
 
 void job_transition_to_ready(Job *job)
@@ -186,9 +194,9 @@ static const char *const job_error_action_names[] = {
     [JOB_ERROR_ACTION_STOP] = "stop",
 };
 
-static JobErrorAction job_policy(const Job *job, int error)
+static JobErrorAction job_policy(JobOnError on_error, int error)
 {
-    switch (job->on_error) {
+    switch (on_error) {
     case JOB_ON_ERROR_IGNORE:
         return JOB_ERROR_ACTION_IGNORE;
     case JOB_ON_ERROR_STOP:
@@ -203,7 +211,12 @@ static JobErrorAction job_policy(const Job *job, int error)
 
 JobErrorAction job_error_action(Job *job, bool is_read, int error)
 {
-    JobErrorAction action = job_policy(job, error);
+    return job_error_action_with(job, job->on_error, is_read, error);
+}
+
+JobErrorAction job_error_action_with(Job *job, JobOnError policy, bool is_read, int error)
+{
+    JobErrorAction action = job_policy(policy, error);
     const char *op = is_read ? "read" : "write";
 
     job_emit_io_error(job, op, job_error_action_names[action]);

@@ -269,6 +269,10 @@ void job_enter(Job *job);
  * speed limit asks for the copied ones (a pause point either way).
  */
 void coroutine_fn job_progress_done(Job *job, uint64_t bytes, uint64_t copied);
+/* Accounts bytes done without waiting (copies running beside the job's coroutine). */
+void job_progress_update(Job *job, uint64_t bytes);
+/* How long (ns) the speed limit wants the job to wait after copying copied bytes more. */
+uint64_t job_ratelimit_delay_ns(Job *job, uint64_t copied);
 void job_progress_set_remaining(Job *job, uint64_t remaining);
 void job_transition_to_ready(Job *job);
 /*
@@ -277,5 +281,7 @@ void job_transition_to_ready(Job *job);
  * error (Resume retries).
  */
 JobErrorAction job_error_action(Job *job, bool is_read, int error);
+/* The same with a policy of the job type's own (mirror: on-source-error, on-target-error). */
+JobErrorAction job_error_action_with(Job *job, JobOnError policy, bool is_read, int error);
 /* Tells the listener a property changed. */
 void job_notify(Job *job, const char *property);
