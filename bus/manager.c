@@ -40,6 +40,7 @@ static const char *const bus_features[] = {
     "job-stream",
     "job-commit",
     "job-backup",
+    "job-mirror",
     "dirty-bitmaps",
     "nbd-dirty-bitmap",
     "transaction",

@@ -9,6 +9,7 @@ static const JobDriver *const job_drivers[] = {
     &stream_job_driver,
     &commit_job_driver,
     &backup_job_driver,
+    &mirror_job_driver,
 };
 
 const JobDriver *job_driver_find(const char *type)

@@ -8,3 +8,4 @@
 extern const JobDriver stream_job_driver;
 extern const JobDriver commit_job_driver;
 extern const JobDriver backup_job_driver;
+extern const JobDriver mirror_job_driver;
