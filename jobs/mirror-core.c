@@ -487,6 +487,7 @@ int coroutine_fn mirror_core_run(MirrorCore *m, GError **errp)
         m->synced = true;
         r = mirror_loop(m);
     }
+    m->synced = false;      /* from now on writes are only marked */
     wait_all(m);
     if (r < 0)
         g_set_error(errp, BG_ERROR, BG_ERROR_IO_ERROR,

@@ -151,7 +151,9 @@ static int coroutine_fn mirror_setup(Job *job, const JobSpec *spec, GError **err
     if (!s->target_link)
         return -EPERM;
     /* The filters between the replaced node and the source stay as they are. */
-    if (s->replaces != s->source && !job_freeze_chain(job, s->replaces, s->source, errp))
+    if (s->replaces != s->source &&
+        (!job_add_node(job, s->replaces, 0, BLOCK_PERM_ALL, errp) ||
+         !job_freeze_chain(job, s->replaces, s->source, errp)))
         return -EBUSY;
     m->source = s->source_link;
     m->target = s->target_link;

@@ -183,6 +183,29 @@ def check_cancel_when_ready(d):
     bgtest.check(ok, 'the target is a copy of the source: ' + out)
 
 
+def check_replaces(d):
+    """replaces: the filter above the source is what its users leave for the target."""
+    src = qcow2(d, 'rsrc', SRC_WRITES)
+    dst = qcow2(d, 'rdst')
+    add_qcow2(d, 'rsrc', src)
+    add_qcow2(d, 'rdst', dst)
+    d.manager.AddNode('<blockdev driver="copy-on-read" node-name="rcor"><file ref="rsrc"/>'
+                      '</blockdev>')
+    sock = os.path.join(d.tmpdir, 'nbdr.sock')
+    nbdtest.add_export(d, 'er', 'rcor', sock, writable=True)
+    j = start(d, 'r0', 'node-name="rsrc" target="rdst" sync="full" replaces="rcor" '
+              'auto-dismiss="off"')
+    jobtest.wait_status(d, 'r0', 'ready')
+    j.Complete()
+    p = jobtest.wait_status(d, 'r0', 'concluded')
+    bgtest.check_equal(str(p['Error']), '', 'mirror with replaces succeeded')
+    j.Dismiss()
+    bgtest.check_equal(str(nbdtest.export_props(d, 'er')['NodeName']), 'rdst',
+                       'the export left the filter for the target')
+    children = {str(c[0]): str(c[1]) for c in d.node_props('rcor')['Children']}
+    bgtest.check_equal(children.get('file'), 'rsrc', 'the filter itself stays on the source')
+
+
 def check_sync_top_and_none(d):
     # top: the target, backed by the same base, gets only what the top holds.
     base = qcow2(d, 'tbase', ['write -P 0x31 0 4M'])
@@ -315,6 +338,7 @@ def main():
     with bgtest.Daemon() as d:
         check_complete(d)
         check_cancel_when_ready(d)
+        check_replaces(d)
         check_sync_top_and_none(d)
         check_write_blocking(d)
         check_read_error(d)
