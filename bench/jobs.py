@@ -16,6 +16,10 @@ copy of both images, made before its daemon starts.
 - active: the overlay, exported and the chain's top, committed into the
   base (512 MiB copied): timed from the start call through `ready`, the
   Complete() / block-job-complete call, to the job's end (the pivot).
+- mirror: the chain's top (1 GiB, what the guest sees) mirrored with
+  sync=full to a fresh 1 GiB qcow2: timed from the start call through
+  `ready`, Complete() / block-job-complete, to the job's end (the pivot);
+  blockdev-mirror for qemu-storage-daemon.
 - guest: fio (ioengine=nbd) 4k random writes at iodepth 32 through an NBD
   export of the overlay, into its written half (so that the clusters the
   stream allocates do not make the guest's writes cheaper).  One fio run:
@@ -29,7 +33,7 @@ copy of both images, made before its daemon starts.
   fresh qcow2, timed from the start call to the job's end
   (blockdev-backup sync=full for qemu-storage-daemon).
 
-  bench/jobs.py [--reps 1] [--blockgraphd PATH] [--tests stream,commit,active,backup,guest]
+  bench/jobs.py [--reps 1] [--blockgraphd PATH] [--tests stream,commit,active,mirror,backup,guest]
 
 Build blockgraphd without sanitizers (meson setup build-rel
 --buildtype=release).  A measurement, never a test assertion.
@@ -88,6 +92,15 @@ def copy_images(workdir, masters, name, act=False):
 
 # ---- blockgraphd ---------------------------------------------------------------------
 
+def layers_of(imgs):
+    """(node name, image) of each chain layer, base first; a mirror's target
+    comes last as 'dst' (not in the chain)."""
+    names = LAYERS[:len(imgs)]
+    if imgs and imgs[-1].endswith('-dst.qcow2'):
+        names = LAYERS[:len(imgs) - 1] + ['dst']
+    return list(zip(names, imgs))
+
+
 @contextlib.contextmanager
 def blockgraph(imgs, workdir, args):
     import bgtest
@@ -97,16 +110,18 @@ def blockgraph(imgs, workdir, args):
     os.makedirs(conf, exist_ok=True)
     with open(os.path.join(conf, 'bench.xml'), 'w') as f:
         f.write('<blockgraph>\n')
-        below = None
-        for name, img in zip(LAYERS, imgs):
+        below = top = None
+        for name, img in layers_of(imgs):
+            chained = name != 'dst'
             f.write('  <blockdev driver="qcow2" node-name="%s">\n'
                     '    <file driver="file" filename="%s" aio="threads"/>\n'
                     '    <backing%s/>\n  </blockdev>\n'
-                    % (name, img, ' ref="%s"' % below if below else ''))
-            below = name
+                    % (name, img, ' ref="%s"' % below if below and chained else ''))
+            if chained:
+                below = top = name
         f.write('  <export type="nbd" id="e0" node-name="%s" name="disk0" writable="on">\n'
                 '    <server type="unix" path="%s"/>\n  </export>\n</blockgraph>\n'
-                % (below, sock))
+                % (top, sock))
     try:
         with bgtest.Daemon(config_dir=conf) as d:
             wait_for_socket(sock, d.proc, 'blockgraphd')
@@ -135,6 +150,14 @@ class BgJobs:
             for i in items), timeout=600)
         self.d.iface(self.d.manager_path('job', 'j0'), JOB).Complete()
 
+    def start_mirror(self):
+        self.d.manager.StartJob('<job type="mirror" id="j0" node-name="top" target="dst" '
+                                'sync="full"/>')
+        self.sig.wait_for(lambda items: any(
+            i[1] == 'PropertiesChanged' and str(i[3][1].get('Status', '')) == 'ready'
+            for i in items), timeout=600)
+        self.d.iface(self.d.manager_path('job', 'j0'), JOB).Complete()
+
     def running(self):
         path = self.d.manager_path('job', 'j0')
         try:
@@ -156,16 +179,18 @@ def qsd(imgs, workdir, args):
     sock = os.path.join(workdir, 'qsd.sock')
     qmp_sock = os.path.join(workdir, 'qmp.sock')
     cmd = ['qemu-storage-daemon']
-    below = None
-    for name, img in zip(LAYERS, imgs):
+    below = top = None
+    for name, img in layers_of(imgs):
+        chained = name != 'dst'
         cmd += ['--blockdev', 'driver=file,node-name=%s-file,filename=%s,aio=threads' % (name, img),
                 '--blockdev', 'driver=qcow2,node-name=%s,file=%s-file%s'
-                % (name, name, ',backing=' + below if below else '')]
-        below = name
+                % (name, name, ',backing=' + below if below and chained else '')]
+        if chained:
+            below = top = name
     proc = subprocess.Popen(
         cmd + [
          '--nbd-server', 'addr.type=unix,addr.path=%s' % sock,
-         '--export', 'type=nbd,id=e0,node-name=%s,name=disk0,writable=on' % below,
+         '--export', 'type=nbd,id=e0,node-name=%s,name=disk0,writable=on' % top,
          '--chardev', 'socket,id=m,path=%s,server=on,wait=off' % qmp_sock,
          '--monitor', 'chardev=m'], stdin=subprocess.DEVNULL)
     try:
@@ -196,6 +221,12 @@ class QsdJobs:
         self.qmp.wait_event('BLOCK_JOB_READY')
         self.qmp.cmd('block-job-complete', device='j0')
 
+    def start_mirror(self):
+        self.qmp.cmd('blockdev-mirror', **{'job-id': 'j0', 'device': 'top', 'target': 'dst',
+                                           'sync': 'full'})
+        self.qmp.wait_event('BLOCK_JOB_READY')
+        self.qmp.cmd('block-job-complete', device='j0')
+
     def running(self):
         return any(j['id'] == 'j0' and j['status'] != 'concluded'
                    for j in self.qmp.cmd('query-jobs'))
@@ -212,13 +243,17 @@ SERVERS = [('blockgraph', blockgraph), ('qsd', qsd)]
 # ---- the measurements ----------------------------------------------------------------
 
 def time_job(server, masters, workdir, args, name, job):
-    imgs = copy_images(workdir, masters, name, act=job == 'commit')
+    imgs = list(copy_images(workdir, masters, name, act=job == 'commit'))
+    if job == 'mirror':
+        dst = os.path.join(workdir, name + '-dst.qcow2')
+        subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', dst, '1G'], check=True)
+        imgs.append(dst)
     with server(imgs, workdir, args) as (jobs, _):
         t0 = time.monotonic()
         getattr(jobs, 'start_' + job)()
         jobs.wait_done()
         elapsed = time.monotonic() - t0
-    # After an active commit the base is what the guest sees.
+    # After an active commit the base is what the guest sees, after a mirror the target.
     check_data(imgs[0] if job == 'active' else imgs[-1], masters[1], name)
     return elapsed
 
@@ -318,7 +353,7 @@ def bench_backup(masters, workdir, args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--reps', type=int, default=1, help='runs per server (best counts)')
-    ap.add_argument('--tests', default='stream,commit,active,backup,guest')
+    ap.add_argument('--tests', default='stream,commit,active,mirror,backup,guest')
     ap.add_argument('--blockgraphd', default=os.environ.get('BLOCKGRAPHD') or
                     os.path.join(HERE, '..', 'build', 'daemon', 'blockgraphd'))
     args = ap.parse_args()
@@ -331,13 +366,14 @@ def main():
     try:
         masters = make_masters(workdir)
         times = {}
-        for job in [j for j in ('stream', 'commit', 'active') if j in tests]:
+        for job in [j for j in ('stream', 'commit', 'active', 'mirror') if j in tests]:
             for name, server in SERVERS:
                 for _ in range(args.reps):
                     t = time_job(server, masters, workdir, args, name, job)
                     best = times.setdefault(job, {})
                     best[name] = min(best.get(name, t), t)
-                    print('  %-10s %-24s %10.3f s' % (name, job + ' 512 MiB', t), flush=True)
+                    what = job + (' 1 GiB' if job == 'mirror' else ' 512 MiB')
+                    print('  %-10s %-24s %10.3f s' % (name, what, t), flush=True)
         print('\n%-28s %14s %14s %8s' % ('job', 'blockgraph s', 'qsd s', 'ratio'))
         for job, t in times.items():
             print('%-28s %14.3f %14.3f %7.2fx' % (job, t['blockgraph'], t['qsd'],
