@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <string.h>
 #include <stdatomic.h>
 #include <unistd.h>
 #include <sys/epoll.h>
@@ -64,6 +65,7 @@ struct AioLoop {
 static AioLoop main_loop;
 static __thread AioLoop *self_loop;
 static GPtrArray *iothreads;    /* AioLoop, main loop only */
+static bool main_holding;       /* the main loop holds every iothread's lock */
 
 static void loop_lock(AioLoop *l)
 {
@@ -241,10 +243,12 @@ static void main_lock_iothreads(void)
         loop_lock(l);
         l->held_by_main = true;
     }
+    main_holding = true;
 }
 
 static void main_unlock_iothreads(void)
 {
+    main_holding = false;
     for (guint i = 0; i < iothreads->len; i++) {
         AioLoop *l = iothreads->pdata[i];
 
@@ -308,7 +312,11 @@ void aio_run_coroutine(void (*entry)(void *opaque), void *opaque)
 {
     RunCo rc = { .entry = entry, .opaque = opaque };
 
+    if (iothreads)
+        main_lock_iothreads();
     coroutine_start(run_co_entry, &rc);
+    if (iothreads)
+        main_unlock_iothreads();
     aio_run_until(&rc.done);
 }
 
@@ -353,6 +361,10 @@ static void *iothread_run(void *opaque)
 {
     AioLoop *l = opaque;
 
+    g_autofree char *name = g_strdup_printf("io-%s", l->name);
+
+    name[MIN(strlen(name), 15)] = '\0';     /* the kernel keeps 15 bytes */
+    pthread_setname_np(pthread_self(), name);
     self_loop = l;
     loop_lock(l);
     while (!atomic_load(&l->stopping)) {
@@ -412,8 +424,8 @@ AioLoop *aio_iothread_start(const char *id, GError **errp)
     if (!iothreads)
         iothreads = g_ptr_array_new();
     g_ptr_array_add(iothreads, l);
-    /* Outside a dispatch (start-up, tests) the main loop holds nothing. */
-    if (sd_event_get_state(main_loop.event) != SD_EVENT_RUNNING) {
+    /* Outside a dispatch (tests) the main loop holds nothing. */
+    if (!main_holding) {
         l->held_by_main = false;
         loop_unlock(l);
     }

@@ -18,7 +18,9 @@
 #include "graph/error.h"
 #include "graph/graph.h"
 #include "drivers/throttle-group.h"
+#include "graph/iothread.h"
 #include "xml/blockdev-parse.h"
+#include "xml/iothread-parse.h"
 #include "xml/disk.h"
 #include "xml/throttle-parse.h"
 #include "xml/node-write.h"
@@ -50,6 +52,7 @@ static const char *const bus_features[] = {
     "libvirt-disk",
     "throttle",
     "copy-on-read",
+    "iothreads",
     NULL,
 };
 
@@ -207,6 +210,42 @@ static int method_set_throttle_group(sd_bus_message *m, void *userdata, sd_bus_e
     return sd_bus_reply_method_return(m, "");
 }
 
+/* ---- AddIOThread / RemoveIOThread ---------------------------------------- */
+
+static int method_add_iothread(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *id = NULL;
+    const char *xml;
+    int r;
+
+    r = sd_bus_message_read(m, "s", &xml);
+    if (r < 0)
+        return r;
+    id = iothread_parse_xml(xml, -1, "<bus>", &err);
+    if (!id || !iothread_add(id, &err))
+        return bus_error_set_gerror(ret_error, err);
+    (void)sd_bus_emit_properties_changed(sd_bus_message_get_bus(m), BUS_ROOT_PATH,
+                                         BUS_INTERFACE_MANAGER, "IOThreads", NULL);
+    return sd_bus_reply_method_return(m, "");
+}
+
+static int method_remove_iothread(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+    g_autoptr(GError) err = NULL;
+    const char *id;
+    int r;
+
+    r = sd_bus_message_read(m, "s", &id);
+    if (r < 0)
+        return r;
+    if (!iothread_remove(id, &err))
+        return bus_error_set_gerror(ret_error, err);
+    (void)sd_bus_emit_properties_changed(sd_bus_message_get_bus(m), BUS_ROOT_PATH,
+                                         BUS_INTERFACE_MANAGER, "IOThreads", NULL);
+    return sd_bus_reply_method_return(m, "");
+}
+
 /* ---- GetGraph ------------------------------------------------------------ */
 
 static int method_get_graph(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
@@ -247,10 +286,21 @@ static int property_get_features(sd_bus *bus, const char *path, const char *inte
     return sd_bus_message_append_strv(reply, (char **)bus_features);
 }
 
+static int property_get_iothreads(sd_bus *bus, const char *path, const char *interface,
+                                  const char *property, sd_bus_message *reply,
+                                  void *userdata, sd_bus_error *ret_error)
+{
+    g_auto(GStrv) ids = iothread_ids();
+
+    return sd_bus_message_append_strv(reply, ids);
+}
+
 static const sd_bus_vtable manager_vtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Features", "as", property_get_features, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("IOThreads", "as", property_get_iothreads, 0,
+                    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_METHOD_WITH_NAMES("AddNode", "s", SD_BUS_PARAM(xml), "o", SD_BUS_PARAM(node),
                              method_add_node, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("RemoveNode", "s", SD_BUS_PARAM(node_name), "", ,
@@ -269,6 +319,10 @@ static const sd_bus_vtable manager_vtable[] = {
                              method_remove_disk, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("SetThrottleGroup", "s", SD_BUS_PARAM(xml), "", ,
                              method_set_throttle_group, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("AddIOThread", "s", SD_BUS_PARAM(xml), "", ,
+                             method_add_iothread, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("RemoveIOThread", "s", SD_BUS_PARAM(id), "", ,
+                             method_remove_iothread, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GetGraph", "s", SD_BUS_PARAM(format), "s", SD_BUS_PARAM(graph),
                              method_get_graph, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,

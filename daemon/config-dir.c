@@ -10,6 +10,7 @@
 #include "exports/export.h"
 #include "graph/error.h"
 #include "graph/graph.h"
+#include "graph/iothread.h"
 #include "policy/allow-path.h"
 #include "xml/config-file.h"
 #include "xml/disk.h"
@@ -18,6 +19,7 @@
 typedef struct Applied {
     GPtrArray *nodes;       /* AppliedNode*, in order added */
     GPtrArray *exports;     /* char* export ids, in order added */
+    GPtrArray *iothreads;   /* char* iothread ids, in order added */
 } Applied;
 
 /* A node added by <blockdev>, or the topmost node of a libvirt <disk>. */
@@ -82,6 +84,11 @@ static bool coroutine_fn config_co_apply_item(const ConfigItem *item, Applied *a
         return true;
     case CONFIG_ITEM_EXPORT:
         return config_co_apply_export(item, applied, errp);
+    case CONFIG_ITEM_IOTHREAD:
+        if (!iothread_add(item->iothread, errp))
+            return false;
+        g_ptr_array_add(applied->iothreads, g_strdup(item->iothread));
+        return true;
     case CONFIG_ITEM_ALLOW_PATH:
         return true;        /* config_allow_paths took them before any file applied */
     case CONFIG_ITEM_DISK:
@@ -112,6 +119,13 @@ static void coroutine_fn config_co_roll_back(Applied *applied, const char *path)
             g_warning("%s: rolling back %s '%s' failed: %s", path, a->disk ? "disk" : "node",
                       a->name, err->message);
     }
+    for (guint i = applied->iothreads->len; i-- > 0;) {
+        const char *id = g_ptr_array_index(applied->iothreads, i);
+        g_autoptr(GError) err = NULL;
+
+        if (!iothread_remove(id, &err))
+            g_warning("%s: rolling back iothread '%s' failed: %s", path, id, err->message);
+    }
 }
 
 /* Applies one loaded file, all or nothing. */
@@ -119,7 +133,8 @@ static bool coroutine_fn config_co_apply_file(const ConfigFile *file, bool check
 {
     g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func(applied_node_free);
     g_autoptr(GPtrArray) exports = g_ptr_array_new_with_free_func(g_free);
-    Applied applied = { .nodes = nodes, .exports = exports };
+    g_autoptr(GPtrArray) iothreads = g_ptr_array_new_with_free_func(g_free);
+    Applied applied = { .nodes = nodes, .exports = exports, .iothreads = iothreads };
     const char *path = file->path;
 
     for (guint i = 0; i < file->items->len; i++) {

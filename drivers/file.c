@@ -856,6 +856,7 @@ static const char *const file_child_roles[] = { NULL };
 
 const BlockDriver block_driver_file = {
     .name = "file",
+    .runs_in_iothread = true,
     .kind = BLOCK_DRIVER_PROTOCOL,
     .state_size = sizeof(FileState),
     .options = file_options,

@@ -76,6 +76,7 @@ static const char *const hdev_child_roles[] = { NULL };
 
 const BlockDriver block_driver_host_device = {
     .name = "host_device",
+    .runs_in_iothread = true,
     .kind = BLOCK_DRIVER_PROTOCOL,
     .state_size = sizeof(FileState),
     .options = file_options,

@@ -98,6 +98,7 @@ static const char *const null_co_capabilities[] = {
 
 const BlockDriver block_driver_null_co = {
     .name = "null-co",
+    .runs_in_iothread = true,
     .kind = BLOCK_DRIVER_PROTOCOL,
     .state_size = sizeof(NullState),
     .options = null_co_options,

@@ -174,6 +174,7 @@ static const char *const raw_capabilities[] = {
 
 const BlockDriver block_driver_raw = {
     .name = "raw",
+    .runs_in_iothread = true,
     .kind = BLOCK_DRIVER_FORMAT,
     .state_size = sizeof(RawState),
     .options = raw_options,

@@ -19,6 +19,7 @@ void export_spec_free(ExportSpec *spec)
     g_free(spec->node_name);
     g_free(spec->name);
     g_free(spec->description);
+    g_free(spec->iothread);
     g_free(spec->server.path);
     g_free(spec->server.group);
     g_free(spec->server.host);
@@ -111,6 +112,7 @@ Export *coroutine_fn export_add_from_spec(const ExportSpec *spec, GError **errp)
         .node_name = spec->node_name,
         .name = spec->name,
         .description = spec->description,
+        .iothread = spec->iothread,
         .writable = spec->writable,
         .limits = spec->limits,
         .addr_type = spec->server.type == EXPORT_SERVER_UNIX ? EXPORT_ADDRESS_UNIX

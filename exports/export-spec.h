@@ -57,6 +57,7 @@ typedef struct ExportSpec {
     char *node_name;
     char *name;         /* export name the client asks for; defaults to node_name */
     char *description;  /* NULL if not given */
+    char *iothread;     /* NULL if not given: the node's loop */
     bool writable;
     ExportLimits limits;
     ExportServerSpec server;

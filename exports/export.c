@@ -11,6 +11,7 @@
 #include "graph/error.h"
 #include "graph/graph.h"
 #include "graph/io.h"
+#include "graph/iothread.h"
 #include "exports/nbd-server.h"
 
 static GList *exports;          /* Export*, in the order added */
@@ -23,10 +24,38 @@ void export_set_listener(const ExportListener *listener, void *opaque)
     export_listener_opaque = opaque;
 }
 
+typedef struct PostedChange {
+    char *id;
+    const char *property;       /* a string constant */
+} PostedChange;
+
+static void export_notify_changed(Export *e, const char *property);
+
+/* On the main loop: the export may have gone meanwhile (found by id). */
+static void export_notify_posted(void *opaque)
+{
+    PostedChange *p = opaque;
+    Export *e = export_lookup(p->id);
+
+    if (e)
+        export_notify_changed(e, p->property);
+    g_free(p->id);
+    g_free(p);
+}
+
+/* The listener (the bus) is the main loop's: an iothread's change goes there. */
 static void export_notify_changed(Export *e, const char *property)
 {
-    if (export_listener && export_listener->changed)
-        export_listener->changed(e, property, export_listener_opaque);
+    if (!export_listener || !export_listener->changed)
+        return;
+    if (!aio_loop_is_main(aio_loop_self())) {
+        PostedChange *p = g_new(PostedChange, 1);
+
+        *p = (PostedChange){ g_strdup(e->id), property };
+        aio_loop_call(aio_loop_main(), export_notify_posted, p);
+        return;
+    }
+    export_listener->changed(e, property, export_listener_opaque);
 }
 
 Export *export_lookup(const char *id)
@@ -144,6 +173,29 @@ static void export_link_moved(BlockChild *c, BlockNode *old_node)
     export_notify_changed(e, "NodeName");
 }
 
+/* <export iothread=…> names the iothread of the node, if anything. */
+static bool export_check_loop(const ExportConfig *cfg, BlockNode *node, GError **errp)
+{
+    g_autofree char *what = NULL, *where = NULL;
+    AioLoop *l;
+
+    if (!cfg->iothread)
+        return true;
+    what = g_strdup_printf("Export '%s'", cfg->id);
+    l = iothread_lookup(cfg->iothread, what, errp);
+    if (!l)
+        return false;
+    if (l != node_loop(node)) {
+        where = node_loop_describe(node);
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                    "Export '%s' asks for iothread '%s' but node '%s' runs in %s (bind the node "
+                    "with <blockdev iothread='%s'>)", cfg->id, cfg->iothread, node->name, where,
+                    cfg->iothread);
+        return false;
+    }
+    return true;
+}
+
 static BlockChild *export_attach_locked(const ExportConfig *cfg, GError **errp)
 {
     BlockNode *node = graph_lookup(cfg->node_name);
@@ -164,6 +216,8 @@ static BlockChild *export_attach_locked(const ExportConfig *cfg, GError **errp)
      */
     uint64_t perm = BLOCK_PERM_CONSISTENT_READ | (cfg->writable ? BLOCK_PERM_WRITE : 0);
     uint64_t shared = BLOCK_PERM_ALL;
+    if (!export_check_loop(cfg, node, errp))
+        return NULL;
     return node_attach_user(node, BLOCK_USER_EXPORT, cfg->id, "export", perm, shared, errp);
 }
 
@@ -215,6 +269,7 @@ Export *coroutine_fn export_add(const ExportConfig *cfg, GError **errp)
         export_free(e);
         return NULL;
     }
+    e->loop = node_loop(e->child->node);
     e->child->moved = export_link_moved;
     e->child->owner = e;
     e->listener = l;

@@ -7,7 +7,9 @@
  * An export holds a user (BlockChild, kind BLOCK_USER_EXPORT, role "export")
  * on its node and does all I/O through it.  Exports naming the same address
  * (unix socket path, or TCP host and port) share one listener; a client
- * picks its export by NBD export name.  Everything runs on the main loop.
+ * picks its export by NBD export name.  Listeners and handshakes run on the
+ * main loop; once a client picked an export of a node bound to an iothread,
+ * its connection is served on that iothread (exports/nbd-client.c).
  */
 
 #include <stdbool.h>
@@ -15,6 +17,7 @@
 #include <glib.h>
 
 #include "aio/coroutine.h"
+#include "aio/loop.h"
 #include "graph/node.h"
 #include "exports/export-spec.h"
 #include "exports/nbd-proto.h"
@@ -35,6 +38,7 @@ typedef struct ExportConfig {
     const char *node_name;
     const char *name;           /* NBD export name; NULL: node_name */
     const char *description;    /* may be NULL */
+    const char *iothread;       /* NULL: the node's loop; else must be the node's */
     bool writable;
     ExportLimits limits;        /* zeroes: the defaults */
     ExportAddressType addr_type;
@@ -68,6 +72,7 @@ typedef struct Export {
     ExportLimits limits;        /* with the defaults filled in */
     char *uri;
     NbdTlsCreds *tls;           /* NULL: plain NBD */
+    AioLoop *loop;              /* the node's loop: connections are served there */
 
     BlockChild *child;
     char **bitmap_names;        /* offered as qemu:dirty-bitmap:<name> (NULL-terminated) */

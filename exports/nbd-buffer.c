@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * A recycling pool of page-aligned I/O buffers in power-of-two size classes
- * (4 KiB .. 32 MiB).  All users are on the main thread.  The pool is
- * process-wide on purpose: buffers are interchangeable between clients and
- * exports, and a bounded number per class (and 128 MiB in all) is kept so
- * memory stays bounded.
+ * (4 KiB .. 32 MiB), one per event loop (thread-local: no lock on the
+ * request path; an iothread's goes when it stops).  A loop's pool serves
+ * all its clients and exports (buffers are interchangeable), and keeps a
+ * bounded number per class (and 128 MiB in all) so memory stays bounded.
  */
 
 #include <stdlib.h>
 
+#include "aio/loop.h"
 #include "exports/nbd-server.h"
 
 #define POOL_MIN_SHIFT 12
@@ -20,8 +21,21 @@ typedef struct PoolClass {
     unsigned n;
 } PoolClass;
 
-static PoolClass pool[POOL_CLASSES];
-static size_t pool_cached_bytes;
+static __thread PoolClass pool[POOL_CLASSES];
+static __thread size_t pool_cached_bytes;
+static __thread bool pool_exit_registered;
+
+/* An iothread stops: its cached buffers go. */
+static void pool_free_all(void *opaque)
+{
+    for (unsigned i = 0; i < POOL_CLASSES; i++) {
+        while (pool[i].n)
+            free(pool[i].free[--pool[i].n]);
+        g_clear_pointer(&pool[i].free, g_free);
+    }
+    pool_cached_bytes = 0;
+    pool_exit_registered = false;
+}
 
 /* All classes together keep at most this much memory cached. */
 #define POOL_MAX_CACHED_BYTES ((size_t)128 << 20)
@@ -85,6 +99,10 @@ void nbd_buffer_put(void *buf, size_t size)
     }
     if (!pc->free)
         pc->free = g_new(void *, cap);
+    if (!pool_exit_registered && !aio_loop_is_main(aio_loop_self())) {
+        pool_exit_registered = true;
+        aio_loop_at_exit(pool_free_all, NULL);
+    }
     pc->free[pc->n++] = buf;
     pool_cached_bytes += class_size;
 }

@@ -8,6 +8,7 @@
  */
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -70,7 +71,8 @@ static void client_send_deadline(NbdClient *c, uint64_t usec)
 {
     uint64_t now, at;
     int enabled = SD_EVENT_OFF;
-    if (sd_event_now(aio_loop(), CLOCK_MONOTONIC, &now) < 0)
+    /* The connection's loop, which may be an iothread (shutdown comes from the main loop). */
+    if (sd_event_now(sd_event_source_get_event(c->send_timer), CLOCK_MONOTONIC, &now) < 0)
         return;
     sd_event_source_get_enabled(c->send_timer, &enabled);
     if (enabled != SD_EVENT_OFF && sd_event_source_get_time(c->send_timer, &at) >= 0 &&
@@ -125,7 +127,7 @@ static int coroutine_fn client_co_wait(NbdClient *c, bool write)
 #define NBD_POLL_MAX_NS   32000
 #define NBD_POLL_START_NS 4000
 
-static unsigned transmitting_clients;
+static atomic_uint transmitting_clients;     /* of every loop */
 
 static int64_t now_ns(void)
 {
@@ -136,7 +138,7 @@ static int64_t now_ns(void)
 
 static const char *client_where(const NbdClient *c)
 {
-    return c->listener ? c->listener->key : "a closed listener";
+    return c->where;
 }
 
 /* A TLS error ends the connection: the log says which (errno kept). */
@@ -166,7 +168,7 @@ static ssize_t client_poll_recv(NbdClient *c, void *buf, size_t len, int64_t *t)
 {
     int64_t t0 = now_ns();
     *t = t0;
-    if (c->in_flight || c->obuf_len || transmitting_clients > 1) {
+    if (c->in_flight || c->obuf_len || atomic_load(&transmitting_clients) > 1) {
         errno = EAGAIN;     /* the flush before may have yielded and changed errno */
         return -1;
     }
@@ -478,7 +480,7 @@ static bool coroutine_fn client_co_negotiate(NbdClient *c)
         c->meta_base_allocation = neg.meta_base_allocation;
         c->meta_bitmaps = neg.meta_bitmaps;
         c->in_transmission = true;
-        transmitting_clients++;
+        atomic_fetch_add(&transmitting_clients, 1);
         export_client_attached(e, c);
         c->export = e;
     }
@@ -620,6 +622,7 @@ static void client_free(NbdClient *c)
         g_free(r);
     }
     g_free(c->rbuf);
+    g_free(c->where);
     g_free(c);
 }
 
@@ -640,18 +643,77 @@ static int client_on_handshake_timeout(sd_event_source *s, uint64_t usec, void *
     return 0;
 }
 
+/* The socket's sources on loop (edge-triggered, off until a coroutine waits). */
+static int client_watch(NbdClient *c, sd_event *loop)
+{
+    int r = sd_event_add_io(loop, &c->source, c->fd, CLIENT_EVENTS, client_on_io, c);
+    if (r >= 0)
+        r = sd_event_add_time(loop, &c->send_timer, CLOCK_MONOTONIC, UINT64_MAX, 0,
+                              client_on_send_timeout, c);
+    if (r >= 0)
+        r = sd_event_source_set_enabled(c->send_timer, SD_EVENT_OFF);
+    if (r >= 0)
+        r = nbd_client_send_init(c, loop);
+    return r;
+}
+
+/*
+ * After the handshake, a client of an export on an iothread moves there:
+ * its sources go to that loop (the main loop, dispatching, holds it) and
+ * it leaves the listener's list, which other loops' clients share.
+ */
+static bool client_move_to(NbdClient *c, AioLoop *l)
+{
+    g_assert(!c->read_waiter && !c->write_waiter && !c->obuf_len);
+    c->source = sd_event_source_disable_unref(c->source);
+    c->send_timer = sd_event_source_disable_unref(c->send_timer);
+    c->flush_source = sd_event_source_disable_unref(c->flush_source);
+    if (c->listener)
+        c->listener->clients = g_list_remove(c->listener->clients, c);
+    c->listener = NULL;
+    if (client_watch(c, aio_loop_event(l)) < 0) {
+        g_warning("nbd: cannot move a client on %s to iothread '%s'", c->where, aio_loop_name(l));
+        return false;
+    }
+    sd_event_source_set_enabled(c->source, SD_EVENT_OFF);
+    return true;
+}
+
+static void coroutine_fn client_co_serve(NbdClient *c)
+{
+    client_co_transmit(c);
+    atomic_fetch_sub(&transmitting_clients, 1);
+    Export *e = c->export;
+    c->export = NULL;
+    export_client_detached(e, c);
+}
+
+static void client_serve_entry(void *opaque)
+{
+    client_co_serve(opaque);
+    client_free(opaque);
+}
+
+static void client_serve_start(void *opaque)
+{
+    coroutine_start(client_serve_entry, opaque);
+}
+
 static void client_run(void *opaque)
 {
     NbdClient *c = opaque;
     bool ok = client_co_negotiate(c);
     c->handshake_timer = sd_event_source_disable_unref(c->handshake_timer);
-    if (ok) {
-        client_co_transmit(c);
-        transmitting_clients--;
-        Export *e = c->export;
-        c->export = NULL;
-        export_client_detached(e, c);
+    if (ok && c->export->loop != aio_loop_self()) {
+        AioLoop *l = c->export->loop;
+        if (client_move_to(c, l)) {
+            aio_loop_call(l, client_serve_start, c);
+            return;
+        }
+        c->quit = c->dead = true;   /* serve nothing: detach and close */
     }
+    if (ok)
+        client_co_serve(c);
     client_free(c);
 }
 
@@ -659,6 +721,7 @@ void nbd_client_new(NbdListener *l, int fd)
 {
     NbdClient *c = g_new0(NbdClient, 1);
     c->listener = l;
+    c->where = g_strdup(l->key);
     c->fd = fd;
     /*
      * Room for a few 1 MiB replies in the kernel: fewer partial sends and
@@ -670,13 +733,9 @@ void nbd_client_new(NbdListener *l, int fd)
     c->rbuf = g_malloc(NBD_RBUF_SIZE);
     co_mutex_init(&c->send_lock);
     co_queue_init(&c->slot_waiters);
-    if (sd_event_add_io(aio_loop(), &c->source, fd, CLIENT_EVENTS, client_on_io, c) < 0 ||
+    if (client_watch(c, aio_loop()) < 0 ||
         sd_event_add_time_relative(aio_loop(), &c->handshake_timer, CLOCK_MONOTONIC,
-                                   handshake_timeout_us, 0, client_on_handshake_timeout, c) < 0 ||
-        sd_event_add_time(aio_loop(), &c->send_timer, CLOCK_MONOTONIC, UINT64_MAX, 0,
-                          client_on_send_timeout, c) < 0 ||
-        sd_event_source_set_enabled(c->send_timer, SD_EVENT_OFF) < 0 ||
-        nbd_client_send_init(c) < 0) {
+                                   handshake_timeout_us, 0, client_on_handshake_timeout, c) < 0) {
         g_warning("nbd: cannot watch a new client socket on %s", l->key);
         client_free(c);
         return;

@@ -12,7 +12,8 @@
 typedef struct NbdReq NbdReq;
 
 struct NbdClient {
-    NbdListener *listener;      /* NULL once the listener closed */
+    NbdListener *listener;      /* NULL once the listener closed, or on an iothread */
+    char *where;                /* the listener's address, for messages */
     Export *export;             /* set when transmission starts */
     int fd;
     NbdTlsSession *tls;         /* after NBD_OPT_STARTTLS: all I/O goes through it */
@@ -67,7 +68,8 @@ int coroutine_fn nbd_client_co_sendv(NbdClient *c, struct iovec *iov, int niov, 
  * the connection is dead.
  */
 ssize_t nbd_client_sendfile(NbdClient *c, int fd, uint64_t offset, size_t len, bool *eof);
-int nbd_client_send_init(NbdClient *c);
+/* The reply flush source, on loop (the connection's). */
+int nbd_client_send_init(NbdClient *c, sd_event *loop);
 void nbd_client_send_destroy(NbdClient *c);
 /* Queues or sends one reply (never interleaved with another). */
 int coroutine_fn nbd_client_reply(NbdClient *c, const struct iovec *iov, int niov);

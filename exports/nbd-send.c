@@ -38,10 +38,10 @@ static int client_on_flush(sd_event_source *s, void *opaque)
     return 0;
 }
 
-int nbd_client_send_init(NbdClient *c)
+int nbd_client_send_init(NbdClient *c, sd_event *loop)
 {
     /* obuf and sbuf come with the first batched reply: negotiating costs nothing */
-    int r = sd_event_add_defer(aio_loop(), &c->flush_source, client_on_flush, c);
+    int r = sd_event_add_defer(loop, &c->flush_source, client_on_flush, c);
     if (r < 0)
         return r;
     /*

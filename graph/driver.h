@@ -65,6 +65,12 @@ typedef struct BlockDriver {
     const char *const *capabilities;         /* Driver.Capabilities */
     bool supports_backing;                   /* has a "backing" role opened from the image */
     bool dynamic_read_only;                  /* can switch RO<->RW at run time */
+    /*
+     * Its I/O may run on an iothread: it keeps no state shared with nodes
+     * of other loops (a throttle group is shared) and needs no loop of its
+     * own beyond the caller's (an NBD client socket does).
+     */
+    bool runs_in_iothread;
 
     /* Format probing: score 0..100 that buf (start of the image) is ours. */
     int (*probe)(const uint8_t *buf, size_t len);

@@ -13,6 +13,7 @@
 #include "graph/graph-internal.h"
 #include "graph/graph.h"
 #include "graph/io.h"
+#include "graph/iothread.h"
 
 #define MAX_INLINE_DEPTH 16
 #define PROBE_BYTES 4096
@@ -131,6 +132,27 @@ static BlockNode *node_new(AddContext *ctx, char *name, bool generated,
     return node;
 }
 
+/* The node's `iothread` option: the loop that will do its I/O. */
+static bool node_bind_loop(BlockNode *node, GError **errp)
+{
+    const char *id = option_set_get_string(node->options, "iothread");
+    g_autofree char *what = NULL;
+
+    if (!id)
+        return true;
+    what = g_strdup_printf("Node '%s'", node->name);
+    node->loop = iothread_lookup(id, what, errp);
+    if (!node->loop)
+        return false;
+    if (!node->drv->runs_in_iothread) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_SUPPORTED,
+                    "Node '%s': driver '%s' cannot run in an iothread (iothread '%s')",
+                    node->name, node->drv->name, id);
+        return false;
+    }
+    return true;
+}
+
 static BlockNode *resolve_child(AddContext *ctx, BlockNode *parent, const ChildSpec *cs,
                                 GError **errp)
 {
@@ -138,7 +160,12 @@ static BlockNode *resolve_child(AddContext *ctx, BlockNode *parent, const ChildS
 
     if (cs->kind == CHILD_SPEC_INLINE) {
         child_spec_apply_inherited_defaults(cs);
-        return open_node(ctx, cs->inline_spec, false, true, errp);
+        if (parent->loop && !blockdev_spec_get(cs->inline_spec, "iothread"))
+            blockdev_spec_set(cs->inline_spec, "iothread", aio_loop_name(parent->loop));
+        child = open_node(ctx, cs->inline_spec, false, true, errp);
+        if (child && !node_check_same_loop(parent, child, cs->role, errp))
+            return NULL;    /* the rollback closes it */
+        return child;
     }
     child = lookup_any(ctx, cs->ref);
     if (child && child->removing) {
@@ -154,7 +181,8 @@ static BlockNode *resolve_child(AddContext *ctx, BlockNode *parent, const ChildS
         return NULL;
     }
     /* parent's own parents are not linked yet: they are still being built. */
-    if (!graph_check_link_acyclic(parent, child, cs->role, ctx->building, errp))
+    if (!graph_check_link_acyclic(parent, child, cs->role, ctx->building, errp) ||
+        !node_check_same_loop(parent, child, cs->role, errp))
         return NULL;
     return child;
 }
@@ -269,6 +297,10 @@ static BlockNode *open_backing_image(AddContext *ctx, BlockNode *node, GError **
     blockdev_spec_set(file_spec, "driver", "file");
     blockdev_spec_set(file_spec, "filename", path);
     blockdev_spec_set(file_spec, "read-only", "on");
+    if (node->loop) {       /* the chain is the overlay's subtree */
+        blockdev_spec_set(file_spec, "iothread", aio_loop_name(node->loop));
+        blockdev_spec_set(fmt_spec, "iothread", aio_loop_name(node->loop));
+    }
     file_node = open_node(ctx, file_spec, false, false, errp);
     if (!file_node)
         return NULL;
@@ -356,7 +388,7 @@ static BlockNode *open_node_checked(AddContext *ctx, const BlockdevSpec *spec, b
         return NULL;
     }
     node = node_new(ctx, name, generated, drv, opts);
-    if (!attach_storage_children(ctx, node, spec, errp))
+    if (!node_bind_loop(node, errp) || !attach_storage_children(ctx, node, spec, errp))
         return NULL;
     if (drv_co_open(node, opts, errp) < 0)
         return NULL;

@@ -5,6 +5,7 @@
  * graph-add.c.
  */
 
+#include "aio/loop.h"
 #include "graph/bitmap.h"
 #include "graph/driver-call.h"
 #include "graph/error.h"
@@ -83,11 +84,36 @@ static void graph_unregister(BlockNode *node)
     node->registered = false;
 }
 
-/* No-op for nodes not in the graph yet. */
+typedef struct PostedChange {
+    char *name;
+    NodeChange change;
+} PostedChange;
+
+/* On the main loop: the node may have gone meanwhile (found by name). */
+static void node_notify_posted(void *opaque)
+{
+    PostedChange *p = opaque;
+    BlockNode *node = graph_lookup(p->name);
+
+    if (node)
+        node_notify_changed(node, p->change);
+    g_free(p->name);
+    g_free(p);
+}
+
+/* No-op for nodes not in the graph yet.  The listener (the bus) is the main loop's. */
 void node_notify_changed(BlockNode *node, NodeChange change)
 {
-    if (node->registered && listener && listener->node_changed)
-        listener->node_changed(node, change, listener_opaque);
+    if (!node->registered || !listener || !listener->node_changed)
+        return;
+    if (!aio_loop_is_main(aio_loop_self())) {
+        PostedChange *p = g_new(PostedChange, 1);
+
+        *p = (PostedChange){ g_strdup(node->name), change };
+        aio_loop_call(aio_loop_main(), node_notify_posted, p);
+        return;
+    }
+    listener->node_changed(node, change, listener_opaque);
 }
 
 void node_free(BlockNode *node)

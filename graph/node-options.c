@@ -9,6 +9,9 @@ const OptionSpec node_common_options[] = {
       .description = "Name of the node; generated for unnamed inline children" },
     { .name = "driver", .type = OPTION_STRING, .required = true, .applied_by_core = true,
       .description = "Block driver of the node" },
+    { .name = "iothread", .type = OPTION_STRING, .applied_by_core = true,
+      .description = "The iothread that does the node's I/O (inline children follow); "
+                     "default: the main loop" },
     { .name = "read-only", .type = OPTION_BOOL, .default_value = "off",
       .mutable_on_reopen = true, .applied_by_core = true,
       .description = "Open read-only: no writer can attach" },

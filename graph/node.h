@@ -14,6 +14,7 @@
 #include <glib.h>
 
 #include "aio/coroutine.h"
+#include "aio/loop.h"
 #include "graph/driver.h"
 #include "graph/option.h"
 
@@ -65,6 +66,7 @@ struct BlockNode {
     bool auto_read_only;
     bool writable;              /* open read-write right now */
     bool active;
+    AioLoop *loop;              /* the iothread doing its I/O; NULL: the main loop */
     bool user_owned;            /* added by AddNode: stays until RemoveNode; other
                                    nodes go when their last user goes */
     bool opened;                /* co_open succeeded: close is due */

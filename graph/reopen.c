@@ -10,6 +10,7 @@
 
 #include <errno.h>
 
+#include "graph/iothread.h"
 #include "graph/error.h"
 #include "graph/graph-internal.h"
 #include "graph/graph.h"
@@ -243,7 +244,8 @@ static bool change_link(ReopenQueue *q, BlockNode *node, const ChildSpec *cs, Tr
         tran_add(tran, &detach_actions, u);
         return true;
     }
-    if (!graph_check_link_acyclic(node, target, cs->role, NULL, errp))
+    if (!graph_check_link_acyclic(node, target, cs->role, NULL, errp) ||
+        !node_check_same_loop(node, target, cs->role, errp))
         return false;
     if (cur) {
         block_child_move_in(cur, target, tran);

@@ -7,6 +7,7 @@
 
 #include "graph/error.h"
 #include "xml/blockdev-parse.h"
+#include "xml/iothread-parse.h"
 #include "xml/xml-util.h"
 
 static void config_item_free(gpointer p)
@@ -18,6 +19,7 @@ static void config_item_free(gpointer p)
     blockdev_spec_free(item->blockdev);
     export_spec_free(item->export);
     g_free(item->allow_path);
+    g_free(item->iothread);
     disk_spec_free(item->disk);
     g_free(item->source);
     g_free(item);
@@ -74,6 +76,11 @@ static ConfigItem *parse_item(const xmlNode *elem, const char *source, GError **
         item->allow_path = parse_allow_path(elem, source, errp);
         if (!item->allow_path)
             return NULL;
+    } else if (g_str_equal(name, "iothread")) {
+        item->kind = CONFIG_ITEM_IOTHREAD;
+        item->iothread = iothread_parse_element(elem, source, errp);
+        if (!item->iothread)
+            return NULL;
     } else if (g_str_equal(name, "disk")) {
         item->kind = CONFIG_ITEM_DISK;
         item->disk = disk_parse_element(elem, source, errp);
@@ -82,7 +89,7 @@ static ConfigItem *parse_item(const xmlNode *elem, const char *source, GError **
     } else {
         bg_xml_set_error(errp, BG_ERROR_INVALID_XML, source, elem,
                          "unknown element <%s> in <blockgraph> (expected <blockdev>, <export>, "
-                         "<disk> or <allow-path>)", name);
+                         "<disk>, <iothread> or <allow-path>)", name);
         return NULL;
     }
     item->source = g_strdup(source);

@@ -30,6 +30,7 @@ typedef enum ConfigItemKind {
     CONFIG_ITEM_EXPORT,
     CONFIG_ITEM_ALLOW_PATH,
     CONFIG_ITEM_DISK,           /* a libvirt <disk> (AddDisk) */
+    CONFIG_ITEM_IOTHREAD,       /* <iothread id="io1"/> */
 } ConfigItemKind;
 
 typedef struct ConfigItem {
@@ -38,6 +39,7 @@ typedef struct ConfigItem {
     ExportSpec *export;         /* CONFIG_ITEM_EXPORT */
     char *allow_path;           /* CONFIG_ITEM_ALLOW_PATH: an absolute folder */
     DiskSpec *disk;             /* CONFIG_ITEM_DISK */
+    char *iothread;             /* CONFIG_ITEM_IOTHREAD: its id */
     char *source;               /* the file */
     int line;
 } ConfigItem;

@@ -12,7 +12,7 @@
 
 static const char *const export_attrs[] = {
     "type", "id", "node-name", "name", "description", "writable",
-    "max-connections", "max-in-flight-bytes", NULL,
+    "max-connections", "max-in-flight-bytes", "iothread", NULL,
 };
 static const char *const server_unix_attrs[] = { "type", "path", "mode", "group", NULL };
 static const char *const server_inet_attrs[] = { "type", "host", "port", NULL };
@@ -231,6 +231,7 @@ static bool parse_export_attrs(const xmlNode *elem, const char *source, ExportSp
     if (!spec->name)
         spec->name = g_strdup(spec->node_name);
     spec->description = bg_xml_get_attr(elem, "description");
+    spec->iothread = bg_xml_get_attr(elem, "iothread");
     if (writable && !option_parse_bool(writable, &spec->writable)) {
         bg_xml_set_error(errp, BG_ERROR_INVALID_ARGUMENT, source, elem,
                          "<export> writable '%s' is not a boolean (on/off, true/false, yes/no)",

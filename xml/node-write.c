@@ -222,6 +222,8 @@ static xmlNode *export_element(const Export *e)
     xmlSetProp(elem, X("name"), X(e->name));
     if (e->description)
         xmlSetProp(elem, X("description"), X(e->description));
+    if (e->loop && !aio_loop_is_main(e->loop))
+        xmlSetProp(elem, X("iothread"), X(aio_loop_name(e->loop)));
     xmlSetProp(elem, X("writable"), X(e->writable ? "on" : "off"));
     add_server(elem, e->listener);
     if (e->tls)

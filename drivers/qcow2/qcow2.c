@@ -649,6 +649,7 @@ static const char *const qcow2_capabilities[] = {
 
 const BlockDriver block_driver_qcow2 = {
     .name = "qcow2",
+    .runs_in_iothread = true,
     .kind = BLOCK_DRIVER_FORMAT,
     .state_size = sizeof(Qcow2State),
     .options = qcow2_options,
