@@ -6,7 +6,9 @@
  * busy every iteration cannot take it again before the main loop, which
  * waits for it, had its turn.  An iothread holds its own lock except while
  * it waits for events: it polls the sd-event loop's descriptor unlocked and
- * then runs sd_event_wait(0) and sd_event_dispatch() locked.  The main loop
+ * then runs sd_event_wait(0) and sd_event_dispatch() locked; when events
+ * are pending already it lets go and takes the lock again, so that the main
+ * loop waits for one dispatch (one event source) at most.  The main loop
  * takes every iothread's lock around its own dispatch, and afterwards kicks
  * each iothread (its call eventfd), so that an iothread waiting in poll()
  * arms again for what the main loop may have added to it (a timer, an
@@ -351,6 +353,10 @@ static int iothread_iterate(AioLoop *l)
         if (r < 0 && errno != EINTR)
             return -errno;
         r = sd_event_wait(l->event, 0);
+    } else if (r > 0) {
+        /* Busy every iteration: the main loop, if it waits, goes first (FIFO). */
+        loop_unlock(l);
+        loop_lock(l);
     }
     if (r > 0)
         r = sd_event_dispatch(l->event);

@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The monitor under load: how fast a property Get over the bus answers
+while fio runs 4k random reads at qd32 through an export, with the export's
+node on the main loop and on an iothread.
+
+One daemon holds two raw images on /dev/shm: disk0 on the main loop and
+disk1 bound to iothread io1, each with an export.  For each, fio (nbd
+engine) reads for --runtime seconds while this script calls
+org.freedesktop.DBus.Properties.Get(Node, 'Size') on that node in a loop
+and records each call's round trip; then the same without fio (idle).
+Prints p50 / p99 / max in milliseconds and fio's IOPS; asserts nothing.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
+from fiolib import wait_for_socket  # noqa: E402
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p / 100.0))]
+
+
+def sample_gets(d, node, seconds):
+    props = d.iface(d.node_path(node), 'org.freedesktop.DBus.Properties')
+    lat = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        t = time.perf_counter()
+        props.Get('org.blockgraph.BlockGraph1.Node', 'Size')
+        lat.append((time.perf_counter() - t) * 1000.0)
+        time.sleep(0.002)
+    return lat
+
+
+def fio(uri, runtime, size):
+    return subprocess.Popen(['fio', '--name=bus-latency', '--ioengine=nbd', '--uri=' + uri,
+                             '--rw=randread', '--bs=4k', '--iodepth=32',
+                             '--runtime=%d' % runtime, '--time_based', '--size=%d' % size,
+                             '--output-format=json'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def fio_iops(p):
+    import json
+    out, err = p.communicate(timeout=600)
+    if p.returncode != 0:
+        sys.exit('fio failed:\n%s%s' % (out, err))
+    return json.loads(out[out.index('{'):])['jobs'][0]['read']['iops']
+
+
+def write_config(conf, workdir, images):
+    lines = ['<blockgraph>', '  <iothread id="io1"/>']
+    for i, img in enumerate(images):
+        io = ' iothread="io1"' if i == 1 else ''
+        lines += ['  <blockdev driver="file" node-name="disk%d" filename="%s"%s/>' % (i, img, io),
+                  '  <export type="nbd" id="e%d" node-name="disk%d" writable="on"%s>' % (i, i, io),
+                  '    <server type="unix" path="%s"/>' % os.path.join(workdir, 'e%d.sock' % i),
+                  '  </export>']
+    lines.append('</blockgraph>')
+    with open(os.path.join(conf, 'bench.xml'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--runtime', type=int, default=10)
+    ap.add_argument('--size-mib', type=int, default=256)
+    ap.add_argument('--blockgraphd', default=os.environ.get('BLOCKGRAPHD') or
+                    os.path.join(HERE, '..', 'build', 'daemon', 'blockgraphd'))
+    args = ap.parse_args()
+    if not shutil.which('fio'):
+        print('SKIP: fio not installed')
+        sys.exit(77)
+    import bgtest
+    bgtest.BLOCKGRAPHD = args.blockgraphd
+    workdir = tempfile.mkdtemp(prefix='bg-bus-latency-', dir='/dev/shm')
+    try:
+        images = []
+        chunk = os.urandom(1 << 20)
+        for i in range(2):
+            images.append(os.path.join(workdir, 'disk%d.raw' % i))
+            with open(images[-1], 'wb') as f:
+                for _ in range(args.size_mib):
+                    f.write(chunk)
+        conf = os.path.join(workdir, 'conf')
+        os.makedirs(conf)
+        write_config(conf, workdir, images)
+        with bgtest.Daemon(config_dir=conf) as d:
+            for i in range(2):
+                wait_for_socket(os.path.join(workdir, 'e%d.sock' % i), d.proc, 'blockgraphd')
+            idle = sample_gets(d, 'disk0', min(args.runtime, 3))
+            print('%-26s %8s %8s %8s %10s' % ('export', 'p50 ms', 'p99 ms', 'max ms', 'fio IOPS'))
+            print('%-26s %8.3f %8.3f %8.3f %10s' % ('idle (no fio)', percentile(idle, 50),
+                                                   percentile(idle, 99), max(idle), '-'))
+            for i, where in ((0, 'main loop'), (1, 'iothread io1')):
+                uri = 'nbd+unix:///disk%d?socket=%s' % (i, os.path.join(workdir, 'e%d.sock' % i))
+                p = fio(uri, args.runtime, args.size_mib << 20)
+                time.sleep(1)       # fio connected and at full depth
+                lat = sample_gets(d, 'disk%d' % i, args.runtime - 2)
+                iops = fio_iops(p)
+                print('%-26s %8.3f %8.3f %8.3f %10.0f' % ('disk%d on the %s' % (i, where),
+                                                         percentile(lat, 50),
+                                                         percentile(lat, 99), max(lat), iops),
+                      flush=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
