@@ -226,6 +226,8 @@ static void *worker_thread(void *arg)
     long switches = thread_voluntary_switches();
     bool slept;
 
+    /* Not the name of the thread that happened to create it (an iothread's). */
+    pthread_setname_np(pthread_self(), "worker");
     pthread_mutex_lock(&pool.lock);
     for (;;) {
         WorkerJob *job = worker_take_job(&slept);

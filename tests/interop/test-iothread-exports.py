@@ -8,6 +8,7 @@
 import os
 import subprocess
 import tempfile
+import time
 import nbdtest
 from nbdtest import bgtest, MiB
 
@@ -129,6 +130,9 @@ def run(conf):
         d.manager.RemoveIOThread('io2')
         bgtest.check_equal([str(i) for i in d.props(bgtest.ROOT_PATH, bgtest.MANAGER)
                             ['IOThreads']], ['io1'], 'IOThreads after RemoveIOThread')
+        end = time.monotonic() + 10
+        while 'io-io2' in thread_names(d) and time.monotonic() < end:
+            time.sleep(0.05)    # joined, but the kernel may list it a moment longer
         bgtest.check('io-io2' not in thread_names(d), 'io2 thread ended')
         finish(reader(uri1, 0x51), 'reader io1 after io2 went')
 
