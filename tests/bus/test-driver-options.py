@@ -6,7 +6,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'harness'))
 import bgtest
 
-COMMON = ['node-name', 'driver', 'read-only', 'auto-read-only', 'discard', 'detect-zeroes',
+COMMON = ['node-name', 'driver', 'iothread', 'read-only', 'auto-read-only', 'discard', 'detect-zeroes',
           'cache.direct', 'cache.no-flush', 'force-share']
 
 
