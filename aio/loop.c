@@ -367,10 +367,6 @@ static void *iothread_run(void *opaque)
 {
     AioLoop *l = opaque;
 
-    g_autofree char *name = g_strdup_printf("io-%s", l->name);
-
-    name[MIN(strlen(name), 15)] = '\0';     /* the kernel keeps 15 bytes */
-    pthread_setname_np(pthread_self(), name);
     self_loop = l;
     loop_lock(l);
     while (!atomic_load(&l->stopping)) {
@@ -400,6 +396,13 @@ static int iothread_spawn(AioLoop *l)
     pthread_sigmask(SIG_SETMASK, &all, &old);
     r = -pthread_create(&l->thread, NULL, iothread_run, l);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r == 0) {
+        /* Named here, before anyone looks: io-<id> (the kernel keeps 15 bytes). */
+        g_autofree char *name = g_strdup_printf("io-%s", l->name);
+
+        name[MIN(strlen(name), 15)] = '\0';
+        pthread_setname_np(l->thread, name);
+    }
     return r;
 }
 
