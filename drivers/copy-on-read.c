@@ -160,10 +160,6 @@ static const OptionSpec cor_options[] = {
 };
 
 static const char *const cor_roles[] = { "file", NULL };
-static const char *const cor_capabilities[] = {
-    "resize", "discard", "zero-write", "block-status", NULL,
-};
-
 const BlockDriver block_driver_copy_on_read = {
     .name = "copy-on-read",
     .kind = BLOCK_DRIVER_FILTER,
@@ -171,7 +167,6 @@ const BlockDriver block_driver_copy_on_read = {
     .options = cor_options,
     .child_roles = cor_roles,
     .required_child_roles = cor_roles,
-    .capabilities = cor_capabilities,
     .co_open = cor_open,
     .close = cor_close,
     .co_preadv = cor_preadv,

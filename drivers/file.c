@@ -848,36 +848,14 @@ const OptionSpec file_options[] = {
     OPTION_TABLE_END,
 };
 
-static const char *const file_capabilities[] = {
-    "resize", "discard", "zero-write", "block-status", NULL,
-};
-
-static const char *const file_child_roles[] = { NULL };
+const char *const file_child_roles[] = { NULL };
 
 const BlockDriver block_driver_file = {
     .name = "file",
-    .runs_in_iothread = true,
-    .kind = BLOCK_DRIVER_PROTOCOL,
-    .state_size = sizeof(FileState),
-    .options = file_options,
-    .child_roles = file_child_roles,
-    .required_child_roles = file_child_roles,
-    .capabilities = file_capabilities,
-    .co_open = file_co_open,
-    .close = file_close,
-    .co_preadv = file_co_preadv,
-    .co_pwritev = file_co_pwritev,
+    FILE_DRIVER_SHARED_OPS,
     .co_pwrite_zeroes = file_co_pwrite_zeroes,
     .co_pdiscard = file_co_pdiscard,
-    .co_flush = file_co_flush,
     .co_truncate = file_co_truncate,
     .co_block_status = file_co_block_status,
     .sendfile_fd = file_sendfile_fd,
-    .dynamic_read_only = true,
-    .apply_perm = file_apply_perm,
-    .set_writable = file_set_writable,
-    .co_activate = file_co_activate,
-    .reopen_prepare = file_reopen_prepare,
-    .reopen_commit = file_reopen_commit,
-    .reopen_abort = file_reopen_abort,
 };

@@ -13,6 +13,7 @@
 #include "graph/node.h"
 
 extern const OptionSpec file_options[];
+extern const char *const file_child_roles[];   /* none */
 
 int coroutine_fn file_co_open(BlockNode *node, const OptionSet *opts, GError **errp);
 void coroutine_fn file_close(BlockNode *node);
@@ -29,6 +30,30 @@ int coroutine_fn file_reopen_prepare(BlockNode *node, const OptionSet *opts,
 void file_reopen_commit(BlockNode *node, void *state);
 void file_reopen_abort(BlockNode *node, void *state);
 int coroutine_fn file_co_activate(BlockNode *node, GError **errp);
+
+/*
+ * The part of the driver table that file and host_device share, written
+ * once; each adds its own zero writes, discard, resize and block status.
+ */
+#define FILE_DRIVER_SHARED_OPS \
+    .runs_in_iothread = true, \
+    .kind = BLOCK_DRIVER_PROTOCOL, \
+    .state_size = sizeof(FileState), \
+    .options = file_options, \
+    .child_roles = file_child_roles, \
+    .required_child_roles = file_child_roles, \
+    .dynamic_read_only = true, \
+    .co_open = file_co_open, \
+    .close = file_close, \
+    .co_preadv = file_co_preadv, \
+    .co_pwritev = file_co_pwritev, \
+    .co_flush = file_co_flush, \
+    .apply_perm = file_apply_perm, \
+    .set_writable = file_set_writable, \
+    .co_activate = file_co_activate, \
+    .reopen_prepare = file_reopen_prepare, \
+    .reopen_commit = file_reopen_commit, \
+    .reopen_abort = file_reopen_abort
 
 /* The node's descriptor, and whether discard=unmap (for host_device's ioctls). */
 int file_node_fd(const BlockNode *node);

@@ -92,17 +92,12 @@ static const OptionSpec null_co_options[] = {
     OPTION_TABLE_END
 };
 
-static const char *const null_co_capabilities[] = {
-    "resize", "zero-write", "block-status", NULL,
-};
-
 const BlockDriver block_driver_null_co = {
     .name = "null-co",
     .runs_in_iothread = true,
     .kind = BLOCK_DRIVER_PROTOCOL,
     .state_size = sizeof(NullState),
     .options = null_co_options,
-    .capabilities = null_co_capabilities,
     .co_open = null_co_open,
     .co_preadv = null_co_preadv,
     .co_pwritev = null_co_pwritev,

@@ -168,10 +168,6 @@ static const OptionSpec raw_options[] = {
 };
 
 static const char *const raw_roles[] = { "file", NULL };
-static const char *const raw_capabilities[] = {
-    "resize", "discard", "zero-write", "block-status", NULL,
-};
-
 const BlockDriver block_driver_raw = {
     .name = "raw",
     .runs_in_iothread = true,
@@ -180,7 +176,6 @@ const BlockDriver block_driver_raw = {
     .options = raw_options,
     .child_roles = raw_roles,
     .required_child_roles = raw_roles,
-    .capabilities = raw_capabilities,
     .co_open = raw_open,
     .co_preadv = raw_preadv,
     .co_pwritev = raw_pwritev,

@@ -41,28 +41,40 @@ const char *block_driver_kind_name(BlockDriverKind kind)
     g_assert_not_reached();
 }
 
-static void add_unique(GPtrArray *list, const char *cap)
+static bool driver_has_option(const BlockDriver *drv, const char *name)
 {
-    for (guint i = 0; i < list->len; i++)
-        if (g_str_equal(g_ptr_array_index(list, i), cap))
-            return;
-    g_ptr_array_add(list, g_strdup(cap));
+    for (const OptionSpec *o = drv->options; o && o->name; o++)
+        if (g_str_equal(o->name, name))
+            return true;
+    return false;
 }
 
+/*
+ * Driver.Capabilities, each derived from the one place that says it: an
+ * operation the table fills, a flag, or an option.  No driver lists them.
+ */
 char **block_driver_capabilities(const BlockDriver *drv)
 {
+    const struct {
+        const char *name;
+        bool has;
+    } caps[] = {
+        { "resize", drv->co_truncate != NULL },
+        { "discard", drv->co_pdiscard != NULL },
+        { "zero-write", drv->co_pwrite_zeroes != NULL },
+        { "block-status", drv->co_block_status != NULL },
+        { "backing", drv->supports_backing },
+        { "reopen", drv->reopen_prepare != NULL },
+        { "locking", drv->apply_perm != NULL },
+        { "dynamic-read-only", drv->dynamic_read_only },
+        { "fallback-read-only", !drv->dynamic_read_only },
+        { "reconnect", driver_has_option(drv, "reconnect-delay") },
+    };
     GPtrArray *list = g_ptr_array_new();
 
-    for (const char *const *c = drv->capabilities; c && *c; c++)
-        add_unique(list, *c);
-    /* What the table's flags and operations already say, so no driver repeats it. */
-    add_unique(list, drv->dynamic_read_only ? "dynamic-read-only" : "fallback-read-only");
-    if (drv->supports_backing)
-        add_unique(list, "backing");
-    if (drv->reopen_prepare)
-        add_unique(list, "reopen");
-    if (drv->apply_perm)
-        add_unique(list, "locking");
+    for (size_t i = 0; i < G_N_ELEMENTS(caps); i++)
+        if (caps[i].has)
+            g_ptr_array_add(list, g_strdup(caps[i].name));
     g_ptr_array_add(list, NULL);
     return (char **)g_ptr_array_free(list, FALSE);
 }

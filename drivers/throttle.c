@@ -130,10 +130,6 @@ static const OptionSpec throttle_options[] = {
 };
 
 static const char *const throttle_roles[] = { "file", NULL };
-static const char *const throttle_capabilities[] = {
-    "resize", "discard", "zero-write", "block-status", NULL,
-};
-
 const BlockDriver block_driver_throttle = {
     .name = "throttle",
     .kind = BLOCK_DRIVER_FILTER,
@@ -141,7 +137,6 @@ const BlockDriver block_driver_throttle = {
     .options = throttle_options,
     .child_roles = throttle_roles,
     .required_child_roles = throttle_roles,
-    .capabilities = throttle_capabilities,
     .co_open = throttle_open,
     .close = throttle_close,
     .co_preadv = throttle_preadv,

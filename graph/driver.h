@@ -62,7 +62,6 @@ typedef struct BlockDriver {
     const OptionSpec *options;               /* driver's own options */
     const char *const *child_roles;          /* roles it accepts, NULL-terminated */
     const char *const *required_child_roles; /* roles that must be given */
-    const char *const *capabilities;         /* Driver.Capabilities */
     bool supports_backing;                   /* has a "backing" role opened from the image */
     bool dynamic_read_only;                  /* can switch RO<->RW at run time */
     /*
@@ -203,8 +202,9 @@ const BlockDriver *const *block_drivers(void);
 const BlockDriver *block_driver_find(const char *name);
 const char *block_driver_kind_name(BlockDriverKind kind);
 /*
- * Driver.Capabilities: the table's list plus what its flags and operations
- * imply (dynamic-read-only or fallback-read-only, backing, reopen, locking).
- * Free with g_strfreev.
+ * Driver.Capabilities, derived from the table (no driver lists them): the
+ * operations it fills (resize, discard, zero-write, block-status, reopen,
+ * locking), its flags (backing, dynamic-read-only or fallback-read-only) and
+ * options (reconnect: reconnect-delay).  Free with g_strfreev.
  */
 char **block_driver_capabilities(const BlockDriver *drv);

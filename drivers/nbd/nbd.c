@@ -196,10 +196,6 @@ static const OptionSpec nbd_options[] = {
     OPTION_TABLE_END,
 };
 
-static const char *const nbd_capabilities[] = {
-    "discard", "zero-write", "block-status", "fua", "reconnect", NULL,
-};
-
 static const char *const nbd_child_roles[] = { NULL };
 
 const BlockDriver block_driver_nbd = {
@@ -209,7 +205,6 @@ const BlockDriver block_driver_nbd = {
     .options = nbd_options,
     .child_roles = nbd_child_roles,
     .required_child_roles = nbd_child_roles,
-    .capabilities = nbd_capabilities,
     .co_open = nbd_open,
     .close = nbd_close_node,
     .co_preadv = nbd_co_preadv,

@@ -643,10 +643,6 @@ static const OptionSpec qcow2_options[] = {
 
 static const char *const qcow2_child_roles[] = { "file", "backing", NULL };
 static const char *const qcow2_required_roles[] = { "file", NULL };
-static const char *const qcow2_capabilities[] = {
-    "backing", "resize", "discard", "zero-write", "block-status", NULL,
-};
-
 const BlockDriver block_driver_qcow2 = {
     .name = "qcow2",
     .runs_in_iothread = true,
@@ -655,7 +651,6 @@ const BlockDriver block_driver_qcow2 = {
     .options = qcow2_options,
     .child_roles = qcow2_child_roles,
     .required_child_roles = qcow2_required_roles,
-    .capabilities = qcow2_capabilities,
     .supports_backing = true,
     .probe = qcow2_probe,
     .co_open = qcow2_open,

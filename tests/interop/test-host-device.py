@@ -45,7 +45,8 @@ def check_device(d, dev, img):
                  'the data written is in the backing file')
     bgtest.check(data[MiB:3 * MiB] == bytes(2 * MiB), 'zeroed and discarded ranges read zero')
     e = bgtest.expect_error('NotSupported', d.node('hd0').Resize, bgtest.dbus.UInt64(32 * MiB))
-    bgtest.check('block device' in e.get_dbus_message(), e.get_dbus_message())
+    bgtest.check("'host_device'" in e.get_dbus_message() and 'cannot resize' in e.get_dbus_message(),
+                 e.get_dbus_message())
 
 
 def main():

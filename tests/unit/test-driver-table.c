@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What the driver tables say of themselves: Driver.Capabilities follow from
+ * the operations a table fills, its flags and options, for every driver.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "graph/driver.h"
+
+static bool has_cap(const BlockDriver *drv, const char *cap)
+{
+    g_auto(GStrv) caps = block_driver_capabilities(drv);
+
+    return g_strv_contains((const char *const *)caps, cap);
+}
+
+static void check_cap(const BlockDriver *drv, const char *cap, bool expected)
+{
+    if (has_cap(drv, cap) != expected)
+        fail_msg("driver '%s': capability '%s' %s, but its table says %s", drv->name, cap,
+                 expected ? "missing" : "listed", expected ? "it can" : "it cannot");
+}
+
+static void test_capabilities_follow_ops(void **state)
+{
+    for (const BlockDriver *const *d = block_drivers(); *d; d++) {
+        const BlockDriver *drv = *d;
+
+        check_cap(drv, "resize", drv->co_truncate != NULL);
+        check_cap(drv, "discard", drv->co_pdiscard != NULL);
+        check_cap(drv, "zero-write", drv->co_pwrite_zeroes != NULL);
+        check_cap(drv, "block-status", drv->co_block_status != NULL);
+        check_cap(drv, "backing", drv->supports_backing);
+        check_cap(drv, "reopen", drv->reopen_prepare != NULL);
+        check_cap(drv, "locking", drv->apply_perm != NULL);
+        check_cap(drv, "dynamic-read-only", drv->dynamic_read_only);
+        check_cap(drv, "fallback-read-only", !drv->dynamic_read_only);
+    }
+}
+
+/* host_device shares file's code but cannot resize a device nor report holes. */
+static void test_host_device_capabilities(void **state)
+{
+    const BlockDriver *hdev = block_driver_find("host_device");
+
+    assert_non_null(hdev);
+    assert_true(has_cap(hdev, "discard") && has_cap(hdev, "zero-write"));
+    assert_true(has_cap(hdev, "dynamic-read-only") && has_cap(hdev, "locking"));
+    assert_false(has_cap(hdev, "resize"));
+    assert_false(has_cap(hdev, "block-status"));
+    assert_true(has_cap(block_driver_find("nbd"), "reconnect"));
+    assert_false(has_cap(block_driver_find("file"), "reconnect"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_capabilities_follow_ops),
+        cmocka_unit_test(test_host_device_capabilities),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
