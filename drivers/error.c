@@ -41,7 +41,8 @@ static int coroutine_fn error_block_status(BlockNode *node, uint64_t offset, uin
 }
 
 static const OptionSpec error_options[] = {
-    { "size", OPTION_SIZE, "0", false, false, NULL, "Size the node reports, in bytes" },
+    { .name = "size", .type = OPTION_SIZE, .default_value = "0",
+      .description = "Size the node reports, in bytes" },
     OPTION_TABLE_END
 };
 

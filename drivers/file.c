@@ -43,8 +43,13 @@
 #include "graph/node.h"
 
 
-static const char *const file_aio_values[] = { "threads", "native", "io_uring", NULL };
-static const char *const file_locking_values[] = { "auto", "on", "off", NULL };
+static const char *const file_aio_values[] = {
+    [FILE_AIO_THREADS] = "threads", [FILE_AIO_NATIVE] = "native",
+    [FILE_AIO_IO_URING] = "io_uring", NULL,
+};
+static const char *const file_locking_values[] = {
+    [FILE_LOCKING_AUTO] = "auto", [FILE_LOCKING_ON] = "on", [FILE_LOCKING_OFF] = "off", NULL,
+};
 
 static int file_open_flags(const FileState *s, bool writable)
 {
@@ -604,18 +609,11 @@ static void file_choose_aio(BlockNode *node, FileState *s)
 static bool file_parse_options(BlockNode *node, FileState *s, const OptionSet *opts,
                                GError **errp)
 {
-    const char *aio = option_set_get_string(opts, "aio");
-    const char *locking = option_set_get_string(opts, "locking");
-    const char *discard = option_set_get_string(opts, "discard");
-
-    s->aio = !aio ? FILE_AIO_AUTO
-           : g_strcmp0(aio, "native") == 0 ? FILE_AIO_NATIVE
-           : g_strcmp0(aio, "io_uring") == 0 ? FILE_AIO_IO_URING : FILE_AIO_THREADS;
-    s->locking = g_strcmp0(locking, "on") == 0 ? FILE_LOCKING_ON
-               : g_strcmp0(locking, "off") == 0 ? FILE_LOCKING_OFF : FILE_LOCKING_AUTO;
+    s->aio = option_set_is_set(opts, "aio") ? option_set_get_enum(opts, "aio") : FILE_AIO_AUTO;
+    s->locking = option_set_get_enum(opts, "locking");
     s->direct = option_set_get_bool(opts, "cache.direct");
     s->no_flush = option_set_get_bool(opts, "cache.no-flush");
-    s->unmap = g_strcmp0(discard, "unmap") == 0;
+    s->unmap = option_set_get_enum(opts, "discard") == NODE_DISCARD_UNMAP;
     s->has_zero_range = true;
     s->has_punch_hole = true;
     s->has_dsync = true;

@@ -84,11 +84,14 @@ static int coroutine_fn null_co_block_status(BlockNode *node, uint64_t offset, u
 }
 
 static const OptionSpec null_co_options[] = {
-    { "size", OPTION_SIZE, "1073741824", false, false, NULL, "Size of the device in bytes" },
-    { "read-zeroes", OPTION_BOOL, "off", false, false, NULL,
-      "Report reads as zeroes in block status (off: as data); reads return zeroes either way" },
-    { "latency-ns", OPTION_UINT, "0", false, false, NULL,
-      "Delay every request by this many nanoseconds", .max_value = NULL_CO_MAX_LATENCY_NS },
+    { .name = "size", .type = OPTION_SIZE, .default_value = "1073741824",
+      .description = "Size of the device in bytes" },
+    { .name = "read-zeroes", .type = OPTION_BOOL, .default_value = "off",
+      .description = "Report reads as zeroes in block status (off: as data); "
+                     "reads return zeroes either way" },
+    { .name = "latency-ns", .type = OPTION_UINT, .default_value = "0",
+      .max_value = NULL_CO_MAX_LATENCY_NS,
+      .description = "Delay every request by this many nanoseconds" },
     OPTION_TABLE_END
 };
 

@@ -160,10 +160,10 @@ static void raw_reopen_abort(BlockNode *node, void *state)
 }
 
 static const OptionSpec raw_options[] = {
-    { "offset", OPTION_SIZE, "0", true, false, NULL,
-      "Where the image starts in its file, in bytes" },
-    { "size", OPTION_SIZE, NULL, true, false, NULL,
-      "Size of the image in bytes (default: the rest of the file)" },
+    { .name = "offset", .type = OPTION_SIZE, .default_value = "0", .mutable_on_reopen = true,
+      .description = "Where the image starts in its file, in bytes" },
+    { .name = "size", .type = OPTION_SIZE, .mutable_on_reopen = true,
+      .description = "Size of the image in bytes (default: the rest of the file)" },
     OPTION_TABLE_END
 };
 

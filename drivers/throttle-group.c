@@ -51,12 +51,14 @@ struct ThrottleGroup {
 
 static GHashTable *groups;  /* id -> ThrottleGroup*; groups are global objects, as in QEMU */
 
-#define LIMIT(name, desc) \
-    { name, OPTION_UINT, "0", true, false, NULL, desc, THROTTLE_VALUE_MAX, false }
-#define LIMIT_SIZE(name, desc) \
-    { name, OPTION_SIZE, "0", true, false, NULL, desc, THROTTLE_VALUE_MAX, false }
-#define LENGTH(name) \
-    { name, OPTION_UINT, "1", true, false, NULL, "Seconds the burst rate may last", 0, false }
+#define LIMIT_OF(opt_name, opt_type, desc) \
+    { .name = opt_name, .type = opt_type, .default_value = "0", .mutable_on_reopen = true, \
+      .max_value = THROTTLE_VALUE_MAX, .description = desc }
+#define LIMIT(name, desc) LIMIT_OF(name, OPTION_UINT, desc)
+#define LIMIT_SIZE(name, desc) LIMIT_OF(name, OPTION_SIZE, desc)
+#define LENGTH(opt_name) \
+    { .name = opt_name, .type = OPTION_UINT, .default_value = "1", .mutable_on_reopen = true, \
+      .description = "Seconds the burst rate may last" }
 
 const OptionSpec throttle_limit_options[] = {
     LIMIT("iops-total", "Operations per second, reads and writes together (0: no limit)"),

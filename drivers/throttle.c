@@ -124,8 +124,9 @@ static void throttle_reopen_abort(BlockNode *node, void *state)
 }
 
 static const OptionSpec throttle_options[] = {
-    { "throttle-group", OPTION_STRING, NULL, true, true, NULL,
-      "The throttle group whose limits apply (Manager.SetThrottleGroup)" },
+    { .name = "throttle-group", .type = OPTION_STRING, .mutable_on_reopen = true,
+      .required = true,
+      .description = "The throttle group whose limits apply (Manager.SetThrottleGroup)" },
     OPTION_TABLE_END
 };
 

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "graph/node.h"
 
-static const char *const discard_values[] = { "ignore", "unmap", NULL };
-static const char *const detect_zeroes_values[] = { "off", "on", "unmap", NULL };
+static const char *const discard_values[] = {
+    [NODE_DISCARD_IGNORE] = "ignore", [NODE_DISCARD_UNMAP] = "unmap", NULL,
+};
+static const char *const detect_zeroes_values[] = {
+    [DETECT_ZEROES_OFF] = "off", [DETECT_ZEROES_ON] = "on", [DETECT_ZEROES_UNMAP] = "unmap", NULL,
+};
 
 const OptionSpec node_common_options[] = {
     { .name = "node-name", .type = OPTION_STRING, .applied_by_core = true,
@@ -44,9 +48,6 @@ bool block_driver_option_mutable(const BlockDriver *drv, const OptionSpec *spec)
 
 void node_apply_common_options(BlockNode *node)
 {
-    const char *dz = option_set_get_string(node->options, "detect-zeroes");
-
-    node->discard_unmap = g_str_equal(option_set_get_string(node->options, "discard"), "unmap");
-    node->detect_zeroes = g_str_equal(dz, "unmap") ? DETECT_ZEROES_UNMAP
-                          : g_str_equal(dz, "on") ? DETECT_ZEROES_ON : DETECT_ZEROES_OFF;
+    node->discard_unmap = option_set_get_enum(node->options, "discard") == NODE_DISCARD_UNMAP;
+    node->detect_zeroes = option_set_get_enum(node->options, "detect-zeroes");
 }

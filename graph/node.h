@@ -18,6 +18,11 @@
 #include "graph/driver.h"
 #include "graph/option.h"
 
+typedef enum NodeDiscard {
+    NODE_DISCARD_IGNORE,
+    NODE_DISCARD_UNMAP,
+} NodeDiscard;
+
 typedef enum DetectZeroes {
     DETECT_ZEROES_OFF,
     DETECT_ZEROES_ON,

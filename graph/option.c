@@ -100,6 +100,17 @@ static bool check_max(const OptionSpec *spec, const char *text, const OptionValu
     return false;
 }
 
+static bool enum_index(const char *const *values, const char *text, uint64_t *ret)
+{
+    for (uint64_t i = 0; values[i]; i++) {
+        if (g_str_equal(values[i], text)) {
+            *ret = i;
+            return true;
+        }
+    }
+    return false;
+}
+
 bool option_parse_value(const OptionSpec *spec, const char *text, OptionValue *ret, GError **errp)
 {
     char *end = NULL;
@@ -130,7 +141,7 @@ bool option_parse_value(const OptionSpec *spec, const char *text, OptionValue *r
         ret->text = g_strdup_printf("%" PRIu64, ret->u);
         return true;
     case OPTION_ENUM:
-        if (!g_strv_contains(spec->enum_values, text))
+        if (!enum_index(spec->enum_values, text, &ret->u))
             break;
         ret->text = g_strdup(text);
         return true;
@@ -236,6 +247,14 @@ uint64_t option_set_get_uint(const OptionSet *set, const char *name)
 
     g_assert(v && (v->spec->type == OPTION_UINT || v->spec->type == OPTION_SIZE));
     return v->is_set ? v->u : 0;
+}
+
+unsigned option_set_get_enum(const OptionSet *set, const char *name)
+{
+    const OptionValue *v = option_set_lookup(set, name);
+
+    g_assert(v && v->spec->type == OPTION_ENUM && v->is_set);
+    return (unsigned)v->u;
 }
 
 const char *option_set_get_string(const OptionSet *set, const char *name)

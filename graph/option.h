@@ -37,7 +37,11 @@ typedef struct OptionSpec {
      */
     bool mutable_on_reopen;
     bool required;
-    const char *const *enum_values;     /* OPTION_ENUM: NULL-terminated */
+    /*
+     * OPTION_ENUM: NULL-terminated, indexed by the driver's C enum
+     * ([FILE_AIO_NATIVE] = "native"), so option_set_get_enum decodes it.
+     */
+    const char *const *enum_values;
     const char *description;
     uint64_t max_value;                 /* OPTION_UINT/SIZE: largest accepted; 0: no limit */
     bool applied_by_core;               /* see mutable_on_reopen */
@@ -56,7 +60,7 @@ typedef struct OptionValue {
     char *text;                 /* canonical text form */
     union {
         bool b;
-        uint64_t u;
+        uint64_t u;             /* OPTION_UINT, OPTION_SIZE; OPTION_ENUM: index */
     };
 } OptionValue;
 
@@ -77,6 +81,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(OptionSet, option_set_free)
 const OptionValue *option_set_lookup(const OptionSet *set, const char *name);
 bool option_set_get_bool(const OptionSet *set, const char *name);
 uint64_t option_set_get_uint(const OptionSet *set, const char *name);
+/*
+ * The one enum decoder: the position of the value in the spec's
+ * enum_values (a C enum when the table is indexed by one).  The option
+ * must have a value (a default, or required).
+ */
+unsigned option_set_get_enum(const OptionSet *set, const char *name);
 /* NULL when the option has no value. */
 const char *option_set_get_string(const OptionSet *set, const char *name);
 bool option_set_is_set(const OptionSet *set, const char *name);

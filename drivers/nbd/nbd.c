@@ -24,7 +24,14 @@
 /* With open-timeout=0 the one attempt gives up after this long. */
 #define NBD_OPEN_ATTEMPT_US (30 * G_USEC_PER_SEC)
 
-static const char *const nbd_server_types[] = { "unix", "inet", NULL };
+typedef enum NbdServerType {
+    NBD_SERVER_UNIX,
+    NBD_SERVER_INET,
+} NbdServerType;
+
+static const char *const nbd_server_types[] = {
+    [NBD_SERVER_UNIX] = "unix", [NBD_SERVER_INET] = "inet", NULL,
+};
 
 static bool nbd_option_misplaced(BlockNode *node, const OptionSet *opts, const char *name,
                                  const char *type, GError **errp)
@@ -54,7 +61,7 @@ static bool nbd_parse_address(BlockNode *node, const OptionSet *opts, NbdAddress
 {
     const char *type = option_set_get_string(opts, "server.type");
 
-    a->is_unix = g_str_equal(type, "unix");
+    a->is_unix = option_set_get_enum(opts, "server.type") == NBD_SERVER_UNIX;
     if (a->is_unix) {
         if (!nbd_option_needed(node, opts, "server.path", type, errp) ||
             nbd_option_misplaced(node, opts, "server.host", type, errp) ||

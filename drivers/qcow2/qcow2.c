@@ -148,7 +148,10 @@ int coroutine_fn qcow2_check_overlap(Qcow2State *s, uint64_t off, uint64_t len, 
 
 /* ---- options ---- */
 
-static const char *const overlap_values[] = { "none", "constant", "cached", "all", NULL };
+static const char *const overlap_values[] = {
+    [QCOW2_OVERLAP_NONE] = "none", [QCOW2_OVERLAP_CONSTANT] = "constant",
+    [QCOW2_OVERLAP_CACHED] = "cached", [QCOW2_OVERLAP_ALL] = "all", NULL,
+};
 
 typedef struct Qcow2Options {
     uint64_t l2_cache_size;
@@ -186,12 +189,7 @@ static bool read_options(Qcow2State *s, const OptionSet *opts, Qcow2Options *o, 
         option_set_get_bool(opts, "pass-discard-request") : s->node->discard_unmap;
     o->pass_discard_other = option_set_get_bool(opts, "pass-discard-other");
     o->discard_no_unref = option_set_get_bool(opts, "discard-no-unref");
-    const char *ol = option_set_get_string(opts, "overlap-check");
-    o->overlap_check = QCOW2_OVERLAP_CACHED;
-    for (int i = 0; ol && overlap_values[i]; i++) {
-        if (!strcmp(ol, overlap_values[i]))
-            o->overlap_check = i;
-    }
+    o->overlap_check = option_set_get_enum(opts, "overlap-check");
     if (!is_pow2(o->l2_entry_size) || o->l2_entry_size < 512 || o->l2_entry_size > s->cluster_size) {
         g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
                     "%s: l2-cache-entry-size %" PRIu64 " must be a power of two between 512"

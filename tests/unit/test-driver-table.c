@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "graph/driver.h"
+#include "graph/node.h"
 
 static bool has_cap(const BlockDriver *drv, const char *cap)
 {
@@ -55,11 +56,32 @@ static void test_host_device_capabilities(void **state)
     assert_false(has_cap(block_driver_find("file"), "reconnect"));
 }
 
+static void check_option_table(const char *what, const OptionSpec *table)
+{
+    for (const OptionSpec *o = table; o && o->name; o++) {
+        if (!o->description || !*o->description)
+            fail_msg("%s: option '%s' has no description", what, o->name);
+        if (o->type == OPTION_ENUM && o->default_value &&
+            !g_strv_contains(o->enum_values, o->default_value))
+            fail_msg("%s: option '%s' defaults to '%s', not one of its values", what, o->name,
+                     o->default_value);
+    }
+}
+
+/* Every option is described, and an enum's default is one of its values. */
+static void test_option_tables(void **state)
+{
+    check_option_table("common", node_common_options);
+    for (const BlockDriver *const *d = block_drivers(); *d; d++)
+        check_option_table((*d)->name, (*d)->options);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_capabilities_follow_ops),
         cmocka_unit_test(test_host_device_capabilities),
+        cmocka_unit_test(test_option_tables),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,15 +8,18 @@
 #include "graph/node.h"
 #include "graph/option.h"
 
-static const char *const colours[] = { "red", "green", NULL };
+typedef enum Colour { COLOUR_RED, COLOUR_GREEN } Colour;
+static const char *const colours[] = { [COLOUR_RED] = "red", [COLOUR_GREEN] = "green", NULL };
 static const OptionSpec test_options[] = {
-    { "name", OPTION_STRING, NULL, false, true, NULL, "a required string" },
-    { "flag", OPTION_BOOL, "off", true, false, NULL, "a bool" },
-    { "count", OPTION_UINT, "7", false, false, NULL, "a number" },
-    { "size", OPTION_SIZE, "1M", false, false, NULL, "a size" },
-    { "colour", OPTION_ENUM, "red", false, false, colours, "an enum" },
-    { "group.inner", OPTION_BOOL, NULL, false, false, NULL, "nested, no default" },
-    { "limited", OPTION_SIZE, NULL, false, false, NULL, "a size up to 1k", .max_value = 1024 },
+    { .name = "name", .type = OPTION_STRING, .required = true, .description = "a required string" },
+    { .name = "flag", .type = OPTION_BOOL, .default_value = "off", .mutable_on_reopen = true,
+      .description = "a bool" },
+    { .name = "count", .type = OPTION_UINT, .default_value = "7", .description = "a number" },
+    { .name = "size", .type = OPTION_SIZE, .default_value = "1M", .description = "a size" },
+    { .name = "colour", .type = OPTION_ENUM, .default_value = "red", .enum_values = colours,
+      .description = "an enum" },
+    { .name = "group.inner", .type = OPTION_BOOL, .description = "nested, no default" },
+    { .name = "limited", .type = OPTION_SIZE, .max_value = 1024, .description = "a size up to 1k" },
     OPTION_TABLE_END
 };
 static const OptionSpec *const tables[] = { test_options, NULL };
@@ -50,6 +53,21 @@ static void test_defaults_filled_in_table_order(void **state)
     assert_int_equal(option_set_count(set), 7);
     assert_string_equal(option_set_nth(set, 3)->spec->name, "size");
     assert_string_equal(option_set_nth(set, 3)->text, "1048576");
+}
+
+/* The one enum decoder: the value's position in enum_values, default or given. */
+static void test_enum_decodes_to_index(void **state)
+{
+    g_autoptr(GHashTable) raw = raw_new("name", "x", NULL);
+    g_autoptr(GHashTable) green = raw_new("name", "x", "colour", "green", NULL);
+    g_autoptr(OptionSet) a = option_set_parse(tables, raw, "node 'n'", NULL);
+    g_autoptr(OptionSet) b = option_set_parse(tables, green, "node 'n'", NULL);
+
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(option_set_get_enum(a, "colour"), COLOUR_RED);
+    assert_int_equal(option_set_get_enum(b, "colour"), COLOUR_GREEN);
+    assert_string_equal(option_set_get_string(b, "colour"), "green");
 }
 
 static void test_booleans_all_spellings(void **state)
@@ -176,6 +194,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_filled_in_table_order),
+        cmocka_unit_test(test_enum_decodes_to_index),
         cmocka_unit_test(test_booleans_all_spellings),
         cmocka_unit_test(test_size_suffixes),
         cmocka_unit_test(test_errors_name_the_option),
