@@ -26,6 +26,9 @@
 #define POLKIT_TIMEOUT_USEC             (25 * G_USEC_PER_SEC)
 #define POLKIT_INTERACTIVE_TIMEOUT_USEC (300 * G_USEC_PER_SEC)
 
+/* org.blockgraph.BlockGraph1.Error.AccessDenied, named in graph/error.c only. */
+#define ACCESS_DENIED bus_error_code_name(BG_ERROR_ACCESS_DENIED)
+
 typedef enum QueryState {
     QUERY_ASKING,
     QUERY_ALLOWED,
@@ -111,7 +114,7 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
     int authorized = 0, challenge = 0, r;
 
     if (e) {
-        auth_query_deny(q, BUS_ERROR_PREFIX "AccessDenied",
+        auth_query_deny(q, ACCESS_DENIED,
                         "Not authorized: %s (needed for %s) could not be checked: %s",
                         e->message ? e->message : e->name);
         return 0;
@@ -121,7 +124,7 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         r = sd_bus_message_read(reply, "bb", &authorized, &challenge);
     }
     if (r < 0) {
-        auth_query_deny(q, BUS_ERROR_PREFIX "AccessDenied",
+        auth_query_deny(q, ACCESS_DENIED,
                         "Not authorized: %s (needed for %s): polkit's answer is malformed (%s)",
                         g_strerror(-r));
     } else if (authorized) {
@@ -130,7 +133,7 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         auth_query_deny(q, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
                         "Interactive authorization required: %s (needed for %s)%s", "");
     } else {
-        auth_query_deny(q, BUS_ERROR_PREFIX "AccessDenied",
+        auth_query_deny(q, ACCESS_DENIED,
                         "Not authorized: %s is needed for %s%s", "");
     }
     return 0;
@@ -167,7 +170,7 @@ static int on_caller_uid(sd_bus_message *reply, void *userdata, sd_bus_error *re
     int r;
 
     if (e) {
-        auth_query_deny(q, BUS_ERROR_PREFIX "AccessDenied",
+        auth_query_deny(q, ACCESS_DENIED,
                         "Not authorized: %s (needed for %s): the caller is unknown: %s",
                         e->message ? e->message : e->name);
         return 0;
@@ -182,7 +185,7 @@ static int on_caller_uid(sd_bus_message *reply, void *userdata, sd_bus_error *re
         r = ask_polkit(q);
     }
     if (r < 0) {
-        auth_query_deny(q, BUS_ERROR_PREFIX "AccessDenied",
+        auth_query_deny(q, ACCESS_DENIED,
                         "Not authorized: %s (needed for %s) could not be checked: %s",
                         g_strerror(-r));
     }
@@ -241,7 +244,7 @@ static int authorize_filter(sd_bus_message *m, void *userdata, sd_bus_error *ret
     }
     r = auth_query_start(m, action);
     if (r < 0) {
-        return sd_bus_error_setf(ret_error, BUS_ERROR_PREFIX "AccessDenied",
+        return sd_bus_error_setf(ret_error, ACCESS_DENIED,
                                  "Not authorized: %s (needed for %s) could not be checked: %s",
                                  action, call_name(m), g_strerror(-r));
     }

@@ -48,20 +48,24 @@ sd_bus *bus_get(void)
 /* ---- errors -------------------------------------------------------------- */
 
 /* org.blockgraph.BlockGraph1.Error.<Name>, the names from graph/error.c (spelled there only). */
-const char *bus_error_name(const GError *err)
+const char *bus_error_code_name(BgErrorCode code)
 {
     static char *names[BG_ERROR_COUNT];
-    BgErrorCode code;
 
-    if (!err || err->domain != BG_ERROR || err->code <= BG_ERROR_FAILED ||
-        err->code >= BG_ERROR_COUNT) {
-        return SD_BUS_ERROR_FAILED;
-    }
-    code = err->code;
+    g_assert(code > BG_ERROR_FAILED && code < BG_ERROR_COUNT);
     if (!names[code]) {
         names[code] = g_strconcat(BUS_ERROR_PREFIX, bg_error_code_name(code), NULL);
     }
     return names[code];
+}
+
+const char *bus_error_name(const GError *err)
+{
+    if (!err || err->domain != BG_ERROR || err->code <= BG_ERROR_FAILED ||
+        err->code >= BG_ERROR_COUNT) {
+        return SD_BUS_ERROR_FAILED;
+    }
+    return bus_error_code_name(err->code);
 }
 
 int bus_error_setf(sd_bus_error *ret_error, BgErrorCode code, const char *fmt, ...)

@@ -131,6 +131,8 @@ sd_bus *bus_get(void);
  * org.freedesktop.DBus.Error.Failed).  Static string.
  */
 const char *bus_error_name(const GError *err);
+/* The same for a code other than BG_ERROR_FAILED. */
+const char *bus_error_code_name(BgErrorCode code);
 
 /*
  * Fills ret_error from err (name as above, err->message as message) and

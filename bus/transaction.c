@@ -194,9 +194,9 @@ int bus_manager_method_transaction(sd_bus_message *m, void *userdata, sd_bus_err
         return r;
     guint n = xmls ? g_strv_length(xmls) : 0;
     if (n == 0 || n > TRANSACTION_MAX_ACTIONS)
-        return sd_bus_error_setf(ret_error, BUS_ERROR_PREFIX "InvalidArgument",
-                                 "Transaction takes 1 to %d actions, not %u",
-                                 TRANSACTION_MAX_ACTIONS, n);
+        return bus_error_setf(ret_error, BG_ERROR_INVALID_ARGUMENT,
+                              "Transaction takes 1 to %d actions, not %u",
+                              TRANSACTION_MAX_ACTIONS, n);
     GPtrArray *actions = parse_actions(xmls, &err);
     if (!actions)
         return bus_error_set_gerror(ret_error, err);

@@ -9,11 +9,8 @@
 
 #define LOCK_PERM_BASE 100
 #define LOCK_SHARED_BASE 200
-#define LOCK_BITS 4
-
-static const char *const perm_names[LOCK_BITS] = {
-    "consistent read", "write", "write unchanged", "resize",
-};
+#define LOCK_BITS 4     /* one byte pair per BlockPerm bit */
+G_STATIC_ASSERT(BLOCK_PERM_ALL == (1u << LOCK_BITS) - 1);
 
 static int lock_byte(int fd, int byte, short type)
 {
@@ -74,7 +71,7 @@ static int lock_conflict(const char *filename, int bit, bool shared, GError **er
 {
     g_set_error(errp, BG_ERROR, BG_ERROR_PERMISSION_CONFLICT,
                 "Failed to get %s\"%s\" lock on '%s': is another process using the image?",
-                shared ? "shared " : "", perm_names[bit], filename);
+                shared ? "shared " : "", block_perm_bit_name(bit), filename);
     return -EAGAIN;
 }
 

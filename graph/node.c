@@ -33,9 +33,17 @@ const char *node_user_kind_name(BlockUserKind kind)
     return names[kind];
 }
 
+/* Indexed by bit number: BLOCK_PERM_WRITE is 1 << 1. */
 static const char *const perm_names[] = {
     "consistent-read", "write", "write-unchanged", "resize",
 };
+G_STATIC_ASSERT(BLOCK_PERM_ALL == (1u << G_N_ELEMENTS(perm_names)) - 1);
+
+const char *block_perm_bit_name(unsigned bit)
+{
+    g_assert(bit < G_N_ELEMENTS(perm_names));
+    return perm_names[bit];
+}
 
 char **block_perm_names(uint64_t perm)
 {

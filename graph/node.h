@@ -121,6 +121,8 @@ void node_apply_common_options(BlockNode *node);
 
 const char *node_user_kind_name(BlockUserKind kind);
 
+/* The name of permission bit `bit` (BLOCK_PERM_WRITE: bit 1, "write"): spelled only here. */
+const char *block_perm_bit_name(unsigned bit);
 /* Perm bits -> "consistent-read", "write", ... (NULL-terminated, g_strfreev). */
 char **block_perm_names(uint64_t perm);
 /* "write, resize" for messages. */

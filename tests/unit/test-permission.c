@@ -387,6 +387,27 @@ static void test_image_locks_taken_off_the_loop(void **state)
     tu_detach(a.user);
 }
 
+/*
+ * Another process that does not share consistent reads holds lock byte 200
+ * (QEMU's layout): a reader cannot attach, and the message names the
+ * permission as the bus does (Node.Users).
+ */
+static void test_lock_conflict_names_the_permission(void **state)
+{
+    g_autofree char *xml = g_strdup_printf(
+        "<blockdev driver='file' node-name='f' filename='%s' locking='on'/>", image);
+    struct flock fl = { .l_whence = SEEK_SET, .l_start = 200, .l_len = 1, .l_type = F_RDLCK };
+    int other = open(image, O_RDONLY | O_CLOEXEC);
+    BlockNode *n = tu_add_xml(xml, NULL);
+    GError *err = NULL;
+
+    assert_true(other >= 0);
+    assert_int_equal(fcntl(other, F_OFD_SETLK, &fl), 0);
+    assert_null(tu_attach(n, "e0", BLOCK_PERM_CONSISTENT_READ, &err));
+    assert_error(err, BG_ERROR_PERMISSION_CONFLICT, "Failed to get \"consistent-read\" lock");
+    close(other);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -405,6 +426,7 @@ int main(void)
         T(test_raw_forwards_its_users_needs),
         T(test_qcow2_writes_its_file_while_writable),
         T(test_image_locks_taken_off_the_loop),
+        T(test_lock_conflict_names_the_permission),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     aio_loop_shutdown();
