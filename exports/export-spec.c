@@ -99,33 +99,13 @@ static NbdTlsCreds *export_load_tls(const ExportSpec *spec, GError **errp)
 
 Export *coroutine_fn export_add_from_spec(const ExportSpec *spec, GError **errp)
 {
-    g_autofree char *port = g_strdup_printf("%u", spec->server.port);
     g_autoptr(NbdTlsCreds) tls = NULL;
     if (spec->tls.dir && !(tls = export_load_tls(spec, errp))) {
         if (spec->line > 0)
             bg_error_prefix_location(errp, spec->source, spec->line);
         return NULL;
     }
-    ExportConfig cfg = {
-        .id = spec->id,
-        .type = spec->type,
-        .node_name = spec->node_name,
-        .name = spec->name,
-        .description = spec->description,
-        .iothread = spec->iothread,
-        .writable = spec->writable,
-        .limits = spec->limits,
-        .addr_type = spec->server.type == EXPORT_SERVER_UNIX ? EXPORT_ADDRESS_UNIX
-                                                             : EXPORT_ADDRESS_INET,
-        .path = spec->server.path,
-        .socket_mode = spec->server.mode,
-        .socket_group = spec->server.group,
-        .host = spec->server.host,
-        .port = port,
-        .tls = tls,
-        .bitmaps = (const char *const *)spec->bitmaps,
-    };
-    Export *e = export_add(&cfg, errp);
+    Export *e = export_add(spec, tls, errp);
     if (!e && spec->line > 0)
         bg_error_prefix_location(errp, spec->source, spec->line);
     return e;

@@ -98,52 +98,50 @@ static bool export_string_ok(const char *s)
     return true;
 }
 
-/* Why cfg cannot be an export, or NULL. */
-static const char *export_config_problem(const ExportConfig *cfg)
+/* Why spec cannot be an export, or NULL. */
+static const char *export_spec_problem(const ExportSpec *spec)
 {
-    if (!cfg->id || !*cfg->id)
+    if (!spec->id || !*spec->id)
         return "Export needs an 'id'";
-    if (strlen(cfg->id) > EXPORT_ID_MAX)
+    if (strlen(spec->id) > EXPORT_ID_MAX)
         return "Export 'id' is longer than " G_STRINGIFY(EXPORT_ID_MAX) " bytes";
-    if (!export_string_ok(cfg->id))
+    if (!export_string_ok(spec->id))
         return "Export 'id' must be UTF-8 without control characters";
-    if (cfg->type && strcmp(cfg->type, "nbd") != 0)
+    if (spec->type && strcmp(spec->type, "nbd") != 0)
         return "Export type must be 'nbd'";
-    if (!cfg->node_name || !*cfg->node_name)
+    if (!spec->node_name || !*spec->node_name)
         return "Export needs a 'node-name'";
-    if (cfg->name && strlen(cfg->name) > NBD_MAX_STRING)
+    if (spec->name && strlen(spec->name) > NBD_MAX_STRING)
         return "Export 'name' is longer than " G_STRINGIFY(NBD_MAX_STRING) " bytes";
-    if (cfg->description && strlen(cfg->description) > NBD_MAX_STRING)
+    if (spec->description && strlen(spec->description) > NBD_MAX_STRING)
         return "Export 'description' is longer than " G_STRINGIFY(NBD_MAX_STRING) " bytes";
-    if ((cfg->name && !export_string_ok(cfg->name)) ||
-        (cfg->description && !export_string_ok(cfg->description)))
+    if ((spec->name && !export_string_ok(spec->name)) ||
+        (spec->description && !export_string_ok(spec->description)))
         return "Export 'name' and 'description' must be UTF-8 without control characters";
-    if (cfg->limits.max_connections > EXPORT_MAX_MAX_CONNECTIONS)
+    if (spec->limits.max_connections > EXPORT_MAX_MAX_CONNECTIONS)
         return "Export 'max-connections' is more than " G_STRINGIFY(EXPORT_MAX_MAX_CONNECTIONS);
-    if (cfg->limits.max_in_flight_bytes &&
-        (cfg->limits.max_in_flight_bytes < EXPORT_MIN_MAX_IN_FLIGHT_BYTES ||
-         cfg->limits.max_in_flight_bytes > EXPORT_MAX_MAX_IN_FLIGHT_BYTES))
+    if (spec->limits.max_in_flight_bytes &&
+        (spec->limits.max_in_flight_bytes < EXPORT_MIN_MAX_IN_FLIGHT_BYTES ||
+         spec->limits.max_in_flight_bytes > EXPORT_MAX_MAX_IN_FLIGHT_BYTES))
         return "Export 'max-in-flight-bytes' must be from 1M to 16G";
-    if (cfg->addr_type == EXPORT_ADDRESS_UNIX && (!cfg->path || !*cfg->path))
+    if (spec->server.type == EXPORT_SERVER_UNIX && (!spec->server.path || !*spec->server.path))
         return "Unix socket server needs a 'path'";
-    if (cfg->addr_type == EXPORT_ADDRESS_INET && (!cfg->port || !*cfg->port))
-        return "Inet server needs a 'port'";
     return NULL;
 }
 
-static bool export_config_check(const ExportConfig *cfg, GError **errp)
+static bool export_spec_check(const ExportSpec *spec, GError **errp)
 {
-    const char *why = export_config_problem(cfg);
+    const char *why = export_spec_problem(spec);
     if (why) {
         /* An id that is itself the problem is not repeated. */
-        bool name_id = cfg->id && *cfg->id && strlen(cfg->id) <= EXPORT_ID_MAX &&
-                       export_string_ok(cfg->id);
+        bool name_id = spec->id && *spec->id && strlen(spec->id) <= EXPORT_ID_MAX &&
+                       export_string_ok(spec->id);
         g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT, "%s%s%s%s", why,
-                    name_id ? " (export '" : "", name_id ? cfg->id : "", name_id ? "')" : "");
+                    name_id ? " (export '" : "", name_id ? spec->id : "", name_id ? "')" : "");
         return false;
     }
-    if (export_lookup(cfg->id)) {
-        g_set_error(errp, BG_ERROR, BG_ERROR_EXISTS, "Export '%s' already exists", cfg->id);
+    if (export_lookup(spec->id)) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_EXISTS, "Export '%s' already exists", spec->id);
         return false;
     }
     return true;
@@ -174,39 +172,39 @@ static void export_link_moved(BlockChild *c, BlockNode *old_node)
 }
 
 /* <export iothread=…> names the iothread of the node, if anything. */
-static bool export_check_loop(const ExportConfig *cfg, BlockNode *node, GError **errp)
+static bool export_check_loop(const ExportSpec *spec, BlockNode *node, GError **errp)
 {
     g_autofree char *what = NULL, *where = NULL;
     AioLoop *l;
 
-    if (!cfg->iothread)
+    if (!spec->iothread)
         return true;
-    what = g_strdup_printf("Export '%s'", cfg->id);
-    l = iothread_lookup(cfg->iothread, what, errp);
+    what = g_strdup_printf("Export '%s'", spec->id);
+    l = iothread_lookup(spec->iothread, what, errp);
     if (!l)
         return false;
     if (l != node_loop(node)) {
         where = node_loop_describe(node);
         g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
                     "Export '%s' asks for iothread '%s' but node '%s' runs in %s (bind the node "
-                    "with <blockdev iothread='%s'>)", cfg->id, cfg->iothread, node->name, where,
-                    cfg->iothread);
+                    "with <blockdev iothread='%s'>)", spec->id, spec->iothread, node->name, where,
+                    spec->iothread);
         return false;
     }
     return true;
 }
 
-static BlockChild *export_attach_locked(const ExportConfig *cfg, GError **errp)
+static BlockChild *export_attach_locked(const ExportSpec *spec, GError **errp)
 {
-    BlockNode *node = graph_lookup(cfg->node_name);
+    BlockNode *node = graph_lookup(spec->node_name);
     if (!node) {
         g_set_error(errp, BG_ERROR, BG_ERROR_NOT_FOUND, "No node '%s' known (export '%s')",
-                    cfg->node_name, cfg->id);
+                    spec->node_name, spec->id);
         return NULL;
     }
-    if (cfg->writable && node->read_only) {
+    if (spec->writable && node->read_only) {
         g_set_error(errp, BG_ERROR, BG_ERROR_READ_ONLY,
-                    "Export '%s' is writable but node '%s' is read-only", cfg->id, node->name);
+                    "Export '%s' is writable but node '%s' is read-only", spec->id, node->name);
         return NULL;
     }
     /*
@@ -214,40 +212,40 @@ static BlockChild *export_attach_locked(const ExportConfig *cfg, GError **errp)
      * writable; everything shared, so that a read-only and a writable export
      * (or a job) can use the same node.
      */
-    uint64_t perm = BLOCK_PERM_CONSISTENT_READ | (cfg->writable ? BLOCK_PERM_WRITE : 0);
+    uint64_t perm = BLOCK_PERM_CONSISTENT_READ | (spec->writable ? BLOCK_PERM_WRITE : 0);
     uint64_t shared = BLOCK_PERM_ALL;
-    if (!export_check_loop(cfg, node, errp))
+    if (!export_check_loop(spec, node, errp))
         return NULL;
-    return node_attach_user(node, BLOCK_USER_EXPORT, cfg->id, "export", perm, shared, errp);
+    return node_attach_user(node, BLOCK_USER_EXPORT, spec->id, "export", perm, shared, errp);
 }
 
 /*
  * Under the graph lock, as any graph change: a writable export may switch
  * its node read-write, which opens the image in the worker pool.
  */
-static BlockChild *coroutine_fn export_co_attach(const ExportConfig *cfg, GError **errp)
+static BlockChild *coroutine_fn export_co_attach(const ExportSpec *spec, GError **errp)
 {
     BlockChild *c;
 
     graph_co_lock();
-    c = export_attach_locked(cfg, errp);
+    c = export_attach_locked(spec, errp);
     graph_unlock();
     return c;
 }
 
-Export *coroutine_fn export_add(const ExportConfig *cfg, GError **errp)
+Export *coroutine_fn export_add(const ExportSpec *spec, NbdTlsCreds *tls, GError **errp)
 {
-    if (!export_config_check(cfg, errp))
+    if (!export_spec_check(spec, errp))
         return NULL;
     Export *e = g_new0(Export, 1);
-    e->id = g_strdup(cfg->id);
+    e->id = g_strdup(spec->id);
     e->type = g_strdup("nbd");
-    e->node_name = g_strdup(cfg->node_name);
-    e->name = g_strdup(cfg->name ? cfg->name : cfg->node_name);
-    e->description = g_strdup(cfg->description);
-    e->writable = cfg->writable;
-    e->limits = cfg->limits;
-    e->tls = nbd_tls_creds_ref(cfg->tls);
+    e->node_name = g_strdup(spec->node_name);
+    e->name = g_strdup(spec->name ? spec->name : spec->node_name);
+    e->description = g_strdup(spec->description);
+    e->writable = spec->writable;
+    e->limits = spec->limits;
+    e->tls = nbd_tls_creds_ref(tls);
     if (!e->limits.max_connections)
         e->limits.max_connections = EXPORT_DEFAULT_MAX_CONNECTIONS;
     if (!e->limits.max_in_flight_bytes)
@@ -255,15 +253,15 @@ Export *coroutine_fn export_add(const ExportConfig *cfg, GError **errp)
     co_queue_init(&e->clients_gone);
 
     /* The listener first: undoing it needs no I/O, unlike detaching a user. */
-    NbdListener *l = nbd_listener_get(cfg, errp);
-    if (!l || !nbd_listener_add_export(l, e, errp) || !(e->child = export_co_attach(cfg, errp))) {
+    NbdListener *l = nbd_listener_get(&spec->server, tls, errp);
+    if (!l || !nbd_listener_add_export(l, e, errp) || !(e->child = export_co_attach(spec, errp))) {
         if (l)
             nbd_listener_remove_export(l, e);   /* closes a listener left empty */
         export_free(e);
         return NULL;
     }
     /* Bitmaps once the export holds the node (the attach may have waited). */
-    if (!export_bitmaps_resolve(e, e->child->node, cfg->bitmaps, errp)) {
+    if (!export_bitmaps_resolve(e, e->child->node, (const char *const *)spec->bitmaps, errp)) {
         nbd_listener_remove_export(l, e);
         node_detach_user(e->child);
         export_free(e);

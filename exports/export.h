@@ -26,31 +26,6 @@
 typedef struct NbdListener NbdListener;
 typedef struct NbdClient NbdClient;
 
-typedef enum ExportAddressType {
-    EXPORT_ADDRESS_UNIX,
-    EXPORT_ADDRESS_INET,
-} ExportAddressType;
-
-/* What an <export> element says, after parsing (exports/export-spec.h has it as parsed). */
-typedef struct ExportConfig {
-    const char *id;
-    const char *type;           /* "nbd" */
-    const char *node_name;
-    const char *name;           /* NBD export name; NULL: node_name */
-    const char *description;    /* may be NULL */
-    const char *iothread;       /* NULL: the node's loop; else must be the node's */
-    bool writable;
-    ExportLimits limits;        /* zeroes: the defaults */
-    ExportAddressType addr_type;
-    const char *path;           /* unix */
-    unsigned socket_mode;       /* unix; 0: 0600, or 0660 with socket_group */
-    const char *socket_group;   /* unix; NULL: the daemon's group */
-    const char *host;           /* inet; NULL: any address */
-    const char *port;           /* inet; "0" picks a free port (Uri shows it) */
-    NbdTlsCreds *tls;           /* TLS only, with these credentials; NULL: plain NBD */
-    const char *const *bitmaps; /* dirty bitmaps to offer (NULL-terminated), or NULL */
-} ExportConfig;
-
 /*
  * An export id names a D-Bus object (its path encodes the id, up to three
  * bytes for one) and appears in every message about the export.
@@ -95,14 +70,15 @@ typedef struct ExportListener {
 void export_set_listener(const ExportListener *listener, void *opaque);
 
 /*
- * Adds an export: checks the config, attaches to the node, opens (or
+ * Adds the export spec describes (its TLS credentials, read already: tls,
+ * or NULL for plain NBD): checks the spec, attaches to the node, opens (or
  * joins) the listener.  All or nothing.  Errors: NotFound (node), Exists
  * (id, or name on the same address), InvalidArgument (also: TLS settings
  * other than those of the exports already on the address), ReadOnly
  * (writable export on a read-only node), PermissionConflict, IOError
  * (socket).
  */
-Export *coroutine_fn export_add(const ExportConfig *cfg, GError **errp);
+Export *coroutine_fn export_add(const ExportSpec *spec, NbdTlsCreds *tls, GError **errp);
 
 /* blockgraphd --check-config: exports from now on are checked and added but serve nothing. */
 void export_set_dry_run(bool dry_run);

@@ -22,11 +22,11 @@
 
 static GHashTable *listeners;   /* key -> NbdListener* */
 
-static char *listener_key(const ExportConfig *cfg)
+static char *listener_key(const ExportServerSpec *server)
 {
-    if (cfg->addr_type == EXPORT_ADDRESS_UNIX)
-        return g_strdup_printf("unix:%s", cfg->path);
-    return g_strdup_printf("inet:%s:%s", cfg->host ? cfg->host : "", cfg->port);
+    if (server->type == EXPORT_SERVER_UNIX)
+        return g_strdup_printf("unix:%s", server->path);
+    return g_strdup_printf("inet:%s:%u", server->host ? server->host : "", server->port);
 }
 
 /*
@@ -66,7 +66,7 @@ static int listener_on_accept(sd_event_source *s, int fd, uint32_t revents, void
             continue;
         }
         l->refusing = false;
-        if (l->type == EXPORT_ADDRESS_INET) {
+        if (l->type == EXPORT_SERVER_INET) {
             int one = 1;
             setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         }
@@ -142,64 +142,64 @@ void nbd_listener_set_dry_run(bool dry_run)
 }
 
 /* --check-config: a listener with its address and exports, but no socket. */
-static NbdListener *listener_new_dry_run(const ExportConfig *cfg)
+static NbdListener *listener_new_dry_run(const ExportServerSpec *server, NbdTlsCreds *tls)
 {
     NbdListener *l = g_new0(NbdListener, 1);
 
-    l->type = cfg->addr_type;
+    l->type = server->type;
     l->exports = g_ptr_array_new();
-    l->tls = nbd_tls_creds_ref(cfg->tls);
+    l->tls = nbd_tls_creds_ref(tls);
     l->fd = -1;
-    if (cfg->addr_type == EXPORT_ADDRESS_UNIX)
-        l->path = g_strdup(cfg->path);
+    if (server->type == EXPORT_SERVER_UNIX)
+        l->path = g_strdup(server->path);
     else
-        l->uri_authority = g_strdup_printf("%s:%s", cfg->host && *cfg->host ? cfg->host
-                                                                            : "localhost",
-                                           cfg->port);
+        l->uri_authority = g_strdup_printf("%s:%u", server->host && *server->host ? server->host
+                                                                                  : "localhost",
+                                           server->port);
     return l;
 }
 
 /* --check-config refuses a socket path that start-up would refuse (confinement). */
-static bool listener_check_path(const ExportConfig *cfg, GError **errp)
+static bool listener_check_path(const ExportServerSpec *server, GError **errp)
 {
     g_autofree char *resolved = NULL;
     int r;
 
-    if (cfg->addr_type != EXPORT_ADDRESS_UNIX)
+    if (server->type != EXPORT_SERVER_UNIX)
         return true;
-    r = allow_path_resolve(cfg->path, true, &resolved);
+    r = allow_path_resolve(server->path, true, &resolved);
     if (r < 0)
-        allow_path_set_error(errp, cfg->path, r);
+        allow_path_set_error(errp, server->path, r);
     return r >= 0;
 }
 
-NbdListener *nbd_listener_get(const ExportConfig *cfg, GError **errp)
+NbdListener *nbd_listener_get(const ExportServerSpec *server, NbdTlsCreds *tls, GError **errp)
 {
-    g_autofree char *key = listener_key(cfg);
+    g_autofree char *key = listener_key(server);
     if (!listeners)
         listeners = g_hash_table_new(g_str_hash, g_str_equal);
     NbdListener *l = g_hash_table_lookup(listeners, key);
     if (l)
         return l;
     if (listener_dry_run) {
-        if (!listener_check_path(cfg, errp))
+        if (!listener_check_path(server, errp))
             return NULL;
-        l = listener_new_dry_run(cfg);
+        l = listener_new_dry_run(server, tls);
         l->key = g_steal_pointer(&key);
         g_hash_table_insert(listeners, l->key, l);
         return l;
     }
 
     l = g_new0(NbdListener, 1);
-    l->type = cfg->addr_type;
+    l->type = server->type;
     l->exports = g_ptr_array_new();
-    l->tls = nbd_tls_creds_ref(cfg->tls);
-    if (cfg->addr_type == EXPORT_ADDRESS_UNIX) {
-        l->fd = unix_socket_listen(cfg->path, cfg->socket_mode, cfg->socket_group, &l->sock,
-                                   errp);
+    l->tls = nbd_tls_creds_ref(tls);
+    if (server->type == EXPORT_SERVER_UNIX) {
+        l->fd = unix_socket_listen(server->path, server->mode, server->group, &l->sock, errp);
         l->path = g_strdup(l->sock.path);
     } else {
-        l->fd = listen_inet(cfg->host, cfg->port, &l->uri_authority, errp);
+        g_autofree char *port = g_strdup_printf("%u", server->port);
+        l->fd = listen_inet(server->host, port, &l->uri_authority, errp);
     }
     if (l->fd < 0 ||
         sd_event_add_io(aio_loop(), &l->source, l->fd, EPOLLIN, listener_on_accept, l) < 0) {
@@ -210,9 +210,9 @@ NbdListener *nbd_listener_get(const ExportConfig *cfg, GError **errp)
     }
     l->key = g_steal_pointer(&key);
     g_hash_table_insert(listeners, l->key, l);
-    if (l->type == EXPORT_ADDRESS_INET) {
+    if (l->type == EXPORT_SERVER_INET) {
         /* port="0" binds a free port: later exports may name the real one */
-        l->alias_key = g_strdup_printf("inet:%s:%s", cfg->host ? cfg->host : "",
+        l->alias_key = g_strdup_printf("inet:%s:%s", server->host ? server->host : "",
                                        strrchr(l->uri_authority, ':') + 1);
         if (g_hash_table_contains(listeners, l->alias_key))
             g_clear_pointer(&l->alias_key, g_free);
@@ -304,7 +304,7 @@ char *nbd_listener_uri(const NbdListener *l, const char *name)
 {
     g_autofree char *ename = g_uri_escape_string(name, "/", FALSE);
     const char *scheme = l->tls ? "nbds" : "nbd";
-    if (l->type == EXPORT_ADDRESS_UNIX) {
+    if (l->type == EXPORT_SERVER_UNIX) {
         g_autofree char *epath = g_uri_escape_string(l->path, "/", FALSE);
         return g_strdup_printf("%s+unix:///%s?socket=%s", scheme, ename, epath);
     }

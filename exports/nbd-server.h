@@ -14,7 +14,7 @@
 struct NbdListener {
     char *key;                  /* "unix:/path" or "inet:host:port" as configured */
     char *alias_key;            /* inet: the same with the bound port, if different */
-    ExportAddressType type;
+    ExportServerType type;
     char *path;                 /* unix: the socket file we created */
     UnixSocket sock;            /* unix: what unix_socket_remove needs */
     char *uri_authority;        /* inet: "host:port" with the bound port */
@@ -32,8 +32,11 @@ struct NbdListener {
  */
 void nbd_listener_set_dry_run(bool dry_run);
 
-/* Finds the listener for cfg's address or opens a new one (not yet holding exports). */
-NbdListener *nbd_listener_get(const ExportConfig *cfg, GError **errp);
+/*
+ * Finds the listener for the server's address or opens a new one (not yet
+ * holding exports) that serves with tls (NULL: plain NBD).
+ */
+NbdListener *nbd_listener_get(const ExportServerSpec *server, NbdTlsCreds *tls, GError **errp);
 /*
  * Adds e; refuses a second export with the same NBD name, or TLS settings
  * other than the listener's.  e's credentials, read just now, serve the

@@ -181,7 +181,7 @@ static void add_server(xmlNode *export_elem, const NbdListener *l)
     xmlNode *server = xmlNewChild(export_elem, NULL, X("server"), NULL);
     const char *colon;
 
-    if (l->type == EXPORT_ADDRESS_UNIX) {
+    if (l->type == EXPORT_SERVER_UNIX) {
         xmlSetProp(server, X("type"), X("unix"));
         xmlSetProp(server, X("path"), X(l->path));
         if (l->sock.mode) {

@@ -52,10 +52,11 @@ static void add_null(const char *name, bool read_only)
 
 static char sock_path[108];
 
-static ExportConfig config(const char *id, const char *node, bool writable)
+/* An export spec whose strings the test owns (not freed). */
+static ExportSpec config(const char *id, const char *node, bool writable)
 {
-    return (ExportConfig){ .id = id, .node_name = node, .writable = writable,
-                           .addr_type = EXPORT_ADDRESS_UNIX, .path = sock_path };
+    return (ExportSpec){ .id = (char *)id, .node_name = (char *)node, .writable = writable,
+                         .server = { .type = EXPORT_SERVER_UNIX, .path = sock_path } };
 }
 
 /* ---- a blocking client in a thread ------------------------------------------ */
@@ -184,33 +185,33 @@ static void remove_entry(void *opaque)
 static void test_add_checks(void **state)
 {
     g_autoptr(GError) err = NULL;
-    ExportConfig cfg = config("x0", "nope", false);
-    assert_null(export_add(&cfg, &err));
+    ExportSpec cfg = config("x0", "nope", false);
+    assert_null(export_add(&cfg, NULL, &err));
     assert_true(g_error_matches(err, BG_ERROR, BG_ERROR_NOT_FOUND));
     g_clear_error(&err);
 
     cfg = config("x0", "ro0", true);
-    assert_null(export_add(&cfg, &err));
+    assert_null(export_add(&cfg, NULL, &err));
     assert_true(g_error_matches(err, BG_ERROR, BG_ERROR_READ_ONLY));
     g_clear_error(&err);
 
     cfg = config("x0", "disk0", false);
-    Export *e = export_add(&cfg, NULL);
+    Export *e = export_add(&cfg, NULL, NULL);
     assert_non_null(e);
     assert_string_equal(e->name, "disk0");
     g_autofree char *uri = g_strdup_printf("nbd+unix:///disk0?socket=%s", sock_path);
     assert_string_equal(e->uri, uri);
     assert_ptr_equal(export_lookup("x0"), e);
 
-    assert_null(export_add(&cfg, &err));            /* same id */
+    assert_null(export_add(&cfg, NULL, &err));            /* same id */
     assert_true(g_error_matches(err, BG_ERROR, BG_ERROR_EXISTS));
     g_clear_error(&err);
     cfg = config("x1", "disk0", false);             /* same name, same socket */
-    assert_null(export_add(&cfg, &err));
+    assert_null(export_add(&cfg, NULL, &err));
     assert_true(g_error_matches(err, BG_ERROR, BG_ERROR_EXISTS));
     g_clear_error(&err);
-    cfg.name = "second";
-    Export *e2 = export_add(&cfg, NULL);
+    cfg.name = (char *)"second";
+    Export *e2 = export_add(&cfg, NULL, NULL);
     assert_non_null(e2);
     assert_ptr_equal(e2->listener, e->listener);    /* one listener per address */
 
@@ -223,8 +224,8 @@ static void test_add_checks(void **state)
 
 static void test_remove_safe_then_hard(void **state)
 {
-    ExportConfig cfg = config("e0", "disk0", true);
-    Export *e = export_add(&cfg, NULL);
+    ExportSpec cfg = config("e0", "disk0", true);
+    Export *e = export_add(&cfg, NULL, NULL);
     assert_non_null(e);
     Peer p = { .stage = 0 };
     pthread_create(&p.thread, NULL, peer_main, &p);
@@ -249,8 +250,8 @@ static void test_remove_safe_then_hard(void **state)
 
 static void test_remove_all(void **state)
 {
-    ExportConfig cfg = config("e1", "disk0", true);
-    assert_non_null(export_add(&cfg, NULL));
+    ExportSpec cfg = config("e1", "disk0", true);
+    assert_non_null(export_add(&cfg, NULL, NULL));
     Peer p = { .stage = 0 };
     pthread_create(&p.thread, NULL, peer_main, &p);
     loop_until_stage(&p, 1);
@@ -263,8 +264,8 @@ static void test_remove_all(void **state)
 
 static void test_handshake_timeout(void **state)
 {
-    ExportConfig cfg = config("e2", "disk0", false);
-    assert_non_null(export_add(&cfg, NULL));
+    ExportSpec cfg = config("e2", "disk0", false);
+    assert_non_null(export_add(&cfg, NULL, NULL));
     nbd_set_handshake_timeout_us(200 * 1000);
     Peer p = { .stage = 0 };
     pthread_create(&p.thread, NULL, peer_idle_main, &p);
