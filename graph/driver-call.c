@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Control calls into drivers: open, close, hand-over, locks, read-write (see driver-call.h). */
+/*
+ * Control calls into drivers: open, close, hand-over, locks, read-write,
+ * reopen (see driver-call.h).
+ */
 
 #include "graph/driver-call.h"
 
@@ -58,4 +61,23 @@ int drv_set_writable(BlockNode *node, bool writable, GError **errp)
         return node->drv->set_writable(node, writable, errp);
     node->writable = writable;
     return 0;
+}
+
+int coroutine_fn drv_co_reopen_prepare(BlockNode *node, const OptionSet *opts,
+                                       void **ret_state, GError **errp)
+{
+    *ret_state = NULL;
+    return node->drv->reopen_prepare ? node->drv->reopen_prepare(node, opts, ret_state, errp) : 0;
+}
+
+void drv_reopen_commit(BlockNode *node, void *state)
+{
+    if (node->drv->reopen_prepare && node->drv->reopen_commit)
+        node->drv->reopen_commit(node, state);
+}
+
+void drv_reopen_abort(BlockNode *node, void *state)
+{
+    if (node->drv->reopen_prepare && node->drv->reopen_abort)
+        node->drv->reopen_abort(node, state);
 }

@@ -34,6 +34,17 @@ int coroutine_fn drv_co_backing_changed(BlockNode *node, GError **errp);
 int drv_apply_perm(BlockNode *node, uint64_t perm, uint64_t shared, GError **errp);
 
 /*
+ * Reopen with new options: BlockDriver.reopen_prepare stages them (and may
+ * fail), then exactly one of commit or abort.  A driver without
+ * reopen_prepare stages nothing (*ret_state NULL) and commit and abort do
+ * nothing for it; the core refused beforehand every change it cannot make.
+ */
+int coroutine_fn drv_co_reopen_prepare(BlockNode *node, const OptionSet *opts,
+                                       void **ret_state, GError **errp);
+void drv_reopen_commit(BlockNode *node, void *state);
+void drv_reopen_abort(BlockNode *node, void *state);
+
+/*
  * Opens node read-write or read-only: a protocol driver with set_writable
  * reopens its image; any other node only changes node->writable (its
  * storage follows through the permissions it passes down).

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 
+#include "graph/driver-call.h"
 #include "graph/iothread.h"
 #include "graph/error.h"
 #include "graph/graph-internal.h"
@@ -21,8 +22,7 @@ typedef struct ReopenEntry {
     BlockNode *node;
     const BlockdevSpec *spec;
     OptionSet *new_opts;
-    void *drv_state;            /* from reopen_prepare */
-    bool drv_prepared;          /* reopen_commit or reopen_abort is due */
+    void *drv_state;            /* from drv_co_reopen_prepare */
     bool was_writable;
 } ReopenEntry;
 
@@ -311,8 +311,7 @@ static void commit_entry(void *opaque)
     ReopenEntry *e = opaque;
     BlockNode *node = e->node;
 
-    if (e->drv_prepared && node->drv->reopen_commit)
-        node->drv->reopen_commit(node, e->drv_state);
+    drv_reopen_commit(node, e->drv_state);
     option_set_free(node->options);
     node->options = g_steal_pointer(&e->new_opts);
     node_apply_common_options(node);
@@ -326,8 +325,7 @@ static void abort_entry(void *opaque)
 {
     ReopenEntry *e = opaque;
 
-    if (e->drv_prepared && e->node->drv->reopen_abort)
-        e->node->drv->reopen_abort(e->node, e->drv_state);
+    drv_reopen_abort(e->node, e->drv_state);
 }
 
 /* The entry belongs to the queue: the transaction does not free it. */
@@ -343,14 +341,9 @@ static bool spec_failed(const BlockdevSpec *spec, GError **errp)
 
 static bool coroutine_fn prepare_driver(ReopenEntry *e, Transaction *tran, GError **errp)
 {
-    BlockNode *node = e->node;
-
     /* check_immutable refused every change a driver without reopen_prepare cannot make. */
-    if (node->drv->reopen_prepare) {
-        if (node->drv->reopen_prepare(node, e->new_opts, &e->drv_state, errp) < 0)
-            return false;
-        e->drv_prepared = true;
-    }
+    if (drv_co_reopen_prepare(e->node, e->new_opts, &e->drv_state, errp) < 0)
+        return false;
     tran_add(tran, &entry_actions, e);
     return true;
 }
