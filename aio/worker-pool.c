@@ -468,6 +468,13 @@ static bool worker_pool_queue(WorkerJob *job)
     return true;
 }
 
+static bool pool_inline;     /* worker_pool_set_inline */
+
+void worker_pool_set_inline(bool run_inline)
+{
+    pool_inline = run_inline;
+}
+
 long coroutine_fn worker_pool_co_run(WorkerFunc *fn, void *opaque)
 {
     WorkerJob job = {
@@ -478,7 +485,7 @@ long coroutine_fn worker_pool_co_run(WorkerFunc *fn, void *opaque)
     };
 
     /* Outside a coroutine (or without a loop) there is nothing to yield to. */
-    if (!job.co || worker_pool_init() < 0 || !worker_pool_queue(&job))
+    if (pool_inline || !job.co || worker_pool_init() < 0 || !worker_pool_queue(&job))
         return fn(opaque);
 
     while (!job.done)
@@ -559,7 +566,7 @@ long coroutine_fn worker_pool_co_run_abandonable(WorkerFunc *fn, void **opaque,
     AbandonableCall *call;
     long ret;
 
-    if (!coroutine_self() || worker_pool_init() < 0)
+    if (pool_inline || !coroutine_self() || worker_pool_init() < 0)
         return fn(*opaque);
     /* Abandoned calls are the main loop's business (opens, at graph changes). */
     if (!aio_loop_is_main(aio_loop_self()))

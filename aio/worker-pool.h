@@ -17,6 +17,13 @@
 /* Runs in a worker thread; returns >= 0 or a negative errno. */
 typedef long WorkerFunc(void *opaque);
 
+/*
+ * For harnesses only (fuzz/): from now on every call runs fn on the calling
+ * thread at once, as outside a coroutine, so that an input costs no thread
+ * hand-overs.  The loop blocks meanwhile: never in the daemon.
+ */
+void worker_pool_set_inline(bool run_inline);
+
 /* Runs fn(opaque) in a worker thread and returns its result. */
 long coroutine_fn worker_pool_co_run(WorkerFunc *fn, void *opaque);
 

@@ -19,6 +19,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (!file)
         return 0;
+    for (guint i = 0; i < file->items->len; i++) {
+        ConfigItem *item = g_ptr_array_index(file->items, i);
+        if (item->kind == CONFIG_ITEM_BLOCKDEV)
+            fuzz_spec_sandbox(item->blockdev);
+    }
     fuzz_graph_begin();
     fuzz_graph_baseline();
     for (guint i = 0; i < file->items->len; i++) {
@@ -27,9 +32,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             g_free(export_server_describe(&item->export->server));
             continue;
         }
-        if (item->kind == CONFIG_ITEM_DISK)
-            continue;       /* parsed above; adding would open the files it names */
-        fuzz_spec_sandbox(item->blockdev);
+        /* A <disk> is only parsed: adding it would open the files it names. */
+        if (item->kind != CONFIG_ITEM_BLOCKDEV)
+            continue;
         if (!fuzz_graph_add(item->blockdev))
             break;
     }

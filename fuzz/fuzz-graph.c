@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "aio/loop.h"
+#include "aio/worker-pool.h"
 #include "fuzz/fuzz-graph.h"
 #include "graph/graph.h"
 #include "xml/blockdev-parse.h"
@@ -21,6 +22,7 @@ enum { SCRATCH_RAW0, SCRATCH_RAW1, SCRATCH_Q0, SCRATCH_Q1, SCRATCH_COUNT };
 static const char *const scratch_names[SCRATCH_COUNT] = { "raw0", "raw1", "q0.qcow2", "q1.qcow2" };
 static char *scratch_dir;
 static char *scratch_paths[SCRATCH_COUNT];
+static bool scratch_used[SCRATCH_COUNT];   /* named by an input since the last restore */
 static uint8_t raw_image[RAW_SIZE];
 static uint8_t qcow2_image[4 * QCOW2_CLUSTER];
 
@@ -78,14 +80,20 @@ static void write_file(const char *path, const void *data, size_t size)
     close(fd);
 }
 
-/* The baseline's files stay as they are while its nodes have them open. */
+/*
+ * The files inputs named since the last restore, all of them when the graph
+ * is empty; the baseline's files stay as they are while its nodes have them
+ * open.
+ */
 static void restore_files(void)
 {
     bool all = graph_node_count() == 0;
 
     for (int i = 0; i < SCRATCH_COUNT; i++) {
-        if (!all && (i == SCRATCH_RAW0 || i == SCRATCH_Q0))
+        bool baseline = i == SCRATCH_RAW0 || i == SCRATCH_Q0;
+        if (!all && (baseline || !scratch_used[i]))
             continue;
+        scratch_used[i] = false;
         bool raw = i == SCRATCH_RAW0 || i == SCRATCH_RAW1;
         write_file(scratch_paths[i], raw ? raw_image : qcow2_image,
                    raw ? sizeof(raw_image) : sizeof(qcow2_image));
@@ -102,7 +110,8 @@ static void remove_scratch(void)
     rmdir(scratch_dir);
 }
 
-void fuzz_graph_begin(void)
+/* Once: the scratch folder, the images' contents, the log and the worker pool. */
+static void scratch_init(void)
 {
     if (!scratch_dir) {
         /* tmpfs if there is one: closing a node syncs its file. */
@@ -116,8 +125,15 @@ void fuzz_graph_begin(void)
             raw_image[i] = (uint8_t)(i / 512);
         make_qcow2(qcow2_image);
         g_log_set_default_handler(drop_log, NULL);
+        /* Opens, locks and flushes on tmpfs: not worth a thread hand-over each. */
+        worker_pool_set_inline(true);
         atexit(remove_scratch);
     }
+}
+
+void fuzz_graph_begin(void)
+{
+    scratch_init();
     restore_files();
 }
 
@@ -125,12 +141,14 @@ void fuzz_spec_sandbox(BlockdevSpec *spec)
 {
     const char *filename = blockdev_spec_get(spec, "filename");
 
+    scratch_init();
     if (filename) {
         guint i = g_str_hash(filename) % SCRATCH_COUNT;
         for (int j = 0; j < SCRATCH_COUNT; j++)
             if (g_str_has_suffix(filename, scratch_names[j]))
                 i = j;
         blockdev_spec_set(spec, "filename", scratch_paths[i]);
+        scratch_used[i] = true;
     }
     for (guint i = 0; i < spec->children->len; i++) {
         ChildSpec *c = g_ptr_array_index(spec->children, i);

@@ -18,14 +18,18 @@
 
 /*
  * Creates the scratch folder (once) and restores its files: all of them if
- * the graph is empty, else those the baseline nodes do not hold.
+ * the graph is empty, else those fuzz_spec_sandbox pointed the input at
+ * (call it first) that the baseline nodes do not hold.
  */
 void fuzz_graph_begin(void);
 
 /* Adds the baseline nodes (null0, file0, raw0, qf0, q0) if the graph is empty. */
 void fuzz_graph_baseline(void);
 
-/* Points every filename in spec and its inline children into the scratch folder. */
+/*
+ * Points every filename in spec and its inline children into the scratch
+ * folder; fuzz_graph_begin restores those files.
+ */
 void fuzz_spec_sandbox(BlockdevSpec *spec);
 
 /* graph_co_add_node / graph_co_reopen in a coroutine on the loop. */

@@ -34,12 +34,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     g_autoptr(GError) err = NULL;
 
-    fuzz_graph_begin();
-    fuzz_graph_baseline();
     g_autoptr(BlockdevSpec) spec = blockdev_parse_xml((const char *)data, size, "<bus>", &err);
     if (!spec)
         return 0;
     fuzz_spec_sandbox(spec);
+    fuzz_graph_begin();
+    fuzz_graph_baseline();
     if (fuzz_graph_add(spec))
         check_get_xml();
     fuzz_graph_clear(false);
