@@ -213,6 +213,9 @@ int bus_manager_method_add_export(sd_bus_message *m, void *userdata, sd_bus_erro
 int bus_manager_method_start_job(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
 /* The caller's effective uid, or (uint32_t)-1 unknown (a job's StartedByUID). */
 uint32_t bus_caller_uid(sd_bus_message *m);
+/* Manager.CreateImage, in job.c. */
+int bus_manager_method_create_image(sd_bus_message *m, void *userdata,
+                                    sd_bus_error *ret_error);
 
 /* Graph listener callbacks (node.c); bus_open installs them. */
 void bus_node_added(struct BlockNode *node);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * org.blockgraph.BlockGraph1.Job objects at /org/blockgraph/BlockGraph1/job/<encoded id>,
- * and Manager.StartJob (the Manager vtable points at bus_manager_method_start_job).
+ * and Manager.StartJob and CreateImage (the Manager vtable points at
+ * bus_manager_method_start_job and _create_image).
  * The logic lives in jobs/; this file is its bus face.
  */
 
@@ -12,6 +13,8 @@
 #include "bus/bus.h"
 #include "graph/error.h"
 #include "jobs/job.h"
+#include "jobs/create.h"
+#include "xml/create-parse.h"
 #include "xml/job-parse.h"
 
 static char *job_path(const Job *job)
@@ -256,6 +259,53 @@ int bus_manager_method_start_job(sd_bus_message *m, void *userdata, sd_bus_error
     call->uid = bus_caller_uid(m);
     return bus_call_start(m, "StartJob", job_co_start_call, call,
                           (GDestroyNotify)start_call_free);
+}
+
+/* ---- Manager.CreateImage ---------------------------------------------------------- */
+
+typedef struct CreateCall {
+    CreateSpec *spec;
+    char *xml;
+    uint32_t uid;
+} CreateCall;
+
+static void create_call_free(CreateCall *call)
+{
+    create_spec_free(call->spec);
+    g_free(call->xml);
+    g_free(call);
+}
+
+static int coroutine_fn job_co_create_call(void *data, char **ret_path, GError **errp)
+{
+    CreateCall *call = data;
+    Job *job = create_job_co_start(call->spec, call->xml, call->uid, errp);
+
+    if (!job)
+        return -EINVAL;
+    *ret_path = job_path(job);
+    return 0;
+}
+
+int bus_manager_method_create_image(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+    g_autoptr(GError) err = NULL;
+    const char *xml;
+    CreateCall *call;
+    CreateSpec *spec;
+    int r = sd_bus_message_read(m, "s", &xml);
+
+    if (r < 0)
+        return r;
+    spec = create_parse_xml(xml, -1, "<bus>", &err);
+    if (!spec)
+        return bus_error_set_gerror(ret_error, err);
+    call = g_new0(CreateCall, 1);
+    call->spec = spec;
+    call->xml = g_strdup(xml);
+    call->uid = bus_caller_uid(m);
+    return bus_call_start(m, "CreateImage", job_co_create_call, call,
+                          (GDestroyNotify)create_call_free);
 }
 
 /* ---- signals ------------------------------------------------------------------- */

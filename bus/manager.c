@@ -53,6 +53,7 @@ static const char *const bus_features[] = {
     "throttle",
     "copy-on-read",
     "iothreads",
+    "image-create",
     NULL,
 };
 
@@ -311,6 +312,8 @@ static const sd_bus_vtable manager_vtable[] = {
                              bus_manager_method_add_export, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("StartJob", "s", SD_BUS_PARAM(xml), "o", SD_BUS_PARAM(job),
                              bus_manager_method_start_job, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("CreateImage", "s", SD_BUS_PARAM(xml), "o", SD_BUS_PARAM(job),
+                             bus_manager_method_create_image, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("Transaction", "as", SD_BUS_PARAM(actions), "", ,
                              bus_manager_method_transaction, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("AddDisk", "s", SD_BUS_PARAM(xml), "o", SD_BUS_PARAM(node),

@@ -2,7 +2,7 @@
 /* bgctl create FILENAME SIZE [OPTION=VALUE...]: Manager.CreateImage with a
  * <create> snippet (driver="qcow2" unless an option says otherwise), then
  * waits for the job it starts.  Only a daemon whose Manager.Features lists
- * "create-image" has the method: others get a clear refusal, not a guess. */
+ * "image-create" has the method: others get a clear refusal, not a guess. */
 #include <string.h>
 
 #include "bgctl.h"
@@ -57,12 +57,12 @@ int cmd_create(Ctl *ctl)
     r = create_snippet(ctl, &xml);
     if (r)
         return r;
-    r = has_feature(ctl, "create-image", &supported);
+    r = has_feature(ctl, "image-create", &supported);
     if (r)
         return r;
     if (!supported)
         return ctl_fail("creating images is not supported by this daemon "
-                        "(its Manager.Features has no 'create-image')");
+                        "(its Manager.Features has no 'image-create')");
     r = ctl_call(ctl, BG_ROOT_PATH, BG_MANAGER, "CreateImage", &reply, "s", xml);
     if (r)
         return r;

@@ -59,7 +59,7 @@ static const Command commands[] = {
     { "create", "FILENAME SIZE [OPTION=VALUE...]", 2, -1, CTL_OPT_NO_WAIT,
       "Create an image file.\n"
       "driver=qcow2 unless an option says otherwise; other options as in <create>.\n"
-      "Waits for the job unless --no-wait. Needs a daemon with 'create-image'.",
+      "Waits for the job unless --no-wait. Needs a daemon with 'image-create'.",
       cmd_create },
     { "graph", "", 0, 0, CTL_OPT_SVG, "Print or draw the graph.\n"
       "Graphviz DOT text, or with --svg FILE a drawing made by dot (graphviz).", cmd_graph },

@@ -33,6 +33,7 @@
 #include "aio/linux-aio.h"
 #include "aio/uring.h"
 #include "aio/worker-pool.h"
+#include "drivers/create.h"
 #include "drivers/drivers.h"
 #include "drivers/file.h"
 #include "drivers/file-inline.h"
@@ -856,4 +857,6 @@ const BlockDriver block_driver_file = {
     .co_truncate = file_co_truncate,
     .co_block_status = file_co_block_status,
     .sendfile_fd = file_sendfile_fd,
+    .create_options = create_plain_options,
+    .co_create = create_plain_image,
 };

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 
+#include "drivers/create.h"
 #include "drivers/drivers.h"
 #include "graph/error.h"
 #include "graph/io.h"
@@ -188,4 +189,6 @@ const BlockDriver block_driver_raw = {
     .reopen_prepare = raw_reopen_prepare,
     .reopen_commit = raw_reopen_commit,
     .reopen_abort = raw_reopen_abort,
+    .create_options = create_plain_options,
+    .co_create = create_plain_image,
 };

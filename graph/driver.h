@@ -22,6 +22,7 @@
 
 typedef struct BlockNode BlockNode;
 typedef struct BlockChild BlockChild;
+typedef struct ImageCreate ImageCreate;     /* drivers/create.h */
 
 typedef enum BlockDriverKind {
     BLOCK_DRIVER_PROTOCOL,
@@ -184,6 +185,19 @@ typedef struct BlockDriver {
                                        void **ret_state, GError **errp);
     void (*reopen_commit)(BlockNode *node, void *state);
     void (*reopen_abort)(BlockNode *node, void *state);
+
+    /*
+     * Image creation (Manager.CreateImage, a `create` job): the options
+     * <create> takes for this driver besides the common ones
+     * (jobs/create.c), and the operation that writes a fresh image of this
+     * driver onto c's target (drivers/create.h: a new or emptied file, or
+     * a protocol node).  NULL: the driver cannot create images.
+     * create_check: the checks that need no I/O (option combinations), so
+     * that bad input fails before anything is created; may be NULL.
+     */
+    const OptionSpec *create_options;
+    bool (*create_check)(ImageCreate *c, GError **errp);
+    int coroutine_fn (*co_create)(ImageCreate *c, GError **errp);
 } BlockDriver;
 
 /* child_perm of a filter: the child gets exactly what the node's users take and share. */

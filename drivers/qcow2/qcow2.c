@@ -667,4 +667,7 @@ const BlockDriver block_driver_qcow2 = {
     .reopen_prepare = qcow2_reopen_prepare,
     .reopen_commit = qcow2_reopen_commit,
     .reopen_abort = qcow2_reopen_abort,
+    .create_options = qcow2_create_options,
+    .create_check = qcow2_create_check,
+    .co_create = qcow2_co_create,
 };

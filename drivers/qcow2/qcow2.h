@@ -27,6 +27,7 @@
 
 #include "aio/coroutine.h"
 #include "aio/iov.h"
+#include "drivers/create.h"
 #include "graph/driver.h"
 #include "graph/node.h"
 
@@ -370,3 +371,36 @@ bool coroutine_fn qcow2_wait_alloc(Qcow2State *s, uint64_t guest_cluster);
 /* Reads guest range from the backing node or zeroes past its end. */
 int coroutine_fn qcow2_read_backing(Qcow2State *s, uint64_t offset, uint64_t bytes,
                                     IOVector *qiov, size_t qiov_off);
+
+/* Image creation (qcow2-create.c): the options of <create driver="qcow2">, decoded. */
+typedef struct Qcow2CreateParams {
+    uint64_t size;
+    uint64_t cluster_size;
+    uint64_t refcount_bits;
+    uint32_t version;           /* 2 or 3 */
+    bool lazy_refcounts;
+    Qcow2CompressionType compression;
+    CreatePrealloc prealloc;
+    const char *backing_file;   /* NULL: none */
+    const char *backing_fmt;
+} Qcow2CreateParams;
+
+/* Where everything of a new image goes (byte offsets; counts in clusters). */
+typedef struct Qcow2CreateLayout {
+    uint64_t l1_entries;
+    uint64_t reftable_offset, reftable_clusters;
+    uint64_t refblock_offset, refblocks;
+    uint64_t l1_offset;
+    uint64_t l2_offset, l2_tables;      /* preallocation: one L2 table per L1 entry used */
+    uint64_t data_offset, data_clusters;
+    uint64_t clusters;                  /* every cluster that gets a refcount of 1 */
+    uint64_t file_length;
+} Qcow2CreateLayout;
+
+extern const OptionSpec qcow2_create_options[];
+void qcow2_create_params(const ImageCreate *c, Qcow2CreateParams *p);
+void qcow2_create_layout(const Qcow2CreateParams *p, Qcow2CreateLayout *l);
+/* The first cluster (p->cluster_size bytes at buf): header, extensions, backing name. */
+void qcow2_create_header(const Qcow2CreateParams *p, const Qcow2CreateLayout *l, uint8_t *buf);
+bool qcow2_create_check(ImageCreate *c, GError **errp);
+int coroutine_fn qcow2_co_create(ImageCreate *c, GError **errp);
