@@ -2,7 +2,10 @@
 /* bgctl create FILENAME SIZE [OPTION=VALUE...]: Manager.CreateImage with a
  * <create> snippet (driver="qcow2" unless an option says otherwise), then
  * waits for the job it starts.  Only a daemon whose Manager.Features lists
- * "image-create" has the method: others get a clear refusal, not a guess. */
+ * "image-create" has the method: others get a clear refusal, not a guess.
+ * A small image is made before a reply could be read: when it waits,
+ * bgctl asks for auto-dismiss="off" (unless given) and dismisses the job
+ * itself at the end, so that the job is still there to be followed. */
 #include <string.h>
 
 #include "bgctl.h"
@@ -24,7 +27,7 @@ static int has_feature(Ctl *ctl, const char *feature, bool *ret)
     return 0;
 }
 
-static int create_snippet(Ctl *ctl, char **ret)
+static int create_snippet(Ctl *ctl, char **ret, bool *ret_dismiss)
 {
     g_autoptr(xmlDoc) doc = xmlNewDoc(BAD_CAST "1.0");
     xmlNode *root = xmlNewNode(NULL, BAD_CAST "create");
@@ -42,6 +45,9 @@ static int create_snippet(Ctl *ctl, char **ret)
         if (r)
             return r;
     }
+    *ret_dismiss = !ctl->no_wait && !xmlHasProp(root, BAD_CAST "auto-dismiss");
+    if (*ret_dismiss)
+        xmlSetProp(root, BAD_CAST "auto-dismiss", BAD_CAST "off");
     *ret = snippet_text(root);
     return 0;
 }
@@ -51,10 +57,10 @@ int cmd_create(Ctl *ctl)
     _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
     g_autofree char *xml = NULL, *id = NULL;
     const char *path;
-    bool supported;
+    bool supported, dismiss = false;
     int r;
 
-    r = create_snippet(ctl, &xml);
+    r = create_snippet(ctl, &xml, &dismiss);
     if (r)
         return r;
     r = has_feature(ctl, "image-create", &supported);
@@ -67,11 +73,14 @@ int cmd_create(Ctl *ctl)
     if (r)
         return r;
     if (sd_bus_message_read(reply, "o", &path) < 0 ||
-        sd_bus_get_property_string(ctl->bus, BG_BUS_NAME, path, BG_JOB, "Id", NULL, &id) < 0)
+        sd_bus_path_decode(path, BG_ROOT_PATH "/job", &id) <= 0)
         return ctl_fail("CreateImage: unexpected reply");
     if (ctl->no_wait) {
         printf("%s\n", id);
         return 0;
     }
-    return job_wait(ctl, id);
+    r = job_wait(ctl, id);
+    if (dismiss)
+        sd_bus_call_method(ctl->bus, BG_BUS_NAME, path, BG_JOB, "Dismiss", NULL, NULL, "");
+    return r;
 }

@@ -242,6 +242,9 @@ int job_wait(Ctl *ctl, const char *id)
         r = sd_bus_attach_event(ctl->bus, w.event, 0);
     if (r >= 0)
         r = sd_bus_set_exit_on_disconnect(ctl->bus, 1);
+    /* The connection stays usable after the wait (bgctl create dismisses its job). */
+    if (r >= 0)
+        r = sd_bus_set_close_on_exit(ctl->bus, 0);
     if (r < 0)
         r = ctl_fail("cannot set up an event loop: %s", strerror(-r));
     if (r == 0)

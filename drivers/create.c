@@ -98,13 +98,23 @@ static int coroutine_fn fd_pwrite(CreateTarget *t, uint64_t offset, const void *
     return r < 0 ? (int)r : 0;
 }
 
+static int coroutine_fn set_length(CreateTarget *t, uint64_t size);
+
 int coroutine_fn create_target_pwrite(ImageCreate *c, uint64_t offset, const void *buf,
                                       size_t bytes)
 {
     CreateTarget *t = c->target;
-    int r = t->fd >= 0 ? fd_pwrite(t, offset, buf, bytes) :
-            node_co_pwrite(t->link, offset, bytes, buf, 0);
+    int r = 0;
 
+    if (t->fd >= 0) {
+        r = fd_pwrite(t, offset, buf, bytes);
+    } else {
+        /* A node is written within its size only: it grows first. */
+        if (offset + bytes > t->length)
+            r = set_length(t, offset + bytes);
+        if (r == 0)
+            r = node_co_pwrite(t->link, offset, bytes, buf, 0);
+    }
     if (r == 0 && offset + bytes > t->length)
         t->length = offset + bytes;
     return r;

@@ -22,12 +22,13 @@ typedef struct CreateOpenJob {
     const char *path;
     bool overwrite;
     GPtrArray *in_use;          /* char*: the files of the graph's protocol nodes */
+    GPtrArray *in_use_nodes;    /* char*: their node names, index for index */
     /* results */
     char *resolved;             /* the path opened (confined: symlinks resolved) */
     int fd;
     bool created;
     int confine_ret;
-    const char *busy_file;      /* an entry of in_use that is this file */
+    const char *busy_node;      /* the node that holds this file open */
     mode_t mode;
 } CreateOpenJob;
 
@@ -50,7 +51,7 @@ static long check_existing(CreateOpenJob *job)
         return -EINVAL;
     for (guint i = 0; i < job->in_use->len; i++) {
         if (same_file(&st, job->in_use->pdata[i])) {
-            job->busy_file = job->in_use->pdata[i];
+            job->busy_node = job->in_use_nodes->pdata[i];
             return -EBUSY;
         }
     }
@@ -85,17 +86,16 @@ static long create_open_job(void *opaque)
     return r;
 }
 
-static GPtrArray *graph_files(void)
+static void graph_files(GPtrArray *files, GPtrArray *names)
 {
-    GPtrArray *files = g_ptr_array_new_with_free_func(g_free);
-
     for (GList *l = graph_nodes(); l; l = l->next) {
         BlockNode *node = l->data;
 
-        if (node->drv->kind == BLOCK_DRIVER_PROTOCOL && node->filename)
+        if (node->drv->kind == BLOCK_DRIVER_PROTOCOL && node->filename) {
             g_ptr_array_add(files, g_strdup(node->filename));
+            g_ptr_array_add(names, g_strdup(node->name));
+        }
     }
-    return files;
 }
 
 static void create_open_error(const CreateOpenJob *job, int r, GError **errp)
@@ -106,8 +106,8 @@ static void create_open_error(const CreateOpenJob *job, int r, GError **errp)
         g_set_error(errp, BG_ERROR, BG_ERROR_EXISTS, "Cannot create image '%s': the file "
                     "exists (overwrite=\"on\" replaces it)", job->path);
     else if (r == -EBUSY)
-        g_set_error(errp, BG_ERROR, BG_ERROR_BUSY, "Cannot create image '%s': the file is "
-                    "open as node file '%s' in the daemon", job->path, job->busy_file);
+        g_set_error(errp, BG_ERROR, BG_ERROR_BUSY, "Cannot create image '%s': node '%s' "
+                    "holds the file open", job->path, job->busy_node);
     else if (r == -EINVAL && job->mode)
         g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT, "Cannot create image '%s': "
                     "it exists and is not a regular file", job->path);
@@ -118,9 +118,15 @@ static void create_open_error(const CreateOpenJob *job, int r, GError **errp)
 int coroutine_fn create_file_co_open(const char *path, bool overwrite, CreateFile *ret,
                                      GError **errp)
 {
-    g_autoptr(GPtrArray) in_use = graph_files();
-    CreateOpenJob job = { .path = path, .overwrite = overwrite, .in_use = in_use, .fd = -1 };
-    int r = (int)worker_pool_co_run(create_open_job, &job);
+    g_autoptr(GPtrArray) in_use = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    CreateOpenJob job = {
+        .path = path, .overwrite = overwrite, .in_use = in_use, .in_use_nodes = names, .fd = -1,
+    };
+    int r;
+
+    graph_files(in_use, names);
+    r = (int)worker_pool_co_run(create_open_job, &job);
 
     if (r < 0) {
         create_open_error(&job, r, errp);

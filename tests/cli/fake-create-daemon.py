@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# A stand-in for a blockgraphd that lists "create-image" in Manager.Features
-# (none does yet), for test-cli-create: Manager.CreateImage(s) prints the
-# snippet it got on stdout and returns a Job object that has concluded.
-# Usage: fake-create-daemon.py BUS_ADDRESS; prints "ready" once it owns the name.
+# A stand-in for a blockgraphd, for test-cli-create: it lists "image-create"
+# in Manager.Features (unless told --no-feature, as an older daemon), and its
+# Manager.CreateImage(s) prints the snippet it got on stdout and returns a
+# Job object that has concluded.
+# Usage: fake-create-daemon.py BUS_ADDRESS [--no-feature]; prints "ready"
+# once it owns the name.
 import sys
 
 import dbus
@@ -30,13 +32,14 @@ class Job(dbus.service.Object):
 
 
 class Manager(dbus.service.Object):
-    def __init__(self, bus):
+    def __init__(self, bus, features):
         super().__init__(bus, ROOT)
+        self.features = features
         self.job = Job(bus, ROOT + '/job/create0')
 
     @dbus.service.method(PROPS, in_signature='s', out_signature='a{sv}')
     def GetAll(self, iface):
-        return {'Version': 'fake', 'Features': dbus.Array(['create-image'], signature='s')}
+        return {'Version': 'fake', 'Features': dbus.Array(self.features, signature='s')}
 
     @dbus.service.method(NAME + '.Manager', in_signature='s', out_signature='o')
     def CreateImage(self, xml):
@@ -47,7 +50,7 @@ class Manager(dbus.service.Object):
 def main():
     dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
     bus = dbus.bus.BusConnection(sys.argv[1])
-    Manager(bus)
+    Manager(bus, [] if '--no-feature' in sys.argv else ['image-create'])
     name = dbus.service.BusName(NAME, bus)   # noqa: F841 (kept while running)
     print('ready', flush=True)
     GLib.MainLoop().run()
