@@ -123,6 +123,12 @@ def check_calls(d, user):
         bgtest.check(p.returncode != 0 and
                      'Not authorized: org.blockgraph.BlockGraph1.manage-nodes' in p.stderr,
                      'nobody must not %s: rc %d %s' % (args[4], p.returncode, p.stderr))
+    made = os.path.join(d.tmpdir, 'made.qcow2')
+    p = busctl_as(d, None, 'call', NAME, ROOT, bgtest.MANAGER, 'CreateImage', 's',
+                  '<create driver="qcow2" filename="%s" size="1M"/>' % made)
+    bgtest.check(p.returncode != 0 and
+                 'Not authorized: org.blockgraph.BlockGraph1.create-image' in p.stderr and
+                 not os.path.exists(made), 'CreateImage asks create-image: %s' % p.stderr)
     p = busctl_as(d, None, 'call', NAME, ROOT, bgtest.MANAGER, 'GetGraph', 's', 'xml')
     bgtest.check(p.returncode == 0 and 'mine' in p.stdout, 'nobody may read: %s' % p.stderr)
     bgtest.check_equal(node_names(d), ['mine'], 'graph after the refused calls')
