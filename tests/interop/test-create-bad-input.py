@@ -115,6 +115,16 @@ def check_cancel_removes(d):
     bgtest.check(os.path.exists(old), 'a file the job did not make stays')
 
 
+def check_sigterm():
+    """SIGTERM during a creation: the job is cancelled, the file removed, the exit clean."""
+    with bgtest.Daemon() as d:
+        img = createtest.tmp(d, 'term.raw')
+        d.manager.CreateImage(createtest.snippet('raw', img, '2G', preallocation='full'))
+        jobtest.wait_progress(d, 'create0', 0.0001)
+        d.stop()
+        bgtest.check(not os.path.exists(img), 'the partly created file was removed')
+
+
 def check_allow_path():
     with tempfile.TemporaryDirectory(prefix='bgtest-') as top:
         conf, allowed = os.path.join(top, 'conf'), os.path.join(top, 'allowed')
@@ -138,6 +148,7 @@ def main():
     for t in (check_options, check_existing, check_node_ref, check_cancel_removes):
         with bgtest.Daemon() as d:
             t(d)
+    check_sigterm()
     check_allow_path()
 
 

@@ -28,6 +28,8 @@ CASES = [
                                   'refcount-bits': '2'}),
     ('falloc', 16 * MiB, {'preallocation': 'falloc', 'cluster-size': '4K', 'refcount-bits': '4'}),
     ('full', 8 * MiB, {'preallocation': 'full'}),
+    ('empty', 0, {}),
+    ('odd-size', MiB + 512, {'preallocation': 'metadata'}),
 ]
 
 
@@ -43,9 +45,11 @@ def test_combinations(d):
         bgtest.check_equal(str(p['Error']), '', '%s: no error' % name)
         bgtest.check_equal(int(p['CurrentProgress']), int(p['TotalProgress']), name)
         createtest.qemu_create(oracle, 'qcow2', size_bytes(size), **opts)
-        small = opts.get('cluster-size') == '512'
+        # 512-byte clusters share file system blocks; QEMU allocates the tail of a
+        # partial last cluster: whether those read as zero is layout, not allocation.
+        small = opts.get('cluster-size') == '512' or name == 'odd-size'
         createtest.check_like_qemu(ours, oracle, 'qcow2', small)
-        createtest.reads_pattern(ours, 'qcow2', 0, 4 * MiB)
+        createtest.reads_pattern(ours, 'qcow2', 0, min(4 * MiB, size_bytes(size)))
 
 
 def test_backing(d):
