@@ -103,11 +103,15 @@ static bool create_parse_options(CreateJob *cj, const JobSpec *spec, GError **er
     cj->create.opts = cj->opts;
     cj->create.what = cj->what;
     cj->create.size = option_set_get_uint(cj->opts, "size");
-    if (!filename == !ref)
-        return create_invalid(&cj->create, errp, "give either filename= or <file ref=\"node\"/>") == 0;
-    if (ref && cj->drv->kind == BLOCK_DRIVER_PROTOCOL)
-        return create_invalid(&cj->create, errp, "driver '%s' creates a file by filename=; "
-                              "<file ref> takes a format (raw, qcow2)", cj->drv->name) == 0;
+    if (!filename == !ref) {
+        create_invalid(&cj->create, errp, "give either filename= or <file ref=\"node\"/>");
+        return false;
+    }
+    if (ref && cj->drv->kind == BLOCK_DRIVER_PROTOCOL) {
+        create_invalid(&cj->create, errp, "driver '%s' creates a file by filename=; "
+                       "<file ref> takes a format (raw, qcow2)", cj->drv->name);
+        return false;
+    }
     return !cj->drv->create_check || cj->drv->create_check(&cj->create, errp);
 }
 

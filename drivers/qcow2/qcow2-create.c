@@ -124,8 +124,8 @@ bool qcow2_create_check(ImageCreate *c, GError **errp)
         problem = g_strdup_printf("backing-file and backing-fmt do not fit in the first "
                                   "cluster of %" PRIu64 " bytes", p.cluster_size);
     if (problem)
-        return create_invalid(c, errp, "%s", problem) == 0;
-    return true;
+        create_invalid(c, errp, "%s", problem);
+    return !problem;
 }
 
 /* ---- layout ------------------------------------------------------------------------ */
