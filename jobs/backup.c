@@ -315,8 +315,9 @@ static int coroutine_fn copy_loop(BackupJob *s)
     int r = 0;
 
     while (!job_is_cancelled(job)) {
+        /* A copy may end before it yields (a failing target): account for it first. */
         while (s->n_background < max_tasks(s) && job->pause_count == 0 &&
-               backup_start_task(s))
+               g_queue_is_empty(&s->done) && backup_start_task(s))
             ;
         if (s->todo.count == 0 && !s->tasks && !s->reading)
             break;

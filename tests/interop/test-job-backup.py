@@ -174,10 +174,41 @@ def check_bad_input(d):
     bgtest.check(not bool(free[5]), 'the bitmap is free after the job: %r' % (free,))
 
 
+def check_target_errors(d):
+    """A target that fails every write: on-target-error=stop pauses the job
+    showing the error (IOError signal), the default report fails it; the
+    bitmap keeps its bits either way."""
+    paths = jobtest.make_chain(d, ['src'], size=SIZE, writes={'src': ['write -P 0x11 0 1M']})
+    jobtest.add_chain(d, ['src'], paths)
+    d.manager.AddNode('<blockdev driver="error" node-name="err" size="%d"/>' % SIZE)
+    d.node('src').AddBitmap('b', dbus.UInt32(65536), False, False)
+    d.node('src').Flush()       # a write through the node marks the bitmap
+    sig = d.signals()
+    d.manager.StartJob('<job type="backup" id="e1" node-name="src" target="err" sync="full" '
+                       'bitmap="b" bitmap-mode="on-success" on-target-error="stop" '
+                       'auto-dismiss="off"/>')
+    p = jobtest.wait_status(d, 'e1', 'paused')
+    bgtest.check("write error" in str(p['Error']), 'a stopped job shows the error: %r' % p['Error'])
+    sig.wait_for(lambda items: any(i[1] == 'IOError' and str(i[3][0]) == 'write' and
+                                   str(i[3][1]) == 'stop' for i in items))
+    jobtest.job(d, 'e1').Cancel(True)
+    jobtest.wait_status(d, 'e1', 'concluded')
+    jobtest.job(d, 'e1').Dismiss()
+    d.manager.StartJob('<job type="backup" id="e2" node-name="src" target="err" sync="full" '
+                       'bitmap="b" bitmap-mode="on-success" auto-dismiss="off"/>')
+    p = jobtest.wait_status(d, 'e2', 'concluded')
+    bgtest.check("backup of node 'src' into node 'err' failed" in str(p['Error']),
+                 'the failure names the nodes: %r' % p['Error'])
+    jobtest.job(d, 'e2').Dismiss()
+    b = [b for b in d.node_props('src')['Bitmaps'] if str(b[0]) == 'b'][0]
+    bgtest.check(not bool(b[5]), 'the bitmap is free after the failed jobs')
+
+
 def main():
     jobtest.need_qemu()
     with bgtest.Daemon() as d:
         check_bad_input(d)
+        check_target_errors(d)
     with bgtest.Daemon() as d:
         check_full_and_top(d)
     with bgtest.Daemon() as d:
