@@ -49,6 +49,7 @@ static const char *const bus_features[] = {
     "authorize-polkit",
     "allow-path",
     "driver-nbd",
+    "driver-rbd",
     "libvirt-disk",
     "throttle",
     "copy-on-read",

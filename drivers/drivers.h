@@ -10,6 +10,7 @@ extern const BlockDriver block_driver_raw;
 extern const BlockDriver block_driver_error;
 extern const BlockDriver block_driver_qcow2;
 extern const BlockDriver block_driver_nbd;
+extern const BlockDriver block_driver_rbd;
 extern const BlockDriver block_driver_throttle;
 extern const BlockDriver block_driver_copy_on_read;
 

@@ -10,6 +10,7 @@ static const BlockDriver *const drivers[] = {
     &block_driver_error,
     &block_driver_qcow2,
     &block_driver_nbd,
+    &block_driver_rbd,
     &block_driver_throttle,
     &block_driver_copy_on_read,
     NULL,

@@ -1,0 +1,122 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The rbd driver on a real (one-node) Ceph cluster: what an NBD client
+# writes through an export of an rbd node reads back the same with `rbd
+# export` and with QEMU's own rbd driver, and what QEMU writes reads back
+# through the export; block status comes from the object map; a snapshot
+# opens read-only (and is refused writable); Resize changes the image's
+# size; an unknown pool or image is NotFound naming node and pool/image.
+import json
+import os
+import dbus
+import nbdtest
+import rbdtest
+from nbdtest import bgtest, MiB
+import ceph
+
+SIZE = 32 * MiB
+
+
+def check_driver_object(d):
+    props = d.props(d.manager_path('driver', 'rbd'), bgtest.DRIVER)
+    bgtest.check_equal(str(props['Kind']), 'protocol', 'Driver.Kind')
+    caps = [str(c) for c in props['Capabilities']]
+    for c in ('block-status', 'zero-write', 'discard', 'resize', 'locking'):
+        bgtest.check(c in caps, 'capability %s in %s' % (c, caps))
+    names = [str(o[0]) for o in props['Options']]
+    for o in ('pool', 'namespace', 'image', 'snapshot', 'conf', 'user', 'key-file',
+              'keyring', 'server.host', 'server.port', 'open-timeout', 'io-timeout'):
+        bgtest.check(o in names, 'option %s in %s' % (o, names))
+    feats = [str(f) for f in d.props(bgtest.ROOT_PATH, bgtest.MANAGER)['Features']]
+    bgtest.check('driver-rbd' in feats, 'Feature driver-rbd in %s' % feats)
+
+
+def check_data(d, cl):
+    cl.create_image('img0', SIZE)
+    rbdtest.add_node(d, cl, 'r0', 'img0', 'discard="unmap"')
+    props = d.node_props('r0')
+    bgtest.check_equal(int(props['Size']), SIZE, 'Size of the rbd node')
+    bgtest.check_equal(str(props['Filename']), 'rbd:rbd/img0')
+    path, uri = rbdtest.export(d, 'e0', 'r0')
+    rbdtest.qemu_io(uri, 'write -P 0x11 0 1M', 'write -P 0x22 5M 64k', 'write -P 0x33 12345 3000',
+                    'write -z 6M 1M', 'write -P 0x44 20M 4M', 'discard 21M 1M', 'flush')
+    # Ours: one hole between data, from the object map (4M objects).
+    ext = json.loads(nbdtest.run(['qemu-img', 'map', '--output=json', '-f', 'raw',
+                                  uri]).stdout)
+    holes = [(e['start'], e['length']) for e in ext if not e['data']]
+    bgtest.check((8 * MiB, 12 * MiB) in holes, 'hole 8M..20M in %r' % ext)
+    rbdtest.remove_export(d, path)
+
+    expect = os.path.join(d.tmpdir, 'expect.img')
+    nbdtest.make_image(expect, SIZE, [(0, b'\x11' * MiB), (5 * MiB, b'\x22' * 65536),
+                                      (12345, b'\x33' * 3000), (20 * MiB, b'\x44' * MiB),
+                                      (22 * MiB, b'\x44' * 2 * MiB)])
+    out = os.path.join(d.tmpdir, 'rbd-export.img')
+    cl.rbd('export', 'rbd/img0', out)
+    bgtest.check(nbdtest.files_equal(out, expect), '`rbd export` reads what NBD wrote')
+    out2 = os.path.join(d.tmpdir, 'qemu-convert.img')
+    nbdtest.run(['qemu-img', 'convert', '-U', '-f', 'raw', '-O', 'raw',
+                 rbdtest.qemu_target(cl, 'img0'), out2])
+    bgtest.check(nbdtest.files_equal(out2, expect), 'QEMU\'s rbd driver reads what NBD wrote')
+
+    # The other way: QEMU writes while the node is inactive (handed over),
+    # and the node reads that once active again (librbd's cache dropped).
+    d.node('r0').SetActive(False)
+    rbdtest.qemu_io(rbdtest.qemu_target(cl, 'img0'), 'write -P 0x55 3M 1M')
+    d.node('r0').SetActive(True)
+    path, uri = rbdtest.export(d, 'e0', 'r0', writable=False)
+    rbdtest.qemu_io(uri, 'read -P 0x55 3M 1M', 'read -P 0x11 16k 512k', read_only=True)
+    rbdtest.remove_export(d, path)
+
+
+def check_snapshot(d, cl):
+    with cl.image('img0') as img:
+        img.create_snap('s1')
+    path, uri = rbdtest.export(d, 'e0', 'r0')
+    rbdtest.qemu_io(uri, 'write -P 0x66 0 1M', 'flush')
+    rbdtest.remove_export(d, path)
+    e = bgtest.expect_error('ReadOnly', rbdtest.add_node, d, cl, 'snap', 'img0', 'snapshot="s1"')
+    msg = e.get_dbus_message()
+    bgtest.check("'snap'" in msg and 'rbd/img0@s1' in msg, 'names node and snapshot: ' + msg)
+    rbdtest.add_node(d, cl, 'snap', 'img0', 'snapshot="s1" read-only="on"')
+    path, uri = rbdtest.export(d, 'e1', 'snap', writable=False)
+    rbdtest.qemu_io(uri, 'read -P 0x11 16k 512k', read_only=True)
+    rbdtest.remove_export(d, path)
+    bgtest.expect_error('ReadOnly', d.manager.AddExport,
+                        '<export type="nbd" id="e2" node-name="snap" writable="on">'
+                        '<server type="unix" path="%s"/></export>'
+                        % os.path.join(d.tmpdir, 'e2.sock'))
+    d.manager.RemoveNode('snap')
+
+
+def check_resize(d, cl):
+    d.node('r0').Resize(dbus.UInt64(48 * MiB))
+    bgtest.check_equal(int(d.node_props('r0')['Size']), 48 * MiB, 'Size after Resize')
+    with cl.image('img0', read_only=True) as img:
+        bgtest.check_equal(img.size(), 48 * MiB, 'image size after Resize')
+
+
+def check_not_found(d, cl):
+    e = bgtest.expect_error('NotFound', d.manager.AddNode,
+                            '<blockdev driver="rbd" node-name="bad" conf="%s" pool="nopool" '
+                            'image="img0"/>' % cl.conf)
+    msg = e.get_dbus_message()
+    bgtest.check("'bad'" in msg and 'nopool' in msg, 'names node and pool: ' + msg)
+    e = bgtest.expect_error('NotFound', rbdtest.add_node, d, cl, 'bad', 'noimage')
+    msg = e.get_dbus_message()
+    bgtest.check("'bad'" in msg and 'rbd/noimage' in msg, 'names node and image: ' + msg)
+
+
+def main():
+    rbdtest.need_qemu_rbd()
+    with ceph.Cluster() as cl:
+        with bgtest.Daemon() as d:
+            check_driver_object(d)
+            check_data(d, cl)
+            check_snapshot(d, cl)
+            check_resize(d, cl)
+            check_not_found(d, cl)
+            d.manager.RemoveNode('r0')
+
+
+bgtest.run(main)
