@@ -33,7 +33,7 @@ static int coroutine_fn rbd_co_lock(BlockNode *node, RbdState *s, GError **errp)
 
     if (r < 0 && job.owner) {
         g_set_error(errp, BG_ERROR, BG_ERROR_PERMISSION_CONFLICT, "Node '%s': rbd image '%s' "
-                    "is locked by %s (exclusive lock): another host or program writes to it",
+                    "is locked by the client at %s (exclusive lock): another host or program writes to it",
                     node->name, s->spec, job.owner);
     } else if (r < 0) {
         bg_set_error_errno(errp, r, "Node '%s': could not take the exclusive lock of rbd "
