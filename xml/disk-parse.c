@@ -114,6 +114,15 @@ static const xmlNode *find_child(const xmlNode *elem, const char *name)
     return NULL;
 }
 
+static unsigned count_children(const xmlNode *elem, const char *name)
+{
+    unsigned n = 0;
+
+    bg_xml_foreach_element(sub, elem)
+        n += g_str_equal(bg_xml_name(sub), name);
+    return n;
+}
+
 /* ---- <driver> ---- */
 
 static bool parse_cache(DiskParser *p, const xmlNode *elem, const char *cache, GError **errp)
@@ -218,6 +227,52 @@ static bool parse_nbd_host(DiskParser *p, const xmlNode *src, DiskLayer *l, GErr
     return true;
 }
 
+/*
+ * <source protocol='rbd' name='pool[/namespace]/image'> with <host name
+ * port> (one monitor), <snapshot name>, <config file> and <auth username>;
+ * the key comes from the keyring librados finds (libvirt's <secret> is
+ * libvirt's to resolve, not ours).
+ */
+static bool parse_rbd(DiskParser *p, const xmlNode *src, const char *name, DiskLayer *l,
+                      GError **errp)
+{
+    g_auto(GStrv) parts = g_strsplit(name ? name : "", "/", 3);
+    guint n = g_strv_length(parts);
+    const xmlNode *host = find_child(src, "host");
+    const xmlNode *snap = find_child(src, "snapshot");
+    const xmlNode *config = find_child(src, "config");
+    const xmlNode *auth = find_child(src, "auth");
+    g_autofree char *snap_name = snap ? bg_xml_get_attr(snap, "name") : NULL;
+    g_autofree char *conf = config ? bg_xml_get_attr(config, "file") : NULL;
+    g_autofree char *user = auth ? bg_xml_get_attr(auth, "username") : NULL;
+    g_autofree char *mon = host ? bg_xml_get_attr(host, "name") : NULL;
+    g_autofree char *port = host ? bg_xml_get_attr(host, "port") : NULL;
+
+    if (n < 2 || !*parts[0] || !*parts[n - 1]) {
+        bg_xml_set_error(errp, BG_ERROR_INVALID_ARGUMENT, p->source, src,
+                         "<source protocol='rbd'> needs name='pool/image' (or "
+                         "'pool/namespace/image'), not '%s'", name ? name : "");
+        return false;
+    }
+    if (count_children(src, "host") > 1) {
+        bg_xml_set_error(errp, BG_ERROR_NOT_SUPPORTED, p->source, src,
+                         "<source protocol='rbd'> with several <host> elements is not supported: "
+                         "list the monitors in the <config file=…>");
+        return false;
+    }
+    opt_set(l->storage, "driver", "rbd");
+    opt_set(l->storage, "pool", parts[0]);
+    opt_set(l->storage, "namespace", n == 3 ? parts[1] : NULL);
+    opt_set(l->storage, "image", parts[n - 1]);
+    opt_set(l->storage, "snapshot", snap_name);
+    opt_set(l->storage, "conf", conf);
+    opt_set(l->storage, "user", user);
+    opt_set(l->storage, "server.host", mon);
+    opt_set(l->storage, "server.port", mon ? port : NULL);
+    l->path = g_strdup_printf("rbd:%s%s%s", name, snap_name ? "@" : "", snap_name ? snap_name : "");
+    return true;
+}
+
 static bool parse_network(DiskParser *p, const xmlNode *src, DiskLayer *l, GError **errp)
 {
     g_autofree char *protocol = NULL;
@@ -225,13 +280,14 @@ static bool parse_network(DiskParser *p, const xmlNode *src, DiskLayer *l, GErro
 
     if (!need_attr(p, src, "protocol", &protocol, errp))
         return false;
-    if (!g_str_equal(protocol, "nbd") || !block_driver_find("nbd")) {
+    if ((!g_str_equal(protocol, "nbd") && !g_str_equal(protocol, "rbd")) ||
+        !block_driver_find(protocol)) {
         bg_xml_set_error(errp, BG_ERROR_NOT_SUPPORTED, p->source, src,
-                         "<source protocol='%s'> is not supported%s", protocol,
-                         g_str_equal(protocol, "nbd") ? " (this build has no 'nbd' driver)"
-                                                      : " (known: nbd)");
+                         "<source protocol='%s'> is not supported (known: nbd, rbd)", protocol);
         return false;
     }
+    if (g_str_equal(protocol, "rbd"))
+        return parse_rbd(p, src, name, l, errp);
     opt_set(l->storage, "driver", "nbd");
     opt_set(l->storage, "export", name);
     return parse_nbd_host(p, src, l, errp);

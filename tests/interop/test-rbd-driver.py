@@ -5,7 +5,8 @@
 # export` and with QEMU's own rbd driver, and what QEMU writes reads back
 # through the export; block status comes from the object map; a snapshot
 # opens read-only (and is refused writable); Resize changes the image's
-# size; an unknown pool or image is NotFound naming node and pool/image.
+# size; AddDisk takes a libvirt <disk type='network'> of protocol rbd; an
+# unknown pool or image is NotFound naming node and pool/image.
 import json
 import os
 import dbus
@@ -96,6 +97,25 @@ def check_resize(d, cl):
         bgtest.check_equal(img.size(), 48 * MiB, 'image size after Resize')
 
 
+def check_add_disk(d, cl):
+    top = d.manager.AddDisk(
+        "<disk type='network' device='disk'><driver name='qemu' type='raw'/>"
+        "<source protocol='rbd' name='rbd/img0' index='1'>"
+        "<host name='127.0.0.1' port='%d'/><config file='%s'/></source>"
+        "<target dev='vda' bus='virtio'/></disk>" % (cl.port, cl.conf))
+    bgtest.check_equal(str(top), d.node_path('libvirt-1-format'), 'AddDisk returns the top')
+    xml = d.graph_xml()
+    bgtest.check('driver="rbd"' in xml and 'server' in xml, 'rbd storage node in ' + xml)
+    path, uri = rbdtest.export(d, 'e3', 'libvirt-1-format', writable=False)
+    rbdtest.qemu_io(uri, 'read -P 0x66 16k 512k', read_only=True)     # check_snapshot's
+    rbdtest.remove_export(d, path)
+    d.manager.RemoveDisk('libvirt-1-format')
+    e = bgtest.expect_error('InvalidArgument', d.manager.AddDisk,
+                            "<disk type='network'><source protocol='rbd' name='img0'/>"
+                            "<target dev='vdb'/></disk>")
+    bgtest.check('pool/image' in e.get_dbus_message(), e.get_dbus_message())
+
+
 def check_not_found(d, cl):
     e = bgtest.expect_error('NotFound', d.manager.AddNode,
                             '<blockdev driver="rbd" node-name="bad" conf="%s" pool="nopool" '
@@ -115,6 +135,7 @@ def main():
             check_data(d, cl)
             check_snapshot(d, cl)
             check_resize(d, cl)
+            check_add_disk(d, cl)
             check_not_found(d, cl)
             d.manager.RemoveNode('r0')
 
