@@ -1,0 +1,132 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""RBD benchmark: an NBD export of an rbd image, blockgraphd vs qemu-storage-daemon.
+
+One test cluster (tests/harness/ceph.py: one monitor, one memstore OSD),
+one image per server (so neither waits for the other's exclusive lock),
+each written in full first; both servers open their image with the rbd
+driver (librbd's cache on, as both do by default) and export it over a unix
+socket; fio (ioengine=nbd) runs 4k random read / write at iodepth 32 and 1M
+sequential read / write at iodepth 8 (bench/fiolib.py's workloads), the
+servers taking turns per workload, --reps times (best run counts).  Prints
+one line per workload with both results and our ratio.
+
+  bench/rbd.py [--runtime 10] [--reps 2] [--size-mib 256] [--blockgraphd PATH]
+               [--workloads randread-4k-qd32,...]
+
+Both servers spend most of their time in librbd and the OSD; the figures
+compare the paths around it (NBD server, coroutine or AIO completion).
+Timings are never test assertions; this is a measurement.
+"""
+
+import argparse
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
+sys.path.insert(0, HERE)
+import bgtest  # noqa: E402
+import ceph  # noqa: E402
+from fiolib import WORKLOADS, run_fio, wait_for_socket  # noqa: E402
+from nbdservers import process_server  # noqa: E402
+
+
+@contextlib.contextmanager
+def blockgraph_rbd(cl, image, workdir, args):
+    bgtest.BLOCKGRAPHD = args.blockgraphd
+    sock = os.path.join(workdir, 'bg.sock')
+    conf = os.path.join(workdir, 'conf')
+    os.makedirs(conf, exist_ok=True)
+    with open(os.path.join(conf, 'bench.xml'), 'w') as f:
+        f.write('<blockgraph>\n'
+                '  <blockdev driver="rbd" node-name="disk0" conf="%s" pool="%s" image="%s"/>\n'
+                '  <export type="nbd" id="e0" node-name="disk0" name="disk0" writable="on">\n'
+                '    <server type="unix" path="%s"/>\n  </export>\n</blockgraph>\n'
+                % (cl.conf, cl.pool, image, sock))
+    with bgtest.Daemon(config_dir=conf) as d:
+        wait_for_socket(sock, d.proc, 'blockgraphd', timeout=60)
+        yield 'nbd+unix:///disk0?socket=%s' % sock
+
+
+def qsd_rbd(cl, image, workdir, args):
+    sock = os.path.join(workdir, 'qsd.sock')
+    return process_server(
+        ['qemu-storage-daemon',
+         '--blockdev', 'driver=rbd,node-name=disk0,pool=%s,image=%s,conf=%s'
+         % (cl.pool, image, cl.conf),
+         '--nbd-server', 'addr.type=unix,addr.path=%s' % sock,
+         '--export', 'type=nbd,id=e0,node-name=disk0,name=disk0,writable=on'],
+        sock, 'qemu-storage-daemon', 'nbd+unix:///disk0?socket=%s' % sock)
+
+
+SERVERS = {'blockgraph': blockgraph_rbd, 'qsd': qsd_rbd}
+
+
+def fill(cl, image, size_mib):
+    chunk = os.urandom(4 << 20)
+    with cl.image(image) as img:
+        for off in range(0, size_mib << 20, len(chunk)):
+            img.write(chunk, off)
+
+
+def report(results):
+    print('\n%-18s %16s %16s %10s' % ('workload', 'blockgraph', 'qsd', 'vs qsd'))
+    for wl, _, _, _, unit in WORKLOADS:
+        r = results.get(wl)
+        if not r:
+            continue
+        ratio = ('%9.2fx' % (r['blockgraph'] / r['qsd'])
+                 if r.get('blockgraph') and r.get('qsd') else '%10s' % '-')
+        cells = ['%16s' % ('%.1f %s' % (r[k], unit) if k in r else '-')
+                 for k in ('blockgraph', 'qsd')]
+        print('%-18s %s %s' % (wl, ' '.join(cells), ratio))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--runtime', type=int, default=10)
+    ap.add_argument('--size-mib', type=int, default=256)
+    ap.add_argument('--reps', type=int, default=2)
+    ap.add_argument('--workloads', default='')
+    ap.add_argument('--blockgraphd', default=os.environ.get('BLOCKGRAPHD') or
+                    os.path.join(HERE, '..', 'build', 'daemon', 'blockgraphd'))
+    args = ap.parse_args()
+    wanted = [w for w in args.workloads.split(',') if w]
+    for tool in ('fio', 'qemu-storage-daemon'):
+        if not shutil.which(tool):
+            print('SKIP: %s not installed' % tool)
+            sys.exit(77)
+    workdir = tempfile.mkdtemp(prefix='bg-rbd-bench-')
+    results = {}
+    try:
+        # memstore holds both images and the OSD's own overhead.
+        with ceph.Cluster(memstore_mb=2 * args.size_mib + 256) as cl:
+            for name in SERVERS:
+                cl.create_image(name, args.size_mib << 20)
+                fill(cl, name, args.size_mib)
+            with contextlib.ExitStack() as stack:
+                uris = {n: stack.enter_context(SERVERS[n](cl, n, workdir, args))
+                        for n in SERVERS}
+                for wl, rw, bs, qd, unit in WORKLOADS:
+                    if wanted and wl not in wanted:
+                        continue
+                    for rep in range(args.reps):
+                        for name, uri in uris.items():
+                            iops, mibs = run_fio(uri, rw, bs, qd, args.runtime,
+                                                 args.size_mib << 20)
+                            value = iops if unit == 'IOPS' else mibs
+                            best = results.setdefault(wl, {})
+                            best[name] = max(best.get(name, 0.0), value)
+                            print('  %-18s %-10s run %d: %10.1f %s'
+                                  % (wl, name, rep + 1, value, unit), flush=True)
+        report(results)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
