@@ -27,7 +27,7 @@ def main():
 
         drv = drivers(d)
         dynamic = sorted(n for n, p in drv.items() if bool(p['DynamicReadOnly']))
-        bgtest.check_equal(dynamic, ['file', 'host_device'], 'drivers with DynamicReadOnly')
+        bgtest.check_equal(dynamic, ['file', 'host_device', 'rbd'], 'drivers with DynamicReadOnly')
         file_caps = [str(c) for c in drv['file']['Capabilities']]
         raw_caps = [str(c) for c in drv['raw']['Capabilities']]
         bgtest.check('dynamic-read-only' in file_caps and 'locking' in file_caps, file_caps)

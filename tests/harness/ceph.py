@@ -31,6 +31,7 @@ an open image after the cluster has gone may ignore SIGTERM.
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -151,9 +152,18 @@ def need_binaries():
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, drawn at random: the kernel's choice
+    (bind to port 0) hands two clusters starting at once the same port
+    before either monitor binds it, and their clients then reach the other
+    cluster's monitor ("wrong fsid")."""
+    while True:
+        port = random.randint(20000, 59999)
+        with socket.socket() as s:
+            try:
+                s.bind(('127.0.0.1', port))
+            except OSError:
+                continue
+            return port
 
 
 class Cluster:
