@@ -28,7 +28,12 @@
 /* rbd_close waits for the cluster to take cached writes: give up after this. */
 #define RBD_CLOSE_TIMEOUT_S 30
 
-static const char *const rbd_locking_values[] = { "auto", "on", "off", NULL };
+static const char *const rbd_locking_values[] = {
+    [RBD_LOCKING_AUTO] = "auto",
+    [RBD_LOCKING_ON] = "on",
+    [RBD_LOCKING_OFF] = "off",
+    NULL,
+};
 
 static char *rbd_spec_string(const char *pool, const char *ns, const char *image,
                              const char *snapshot)
@@ -151,14 +156,6 @@ static int rbd_check_writable(BlockNode *node, RbdState *s, const OptionSet *opt
     return 0;
 }
 
-static RbdLocking rbd_parse_locking(const OptionSet *opts)
-{
-    const char *v = option_set_get_string(opts, "locking");
-
-    return g_str_equal(v, "on") ? RBD_LOCKING_ON
-         : g_str_equal(v, "off") ? RBD_LOCKING_OFF : RBD_LOCKING_AUTO;
-}
-
 static int coroutine_fn rbd_node_open(BlockNode *node, const OptionSet *opts, GError **errp)
 {
     RbdState *s = node->opaque;
@@ -166,7 +163,7 @@ static int coroutine_fn rbd_node_open(BlockNode *node, const OptionSet *opts, GE
 
     s->node = node;
     s->snapshot = option_set_is_set(opts, "snapshot");
-    s->locking = rbd_parse_locking(opts);
+    s->locking = option_set_get_enum(opts, "locking");
     s->spec = rbd_spec_string(option_set_get_string(opts, "pool"),
                               option_set_get_string(opts, "namespace"),
                               option_set_get_string(opts, "image"),
@@ -283,10 +280,6 @@ static const OptionSpec rbd_options[] = {
     OPTION_TABLE_END,
 };
 
-static const char *const rbd_capabilities[] = {
-    "resize", "discard", "zero-write", "block-status", NULL,
-};
-
 static const char *const rbd_child_roles[] = { NULL };
 
 const BlockDriver block_driver_rbd = {
@@ -296,7 +289,6 @@ const BlockDriver block_driver_rbd = {
     .options = rbd_options,
     .child_roles = rbd_child_roles,
     .required_child_roles = rbd_child_roles,
-    .capabilities = rbd_capabilities,
     .co_open = rbd_node_open,
     .close = rbd_node_close,
     .co_preadv = rbd_co_preadv,
