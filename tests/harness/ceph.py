@@ -151,13 +151,27 @@ def need_binaries():
         bgtest.skip('python3-rados not installed')
 
 
+def ephemeral_ports():
+    """The kernel's range for outgoing connections' local ports."""
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            low, high = (int(x) for x in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
-    """A port nothing listens on, drawn at random: the kernel's choice
-    (bind to port 0) hands two clusters starting at once the same port
-    before either monitor binds it, and their clients then reach the other
-    cluster's monitor ("wrong fsid")."""
+    """A port nothing listens on, drawn at random below the ephemeral range.
+    Random: the kernel's choice (bind to port 0) hands two clusters starting
+    at once the same port before either monitor binds it, and their clients
+    then reach the other cluster's monitor ("wrong fsid").  Below the
+    ephemeral range: a client retrying its connect before the monitor
+    listens can be given the monitor's port as its own local port and
+    connect to itself, which also ends in "wrong fsid"."""
+    low, _ = ephemeral_ports()
     while True:
-        port = random.randint(20000, 59999)
+        port = random.randint(10000, max(10001, low - 1))
         with socket.socket() as s:
             try:
                 s.bind(('127.0.0.1', port))
