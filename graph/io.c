@@ -270,6 +270,7 @@ static int coroutine_fn nested_read(BlockChild *c, uint64_t offset, uint64_t byt
 int coroutine_fn node_co_preadv(BlockChild *c, uint64_t offset, uint64_t bytes,
                                 IOVector *qiov, BlockReqFlags flags)
 {
+    c->requests++;
     if (flags & BLOCK_REQ_NESTED)
         return nested_read(c, offset, bytes, qiov, flags);
     BlockNode *node = link_node(c);
@@ -317,6 +318,7 @@ static int coroutine_fn do_pwrite_zeroes(BlockNode *node, uint64_t offset, uint6
 int coroutine_fn node_co_pwritev(BlockChild *c, uint64_t offset, uint64_t bytes,
                                  IOVector *qiov, BlockReqFlags flags)
 {
+    c->requests++;
     BlockNode *node = link_node(c);
     int r = req_begin_checked(node, requester_of(c), c, offset, bytes);
 
@@ -366,6 +368,7 @@ int coroutine_fn node_co_pwrite(BlockChild *c, uint64_t offset, uint64_t bytes,
 int coroutine_fn node_co_pwrite_zeroes(BlockChild *c, uint64_t offset, uint64_t bytes,
                                        BlockReqFlags flags)
 {
+    c->requests++;
     BlockNode *node = link_node(c);
     int r = req_begin_checked(node, requester_of(c), c, offset, bytes);
 
@@ -389,6 +392,7 @@ int coroutine_fn node_co_pwrite_zeroes(BlockChild *c, uint64_t offset, uint64_t 
 
 int coroutine_fn node_co_pdiscard(BlockChild *c, uint64_t offset, uint64_t bytes)
 {
+    c->requests++;
     BlockNode *node = link_node(c);
     int r = req_begin_checked(node, requester_of(c), c, offset, bytes);
 

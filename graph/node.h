@@ -51,6 +51,7 @@ struct BlockChild {
     /* Told after graph_co_replace_node moved the link from old_node to c->node (exports). */
     void (*moved)(BlockChild *c, BlockNode *old_node);
     void *owner;                /* the object moved() is about */
+    uint64_t requests;          /* reads, writes, zero writes and discards sent through it */
 };
 
 struct BlockNode {

@@ -3,7 +3,8 @@
  * commit: merges top-node and the nodes below it down to base-node into
  * the base, then makes the base the backing node of top's overlay and
  * writes the overlay's header (QEMU's block-commit, intermediate form).
- * Only ranges allocated above the base are copied; the base grows first
+ * Only ranges allocated above the base are copied (jobs/job-copy.c,
+ * several chunks at once); the base grows first
  * if it is smaller than the top.  The overlay reads what it read before
  * at every moment: what the base gets under a range, top holds too.
  *
@@ -18,6 +19,7 @@
 #include "graph/graph.h"
 #include "jobs/commit.h"
 #include "jobs/job-chain.h"
+#include "jobs/job-copy.h"
 #include "jobs/job-types.h"
 
 static const char *const commit_attrs[] = {
@@ -111,27 +113,40 @@ static int coroutine_fn commit_setup(Job *job, const JobSpec *spec, GError **err
     return s->base_link ? 0 : -EPERM;
 }
 
-/* Copies [offset, +*pnum) into the base if the chain above it holds the range. */
-static int coroutine_fn commit_step(CommitJob *s, uint64_t offset, uint64_t *pnum,
-                                    bool *is_read, bool *copied)
+/* What the chain above the base holds is copied. */
+static int coroutine_fn commit_status(JobCopy *jc, uint64_t offset, uint64_t bytes,
+                                      uint64_t *pnum)
 {
-    uint64_t n = MIN(COMMIT_CHUNK, s->top->size - offset);
-    int r = node_co_block_status_above(s->top_link, s->base, offset, n, pnum);
+    CommitJob *s = (CommitJob *)jc->job;
 
-    *is_read = true;
-    *copied = r > 0 && (r & BLOCK_STATUS_ALLOCATED);
-    if (r < 0 || !*copied)
-        return r < 0 ? r : 0;
-    if (r & BLOCK_STATUS_ZERO) {
-        *is_read = false;
-        return node_co_pwrite_zeroes(s->base_link, offset, *pnum, 0);
-    }
-    r = node_co_pread(s->top_link, offset, *pnum, s->buf, 0);
-    if (r < 0)
-        return r;
-    *is_read = false;
-    return node_co_pwrite(s->base_link, offset, *pnum, s->buf, 0);
+    return node_co_block_status_above(s->top_link, s->base, offset, bytes, pnum);
 }
+
+static int coroutine_fn commit_copy(JobCopy *jc, uint64_t offset, uint64_t bytes, int status,
+                                    void *buf, uint64_t *copied, bool *is_read)
+{
+    CommitJob *s = (CommitJob *)jc->job;
+    int r;
+
+    *is_read = false;
+    if (status & BLOCK_STATUS_ZERO) {
+        r = node_co_pwrite_zeroes(s->base_link, offset, bytes, 0);
+    } else {
+        *is_read = true;
+        r = node_co_pread(s->top_link, offset, bytes, buf, 0);
+        if (r < 0)
+            return r;
+        *is_read = false;
+        r = node_co_pwrite(s->base_link, offset, bytes, buf, 0);
+    }
+    *copied = r < 0 ? 0 : bytes;
+    return r;
+}
+
+static const JobCopyOps commit_copy_ops = {
+    .status = commit_status,
+    .copy = commit_copy,
+};
 
 int coroutine_fn commit_grow_base(CommitJob *s, GError **errp)
 {
@@ -143,7 +158,6 @@ int coroutine_fn commit_grow_base(CommitJob *s, GError **errp)
 static int coroutine_fn commit_run(Job *job, GError **errp)
 {
     CommitJob *s = (CommitJob *)job;
-    uint64_t len = s->top->size, offset = 0;
     int error;
 
     if (!s->overlay)
@@ -151,29 +165,10 @@ static int coroutine_fn commit_run(Job *job, GError **errp)
     error = commit_grow_base(s, errp);
     if (error < 0)
         return error;
-    s->buf = g_malloc(COMMIT_CHUNK);
-    job_progress_set_remaining(job, len);
-    while (offset < len && !job_is_cancelled(job)) {
-        uint64_t n = 0;
-        bool is_read, copied = false;
-        int r = commit_step(s, offset, &n, &is_read, &copied);
-
-        if (r < 0) {
-            JobErrorAction action = job_error_action(job, is_read, r);
-
-            if (action == JOB_ERROR_ACTION_STOP) {
-                job_pause_point(job);
-                continue;
-            }
-            if (!error)
-                error = r;
-            if (action == JOB_ERROR_ACTION_REPORT)
-                break;
-            n = MIN(COMMIT_CHUNK, len - offset);
-        }
-        offset += n;
-        job_progress_done(job, n, copied ? n : 0);
-    }
+    /* Guests use the active layer: what they read of the top comes through it. */
+    s->copy = (JobCopy){ .job = job, .ops = &commit_copy_ops, .watch = s->active,
+                         .len = s->top->size };
+    error = job_copy_run(&s->copy);
     if (!error && !job_is_cancelled(job))
         error = node_co_flush(s->base_link);
     if (error)

@@ -4,6 +4,7 @@
 /* Between commit.c (the job type, intermediate commit) and commit-active.c. */
 
 #include "graph/io.h"
+#include "jobs/job-copy.h"
 #include "jobs/mirror-core.h"
 #include "jobs/job.h"
 
@@ -17,6 +18,7 @@ typedef struct CommitJob {
     void *buf;
     bool base_reopened;         /* the base was read-only: writable for the job, then back */
     bool pivoted;               /* active commit: the base took the top's place */
+    JobCopy copy;               /* intermediate commit's copy loop */
 
     /* Active commit: the mirror engine copies what guests write meanwhile too. */
     MirrorCore core;

@@ -49,10 +49,12 @@ void job_enter(Job *job)
     coroutine_wake(job->co);
 }
 
-/* Yields until job_enter; with a timer after sleep_us (UINT64_MAX: none). */
+/* Yields until job_enter; with a timer after sleep_us (0: the next turn of the loop; UINT64_MAX: none). */
 static void coroutine_fn job_do_yield(Job *job, uint64_t sleep_us)
 {
-    if (sleep_us != UINT64_MAX) {
+    if (sleep_us == 0) {
+        coroutine_wake(job->co);        /* one turn of the loop: no timer to arm */
+    } else if (sleep_us != UINT64_MAX) {
         /* Accuracy 1 µs: sd-event's default (0) would let a step wait 250 ms. */
         if (sd_event_add_time_relative(aio_loop(), &job->timer, CLOCK_MONOTONIC, sleep_us, 1,
                                        job_timer_cb, job) >= 0)

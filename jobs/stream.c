@@ -3,8 +3,9 @@
  * stream: copies what the chain below node-name holds above the base into
  * node-name, then makes the base its backing node (QEMU's block-stream,
  * 6.0 meaning of base-node and bottom).  Only ranges allocated above the
- * base are copied; each copy holds a range lock on the top node, so a
- * guest write to the same range waits and is never undone by the copy.
+ * base are copied (jobs/job-copy.c, several chunks at once); each copy
+ * holds a range lock on the top node, so a guest write to the same range
+ * waits and is never undone by the copy.
  */
 
 #include <errno.h>
@@ -13,9 +14,8 @@
 #include "graph/graph.h"
 #include "graph/io.h"
 #include "jobs/job-chain.h"
+#include "jobs/job-copy.h"
 #include "jobs/job-types.h"
-
-#define STREAM_CHUNK (512 * 1024)      /* QEMU's STREAM_CHUNK */
 
 typedef struct StreamJob {
     Job common;
@@ -25,7 +25,7 @@ typedef struct StreamJob {
     char *backing_file;         /* written into top's header; NULL: base's filename */
     bool range_locking;
     bool top_reopened;          /* the top was read-only: writable for the job, then back */
-    void *buf;
+    JobCopy copy;
 } StreamJob;
 
 static const char *const stream_attrs[] = { "node-name", "base-node", "bottom", "backing-file", NULL };
@@ -90,74 +90,80 @@ static int coroutine_fn stream_setup(Job *job, const JobSpec *spec, GError **err
     return 0;
 }
 
-/* Copies [offset, offset + *pnum) if the chain above base holds it; sets *pnum. */
-static int coroutine_fn stream_step(StreamJob *s, uint64_t offset, uint64_t *pnum,
-                                    bool *is_read, bool *copied)
+/* What the top does not hold itself and the chain above the base does is copied. */
+static int coroutine_fn stream_status(JobCopy *jc, uint64_t offset, uint64_t bytes,
+                                      uint64_t *pnum)
 {
-    uint64_t n = MIN(STREAM_CHUNK, s->top->size - offset), above = 0;
-    WriteTrack lock;
+    StreamJob *s = (StreamJob *)jc->job;
+    uint64_t map, above = 0;
+    BlockNode *file;
+    int r = node_co_block_status(s->link, offset, bytes, pnum, &map, &file);
+
+    if (r < 0 || (r & BLOCK_STATUS_ALLOCATED))
+        return r < 0 ? r : 0;       /* the top holds it already */
+    r = node_co_block_status_above(s->link, s->base, offset, *pnum, &above);
+    *pnum = MIN(*pnum, above);
+    return r;
+}
+
+static int coroutine_fn stream_piece(StreamJob *s, uint64_t offset, uint64_t bytes, int status,
+                                     void *buf, bool *is_read)
+{
     int r;
 
-    node_co_range_lock(s->link, &lock, offset, n);
-    uint64_t map;
-    BlockNode *file;
-    r = node_co_block_status(s->link, offset, n, pnum, &map, &file);
-    if (r >= 0 && !(r & BLOCK_STATUS_ALLOCATED)) {
-        r = node_co_block_status_above(s->link, s->base, offset, *pnum, &above);
-        *pnum = MIN(*pnum, above);
-    } else if (r >= 0) {
-        r = 0;      /* the top holds it already */
+    if (status & BLOCK_STATUS_ZERO) {
+        *is_read = false;
+        return node_co_pwrite_zeroes(s->link, offset, bytes, 0);
     }
-    *is_read = true;
-    *copied = r > 0 && (r & BLOCK_STATUS_ALLOCATED);
-    if (*copied) {
-        if (r & BLOCK_STATUS_ZERO) {
-            *is_read = false;
-            r = node_co_pwrite_zeroes(s->link, offset, *pnum, 0);
-        } else {
-            r = node_co_pread(s->link, offset, *pnum, s->buf, 0);
-            *is_read = r < 0;
-            if (r == 0)
-                r = node_co_pwrite(s->link, offset, *pnum, s->buf, 0);
+    r = node_co_pread(s->link, offset, bytes, buf, 0);
+    if (r < 0)
+        return r;
+    *is_read = false;
+    return node_co_pwrite(s->link, offset, bytes, buf, 0);
+}
+
+/*
+ * Under a range lock on the top, asks again what the range needs (a guest
+ * write may have come first) and copies it up.
+ */
+static int coroutine_fn stream_copy(JobCopy *jc, uint64_t offset, uint64_t bytes, int status,
+                                    void *buf, uint64_t *copied, bool *is_read)
+{
+    StreamJob *s = (StreamJob *)jc->job;
+    uint64_t end = offset + bytes, n;
+    WriteTrack lock;
+    int r = 0;
+
+    node_co_range_lock(s->link, &lock, offset, bytes);
+    for (; r >= 0 && offset < end; offset += n) {
+        *is_read = true;
+        r = stream_status(jc, offset, end - offset, &n);
+        if (r > 0 && (r & BLOCK_STATUS_ALLOCATED)) {
+            r = stream_piece(s, offset, n, r, buf, is_read);
+            *copied += r == 0 ? n : 0;
         }
     }
     node_range_unlock(s->link, &lock);
     return r < 0 ? r : 0;
 }
 
+static const JobCopyOps stream_copy_ops = {
+    .status = stream_status,
+    .copy = stream_copy,
+};
+
 static int coroutine_fn stream_run(Job *job, GError **errp)
 {
     StreamJob *s = (StreamJob *)job;
-    uint64_t len = s->top->size, offset = 0;
-    int error = 0;
+    int error;
 
     if (!s->top->backing)
         return 0;           /* nothing below */
-    s->buf = g_malloc(STREAM_CHUNK);
     node_co_range_lock_start(s->top);
     s->range_locking = true;
-    job_progress_set_remaining(job, len);
-    while (offset < len && !job_is_cancelled(job)) {
-        uint64_t n = 0;
-        bool is_read, copied = false;
-        int r = stream_step(s, offset, &n, &is_read, &copied);
-
-        if (r < 0) {
-            JobErrorAction action = job_error_action(job, is_read, r);
-
-            if (action == JOB_ERROR_ACTION_STOP) {
-                job_pause_point(job);
-                continue;           /* Resume retries the step */
-            }
-            if (!error)
-                error = r;
-            if (action == JOB_ERROR_ACTION_REPORT)
-                break;
-            n = MIN(STREAM_CHUNK, len - offset);
-        }
-        offset += n;
-        job_progress_done(job, n, copied ? n : 0);
-    }
+    s->copy = (JobCopy){ .job = job, .ops = &stream_copy_ops, .watch = s->top,
+                         .len = s->top->size };
+    error = job_copy_run(&s->copy);
     if (error) {
         g_set_error(errp, BG_ERROR, BG_ERROR_IO_ERROR, "Job '%s': stream into node '%s' failed: %s",
                     job->id, s->top->name, g_strerror(-error));
@@ -183,7 +189,6 @@ static void coroutine_fn stream_clean(Job *job)
     if (s->range_locking)
         node_range_lock_stop(s->top);
     s->range_locking = false;
-    g_clear_pointer(&s->buf, g_free);
     if (s->top_reopened) {
         g_autoptr(GError) err = NULL;
 
@@ -198,7 +203,6 @@ static void stream_free(Job *job)
     StreamJob *s = (StreamJob *)job;
 
     g_free(s->backing_file);
-    g_free(s->buf);
 }
 
 const JobDriver stream_job_driver = {
