@@ -67,8 +67,47 @@ bool export_bitmaps_resolve(Export *e, BlockNode *node, const char *const *names
 
 void export_bitmaps_release(Export *e)
 {
-    for (guint i = 0; e->bitmaps && e->bitmaps[i]; i++)
-        bitmap_set_busy(e->bitmaps[i], false);
+    for (guint i = 0; e->bitmap_names && e->bitmap_names[i]; i++)
+        if (e->bitmaps[i])
+            bitmap_set_busy(e->bitmaps[i], false);
     g_clear_pointer(&e->bitmaps, g_free);
     g_clear_pointer(&e->bitmap_names, g_strfreev);
+}
+
+static void follow_one(Export *e, guint i)
+{
+    const char *name = e->bitmap_names[i];
+    BlockNode *node = e->child->node;
+    DirtyBitmap *bm = find_below(node, name);
+
+    if (bm == e->bitmaps[i])
+        return;
+    if (e->bitmaps[i])
+        bitmap_set_busy(e->bitmaps[i], false);
+    e->bitmaps[i] = bm && !bm->inconsistent ? bm : NULL;
+    if (e->bitmaps[i]) {
+        bitmap_set_busy(bm, true);
+        g_message("Export '%s': bitmap '%s' now comes from node '%s'", e->id, name,
+                  bm->node->name);
+    } else {
+        g_warning("Export '%s' now serves node '%s', whose chain has no %sbitmap '%s': "
+                  "qemu:dirty-bitmap:%s is offered no more; clients that selected it see "
+                  "everything dirty", e->id, node->name, bm ? "consistent " : "", name, name);
+    }
+}
+
+void export_bitmaps_follow(Export *e)
+{
+    for (guint i = 0; e->bitmap_names && e->bitmap_names[i]; i++)
+        follow_one(e, i);
+}
+
+uint32_t export_bitmaps_gone(const Export *e)
+{
+    uint32_t mask = 0;
+
+    for (guint i = 0; e->bitmap_names && e->bitmap_names[i]; i++)
+        if (!e->bitmaps[i])
+            mask |= 1u << i;
+    return mask;
 }

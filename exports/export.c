@@ -160,7 +160,11 @@ static void export_free(Export *e)
     g_free(e);
 }
 
-/* A pivot (graph_co_replace_node) moved the export to another node: NodeName follows. */
+/*
+ * A pivot (graph_co_replace_node) moved the export to another node: NodeName
+ * and the bitmaps follow; new clients see the node's size, connected ones
+ * keep the size they negotiated (NbdClient.size).
+ */
 static void export_link_moved(BlockChild *c, BlockNode *old_node)
 {
     Export *e = c->owner;
@@ -168,6 +172,7 @@ static void export_link_moved(BlockChild *c, BlockNode *old_node)
     g_free(e->node_name);
     e->node_name = g_strdup(c->node->name);
     e->data_cache = (NbdDataCache){ 0 };
+    export_bitmaps_follow(e);
     export_notify_changed(e, "NodeName");
 }
 

@@ -111,6 +111,15 @@ GList *export_list(void);
 bool export_bitmaps_resolve(Export *e, BlockNode *node, const char *const *names,
                             GError **errp);
 void export_bitmaps_release(Export *e);
+/*
+ * After a pivot moved the export to another node: each bitmap is looked up
+ * again from that node down its chain; one not found there (or
+ * inconsistent) is offered no more (a warning says so) and its slot stays
+ * NULL.
+ */
+void export_bitmaps_follow(Export *e);
+/* Bit i: bitmap i is offered no more. */
+uint32_t export_bitmaps_gone(const Export *e);
 
 /* ---- used by the NBD server ------------------------------------------------ */
 void export_client_attached(Export *e, NbdClient *client);

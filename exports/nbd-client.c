@@ -390,7 +390,8 @@ static bool neg_lookup(void *opaque, const char *name, NbdExportInfo *ret)
     *ret = (NbdExportInfo){ .name = e->name, .description = e->description,
                             .size = e->child->node->size, .writable = e->writable,
                             .full = e->n_clients >= e->limits.max_connections,
-                            .bitmaps = (const char *const *)e->bitmap_names };
+                            .bitmaps = (const char *const *)e->bitmap_names,
+                            .bitmaps_gone = export_bitmaps_gone(e) };
     return true;
 }
 
@@ -479,6 +480,7 @@ static bool coroutine_fn client_co_negotiate(NbdClient *c)
         c->structured = neg.structured;
         c->meta_base_allocation = neg.meta_base_allocation;
         c->meta_bitmaps = neg.meta_bitmaps;
+        c->size = neg.info.size;
         c->in_transmission = true;
         atomic_fetch_add(&transmitting_clients, 1);
         export_client_attached(e, c);
@@ -556,7 +558,7 @@ static NbdReq *coroutine_fn client_co_receive(NbdClient *c)
         g_message("nbd: export '%s': bad request magic, disconnecting client", c->export->id);
         return NULL;
     }
-    NbdRequestLimits lim = { .size = c->export->child->node->size,
+    NbdRequestLimits lim = { .size = c->size,
                              .writable = c->export->writable, .structured = c->structured,
                              .meta_base_allocation = c->meta_base_allocation,
                              .meta_bitmaps = c->meta_bitmaps };

@@ -28,6 +28,7 @@ struct NbdClient {
     bool structured;
     bool meta_base_allocation;
     uint32_t meta_bitmaps;      /* bit i: the export's bitmap i (qemu:dirty-bitmap) */
+    uint64_t size;              /* the export's size as negotiated: a pivot does not change it */
     bool in_transmission;
 
     CoMutex send_lock;

@@ -329,7 +329,7 @@ static uint32_t all_bitmaps(const NbdExportInfo *info)
     uint32_t mask = 0;
     for (unsigned i = 0; info->bitmaps && info->bitmaps[i] && i < NBD_MAX_EXPORT_BITMAPS; i++)
         mask |= 1u << i;
-    return mask;
+    return mask & ~info->bitmaps_gone;
 }
 
 /*
@@ -349,7 +349,7 @@ static void meta_query_select(const char *q, bool list, const NbdExportInfo *inf
     const char *bm = q + strlen(NBD_META_DIRTY_BITMAP_PREFIX);
     for (unsigned i = 0; *bm && info->bitmaps && info->bitmaps[i] && i < NBD_MAX_EXPORT_BITMAPS;
          i++) {
-        if (strcmp(bm, info->bitmaps[i]) == 0)
+        if (strcmp(bm, info->bitmaps[i]) == 0 && !(info->bitmaps_gone & (1u << i)))
             sel->bitmaps |= 1u << i;
     }
 }

@@ -184,6 +184,7 @@ typedef struct NbdExportInfo {
     bool writable;
     bool full;                  /* serves as many clients as it may: GO is refused */
     const char *const *bitmaps; /* names offered as qemu:dirty-bitmap:<name>; may be NULL */
+    uint32_t bitmaps_gone;      /* bit i: bitmaps[i] is offered no more (after a pivot) */
 } NbdExportInfo;
 
 typedef struct NbdNegotiationOps {

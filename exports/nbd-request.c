@@ -308,7 +308,11 @@ static int coroutine_fn extents_allocation(NbdReq *r, uint8_t *ext)
     return (int)n;
 }
 
-/* qemu:dirty-bitmap extents (NBD_STATE_DIRTY) of bm into ext; their number. */
+/*
+ * qemu:dirty-bitmap extents (NBD_STATE_DIRTY) of bm into ext; their number.
+ * bm NULL: the bitmap went with a pivot (export_bitmaps_follow), and a client
+ * that selected it before sees everything dirty: nothing tracks changes now.
+ */
 static unsigned extents_bitmap(NbdReq *r, const DirtyBitmap *bm, uint8_t *ext)
 {
     uint64_t off = r->req.offset, end = off + r->req.length;
@@ -316,8 +320,8 @@ static unsigned extents_bitmap(NbdReq *r, const DirtyBitmap *bm, uint8_t *ext)
     unsigned n = 0;
     while (off < end) {
         uint64_t len = end - off;
-        bool dirty = false;
-        if (off < bm->node->size)     /* a shorter backing node's bitmap: clean past its end */
+        bool dirty = !bm;
+        if (bm && off < bm->node->size)     /* a shorter backing node's bitmap: clean past its end */
             dirty = bitmap_extent(bm, off, end - off, &len);
         if (!add_extent(ext, &n, one, len, dirty ? NBD_STATE_DIRTY : 0))
             break;
