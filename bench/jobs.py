@@ -286,7 +286,9 @@ def guest_rate(server, masters, workdir, args, name, stream_s):
         fio = subprocess.Popen(
             ['fio', '--name=guest', '--ioengine=nbd', '--uri=' + uri, '--rw=randwrite',
              '--bs=4k', '--iodepth=32', '--size=%d' % (GiB // 2), '--time_based',
-             '--runtime=%d' % (10 + 4 * stream_s), '--write_iops_log=' + prefix,
+             # Long enough for a stream that steps back for the guest (it
+             # may take many times its idle time); fio is stopped at the end.
+             '--runtime=%d' % (30 + 60 * stream_s), '--write_iops_log=' + prefix,
              '--log_avg_msec=100', '--log_unix_epoch=1'],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         time.sleep(1.0)                 # fio connects and writes
