@@ -142,3 +142,17 @@ bool iov_is_zero(const IOVector *v, size_t offset, size_t len)
     });
     return zero;
 }
+
+int iovec_advance(struct iovec **iov, int niov, size_t n)
+{
+    while (niov > 0 && n >= (*iov)->iov_len) {
+        n -= (*iov)->iov_len;
+        (*iov)++;
+        niov--;
+    }
+    if (niov > 0) {
+        (*iov)->iov_base = (char *)(*iov)->iov_base + n;
+        (*iov)->iov_len -= n;
+    }
+    return niov;
+}

@@ -30,3 +30,6 @@ size_t iov_from_buf(IOVector *v, size_t offset, const void *buf, size_t len);
 void iov_memset(IOVector *v, size_t offset, int c, size_t len);
 bool iov_is_zero(const IOVector *v, size_t offset, size_t len);
 bool buffer_is_zero(const void *buf, size_t len);
+
+/* Moves *iov past n bytes done (a short read or write); returns the segments left. */
+int iovec_advance(struct iovec **iov, int niov, size_t n);

@@ -26,6 +26,7 @@
 #include <liburing.h>
 #include <glib.h>
 
+#include "aio/iov.h"
 #include "aio/loop.h"
 #include "aio/uring.h"
 
@@ -270,21 +271,6 @@ static long coroutine_fn uring_co_rw_once(int fd, bool write, uint64_t offset,
     return uring_co_wait(r, sqe);
 }
 
-/* Moves iov forward by n bytes in place; returns the new segment count. */
-static int uring_iov_advance(struct iovec **iov, int niov, size_t n)
-{
-    while (niov > 0 && n >= (*iov)->iov_len) {
-        n -= (*iov)->iov_len;
-        (*iov)++;
-        niov--;
-    }
-    if (niov > 0) {
-        (*iov)->iov_base = (char *)(*iov)->iov_base + n;
-        (*iov)->iov_len -= n;
-    }
-    return niov;
-}
-
 long coroutine_fn uring_co_rw(int fd, bool write, uint64_t offset, const struct iovec *iov,
                               int niov, int rw_flags)
 {
@@ -308,7 +294,7 @@ long coroutine_fn uring_co_rw(int fd, bool write, uint64_t offset, const struct 
             /* Partial transfer: advance a private copy of the vector. */
             if (!copy)
                 cur = copy = g_memdup2(cur, (size_t)niov * sizeof(*cur));
-            niov = uring_iov_advance(&cur, niov, (size_t)n);
+            niov = iovec_advance(&cur, niov, (size_t)n);
         }
     }
     return (long)done;

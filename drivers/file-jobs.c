@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <glib.h>
 
+#include "aio/iov.h"
 #include "drivers/file-inline.h"
 #include "drivers/file-jobs.h"
 #include "policy/allow-path.h"
@@ -141,21 +142,6 @@ long file_job_open(void *opaque)
     return 0;
 }
 
-/* Moves iov forward by n bytes in place; returns the new segment count. */
-static int iov_advance(struct iovec **iov, int niov, size_t n)
-{
-    while (niov > 0 && n >= (*iov)->iov_len) {
-        n -= (*iov)->iov_len;
-        (*iov)++;
-        niov--;
-    }
-    if (niov > 0) {
-        (*iov)->iov_base = (char *)(*iov)->iov_base + n;
-        (*iov)->iov_len -= n;
-    }
-    return niov;
-}
-
 long file_job_rw(void *opaque)
 {
     FileRwJob *job = opaque;
@@ -183,7 +169,7 @@ long file_job_rw(void *opaque)
                 copy = g_memdup2(iov, niov * sizeof(*iov));
                 iov = copy;
             }
-            niov = iov_advance(&iov, niov, n);
+            niov = iovec_advance(&iov, niov, n);
         }
     }
     return (long)done;

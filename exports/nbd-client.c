@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aio/iov.h"
 #include "aio/loop.h"
 #include "exports/nbd-client.h"
 
@@ -238,20 +239,6 @@ int coroutine_fn nbd_client_co_read(NbdClient *c, void *buf, size_t len)
     return 0;
 }
 
-/* Moves *iov past n bytes sent. */
-static void iov_advance(struct iovec **iov, int *niov, size_t n)
-{
-    while (*niov > 0 && n >= (*iov)->iov_len) {
-        n -= (*iov)->iov_len;
-        (*iov)++;
-        (*niov)--;
-    }
-    if (*niov > 0) {
-        (*iov)->iov_base = (uint8_t *)(*iov)->iov_base + n;
-        (*iov)->iov_len -= n;
-    }
-}
-
 /* Copies the first bytes of iov (up to one record) into c->tls_stage. */
 static size_t client_tls_stage(NbdClient *c, const struct iovec *iov, int niov)
 {
@@ -295,7 +282,7 @@ static int coroutine_fn client_co_sendv_tls(NbdClient *c, struct iovec *iov, int
             nbd_client_shutdown(c);
             return -err;
         } else if (r >= 0) {
-            iov_advance(&iov, &niov, (size_t)r);
+            niov = iovec_advance(&iov, niov, (size_t)r);
         }
     }
     return 0;
@@ -323,7 +310,7 @@ int coroutine_fn nbd_client_co_sendv(NbdClient *c, struct iovec *iov, int niov, 
                 return ret;
             continue;
         }
-        iov_advance(&iov, &niov, (size_t)r);
+        niov = iovec_advance(&iov, niov, (size_t)r);
     }
     return 0;
 }
