@@ -11,7 +11,7 @@ sequential read / write at iodepth 8 (bench/fiolib.py's workloads), the
 servers taking turns per workload, --reps times (best run counts).  Prints
 one line per workload with both results and our ratio.
 
-  bench/rbd.py [--runtime 10] [--reps 2] [--size-mib 256] [--blockgraphd PATH]
+  bench/rbd-fio.py [--runtime 10] [--reps 2] [--size-mib 256] [--blockgraphd PATH]
                [--workloads randread-4k-qd32,...]
 
 Both servers spend most of their time in librbd and the OSD; the figures
