@@ -132,7 +132,8 @@ def main():
                         iops, mibs = run_fio(uris[name], rw, bs, qd, args.runtime,
                                              args.size_mib << 20)
                         value = iops if unit == 'IOPS' else mibs
-                        best.setdefault(wl, {})[name] = max(best[wl].get(name, 0), value)
+                        row = best.setdefault(wl, {})
+                        row[name] = max(row.get(name, 0), value)
                         print('  %-18s %-10s run %d: %10.1f %s' % (wl, name, rep + 1, value,
                                                                    unit), flush=True)
         print('\n4 exports, 4 connections; %-18s %12s %12s %12s %8s %8s'
