@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The copies of a backup (see backup.h): tasks that claim clusters of
- * `todo`, the background copies, and the copy-before-write hook on the
+ * `uncopied`, the background copies, and the copy-before-write hook on the
  * source.  The hook runs inside each guest write to the source, before the
  * write reaches the driver (graph/io.h): it waits for copies in flight over
  * the range, copies what is still marked, and only then lets the write go,
@@ -44,7 +44,7 @@ static BackupTask *task_new(BackupJob *s, uint64_t offset, uint64_t bytes, bool 
 
 static void task_claim(BackupJob *s, BackupTask *t)
 {
-    job_dirty_clear(&s->todo, t->offset, t->bytes);
+    job_dirty_clear(&s->uncopied, t->offset, t->bytes);
     s->tasks = g_list_prepend(s->tasks, t);
     t->claimed = true;
 }
@@ -55,7 +55,7 @@ static bool task_still_wanted(BackupJob *s, const BackupTask *t)
     uint64_t offset, bytes;
 
     return !task_overlapping(s, t->offset, t->offset + t->bytes) &&
-           job_dirty_next(&s->todo, t->offset, t->bytes, &offset, &bytes) &&
+           job_dirty_next(&s->uncopied, t->offset, t->bytes, &offset, &bytes) &&
            offset == t->offset && bytes >= t->bytes;
 }
 
@@ -65,7 +65,7 @@ static void task_end(BackupJob *s, BackupTask *t)
     if (t->claimed) {
         s->tasks = g_list_remove(s->tasks, t);
         if (t->ret < 0)
-            job_dirty_set(&s->todo, t->offset, t->bytes);
+            job_dirty_set(&s->uncopied, t->offset, t->bytes);
         else
             s->copied += t->bytes;
     }
@@ -145,7 +145,7 @@ bool backup_start_task(BackupJob *s)
     uint64_t offset, bytes;
 
     for (unsigned tries = 0; tries <= BACKUP_MAX_TASKS; tries++) {
-        if (!job_dirty_next(&s->todo, s->cursor, BACKUP_CHUNK, &offset, &bytes))
+        if (!job_dirty_next(&s->uncopied, s->cursor, BACKUP_CHUNK, &offset, &bytes))
             return false;
         BackupTask *busy = reading_overlapping(s, offset, offset + bytes);
         if (busy && busy->offset <= offset) {
@@ -203,7 +203,7 @@ static int coroutine_fn hook_copy(BackupJob *s, uint64_t start, uint64_t end)
             co_queue_wait(&t->waiters);
             continue;
         }
-        if (!job_dirty_next(&s->todo, start, end - start, &offset, &bytes) ||
+        if (!job_dirty_next(&s->uncopied, start, end - start, &offset, &bytes) ||
             offset < start || offset >= end)
             return 0;
         t = task_new(s, offset, MIN(bytes, end - offset), false);
@@ -221,7 +221,7 @@ static int coroutine_fn hook_before_write(WriteObserver *o, uint64_t offset, uin
     BackupJob *s = hook_job(o);
     uint64_t start = offset / BACKUP_CLUSTER * BACKUP_CLUSTER;
     uint64_t end = MIN((offset + bytes + BACKUP_CLUSTER - 1) / BACKUP_CLUSTER * BACKUP_CLUSTER,
-                       s->todo.size);
+                       s->uncopied.size);
     int r;
 
     if (!s->hooked || start >= end)

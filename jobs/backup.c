@@ -179,18 +179,18 @@ static int check_bitmap(BackupJob *s, const JobSpec *spec, GError **errp)
 }
 
 /* What the point-in-time image needs copied: all of it, or the bitmap's ranges. */
-static void init_todo(BackupJob *s)
+static void init_uncopied(BackupJob *s)
 {
     uint64_t size = s->source->size, len;
 
-    job_dirty_init(&s->todo, size, BACKUP_CLUSTER);
+    job_dirty_init(&s->uncopied, size, BACKUP_CLUSTER);
     if (s->sync != BACKUP_SYNC_BITMAP) {
-        job_dirty_set(&s->todo, 0, size);
+        job_dirty_set(&s->uncopied, 0, size);
         return;
     }
     for (uint64_t off = 0; off < size; off += len)
         if (bitmap_extent(s->bitmap, off, size - off, &len))
-            job_dirty_set(&s->todo, off, len);
+            job_dirty_set(&s->uncopied, off, len);
 }
 
 static int coroutine_fn backup_setup(Job *job, const JobSpec *spec, GError **errp)
@@ -229,7 +229,7 @@ static bool backup_begin(Job *job, GError **errp)
             return false;
         }
     }
-    init_todo(s);
+    init_uncopied(s);
     backup_hook_start(s);
     s->began = true;
     return true;
@@ -245,7 +245,7 @@ static void backup_undo_begin(Job *job)
     if (s->bitmap)
         bitmap_reclaim(s->bitmap);
     s->bitmap = NULL;
-    job_dirty_destroy(&s->todo);
+    job_dirty_destroy(&s->uncopied);
     s->began = false;
 }
 
@@ -268,7 +268,7 @@ static int coroutine_fn skip_unallocated(BackupJob *s)
             uint64_t end = off + n == size ? size : (off + n) / BACKUP_CLUSTER * BACKUP_CLUSTER;
 
             if (end > start)
-                job_dirty_clear(&s->todo, start, end - start);
+                job_dirty_clear(&s->uncopied, start, end - start);
         }
     }
     return 0;
@@ -297,7 +297,7 @@ static int coroutine_fn account(BackupJob *s)
             error = t->ret;     /* stop: the job is paused now; ignore: copied again */
         g_free(t);
     }
-    job_progress_set_remaining(&s->common, job_dirty_bytes(&s->todo));
+    job_progress_set_remaining(&s->common, job_dirty_bytes(&s->uncopied));
     uint64_t delta = s->copied - s->accounted;
     s->accounted = s->copied;
     job_progress_done(&s->common, delta, delta);
@@ -319,7 +319,7 @@ static int coroutine_fn copy_loop(BackupJob *s)
         while (s->n_background < max_tasks(s) && job->pause_count == 0 &&
                g_queue_is_empty(&s->done) && backup_start_task(s))
             ;
-        if (s->todo.count == 0 && !s->tasks && !s->reading)
+        if (s->uncopied.count == 0 && !s->tasks && !s->reading)
             break;
         if (g_queue_is_empty(&s->done)) {
             s->waiting = true;
@@ -341,7 +341,7 @@ static int coroutine_fn backup_run(Job *job, GError **errp)
     int r = 0;
 
     s->ran = true;
-    job_progress_set_remaining(job, job_dirty_bytes(&s->todo));
+    job_progress_set_remaining(job, job_dirty_bytes(&s->uncopied));
     if (s->sync == BACKUP_SYNC_NONE) {
         job_progress_set_remaining(job, 0);
         while (!job_is_cancelled(job)) {
@@ -381,7 +381,7 @@ static void finish_bitmap(BackupJob *s, bool success)
     if (!success && consume) {
         uint64_t from = 0, off, len;
 
-        while (job_dirty_next(&s->todo, from, UINT64_MAX, &off, &len) && off >= from) {
+        while (job_dirty_next(&s->uncopied, from, UINT64_MAX, &off, &len) && off >= from) {
             bitmap_set_range(s->bitmap, off, len);
             from = off + len;
         }
@@ -400,7 +400,7 @@ static void coroutine_fn backup_clean(Job *job)
     else if (s->bitmap)
         finish_bitmap(s, job->ret == 0);
     s->bitmap = NULL;
-    job_dirty_destroy(&s->todo);
+    job_dirty_destroy(&s->uncopied);
     if (s->read_locks)
         node_range_lock_reads_stop(s->target);
     s->read_locks = false;

@@ -5,8 +5,8 @@
  * Between backup.c (the job type) and backup-copy.c (what copies: QEMU's
  * block-copy with the copy-before-write hook).
  *
- * `todo` holds the clusters of the point-in-time image still to copy.  A
- * copy first claims its clusters (clears them in todo and lists itself as
+ * `uncopied` holds the clusters of the point-in-time image still to copy.  A
+ * copy first claims its clusters (clears them in uncopied and lists itself as
  * a task in flight), so a cluster is copied once: by the job's background
  * pass, or by the hook on the source when a guest write reaches it first
  * (the write waits until the old data is in the target).  A failed copy
@@ -67,7 +67,7 @@ struct BackupJob {
     bool ran;                   /* run started: the end decides about the bitmap */
     bool read_locks;            /* serialise: the target's reads are tracked */
 
-    JobDirty todo;
+    JobDirty uncopied;
     bool serialise;             /* the target reads the source below it (fleecing) */
     GList *tasks;               /* BackupTask* in flight, their clusters claimed */
     GList *reading;             /* BackupTask* of the background pass, reading unclaimed */
