@@ -20,20 +20,37 @@ copy of both images, made before its daemon starts.
   sync=full to a fresh 1 GiB qcow2: timed from the start call through
   `ready`, Complete() / block-job-complete, to the job's end (the pivot);
   blockdev-mirror for qemu-storage-daemon.
+- backup: a full backup of the overlay (1 GiB through the chain) into a
+  fresh qcow2, timed from the start call to the job's end
+  (blockdev-backup sync=full for qemu-storage-daemon).
 - guest: fio (ioengine=nbd) 4k random writes at iodepth 32 through an NBD
   export of the overlay, into its written half (so that the clusters the
   stream allocates do not make the guest's writes cheaper).  One fio run:
   it writes for a while first (the idle rate is measured over 2 s of
   that), then the stream starts (no speed limit) and the rate during the
   stream is measured over exactly the stream's duration, from fio's
-  per-100 ms IOPS log with wall-clock stamps; fio stops after the stream.
-  Reports the rate during the stream as a fraction of the idle rate.
+  per-100 ms IOPS log with wall-clock stamps; fio stops after the stream
+  (its runtime leaves room for many times the stream's median time from
+  the timed runs).  Reports the rate during the stream as a fraction of
+  the idle rate.
 
-- backup: a full backup of the overlay (1 GiB through the chain) into a
-  fresh qcow2, timed from the start call to the job's end
-  (blockdev-backup sync=full for qemu-storage-daemon).
+  bench/jobs.py [--reps 5] [--blockgraphd PATH] [--tests stream,commit,active,mirror,backup,guest]
+               [--perf DIR]
 
-  bench/jobs.py [--reps 1] [--blockgraphd PATH] [--tests stream,commit,active,mirror,backup,guest]
+Each timed job runs --reps times per server, the two servers taking turns
+(blockgraphd first on even runs, qemu-storage-daemon first on odd ones), so
+that both meet the same load of the machine.  Per job and server it prints
+every run (wall seconds, and the CPU seconds the daemon process spent over
+the timed interval, all its threads, from /proc/PID/stat), then a table of
+the median and the best wall time per side, the ratio of the medians and of
+the bests (qemu-storage-daemon's time over blockgraphd's: > 1 means
+blockgraphd is faster), and the median CPU seconds per side.  The jobs take
+a fraction of a second on an idle machine, so one run swings a lot on a
+busy one; the CPU seconds swing less (they grow with load only through
+cache effects) and tell which side does more work.
+
+--perf DIR: each daemon's timed intervals are recorded with `perf record
+-g` into DIR/<server>-<job>-<n>.data (for finding where the time goes).
 
 Build blockgraphd without sanitizers (meson setup build-rel
 --buildtype=release).  A measurement, never a test assertion.
@@ -44,6 +61,7 @@ import contextlib
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -134,6 +152,7 @@ def blockgraph(imgs, workdir, args):
 class BgJobs:
     def __init__(self, d):
         self.d = d
+        self.pid = d.proc.pid
         self.sig = d.signals()
 
     def start_stream(self):
@@ -196,7 +215,7 @@ def qsd(imgs, workdir, args):
     try:
         wait_for_socket(sock, proc, 'qemu-storage-daemon')
         wait_for_socket(qmp_sock, proc, 'qemu-storage-daemon')
-        yield QsdJobs(Qmp(qmp_sock)), 'nbd+unix:///disk0?socket=' + sock
+        yield QsdJobs(Qmp(qmp_sock), proc.pid), 'nbd+unix:///disk0?socket=' + sock
     finally:
         proc.terminate()
         proc.wait()
@@ -206,8 +225,9 @@ def qsd(imgs, workdir, args):
 
 
 class QsdJobs:
-    def __init__(self, qmp):
+    def __init__(self, qmp, pid):
         self.qmp = qmp
+        self.pid = pid
 
     def start_stream(self):
         self.qmp.cmd('block-stream', **{'job-id': 'j0', 'device': 'top'})
@@ -242,20 +262,82 @@ SERVERS = [('blockgraph', blockgraph), ('qsd', qsd)]
 
 # ---- the measurements ----------------------------------------------------------------
 
-def time_job(server, masters, workdir, args, name, job):
+def cpu_seconds(pid):
+    """User + system CPU seconds of process pid so far, all its threads."""
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+class Timed:
+    """Wall and daemon CPU seconds of a `with` block; with --perf, the daemon's
+    samples in that block are recorded."""
+
+    def __init__(self, jobs, args, label):
+        self.jobs, self.args, self.label = jobs, args, label
+        self.perf = None
+
+    def __enter__(self):
+        if self.args.perf:
+            os.makedirs(self.args.perf, exist_ok=True)
+            out = os.path.join(self.args.perf, self.label + '.data')
+            self.perf = subprocess.Popen(['perf', 'record', '-q', '-g', '-p', str(self.jobs.pid),
+                                          '-o', out], stdout=subprocess.DEVNULL)
+            time.sleep(0.5)             # perf attaches
+        self.cpu0 = cpu_seconds(self.jobs.pid)
+        self.t0 = time.monotonic()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.monotonic() - self.t0
+        self.cpu = cpu_seconds(self.jobs.pid) - self.cpu0
+        if self.perf:
+            self.perf.send_signal(signal.SIGINT)
+            self.perf.wait()
+        return False
+
+
+def time_job(server, masters, workdir, args, name, job, label):
     imgs = list(copy_images(workdir, masters, name, act=job == 'commit'))
     if job == 'mirror':
         dst = os.path.join(workdir, name + '-dst.qcow2')
         subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', dst, '1G'], check=True)
         imgs.append(dst)
     with server(imgs, workdir, args) as (jobs, _):
-        t0 = time.monotonic()
-        getattr(jobs, 'start_' + job)()
-        jobs.wait_done()
-        elapsed = time.monotonic() - t0
+        with Timed(jobs, args, label) as t:
+            getattr(jobs, 'start_' + job)()
+            jobs.wait_done()
     # After an active commit the base is what the guest sees, after a mirror the target.
     check_data(imgs[0] if job == 'active' else imgs[-1], masters[1], name)
-    return elapsed
+    return t.wall, t.cpu
+
+
+def run_reps(args, job, what, one_run):
+    """one_run(server name, server, label) -> (wall, cpu), --reps times per
+    server, the servers taking turns; {name: [(wall, cpu)...]}."""
+    runs = {name: [] for name, _ in SERVERS}
+    for rep in range(args.reps):
+        for name, server in (SERVERS if rep % 2 == 0 else SERVERS[::-1]):
+            wall, cpu = one_run(name, server, '%s-%s-%d' % (name, job, rep))
+            runs[name].append((wall, cpu))
+            print('  %-10s %-24s %8.3f s wall %8.3f s CPU' % (name, what, wall, cpu), flush=True)
+    return runs
+
+
+def print_table(rows):
+    print('\n%-20s %22s %22s %15s %17s' % ('job', 'blockgraph s', 'qsd s', 'ratio',
+                                          'CPU s'))
+    print('%-20s %11s %10s %11s %10s %7s %7s %8s %8s' % ('', 'median', 'best', 'median', 'best',
+                                                     'median', 'best', 'bg', 'qsd'))
+    for what, runs in rows:
+        med = {n: statistics.median(w for w, _ in r) for n, r in runs.items()}
+        best = {n: min(w for w, _ in r) for n, r in runs.items()}
+        cpu = {n: statistics.median(c for _, c in r) for n, r in runs.items()}
+        print('%-20s %11.3f %10.3f %11.3f %10.3f %6.2fx %6.2fx %8.3f %8.3f'
+              % (what, med['blockgraph'], best['blockgraph'], med['qsd'], best['qsd'],
+                 med['qsd'] / med['blockgraph'], best['qsd'] / best['blockgraph'],
+                 cpu['blockgraph'], cpu['qsd']), flush=True)
+    return rows
 
 
 def check_data(top, master_top, name):
@@ -326,35 +408,24 @@ def start_backup(jobs, target):
                                                       'target': 'bk', 'sync': 'full'})
 
 
-def time_backup(server, masters, workdir, args, name):
+def time_backup(server, masters, workdir, args, name, label):
     imgs = copy_images(workdir, masters, name)
     target = os.path.join(workdir, name + '-backup.qcow2')
     subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', target, '1G'], check=True)
     with server(imgs, workdir, args) as (jobs, _):
         start = start_backup(jobs, target)
-        t0 = time.monotonic()
-        start()
-        jobs.wait_done()
-        elapsed = time.monotonic() - t0
+        with Timed(jobs, args, label) as t:
+            start()
+            jobs.wait_done()
     check_data(target, masters[1], name + ' backup')
     os.unlink(target)
-    return elapsed
-
-
-def bench_backup(masters, workdir, args):
-    best = {}
-    for name, server in SERVERS:
-        for _ in range(args.reps):
-            t = time_backup(server, masters, workdir, args, name)
-            best[name] = min(best.get(name, t), t)
-            print('  %-10s %-24s %10.3f s' % (name, 'backup full 1 GiB', t), flush=True)
-    print('%-28s %14.3f %14.3f %7.2fx' % ('backup full 1 GiB', best['blockgraph'], best['qsd'],
-                                           best['qsd'] / best['blockgraph']))
+    return t.wall, t.cpu
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--reps', type=int, default=1, help='runs per server (best counts)')
+    ap.add_argument('--reps', type=int, default=5, help='runs per server, taking turns')
+    ap.add_argument('--perf', help='record the daemons with perf into this folder')
     ap.add_argument('--tests', default='stream,commit,active,mirror,backup,guest')
     ap.add_argument('--blockgraphd', default=os.environ.get('BLOCKGRAPHD') or
                     os.path.join(HERE, '..', 'build', 'daemon', 'blockgraphd'))
@@ -367,21 +438,20 @@ def main():
     workdir = tempfile.mkdtemp(prefix='bg-jobs-bench-', dir='/dev/shm')
     try:
         masters = make_masters(workdir)
-        times = {}
-        for job in [j for j in ('stream', 'commit', 'active', 'mirror') if j in tests]:
-            for name, server in SERVERS:
-                for _ in range(args.reps):
-                    t = time_job(server, masters, workdir, args, name, job)
-                    best = times.setdefault(job, {})
-                    best[name] = min(best.get(name, t), t)
-                    what = job + (' 1 GiB' if job == 'mirror' else ' 512 MiB')
-                    print('  %-10s %-24s %10.3f s' % (name, what, t), flush=True)
-        print('\n%-28s %14s %14s %8s' % ('job', 'blockgraph s', 'qsd s', 'ratio'))
-        for job, t in times.items():
-            print('%-28s %14.3f %14.3f %7.2fx' % (job, t['blockgraph'], t['qsd'],
-                                                   t['qsd'] / t['blockgraph']))
-        if 'backup' in tests:
-            bench_backup(masters, workdir, args)
+        rows = []
+        for job in [j for j in ('stream', 'commit', 'active', 'mirror', 'backup') if j in tests]:
+            what = {'mirror': 'mirror 1 GiB', 'backup': 'backup full 1 GiB'}.get(job,
+                                                                               job + ' 512 MiB')
+            if job == 'backup':
+                def one(name, server, label):
+                    return time_backup(server, masters, workdir, args, name, label)
+            else:
+                def one(name, server, label, job=job):
+                    return time_job(server, masters, workdir, args, name, job, label)
+            rows.append((what, run_reps(args, job, what, one)))
+        print_table(rows)
+        times = {what.split()[0]: {n: statistics.median(w for w, _ in r) for n, r in runs.items()}
+                 for what, runs in rows}
         stream = times.get('stream', {})
         if 'guest' not in tests or not stream:
             return
