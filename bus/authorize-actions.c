@@ -10,6 +10,7 @@
 
 #include "bus/authorize.h"
 #include "bus/bus.h"
+#include "bus/transaction.h"
 
 #define ACTION_NODES   AUTHORIZE_ACTION_PREFIX "manage-nodes"
 #define ACTION_EXPORTS AUTHORIZE_ACTION_PREFIX "manage-exports"
@@ -27,6 +28,8 @@ static const MethodAction method_actions[] = {
     { BUS_INTERFACE_MANAGER, "AddExport",   ACTION_EXPORTS },
     { BUS_INTERFACE_MANAGER, "StartJob",    ACTION_JOBS },
     { BUS_INTERFACE_MANAGER, "CreateImage", ACTION_CREATE },
+    /* Transaction: each of its actions' own, see authorize_actions_for_call. */
+    { BUS_INTERFACE_MANAGER, "Transaction", ACTION_NODES },
     { BUS_INTERFACE_MANAGER, "*",           ACTION_NODES },  /* AddNode, RemoveNode, ReopenNodes */
     { BUS_INTERFACE_NODE,    "GetXML",      NULL },
     { BUS_INTERFACE_NODE,    "*",           ACTION_NODES },  /* Flush, Resize, Reopen, SetActive */
@@ -77,4 +80,52 @@ bool authorize_mode_parse(const char *text, AuthorizeMode *ret)
 const char *authorize_mode_name(AuthorizeMode mode)
 {
     return mode == AUTHORIZE_POLKIT ? "polkit" : "none";
+}
+
+static void add_action(AuthorizeActions *set, const char *action)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        if (set->actions[i] == action) {
+            return;
+        }
+    }
+    g_assert(set->n < AUTHORIZE_MAX_ACTIONS);
+    set->actions[set->n++] = action;
+}
+
+/*
+ * Manager.Transaction: each action needs what it would need alone, a <job>
+ * manage-jobs (as StartJob), a bitmap action manage-nodes (as the Node
+ * bitmap methods).  A body we cannot read needs manage-nodes; the method
+ * then refuses it.
+ */
+static void transaction_actions(sd_bus_message *m, AuthorizeActions *set)
+{
+    g_auto(GStrv) xmls = NULL;
+
+    if (sd_bus_message_read_strv(m, &xmls) < 0 || !xmls || !xmls[0]) {
+        add_action(set, ACTION_NODES);
+    }
+    for (size_t i = 0; xmls && xmls[i]; i++) {
+        add_action(set, transaction_snippet_is_job(xmls[i]) ? ACTION_JOBS : ACTION_NODES);
+    }
+    sd_bus_message_rewind(m, true);
+}
+
+void authorize_actions_for_call(sd_bus_message *m, AuthorizeActions *ret)
+{
+    const char *interface = sd_bus_message_get_interface(m);
+    const char *member = sd_bus_message_get_member(m);
+    const char *action = authorize_action_for(interface, member);
+
+    ret->n = 0;
+    if (!action) {
+        return;
+    }
+    if (g_strcmp0(interface, BUS_INTERFACE_MANAGER) == 0 &&
+        g_strcmp0(member, "Transaction") == 0) {
+        transaction_actions(m, ret);
+    } else {
+        add_action(ret, action);
+    }
 }

@@ -2,10 +2,11 @@
 /*
  * polkit, as udisks and systemd ask it.  A bus filter sees every method
  * call before the vtables do.  A call that changes something
- * (authorize_action_for) is held: the filter keeps the message and answers
- * "handled", asks the bus who the caller is (GetConnectionUnixUser) and,
- * unless that is uid 0, asks polkit (CheckAuthorization on the caller's
- * unique name, interactive when the message allows it).  Both questions are
+ * (authorize_actions_for_call) is held: the filter keeps the message and
+ * answers "handled", asks the bus who the caller is (GetConnectionUnixUser)
+ * and, unless that is uid 0, asks polkit (CheckAuthorization on the caller's
+ * unique name, interactive when the message allows it), once per action the
+ * call needs (a Transaction may need several), stopping at the first no.  Both questions are
  * asynchronous: the loop goes on serving.  With the answer the message is
  * put back in the connection's read queue (sd_bus_enqueue_for_read); the
  * filter finds its decision and lets the call through to its method, or
@@ -37,7 +38,9 @@ typedef enum QueryState {
 
 typedef struct AuthQuery {
     sd_bus_message *call;       /* the held method call */
-    const char *action;         /* static, from the table */
+    AuthorizeActions needs;     /* static strings, from the table */
+    size_t asked;               /* needs.actions[asked] is being asked */
+    const char *action;         /* that one */
     sd_bus_slot *slot;          /* the question in flight */
     QueryState state;
     sd_bus_error denial;        /* why, when QUERY_DENIED */
@@ -107,6 +110,27 @@ static void auth_query_deny(AuthQuery *q, const char *name, const char *fmt, con
     sd_bus_error_free(&denial);
 }
 
+static int ask_polkit(AuthQuery *q);
+
+/* The current action was granted: ask for the next one, or let the call through. */
+static void ask_next(AuthQuery *q)
+{
+    int r;
+
+    q->slot = sd_bus_slot_unref(q->slot);
+    if (++q->asked == q->needs.n) {
+        auth_query_decide(q, NULL);
+        return;
+    }
+    q->action = q->needs.actions[q->asked];
+    r = ask_polkit(q);
+    if (r < 0) {
+        auth_query_deny(q, ACCESS_DENIED,
+                        "Not authorized: %s (needed for %s) could not be checked: %s",
+                        g_strerror(-r));
+    }
+}
+
 static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
     AuthQuery *q = userdata;
@@ -128,7 +152,7 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
                         "Not authorized: %s (needed for %s): polkit's answer is malformed (%s)",
                         g_strerror(-r));
     } else if (authorized) {
-        auth_query_decide(q, NULL);
+        ask_next(q);
     } else if (challenge && !sd_bus_message_get_allow_interactive_authorization(q->call)) {
         auth_query_deny(q, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
                         "Interactive authorization required: %s (needed for %s)%s", "");
@@ -193,14 +217,15 @@ static int on_caller_uid(sd_bus_message *reply, void *userdata, sd_bus_error *re
 }
 
 /* Holds call and asks who sent it.  Returns 1 (held) or a negative errno. */
-static int auth_query_start(sd_bus_message *call, const char *action)
+static int auth_query_start(sd_bus_message *call, const AuthorizeActions *needs)
 {
     sd_bus *bus = sd_bus_message_get_bus(call);
     AuthQuery *q = g_new0(AuthQuery, 1);
     int r;
 
     q->call = sd_bus_message_ref(call);
-    q->action = action;
+    q->needs = *needs;
+    q->action = needs->actions[0];
     q->denial = SD_BUS_ERROR_NULL;
     r = sd_bus_call_method_async(bus, &q->slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                  "org.freedesktop.DBus", "GetConnectionUnixUser",
@@ -227,26 +252,26 @@ static int auth_query_finish(AuthQuery *q, sd_bus_error *ret_error)
 
 static int authorize_filter(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
-    const char *action;
+    AuthorizeActions needs;
     AuthQuery *q;
     int r;
 
     if (sd_bus_message_is_method_call(m, NULL, NULL) <= 0) {
         return 0;
     }
-    action = authorize_action_for(sd_bus_message_get_interface(m), sd_bus_message_get_member(m));
-    if (!action) {
-        return 0;
-    }
     q = g_hash_table_lookup(authz.queries, m);
     if (q) {
         return q->state == QUERY_ASKING ? 1 : auth_query_finish(q, ret_error);
     }
-    r = auth_query_start(m, action);
+    authorize_actions_for_call(m, &needs);
+    if (needs.n == 0) {
+        return 0;
+    }
+    r = auth_query_start(m, &needs);
     if (r < 0) {
         return sd_bus_error_setf(ret_error, ACCESS_DENIED,
                                  "Not authorized: %s (needed for %s) could not be checked: %s",
-                                 action, call_name(m), g_strerror(-r));
+                                 needs.actions[0], call_name(m), g_strerror(-r));
     }
     return 1;
 }

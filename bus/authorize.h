@@ -33,6 +33,21 @@ AuthorizeMode bus_authorize_mode(void);
  */
 const char *authorize_action_for(const char *interface, const char *member);
 
+/* The polkit actions one method call needs, each asked in turn. */
+#define AUTHORIZE_MAX_ACTIONS 4
+typedef struct AuthorizeActions {
+    const char *actions[AUTHORIZE_MAX_ACTIONS];
+    size_t n;                   /* 0: a read, open */
+} AuthorizeActions;
+
+/*
+ * The actions call m needs: authorize_action_for its member, except that
+ * Manager.Transaction needs what each of its actions would need alone
+ * (a <job> manage-jobs, a bitmap action manage-nodes).  Reads m's body
+ * and rewinds it.
+ */
+void authorize_actions_for_call(sd_bus_message *m, AuthorizeActions *ret);
+
 /* Installs the filter that holds changing calls until polkit answered (bus_open). */
 int bus_authorize_attach(sd_bus *bus);
 

@@ -55,9 +55,9 @@ static const char *action_name(const TranAction *a)
     return a->job ? "job" : bitmap_action_kind_name(a->bitmap->kind);
 }
 
-static bool is_job_snippet(const char *xml, const char *source, GError **errp)
+bool transaction_snippet_is_job(const char *xml)
 {
-    g_autoptr(xmlDoc) doc = bg_xml_read(xml, -1, source, errp);
+    g_autoptr(xmlDoc) doc = bg_xml_read(xml, -1, "<bus>", NULL);
     xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
 
     return root && g_str_equal((const char *)root->name, "job");
@@ -65,10 +65,9 @@ static bool is_job_snippet(const char *xml, const char *source, GError **errp)
 
 static TranAction *parse_action(const char *xml, const char *source, GError **errp)
 {
-    g_autoptr(GError) err = NULL;
     TranAction *a = g_new0(TranAction, 1);
 
-    if (is_job_snippet(xml, source, &err)) {
+    if (transaction_snippet_is_job(xml)) {
         a->job = job_parse_xml(xml, -1, source, errp);
         a->xml = g_strdup(xml);
     } else {

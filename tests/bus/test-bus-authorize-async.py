@@ -3,7 +3,9 @@
 # question (tests/tools/fake-polkit-authority.py): the question names the
 # caller's unique bus name as a 'system-bus-name' subject and the action,
 # with AllowUserInteraction exactly when the call allows interactive
-# authorization.  A call whose answer never comes is held without holding
+# authorization.  A Transaction needs what each of its actions needs alone:
+# bitmap actions manage-nodes, a <job> manage-jobs too (refused here, and
+# nothing of the transaction happens).  A call whose answer never comes is held without holding
 # the loop: reads and root's calls go on; SIGTERM then ends the daemon
 # cleanly (no leak of the held call).  Needs root (to call as 'nobody').
 import json
@@ -79,6 +81,29 @@ def check_questions(d, log):
     bgtest.check_equal(len(questions(log)), count, 'questions after a read')
 
 
+def check_transaction(d, log):
+    bitmap = '<bitmap-add node-name="n1" name="b1"/>'
+    job = ('<job type="backup" id="j1" node-name="n1" target="n1t" sync="full"/>')
+    count = len(questions(log))
+    p = busctl_as_nobody(d, 'call', NAME, ROOT, bgtest.MANAGER, 'Transaction', 'as', '1', bitmap)
+    bgtest.check(p.returncode == 0, 'a bitmap Transaction: %s' % p.stderr)
+    bgtest.check_equal([q['action'] for q in questions(log)[count:]], [A + 'manage-nodes'],
+                       'the questions of a bitmap Transaction')
+    d.manager.AddNode('<blockdev driver="null-co" node-name="n1t" size="1M"/>')
+    count = len(questions(log))
+    p = busctl_as_nobody(d, 'call', NAME, ROOT, bgtest.MANAGER, 'Transaction', 'as', '2',
+                         '<bitmap-add node-name="n1" name="b2"/>', job)
+    bgtest.check(p.returncode != 0 and 'Not authorized: ' + A + 'manage-jobs' in p.stderr,
+                 'a Transaction with a <job> needs manage-jobs: rc %d %s'
+                 % (p.returncode, p.stderr))
+    bgtest.check_equal(sorted(q['action'] for q in questions(log)[count:]),
+                       [A + 'manage-jobs', A + 'manage-nodes'],
+                       'the questions of a Transaction with a <job>')
+    names = [str(b[0]) for b in d.node_props('n1')['Bitmaps']]
+    bgtest.check_equal(names, ['b1'], 'bitmaps after the refused Transaction')
+    bgtest.check_equal([p for p in d.managed_objects() if '/job/' in p], [], 'no job')
+
+
 def check_held(d, log):
     held = busctl_as_nobody(d, 'call', NAME, ROOT, bgtest.MANAGER, 'AddExport', 's',
                             '<export type="nbd" id="e0" node-name="n1">'
@@ -125,6 +150,7 @@ def main():
                 if line.strip() != 'ready':
                     raise bgtest.TestFailure('fake Authority: %s' % fake.stderr.read())
                 check_questions(d, log)
+                check_transaction(d, log)
                 check_held(d, log)
             finally:
                 fake.terminate()
