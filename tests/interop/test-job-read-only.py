@@ -6,8 +6,13 @@
 # auto-read-only="on": the file switches to read-write when the job
 # attaches and back to read-only when it ends, and its Writable property
 # follows with PropertiesChanged.  The data afterwards is what the chain
-# showed, and qemu-img check is clean.
+# showed, and qemu-img check is clean.  A mirror of a read-only source:
+# after Complete() the target takes its place read-only (QEMU's
+# mirror_exit_common), its file back to read-only, a writer refused.
+import os
+
 import jobtest
+import nbdtest
 from jobtest import bgtest
 
 LAYERS = ['base', 'mid', 'top']
@@ -74,8 +79,35 @@ def check_stream(d):
     jobtest.check_clean(paths['top'])
 
 
+def check_mirror(d):
+    paths = jobtest.make_chain(d, ['msrc'], writes={'msrc': ['write -P 0x44 0 3M']})
+    paths.update(jobtest.make_chain(d, ['mdst']))
+    for name, ro in (('msrc', ' read-only="on"'), ('mdst', '')):
+        d.manager.AddNode('<blockdev driver="qcow2" node-name="%s"%s><file driver="file" '
+                          'node-name="%s-file" filename="%s" auto-read-only="on"/><backing/>'
+                          '</blockdev>' % (name, ro, name, paths[name]))
+    sock = os.path.join(d.tmpdir, 'm.sock')
+    nbdtest.add_export(d, 'em', 'msrc', sock, writable=False)
+    d.manager.StartJob('<job type="mirror" id="m0" node-name="msrc" target="mdst" sync="full" '
+                       'auto-dismiss="off"/>')
+    jobtest.wait_status(d, 'm0', 'ready')
+    jobtest.job(d, 'm0').Complete()
+    p = jobtest.wait_status(d, 'm0', 'concluded')
+    bgtest.check_equal(str(p['Error']), '', 'the mirror succeeded')
+    jobtest.job(d, 'm0').Dismiss()
+    bgtest.check_equal(str(nbdtest.export_props(d, 'em')['NodeName']), 'mdst', 'export moved')
+    bgtest.check(bool(d.node_props('mdst')['ReadOnly']), 'the target took the read-only place')
+    bgtest.check(not bool(d.node_props('mdst-file')['Writable']), 'mdst-file read-only again')
+    bgtest.expect_error('ReadOnly', nbdtest.add_export, d, 'ew', 'mdst',
+                        os.path.join(d.tmpdir, 'w.sock'), writable=True)
+    ok, out = jobtest.compare(jobtest.reference(d, paths['msrc']), paths['mdst'])
+    bgtest.check(ok, 'the target equals the source: ' + out)
+
+
 def main():
     jobtest.need_qemu()
+    with bgtest.Daemon() as d:
+        check_mirror(d)
     with bgtest.Daemon() as d:
         check_commit(d)
     with bgtest.Daemon() as d:
