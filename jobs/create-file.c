@@ -2,8 +2,11 @@
 /*
  * The file a `create` job makes (jobs/create.h): opened or created in the
  * worker pool, confined like a node's file (policy/allow-path.c), never an
- * existing file unless overwrite=on, never one an open node holds; and
- * removed again when the creation fails, if the job made it.
+ * existing file unless overwrite=on, never one an open node holds or
+ * another process has open in a conflicting way (QEMU's OFD locks, taken
+ * as qemu-img create takes them: write and resize, sharing all but
+ * resize, held until the job closes the file); and removed again when the
+ * creation fails, if the job made it.
  */
 
 #include <errno.h>
@@ -13,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "aio/worker-pool.h"
+#include "drivers/file-lock.h"
 #include "graph/error.h"
 #include "graph/graph.h"
 #include "jobs/create.h"
@@ -30,7 +34,11 @@ typedef struct CreateOpenJob {
     int confine_ret;
     const char *busy_node;      /* the node that holds this file open */
     mode_t mode;
+    GError *lock_err;           /* another process holds a conflicting lock */
 } CreateOpenJob;
+
+#define CREATE_LOCK_PERM   (BLOCK_PERM_WRITE | BLOCK_PERM_RESIZE)
+#define CREATE_LOCK_SHARED (BLOCK_PERM_ALL & ~BLOCK_PERM_RESIZE)
 
 static bool same_file(const struct stat *st, const char *other)
 {
@@ -58,16 +66,19 @@ static long check_existing(CreateOpenJob *job)
     return 0;
 }
 
-static long create_open_job(void *opaque)
+/* The locks qemu-img create takes; -EAGAIN with lock_err when another process conflicts. */
+static long lock_file(CreateOpenJob *job)
 {
-    CreateOpenJob *job = opaque;
-    const char *path;
+    if (!file_lock_supported(job->fd))
+        return 0;
+    return file_lock_apply(job->fd, job->path, 0, BLOCK_PERM_ALL, CREATE_LOCK_PERM,
+                           CREATE_LOCK_SHARED, &job->lock_err);
+}
+
+static long open_file(CreateOpenJob *job, const char *path)
+{
     long r;
 
-    job->confine_ret = allow_path_resolve(job->path, true, &job->resolved);
-    if (job->confine_ret < 0)
-        return job->confine_ret;
-    path = job->resolved ? job->resolved : job->path;
     job->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (job->fd >= 0) {
         job->created = true;
@@ -82,6 +93,29 @@ static long create_open_job(void *opaque)
     if (r < 0) {
         close(job->fd);
         job->fd = -1;
+    }
+    return r;
+}
+
+static long create_open_job(void *opaque)
+{
+    CreateOpenJob *job = opaque;
+    const char *path;
+    long r;
+
+    job->confine_ret = allow_path_resolve(job->path, true, &job->resolved);
+    if (job->confine_ret < 0)
+        return job->confine_ret;
+    path = job->resolved ? job->resolved : job->path;
+    r = open_file(job, path);
+    if (r < 0)
+        return r;
+    r = lock_file(job);
+    if (r < 0) {
+        close(job->fd);
+        job->fd = -1;
+        if (job->created)
+            unlink(path);
     }
     return r;
 }
@@ -102,6 +136,8 @@ static void create_open_error(const CreateOpenJob *job, int r, GError **errp)
 {
     if (job->confine_ret < 0)
         allow_path_set_error(errp, job->path, job->confine_ret);
+    else if (job->lock_err)
+        g_propagate_prefixed_error(errp, g_error_copy(job->lock_err), "Cannot create image: ");
     else if (r == -EEXIST)
         g_set_error(errp, BG_ERROR, BG_ERROR_EXISTS, "Cannot create image '%s': the file "
                     "exists (overwrite=\"on\" replaces it)", job->path);
@@ -130,6 +166,7 @@ int coroutine_fn create_file_co_open(const char *path, bool overwrite, CreateFil
 
     if (r < 0) {
         create_open_error(&job, r, errp);
+        g_clear_error(&job.lock_err);
         g_free(job.resolved);
         return r;
     }

@@ -25,8 +25,9 @@ static const OptionSpec create_common_options[] = {
       .description = "The driver of the new image: file, raw, qcow2" },
     { .name = "filename", .type = OPTION_STRING,
       .description = "The file to create (or <file ref=\"node\"/> for a protocol node)" },
-    { .name = "size", .type = OPTION_SIZE, .required = true,
-      .description = "The virtual size, in bytes (suffixes k, M, G, T)" },
+    { .name = "size", .type = OPTION_SIZE,
+      .description = "The virtual size, in bytes (suffixes k, M, G, T); required unless "
+                     "a backing-file gives it" },
     { .name = "overwrite", .type = OPTION_BOOL, .default_value = "off",
       .description = "Replace an existing file" },
     { .name = "id", .type = OPTION_STRING, .description = "The job's id (default: createN)" },
@@ -46,6 +47,7 @@ typedef struct CreateJob {
     BlockChild *link;           /* <file ref>: the job's link to the node */
     ImageCreate create;
     bool created;               /* co_create succeeded */
+    bool size_from_backing;     /* no size=: the backing file's, found in setup */
 } CreateJob;
 
 void create_spec_free(CreateSpec *spec)
@@ -103,6 +105,12 @@ static bool create_parse_options(CreateJob *cj, const JobSpec *spec, GError **er
     cj->create.opts = cj->opts;
     cj->create.what = cj->what;
     cj->create.size = option_set_get_uint(cj->opts, "size");
+    cj->size_from_backing = !option_set_is_set(cj->opts, "size");
+    if (cj->size_from_backing && !option_set_is_set(cj->opts, "backing-file")) {
+        create_invalid(&cj->create, errp, "'size' is required (or a backing-file to take "
+                       "the size of)");
+        return false;
+    }
     if (!filename == !ref) {
         create_invalid(&cj->create, errp, "give either filename= or <file ref=\"node\"/>");
         return false;
@@ -146,6 +154,21 @@ static int create_take_node(CreateJob *cj, const char *name, GError **errp)
     return 0;
 }
 
+/* No size=: the backing image's virtual size (QEMU's bdrv_img_create), checked again. */
+static int coroutine_fn create_size_from_backing(CreateJob *cj, const char *ref, GError **errp)
+{
+    BlockNode *node = ref ? graph_lookup(ref) : NULL;
+    const char *image = ref ? (node ? node->filename : NULL)
+                            : option_set_get_string(cj->opts, "filename");
+    int r = create_co_backing_size(image, option_set_get_string(cj->opts, "backing-file"),
+                                   option_set_get_string(cj->opts, "backing-fmt"), cj->what,
+                                   &cj->create.size, errp);
+
+    if (r < 0)
+        return r;
+    return !cj->drv->create_check || cj->drv->create_check(&cj->create, errp) ? 0 : -EINVAL;
+}
+
 static int coroutine_fn create_setup(Job *job, const JobSpec *spec, GError **errp)
 {
     CreateJob *cj = (CreateJob *)job;
@@ -154,6 +177,8 @@ static int coroutine_fn create_setup(Job *job, const JobSpec *spec, GError **err
 
     if (!create_parse_options(cj, spec, errp))
         return -EINVAL;
+    if (cj->size_from_backing && (r = create_size_from_backing(cj, ref, errp)) < 0)
+        return r;
     if (ref)
         return create_take_node(cj, ref, errp);
     r = create_file_co_open(option_set_get_string(cj->opts, "filename"),

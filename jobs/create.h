@@ -41,3 +41,12 @@ int coroutine_fn create_file_co_open(const char *path, bool overwrite, CreateFil
                                      GError **errp);
 /* Closes it, and with remove unlinks it if the job made it. */
 void coroutine_fn create_file_co_close(CreateFile *f, bool remove);
+
+/*
+ * The virtual size of backing (relative to image's folder) in format fmt
+ * (qcow2 or raw; NULL refused as qemu-img does), read in the worker pool.
+ * what names the image in errors.
+ */
+int coroutine_fn create_co_backing_size(const char *image, const char *backing,
+                                        const char *fmt, const char *what, uint64_t *ret,
+                                        GError **errp);

@@ -6,9 +6,14 @@
 # sizes and QEMU's option rules (cluster size, refcount bits, what needs
 # version v3, backing-fmt without backing-file, preallocation with a
 # backing file), a path outside <allow-path>, a missing or busy <file ref>.
+# No size= and a backing file that cannot give it (no backing-fmt, missing,
+# not the format named).  An existing file another process has open
+# (qemu-io, read-write or read-only: its OFD locks) with overwrite="on":
+# 'Failed to get "write" lock' naming the path, the file untouched.
 # A creation that fails (cancelled during preallocation) removes the file it
 # made, and not a file it did not make.
 import os
+import subprocess
 import tempfile
 
 import createtest
@@ -75,6 +80,52 @@ def check_existing(d):
     d.manager.RemoveNode('held')
     createtest.create(d, createtest.snippet('qcow2', img, '1M', overwrite='on'), 'ow0')
     jobtest.check_clean(img)
+
+
+def check_size_from_backing(d):
+    img = createtest.tmp(d, 'nosize.qcow2')
+    raw = createtest.tmp(d, 'plain.raw')
+    nbdtest.make_image(raw, MiB)
+    q = '<create driver="qcow2" filename="%s" backing-file="%%s"%%s/>' % img
+    for xml, err, words in [
+            (q % ('plain.raw', ''), 'InvalidArgument', ["'size'", 'backing-fmt', 'plain.raw']),
+            (q % ('plain.raw', ' backing-fmt="vmdk"'), 'InvalidArgument', ["'size'"]),
+            (q % ('plain.raw', ' backing-fmt="qcow2"'), 'InvalidArgument',
+             ['not a qcow2 image', raw]),
+            (q % ('gone.qcow2', ' backing-fmt="qcow2"'), 'NotFound',
+             [createtest.tmp(d, 'gone.qcow2')])]:
+        refused(d, err, xml, *words)
+        bgtest.check(not os.path.exists(img), 'nothing created for %s' % xml)
+
+
+def hold_open(img, *flags):
+    """qemu-io with img open (its OFD locks taken) until closed."""
+    p = subprocess.Popen(['qemu-io', '-f', 'qcow2'] + list(flags) + [img],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    p.stdin.write('read 0 512\n')
+    p.stdin.flush()
+    while 'read 512/512' not in p.stdout.readline():
+        if p.poll() is not None:
+            raise bgtest.TestFailure('qemu-io did not open %s' % img)
+    return p
+
+
+def check_other_process(d):
+    img = createtest.tmp(d, 'used.qcow2')
+    jobtest.run(['qemu-img', 'create', '-q', '-f', 'qcow2', img, str(MiB)])
+    with open(img, 'rb') as f:
+        before = f.read()
+    for flags in ([], ['-r']):
+        p = hold_open(img, *flags)
+        try:
+            refused(d, 'PermissionConflict', createtest.snippet('qcow2', img, '2M', overwrite='on'),
+                    'Failed to get "write" lock', img)
+        finally:
+            p.communicate('quit\n', timeout=60)
+        with open(img, 'rb') as f:
+            bgtest.check(f.read() == before, 'the image in use is untouched (qemu-io %r)' % flags)
+    createtest.create(d, createtest.snippet('qcow2', img, '2M', overwrite='on'), 'used0')
+    bgtest.check_equal(createtest.info(img)['virtual-size'], 2 * MiB, 'created once closed')
 
 
 def check_node_ref(d):
@@ -145,7 +196,8 @@ def check_allow_path():
 
 def main():
     jobtest.need_qemu()
-    for t in (check_options, check_existing, check_node_ref, check_cancel_removes):
+    for t in (check_options, check_existing, check_size_from_backing, check_other_process,
+              check_node_ref, check_cancel_removes):
         with bgtest.Daemon() as d:
             t(d)
     check_sigterm()

@@ -6,7 +6,9 @@
 # makes of the same options (cluster size, refcount bits, lazy refcounts,
 # compression type, compat, backing file and format, virtual size, the
 # allocation preallocation leaves).  The image reads zeroes in qemu-io, or
-# its backing file's data, and opens in the daemon and over NBD.
+# its backing file's data, and opens in the daemon and over NBD.  Without
+# size= the backing file gives it (qcow2 or raw backing-fmt, a name
+# relative to the new image's folder), as qemu-img create takes it.
 import createtest
 import jobtest
 import nbdtest
@@ -75,6 +77,22 @@ def test_backing(d):
         createtest.reads_pattern(ours, 'qcow2', 0, 1 * MiB)
 
 
+def test_size_from_backing(d):
+    for fmt, size in (('qcow2', 24 * MiB + 512), ('raw', 3 * MiB)):
+        base = createtest.tmp(d, 'sbase.' + fmt)
+        run(['qemu-img', 'create', '-q', '-f', fmt, base, str(size)])
+        ours = createtest.tmp(d, 'sover-%s.qcow2' % fmt)
+        oracle = createtest.tmp(d, 'sover-%s-qemu.qcow2' % fmt)
+        createtest.create(d, '<create driver="qcow2" filename="%s" backing-file="sbase.%s" '
+                          'backing-fmt="%s"/>' % (ours, fmt, fmt), 's' + fmt)
+        run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', 'sbase.' + fmt, '-F', fmt,
+             oracle])
+        jobtest.check_clean(ours)
+        mine = createtest.info(ours)
+        bgtest.check_equal(mine['virtual-size'], size, 'the size of the %s backing file' % fmt)
+        bgtest.check_equal(mine, createtest.info(oracle), 'qemu-img info, size from backing')
+
+
 def test_opens_here(d):
     img = createtest.tmp(d, 'here.qcow2')
     createtest.create(d, createtest.snippet('qcow2', img, '1G', preallocation='metadata'), 'h0')
@@ -89,7 +107,7 @@ def test_opens_here(d):
 
 def main():
     jobtest.need_qemu()
-    for t in (test_combinations, test_backing, test_opens_here):
+    for t in (test_combinations, test_backing, test_size_from_backing, test_opens_here):
         with bgtest.Daemon() as d:
             t(d)
 
