@@ -5,14 +5,11 @@
 # with such a client connected.
 import os
 import ssl
-import time
 import nbdtest
 import nbdwire
+import stalled
 import tlscerts
 from nbdtest import bgtest, MiB
-
-READ = 128 * 1024
-REQUESTS = 400          # 50 MiB of replies: far more than the socket buffers hold
 
 
 def stall(sock, pki):
@@ -22,22 +19,7 @@ def stall(sock, pki):
                         os.path.join(pki, 'client-key.pem'))
     c = nbdwire.Client(sock)
     c.go(b'disk0', tls=ctx)
-    for i in range(REQUESTS):
-        c.request(nbdwire.CMD_READ, (i * READ) % (16 * MiB), READ)
-    time.sleep(0.5)     # the daemon fills the socket and waits
-    return c
-
-
-def closed_after_drain(c, timeout=20):
-    c.sock.settimeout(timeout)
-    end = time.monotonic() + timeout
-    try:
-        while time.monotonic() < end:
-            if not c.sock.recv(1 << 20):
-                return True
-    except (ConnectionResetError, ssl.SSLError, OSError):
-        return True
-    return False
+    return stalled.stall(c, nbdwire.CMD_READ, 16 * MiB)
 
 
 def main():
@@ -51,18 +33,9 @@ def main():
         xml = tlscerts.export_xml('e0', 'disk0', tlscerts.unix_server(sock), {'dir': pki})
         d.manager.AddExport(xml)
 
-        c = stall(sock, pki)
-        exp = d.iface(d.manager_path('export', 'e0'), bgtest.EXPORT)
-        try:
-            exp.Remove('hard', timeout=30)
-        except bgtest.dbus.exceptions.DBusException as e:
-            raise bgtest.TestFailure('Remove(hard) with a stalled TLS client: %s' % e)
-        bgtest.check(closed_after_drain(c), 'stalled TLS client cut off by the hard removal')
-
+        stalled.remove_hard(d, 'e0', stall(sock, pki), 'stalled TLS client')
         d.manager.AddExport(xml)
-        stalled = stall(sock, pki)
-        d.stop()
-        bgtest.check(closed_after_drain(stalled), 'stalled TLS client cut off at shutdown')
+        stalled.stop_with(d, stall(sock, pki), 'stalled TLS client')
 
 
 bgtest.run(main)
