@@ -3,7 +3,7 @@
 # (name, granularity, dirty bytes, recording, persistent, busy, inconsistent)
 # and PropertiesChanged follows; bad names, granularities, duplicates,
 # unknown bitmaps and persistent bitmaps on a node that cannot store them
-# get clear errors and change nothing.
+# (null-co, raw) get clear errors and change nothing.
 import os
 import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'harness'))
@@ -60,6 +60,14 @@ def main():
         bgtest.expect_error('Exists', n.AddBitmap, 'daily', dbus.UInt32(0), False, False)
         e = bgtest.expect_error('NotSupported', n.AddBitmap, 'p', dbus.UInt32(0), True, False)
         bgtest.check('null-co' in e.get_dbus_message(), 'names the driver: ' + e.get_dbus_message())
+        # raw cannot store one either (only qcow2 can), whatever is below it.
+        d.manager.AddNode('<blockdev driver="raw" node-name="r0"><file driver="null-co" '
+                          'node-name="r0-file" size="1M"/></blockdev>')
+        e = bgtest.expect_error('NotSupported', d.node('r0').AddBitmap, 'p', dbus.UInt32(0), True,
+                                False)
+        bgtest.check("'r0'" in e.get_dbus_message() and 'raw' in e.get_dbus_message(),
+                     'names the raw node: ' + e.get_dbus_message())
+        bgtest.check_equal(bitmaps(d, 'r0') + bitmaps(d, 'r0-file'), [], 'nothing on raw')
         for verb in ('RemoveBitmap', 'ClearBitmap', 'EnableBitmap', 'DisableBitmap'):
             e = bgtest.expect_error('NotFound', getattr(n, verb), 'nope')
             bgtest.check("'nope'" in e.get_dbus_message(), verb + ': ' + e.get_dbus_message())

@@ -115,11 +115,15 @@ def check_other_process(d):
     jobtest.run(['qemu-img', 'create', '-q', '-f', 'qcow2', img, str(MiB)])
     with open(img, 'rb') as f:
         before = f.read()
+    ref = '<create driver="qcow2" size="2M"><file ref="ext"/></create>'
     for flags in ([], ['-r']):
         p = hold_open(img, *flags)
         try:
             refused(d, 'PermissionConflict', createtest.snippet('qcow2', img, '2M', overwrite='on'),
                     'Failed to get "write" lock', img)
+            nbdtest.add_file_node(d, 'ext', img)  # <file ref>: the node's own locks refuse
+            refused(d, 'PermissionConflict', ref, 'Failed to get "write" lock', img)
+            d.manager.RemoveNode('ext')
         finally:
             p.communicate('quit\n', timeout=60)
         with open(img, 'rb') as f:

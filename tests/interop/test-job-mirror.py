@@ -10,7 +10,8 @@
 # - copy-mode=write-blocking: a guest write is in the target when it
 #   completes, while the background copy is still far away (raw target).
 # - a read error with on-source-error=report fails the job without ready;
-#   stop pauses it showing the error.
+#   stop pauses it showing the error; the same for write errors of the
+#   target with on-target-error.
 # - kill -9 during a mirror leaves both images passing qemu-img check.
 # - bad input (the source itself, a smaller target, a node of the source's
 #   chain, bad sync/granularity/copy-mode, a read-only target) changes nothing.
@@ -92,6 +93,10 @@ def check_bad_input(d):
             ('InvalidArgument', 'node-name="src" target="dst" sync="full" replaces="top"',
              'replaces'),
             ('InvalidArgument', 'node-name="src" target="dst" sync="full" speed="fast"', 'speed'),
+            ('InvalidArgument', 'node-name="src" target="dst" sync="full" buf-size="2G"',
+             'buf-size'),
+            ('InvalidArgument', 'node-name="src" target="dst" sync="full" '
+             'on-target-error="maybe"', 'on-target-error'),
             ('NotFound', 'node-name="src" target="nosuch" sync="full"', 'nosuch')]:
         e = bgtest.expect_error(name, d.manager.StartJob,
                                 '<job type="mirror" id="m" %s/>' % attrs)
@@ -322,6 +327,30 @@ def check_read_error(d):
                                    for i in items), timeout=30)
 
 
+def check_target_error(d):
+    """A target that fails every write: on-target-error=report fails the job
+    without ready, naming the write; stop pauses it with IOError(write, stop)."""
+    d.manager.AddNode('<blockdev driver="null-co" node-name="good" size="16M" read-zeroes="off"/>')
+    d.manager.AddNode('<blockdev driver="error" node-name="wbad" size="16M"/>')
+    sig = d.signals()
+    start(d, 't0', 'node-name="good" target="wbad" sync="full" on-target-error="report" '
+          'auto-dismiss="off"')
+    p = jobtest.wait_status(d, 't0', 'concluded')
+    bgtest.check('write error' in str(p['Error']) and "'wbad'" in str(p['Error']),
+                 str(p['Error']))
+    bgtest.check('ready' not in statuses(sig, 't0'), 'never ready: %r' % statuses(sig, 't0'))
+    jobtest.job(d, 't0').Dismiss()
+    j = start(d, 't1', 'node-name="good" target="wbad" sync="full" on-target-error="stop" '
+              'on-source-error="report"')
+    p = jobtest.wait_status(d, 't1', 'paused')
+    bgtest.check('write error' in str(p['Error']), str(p['Error']))
+    sig.wait_for(lambda items: any(i[1] == 'IOError' and str(i[2]).endswith('/job/t1') and
+                                   [str(x) for x in i[3]] == ['write', 'stop'] for i in items))
+    j.Cancel(True)
+    sig.wait_for(lambda items: any(i[1] == 'Completed' and str(i[2]).endswith('/job/t1')
+                                   for i in items), timeout=30)
+
+
 def check_kill(d):
     src = qcow2(d, 'ksrc', ['write -P 0x11 0 16M'])
     dst = qcow2(d, 'kdst')
@@ -342,6 +371,7 @@ def main():
         check_sync_top_and_none(d)
         check_write_blocking(d)
         check_read_error(d)
+        check_target_error(d)
     with bgtest.Daemon() as d:
         check_kill(d)
 
