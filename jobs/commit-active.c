@@ -20,6 +20,7 @@
 #include "graph/graph.h"
 #include "graph/graph-internal.h"
 #include "jobs/commit.h"
+#include "jobs/job-chain.h"
 
 int coroutine_fn commit_active_run(Job *job, GError **errp)
 {
@@ -56,6 +57,7 @@ int coroutine_fn commit_active_prepare(Job *job, GError **errp)
     /* The job writes the base no more; the users of the top take it over. */
     job_drop_node(job, s->base_link);
     s->base_link = s->core.target = NULL;
+    job_co_take_read_only(job, s->top, s->base);
     r = graph_co_replace_node(s->top, s->base, mirror_keep_job_links, job, errp);
     mirror_core_stop(&s->core);
     if (r < 0)

@@ -116,3 +116,15 @@ int coroutine_fn job_co_set_backing(BlockNode *node, BlockNode *base, const char
     graph_unlock();
     return r;
 }
+
+void coroutine_fn job_co_take_read_only(Job *job, BlockNode *from, BlockNode *to)
+{
+    g_autoptr(GError) err = NULL;
+    bool ro = from->read_only;
+
+    if (to->read_only == ro)
+        return;
+    if (graph_co_set_read_only(to, ro, &err) < 0)
+        g_warning("Job '%s': node '%s' stays %s: %s", job->id, to->name,
+                  ro ? "read-write" : "read-only", err->message);
+}

@@ -28,3 +28,11 @@ bool job_freeze_chain(Job *job, BlockNode *top, BlockNode *base, GError **errp);
  */
 int coroutine_fn job_co_set_backing(BlockNode *node, BlockNode *base, const char *backing_file,
                                     GError **errp);
+
+/*
+ * Right before a pivot: `to` takes `from`'s place read-only-ness included,
+ * as QEMU's mirror_exit_common reopens the target (mirror, active commit).
+ * A read-only `from` gives a read-only `to` (its file follows through
+ * auto-read-only).  As there, a failure only warns: the pivot goes on.
+ */
+void coroutine_fn job_co_take_read_only(Job *job, BlockNode *from, BlockNode *to);

@@ -171,24 +171,6 @@ static void mirror_complete(Job *job)
     mirror_core_complete(&((MirrorJob *)job)->core);
 }
 
-/*
- * The target takes the replaced node's place read-only-ness included, as
- * QEMU's mirror_exit_common reopens it: a read-only source gives a
- * read-only target (its file follows through auto-read-only).  As there, a
- * failure leaves the target as it is and does not fail the pivot.
- */
-static void coroutine_fn match_read_only(MirrorJob *s)
-{
-    g_autoptr(GError) err = NULL;
-    bool ro = s->replaces->read_only;
-
-    if (s->target->read_only == ro)
-        return;
-    if (graph_co_set_read_only(s->target, ro, &err) < 0)
-        g_warning("Job '%s': node '%s' stays %s: %s", s->common.id, s->target->name,
-                  ro ? "read-write" : "read-only", err->message);
-}
-
 /* The pivot: the replaced node's users (parent nodes, exports) move to the target. */
 static int coroutine_fn mirror_prepare(Job *job, GError **errp)
 {
@@ -202,7 +184,7 @@ static int coroutine_fn mirror_prepare(Job *job, GError **errp)
     /* The job's own writer would keep the users' permissions off the target. */
     job_drop_node(job, s->target_link);
     s->target_link = s->core.target = NULL;
-    match_read_only(s);
+    job_co_take_read_only(job, s->replaces, s->target);
     r = graph_co_replace_node(s->replaces, s->target, mirror_keep_job_links, job, errp);
     mirror_core_stop(&s->core);
     return r;

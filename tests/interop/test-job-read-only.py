@@ -8,7 +8,8 @@
 # follows with PropertiesChanged.  The data afterwards is what the chain
 # showed, and qemu-img check is clean.  A mirror of a read-only source:
 # after Complete() the target takes its place read-only (QEMU's
-# mirror_exit_common), its file back to read-only, a writer refused.
+# mirror_exit_common), its file back to read-only, a writer refused; the
+# same for the base of an active commit of a read-only top.
 import os
 
 import jobtest
@@ -104,10 +105,32 @@ def check_mirror(d):
     bgtest.check(ok, 'the target equals the source: ' + out)
 
 
+def check_active_commit(d):
+    paths = jobtest.make_chain(d, LAYERS, writes=WRITES)
+    ref = jobtest.reference(d, paths['top'])
+    add_chain(d, paths, read_only=('base', 'mid', 'top'))
+    nbdtest.add_export(d, 'ea', 'top', os.path.join(d.tmpdir, 'a.sock'), writable=False)
+    d.manager.StartJob('<job type="commit" id="a0" node-name="top" base-node="base" '
+                       'auto-dismiss="off"/>')
+    jobtest.wait_status(d, 'a0', 'ready')
+    bgtest.check(bool(d.node_props('base-file')['Writable']), 'base-file writable for the job')
+    jobtest.job(d, 'a0').Complete()
+    p = jobtest.wait_status(d, 'a0', 'concluded')
+    bgtest.check_equal(str(p['Error']), '', 'the active commit succeeded')
+    jobtest.job(d, 'a0').Dismiss()
+    bgtest.check_equal(str(nbdtest.export_props(d, 'ea')['NodeName']), 'base', 'export moved')
+    bgtest.check(bool(d.node_props('base')['ReadOnly']), 'the base took the read-only place')
+    bgtest.check(not bool(d.node_props('base-file')['Writable']), 'base-file read-only again')
+    ok, out = jobtest.compare(ref, paths['base'])
+    bgtest.check(ok, 'the base shows what the top did: ' + out)
+
+
 def main():
     jobtest.need_qemu()
     with bgtest.Daemon() as d:
         check_mirror(d)
+    with bgtest.Daemon() as d:
+        check_active_commit(d)
     with bgtest.Daemon() as d:
         check_commit(d)
     with bgtest.Daemon() as d:
