@@ -27,6 +27,18 @@ def wait_for_socket(path, proc, what, timeout=15):
         time.sleep(0.05)
 
 
+def cpu_seconds(pids):
+    """User + system CPU seconds used so far by the processes pids (all
+    their threads, io_uring's workers included), from /proc."""
+    ticks = os.sysconf('SC_CLK_TCK')
+    total = 0.0
+    for pid in pids:
+        with open('/proc/%d/stat' % pid) as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 # Latency rows: name, fio rw, block size, iodepth; reported as the p99 completion latency.
 LATENCY_WORKLOADS = [
     ('randread-4k-qd1-p99', 'randread', '4k', 1),
@@ -35,8 +47,9 @@ LATENCY_WORKLOADS = [
 
 def run_fio(uri, rw, bs, iodepth, runtime, size, jobs=1):
     """fio (ioengine=nbd) against uri, `jobs` processes with a connection
-    each (summed); returns (IOPS, MiB/s).  runtime: seconds, or a string
-    with fio's units ('1500ms')."""
+    each (summed); uri may be a list: one job (connection) per URI, summed.
+    Returns (IOPS, MiB/s).  runtime: seconds, or a string with fio's units
+    ('1500ms')."""
     side = fio_side(uri, rw, bs, iodepth, runtime, size, jobs)
     return side['iops'], side['bw'] / 1024.0
 
@@ -48,16 +61,19 @@ def run_fio_p99(uri, rw, bs, iodepth, runtime, size):
 
 
 def fio_side(uri, rw, bs, iodepth, runtime, size, jobs):
-    """The read or write half of fio's JSON report for one run."""
-    cmd = ['fio', '--name=bench', '--ioengine=nbd', '--uri=' + uri, '--rw=' + rw,
-           '--bs=' + bs, '--iodepth=%d' % iodepth, '--runtime=%s' % runtime,
-           '--time_based', '--size=%d' % size, '--numjobs=%d' % jobs, '--group_reporting',
-           '--output-format=json']
+    """The read or write half of fio's JSON report for one run (all jobs
+    summed: group_reporting)."""
+    uris = uri if isinstance(uri, list) else [uri]
+    cmd = ['fio', '--ioengine=nbd', '--rw=' + rw, '--bs=' + bs, '--iodepth=%d' % iodepth,
+           '--runtime=%s' % runtime, '--time_based', '--size=%d' % size,
+           '--numjobs=%d' % jobs, '--group_reporting', '--output-format=json']
+    for i, u in enumerate(uris):
+        cmd += ['--name=bench%d' % i, '--uri=' + u]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
-        sys.exit('fio failed on %s:\n%s%s' % (uri, p.stdout, p.stderr))
+        sys.exit('fio failed on %s:\n%s%s' % (' '.join(uris), p.stdout, p.stderr))
     job = json.loads(p.stdout[p.stdout.index('{'):])['jobs'][0]
     side = job['read'] if 'read' in rw else job['write']
     if job['error']:
-        sys.exit('fio job error %d on %s' % (job['error'], uri))
+        sys.exit('fio job error %d on %s' % (job['error'], ' '.join(uris)))
     return side

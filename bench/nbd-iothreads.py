@@ -1,34 +1,56 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """NBD with iothreads: 4 raw exports served at once, one fio connection
-each, blockgraphd (the exports' nodes on 2 iothreads) vs qemu-storage-daemon
-(2 iothreads, each export on one) vs nbdkit (file plugin, dir=, 16 threads).
+each, blockgraphd (the exports' nodes on 2 iothreads, 2 each) vs
+qemu-storage-daemon (2 event loops, 2 exports each) vs nbdkit (file plugin,
+dir=, 16 threads).
 
-Images are in tmpfs (/dev/shm), one set per server; the servers take turns
-per workload, --reps times (best run counts); fio's 4 jobs are summed.
-Prints one line per workload with the three results and our ratios;
-asserts nothing (a measurement; build without sanitizers).
+qemu-storage-daemon: Debian's 7.2 aborts in nbd_blockdev_client_closed()
+(`qemu_in_main_thread() && nbd_server`) the first time a client of an
+export in an iothread disconnects: the close callback runs in the
+iothread.  That is so with `--export ...,iothread=` and with the node
+moved by QMP `x-blockdev-set-iothread` under a main-loop export alike, and
+fio's nbd engine disconnects once already while it sets up (it asks for the
+size).  So qsd gets its two event loops as two processes, each serving two
+of the exports on its main loop: the same number of loops as our two
+iothreads (and no global lock between them).  --qsd-iothreads uses
+iothread objects instead, for a qsd that survives disconnects (8.x).
+
+blockgraphd's and qsd's file nodes use --aio / --qsd-aio (default: our
+daemon's own choice; io_uring for qsd).  Images are in tmpfs (/dev/shm),
+one set per server; the servers take turns per workload, --reps times
+(every run printed with the server's CPU time, the best counts); fio's 4
+jobs are summed.  At the end: the CPU time of each blockgraphd thread (the
+work must spread over io-io1 and io-io2), the load average, and one line
+per workload with the three results, our ratios, and our ratios per
+server CPU second (requests or MiB per CPU second of all the server's
+threads: on a loaded machine a server with more threads gets more of the
+CPU, this column shows the cost of a request instead).  Asserts nothing (a measurement; build without sanitizers).
 
   bench/nbd-iothreads.py [--runtime 10] [--reps 2] [--size-mib 256]
                          [--blockgraphd PATH] [--workloads randread-4k-qd32,...]
+                         [--aio ENGINE] [--qsd-aio ENGINE] [--qsd-iothreads]
 """
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
 sys.path.insert(0, HERE)
-from fiolib import WORKLOADS, wait_for_socket  # noqa: E402
-from nbdservers import process_server  # noqa: E402
+from fiolib import WORKLOADS, cpu_seconds, run_fio, wait_for_socket  # noqa: E402
+from nbdservers import aio_attr, process_server, qsd_aio  # noqa: E402
 
 N = 4
+LOOPS = 2
+
+
+def loop_of(i):
+    return i % LOOPS
 
 
 @contextlib.contextmanager
@@ -37,14 +59,14 @@ def blockgraph(images, workdir, args):
     bgtest.BLOCKGRAPHD = args.blockgraphd
     conf = os.path.join(workdir, 'bg-conf')
     os.makedirs(conf, exist_ok=True)
-    lines = ['<blockgraph>', '  <iothread id="io1"/>', '  <iothread id="io2"/>']
+    lines = ['<blockgraph>'] + ['  <iothread id="io%d"/>' % (1 + n) for n in range(LOOPS)]
     socks = []
     for i, img in enumerate(images):
         sock = os.path.join(workdir, 'bg%d.sock' % i)
         socks.append(sock)
-        io = 'io%d' % (1 + i % 2)
-        lines += ['  <blockdev driver="file" node-name="disk%d" filename="%s" aio="threads" '
-                  'iothread="%s"/>' % (i, img, io),
+        io = 'io%d' % (1 + loop_of(i))
+        lines += ['  <blockdev driver="file" node-name="disk%d" filename="%s"%s '
+                  'iothread="%s"/>' % (i, img, aio_attr(args), io),
                   '  <export type="nbd" id="e%d" node-name="disk%d" writable="on" '
                   'iothread="%s">' % (i, i, io),
                   '    <server type="unix" path="%s"/>' % sock, '  </export>']
@@ -54,20 +76,56 @@ def blockgraph(images, workdir, args):
     with bgtest.Daemon(config_dir=conf) as d:
         for sock in socks:
             wait_for_socket(sock, d.proc, 'blockgraphd')
+        args.pids['blockgraph'] = [d.proc.pid]
         yield ['nbd+unix:///disk%d?socket=%s' % (i, s) for i, s in enumerate(socks)]
+        args.bg_threads = thread_cpu(d.proc.pid)
 
 
-def qsd(images, workdir, args):
-    sock = os.path.join(workdir, 'qsd.sock')
-    cmd = ['qemu-storage-daemon', '--object', 'iothread,id=io1', '--object', 'iothread,id=io2']
-    for i, img in enumerate(images):
-        cmd += ['--blockdev', 'driver=file,node-name=disk%d,filename=%s,aio=threads' % (i, img)]
+def thread_cpu(pid):
+    """{thread name: CPU seconds} of a running process, from /proc."""
+    ticks = os.sysconf('SC_CLK_TCK')
+    out = {}
+    for tid in os.listdir('/proc/%d/task' % pid):
+        try:
+            with open('/proc/%d/task/%s/stat' % (pid, tid)) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index('(') + 1:stat.rindex(')')]
+        fields = stat[stat.rindex(')') + 2:].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
+def qsd_cmd(images, sock, aio, iothreads):
+    cmd = ['qemu-storage-daemon']
+    for n in range(LOOPS if iothreads else 0):
+        cmd += ['--object', 'iothread,id=io%d' % (1 + n)]
+    for i, img in images:
+        cmd += ['--blockdev', 'driver=file,node-name=disk%d,filename=%s,aio=%s' % (i, img, aio)]
     cmd += ['--nbd-server', 'addr.type=unix,addr.path=%s' % sock]
-    for i in range(len(images)):
-        cmd += ['--export', 'type=nbd,id=e%d,node-name=disk%d,name=disk%d,writable=on,'
-                'iothread=io%d' % (i, i, i, 1 + i % 2)]
-    uris = ['nbd+unix:///disk%d?socket=%s' % (i, sock) for i in range(len(images))]
-    return process_server(cmd, sock, 'qemu-storage-daemon', uris)
+    for i, _ in images:
+        cmd += ['--export', 'type=nbd,id=e%d,node-name=disk%d,name=disk%d,writable=on%s'
+                % (i, i, i, ',iothread=io%d' % (1 + loop_of(i)) if iothreads else '')]
+    return cmd
+
+
+@contextlib.contextmanager
+def qsd(images, workdir, args):
+    """One process with iothreads (--qsd-iothreads), else one per loop."""
+    groups = [list(enumerate(images))] if args.qsd_iothreads else \
+        [[(i, img) for i, img in enumerate(images) if loop_of(i) == n] for n in range(LOOPS)]
+    uris = [None] * len(images)
+    with contextlib.ExitStack() as stack:
+        for n, group in enumerate(groups):
+            sock = os.path.join(workdir, 'qsd%d.sock' % n)
+            for i, _ in group:
+                uris[i] = 'nbd+unix:///disk%d?socket=%s' % (i, sock)
+            stack.enter_context(process_server(qsd_cmd(group, sock, qsd_aio(args),
+                                                       args.qsd_iothreads),
+                                               sock, 'qemu-storage-daemon', None,
+                                               args.pids.setdefault('qsd', [])))
+        yield uris
 
 
 def nbdkit(images, workdir, args):
@@ -75,24 +133,64 @@ def nbdkit(images, workdir, args):
     folder = os.path.dirname(images[0])
     uris = ['nbd+unix:///%s?socket=%s' % (os.path.basename(img), sock) for img in images]
     return process_server(['nbdkit', '--foreground', '--threads', '16', '--unix', sock,
-                           'file', 'dir=' + folder], sock, 'nbdkit', uris)
+                           'file', 'dir=' + folder], sock, 'nbdkit', uris,
+                          args.pids.setdefault('nbdkit', []))
 
 
 SERVERS = {'blockgraph': blockgraph, 'qsd': qsd, 'nbdkit': nbdkit}
 
 
-def run_fio(uris, rw, bs, qd, runtime, size):
-    cmd = ['fio', '--ioengine=nbd', '--rw=' + rw, '--bs=' + bs, '--iodepth=%d' % qd,
-           '--runtime=%d' % runtime, '--time_based', '--size=%d' % size,
-           '--group_reporting', '--output-format=json']
-    for i, uri in enumerate(uris):
-        cmd += ['--name=job%d' % i, '--uri=' + uri]
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        sys.exit('fio failed:\n%s%s' % (p.stdout, p.stderr))
-    job = json.loads(p.stdout[p.stdout.index('{'):])['jobs'][0]
-    side = job['read'] if 'read' in rw else job['write']
-    return side['iops'], side['bw'] / 1024.0
+def make_images(workdir, size_mib):
+    chunk = os.urandom(1 << 20)
+    images = {}
+    for name in SERVERS:
+        os.makedirs(os.path.join(workdir, name))
+        images[name] = [os.path.join(workdir, name, 'disk%d' % i) for i in range(N)]
+        for img in images[name]:
+            with open(img, 'wb') as f:
+                for _ in range(size_mib):
+                    f.write(chunk)
+    return images
+
+
+def measure(images, workdir, args, wanted):
+    """{workload: {server: (best value, its value per server CPU second)}}."""
+    best = {}
+    with contextlib.ExitStack() as stack:
+        uris = {n: stack.enter_context(SERVERS[n](images[n], workdir, args)) for n in SERVERS}
+        for wl, rw, bs, qd, unit in WORKLOADS:
+            if wanted and wl not in wanted:
+                continue
+            for rep in range(args.reps):
+                for name in SERVERS:
+                    cpu = cpu_seconds(args.pids[name])
+                    iops, mibs = run_fio(uris[name], rw, bs, qd, args.runtime,
+                                         args.size_mib << 20)
+                    cpu = cpu_seconds(args.pids[name]) - cpu
+                    value = iops if unit == 'IOPS' else mibs
+                    row = best.setdefault(wl, {})
+                    if value > row.get(name, (0, 0))[0]:
+                        row[name] = (value, value * args.runtime / max(cpu, 0.01))
+                    print('  %-18s %-10s run %d: %10.1f %s, server CPU %.1f s'
+                          % (wl, name, rep + 1, value, unit, cpu), flush=True)
+    return best
+
+
+def report(best, args):
+    print('\nblockgraphd CPU seconds per thread: ' +
+          ', '.join('%s %.1f' % kv for kv in sorted(getattr(args, 'bg_threads', {}).items(),
+                                                       key=lambda kv: -kv[1]) if kv[1] >= 0.1))
+    print('load average: %.2f %.2f %.2f' % os.getloadavg())
+    print('\n4 exports, 4 connections; %-18s %12s %12s %12s %8s %8s  %s'
+          % ('workload', 'blockgraph', 'qsd', 'nbdkit', 'vs qsd', 'vs nbdkit',
+             'per CPU-s: vs qsd, vs nbdkit'))
+    for wl, _, _, _, unit in WORKLOADS:
+        r = best.get(wl)
+        if r:
+            bg, q, k = r['blockgraph'], r['qsd'], r['nbdkit']
+            print('%-44s %12.1f %12.1f %12.1f %7.2fx %7.2fx  %7.2fx %7.2fx'
+                  % (wl + ' (' + unit + ')', bg[0], q[0], k[0], bg[0] / q[0], bg[0] / k[0],
+                     bg[1] / q[1], bg[1] / k[1]))
 
 
 def main():
@@ -103,47 +201,21 @@ def main():
     ap.add_argument('--blockgraphd', default=os.environ.get('BLOCKGRAPHD') or
                     os.path.join(HERE, '..', 'build', 'daemon', 'blockgraphd'))
     ap.add_argument('--workloads', default='')
+    ap.add_argument('--aio', default='', help="blockgraphd's engine (default: its own choice)")
+    ap.add_argument('--qsd-aio', default='io_uring')
+    ap.add_argument('--qsd-iothreads', action='store_true',
+                    help='one qsd with 2 iothread objects (aborts on disconnect in qsd 7.2)')
     args = ap.parse_args()
     wanted = [w for w in args.workloads.split(',') if w]
     for tool in ('fio', 'qemu-storage-daemon', 'nbdkit'):
         if not shutil.which(tool):
             print('SKIP: %s not installed' % tool)
             sys.exit(77)
+    args.pids = {}
     workdir = tempfile.mkdtemp(prefix='bg-nbd-iothreads-', dir='/dev/shm')
     try:
-        chunk = os.urandom(1 << 20)
-        images = {}
-        for name in SERVERS:
-            os.makedirs(os.path.join(workdir, name))
-            images[name] = [os.path.join(workdir, name, 'disk%d' % i) for i in range(N)]
-            for img in images[name]:
-                with open(img, 'wb') as f:
-                    for _ in range(args.size_mib):
-                        f.write(chunk)
-        best = {}
-        with contextlib.ExitStack() as stack:
-            uris = {n: stack.enter_context(SERVERS[n](images[n], workdir, args))
-                    for n in SERVERS}
-            for wl, rw, bs, qd, unit in WORKLOADS:
-                if wanted and wl not in wanted:
-                    continue
-                for rep in range(args.reps):
-                    for name in SERVERS:
-                        iops, mibs = run_fio(uris[name], rw, bs, qd, args.runtime,
-                                             args.size_mib << 20)
-                        value = iops if unit == 'IOPS' else mibs
-                        row = best.setdefault(wl, {})
-                        row[name] = max(row.get(name, 0), value)
-                        print('  %-18s %-10s run %d: %10.1f %s' % (wl, name, rep + 1, value,
-                                                                   unit), flush=True)
-        print('\n4 exports, 4 connections; %-18s %12s %12s %12s %8s %8s'
-              % ('workload', 'blockgraph', 'qsd', 'nbdkit', 'vs qsd', 'vs nbdkit'))
-        for wl, _, _, _, unit in WORKLOADS:
-            r = best.get(wl)
-            if r:
-                print('%-44s %12.1f %12.1f %12.1f %7.2fx %7.2fx'
-                      % (wl + ' (' + unit + ')', r['blockgraph'], r['qsd'], r['nbdkit'],
-                         r['blockgraph'] / r['qsd'], r['blockgraph'] / r['nbdkit']))
+        best = measure(make_images(workdir, args.size_mib), workdir, args, wanted)
+        report(best, args)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

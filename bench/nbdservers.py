@@ -72,10 +72,13 @@ def blockgraph_server(img, workdir, args):
 
 
 @contextlib.contextmanager
-def process_server(cmd, sock, what, uri):
+def process_server(cmd, sock, what, uri, pids=None):
+    """Runs cmd until the with-block ends; its pid goes to the list pids."""
     if os.path.exists(sock):
         os.unlink(sock)     # left by an earlier run: its presence is what we wait for
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+    if pids is not None:
+        pids.append(proc.pid)
     try:
         wait_for_socket(sock, proc, what)
         yield uri

@@ -9,7 +9,11 @@ every write allocates; reads see zeroes) and "full" (every cluster
 allocated).  Each server gets its own copy of the image, made before it
 starts, so both see the same state.  blockgraphd's file node uses its
 default engine (--aio names one), qsd's aio=io_uring (--qsd-aio).  Prints
-results and our ratio.
+every run with the server's CPU time, then the load average and per
+workload the best results, our ratio and our ratio per server CPU second
+(requests or MiB per CPU second of all the server's threads, io_uring's
+workers included: on a loaded machine a server with more threads gets
+more of the CPU; this column shows the cost of a request instead).
 
   bench/qcow2-fio.py [--runtime 10] [--size-mib 1024] [--blockgraphd PATH]
                      [--states fresh,full] [--workloads randread-4k-qd32,...]
@@ -29,7 +33,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
 sys.path.insert(0, HERE)
-from fiolib import WORKLOADS, run_fio, wait_for_socket  # noqa: E402
+from fiolib import WORKLOADS, cpu_seconds, run_fio, wait_for_socket  # noqa: E402
 
 
 def make_image(path, state, size_mib):
@@ -73,12 +77,15 @@ def bus_daemon(workdir):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def bench(name, starter, state, workdir, args, results):
+def bench(state, workdir, args, results):
+    """The servers take turns per workload and repetition (the machine's load
+    then hits both alike)."""
     for wl, rw, bs, qd, unit in WORKLOADS:
         if args.workloads and wl not in args.workloads:
             continue
         for _ in range(args.reps):
-            bench_one(name, starter, state, workdir, args, results, wl, rw, bs, qd, unit)
+            for name, starter in (('blockgraph', start_blockgraph), ('qsd', start_qsd)):
+                bench_one(name, starter, state, workdir, args, results, wl, rw, bs, qd, unit)
 
 
 def bench_one(name, starter, state, workdir, args, results, wl, rw, bs, qd, unit):
@@ -89,8 +96,10 @@ def bench_one(name, starter, state, workdir, args, results, wl, rw, bs, qd, unit
     proc = starter(img, sock, workdir, args)
     try:
         wait_for_socket(sock, proc, name)
+        cpu = cpu_seconds([proc.pid])
         iops, mibs = run_fio('nbd+unix:///disk0?socket=' + sock, rw, bs, qd,
                              args.runtime, args.size_mib << 20, args.jobs)
+        cpu = cpu_seconds([proc.pid]) - cpu
     finally:
         proc.terminate()
         proc.wait()
@@ -100,8 +109,10 @@ def bench_one(name, starter, state, workdir, args, results, wl, rw, bs, qd, unit
     key = '%s/%s' % (state, wl)
     value = iops if unit == 'IOPS' else mibs
     best = results.setdefault(key, {})
-    best[name] = max(best.get(name, 0.0), value)
-    print('  %-10s %-24s %10.1f %s' % (name, key, value, unit), flush=True)
+    if value > best.get(name, (0, 0))[0]:
+        best[name] = (value, value * args.runtime / max(cpu, 0.01))
+    print('  %-10s %-24s %10.1f %s, server CPU %.1f s' % (name, key, value, unit, cpu),
+          flush=True)
 
 
 def main():
@@ -129,13 +140,15 @@ def main():
         wait_for_socket(os.path.join(workdir, 'bus'), bus, 'dbus-daemon')
         results = {}
         for state in args.states.split(','):
-            bench('blockgraph', start_blockgraph, state, workdir, args, results)
-            bench('qsd', start_qsd, state, workdir, args, results)
-        print('\n%-28s %16s %16s %8s' % ('workload', 'blockgraph', 'qsd', 'ratio'))
+            bench(state, workdir, args, results)
+        print('\nload average: %.2f %.2f %.2f' % os.getloadavg())
+        print('%-28s %16s %16s %8s %14s' % ('workload', 'blockgraph', 'qsd', 'ratio',
+                                             'per CPU-s'))
         for key, r in results.items():
             if 'blockgraph' in r and 'qsd' in r:
-                print('%-28s %16.1f %16.1f %7.2fx' % (key, r['blockgraph'], r['qsd'],
-                                                       r['blockgraph'] / r['qsd']))
+                bg, q = r['blockgraph'], r['qsd']
+                print('%-28s %16.1f %16.1f %7.2fx %13.2fx' % (key, bg[0], q[0], bg[0] / q[0],
+                                                              bg[1] / q[1]))
     finally:
         bus.terminate()
         bus.wait()
