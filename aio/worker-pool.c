@@ -39,6 +39,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -126,6 +127,7 @@ struct PoolReturn {
     sd_event_source *source;
     sd_event_source *stall_timer;
     unsigned stall_mark;        /* `finished` when the timer was armed */
+    atomic_uint notifying;      /* workers between publishing a job and the eventfd write */
 };
 
 static __thread PoolReturn loop_return = { .efd = -1 };
@@ -180,6 +182,12 @@ static void worker_finish_job(WorkerJob *job)
     WorkerJob *head = atomic_load_explicit(&home->done, memory_order_relaxed);
     uint64_t one = 1;
 
+    /*
+     * Once the job is published its loop may take it, finish and end (an
+     * iothread): its teardown waits for `notifying` before it closes the
+     * eventfd, so the write never hits a closed or reused descriptor.
+     */
+    atomic_fetch_add_explicit(&home->notifying, 1, memory_order_relaxed);
     do {
         job->next = head;
     } while (!atomic_compare_exchange_weak_explicit(&home->done, &head, job,
@@ -190,6 +198,7 @@ static void worker_finish_job(WorkerJob *job)
         ssize_t n = write(home->efd, &one, sizeof(one));
         (void)n;
     }
+    atomic_fetch_sub_explicit(&home->notifying, 1, memory_order_release);
 }
 
 static long thread_voluntary_switches(void)
@@ -363,6 +372,9 @@ static int worker_pool_on_stall(sd_event_source *s, uint64_t usec, void *userdat
 
 static void loop_return_teardown(PoolReturn *lr)
 {
+    /* A worker that published our last job may not have written the eventfd yet. */
+    while (atomic_load_explicit(&lr->notifying, memory_order_acquire))
+        sched_yield();
     lr->source = sd_event_source_disable_unref(lr->source);
     lr->stall_timer = sd_event_source_disable_unref(lr->stall_timer);
     if (lr->efd >= 0)
