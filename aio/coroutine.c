@@ -2,7 +2,10 @@
 /*
  * Coroutines with ucontext for the first entry and sigsetjmp/siglongjmp for
  * every later switch (a switch then costs no system call).  Stack switches
- * are announced to AddressSanitizer and stacks registered with valgrind.
+ * are announced to AddressSanitizer, each coroutine is a fiber of
+ * ThreadSanitizer (switched to before every jump, so TSan keeps one shadow
+ * stack and one jump-buffer list per coroutine) and stacks are registered
+ * with valgrind.
  * Finished coroutines go to a small pool and keep their stack.
  */
 
@@ -34,6 +37,17 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+#define CO_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CO_TSAN 1
+#endif
+#endif
+#ifdef CO_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
 #define COROUTINE_STACK_SIZE (1024 * 1024)
 #define COROUTINE_POOL_MAX 256
 
@@ -54,6 +68,7 @@ struct Coroutine {
     unsigned valgrind_stack_id;
     sigjmp_buf *creator_env;
     AioLoop *home;          /* the loop whose thread runs it */
+    void *tsan_fiber;       /* ThreadSanitizer's fiber; the leader's: its thread's */
 };
 
 /*
@@ -98,6 +113,30 @@ static void finish_switch_fiber(void *fake_stack_save)
 #endif
 }
 
+/* ThreadSanitizer: from now on the running fiber is to's (before the jump). */
+static void tsan_switch_fiber(Coroutine *from, Coroutine *to)
+{
+#ifdef CO_TSAN
+    if (!from->tsan_fiber)
+        from->tsan_fiber = __tsan_get_current_fiber();     /* the leader, first time */
+    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+}
+
+static void tsan_create_fiber(Coroutine *co)
+{
+#ifdef CO_TSAN
+    co->tsan_fiber = __tsan_create_fiber(0);
+#endif
+}
+
+static void tsan_destroy_fiber(Coroutine *co)
+{
+#ifdef CO_TSAN
+    __tsan_destroy_fiber(co->tsan_fiber);
+#endif
+}
+
 static CoroutineAction coroutine_switch(Coroutine *from, Coroutine *to, CoroutineAction action)
 {
     void *fake_stack_save = NULL;
@@ -107,6 +146,7 @@ static CoroutineAction coroutine_switch(Coroutine *from, Coroutine *to, Coroutin
     ret = sigsetjmp(from->env, 0);
     if (ret == 0) {
         start_switch_fiber(action, &fake_stack_save, to->stack, to->stack_size);
+        tsan_switch_fiber(from, to);
         siglongjmp(to->env, action);
     }
     finish_switch_fiber(fake_stack_save);
@@ -122,6 +162,7 @@ static void coroutine_trampoline(int lo, int hi)
     /* Set up the jump target for later entries, then return to the creator. */
     if (!sigsetjmp(self->env, 0)) {
         start_switch_fiber(COROUTINE_YIELD, &fake_stack_save, leader.stack, leader.stack_size);
+        tsan_switch_fiber(self, self->caller);      /* back to the creator's fiber */
         siglongjmp(*self->creator_env, 1);
     }
     finish_switch_fiber(fake_stack_save);
@@ -159,15 +200,19 @@ static Coroutine *coroutine_new(void)
     uc.uc_stack.ss_size = co->stack_size;
     uc.uc_stack.ss_flags = 0;
     co->creator_env = &old_env;
+    co->caller = current_co();      /* the creator, for the way back */
+    tsan_create_fiber(co);
     makecontext(&uc, (void (*)(void))coroutine_trampoline, 2, (int)(p & 0xffffffff), (int)(p >> 32));
 
     /* swapcontext() into the trampoline, which siglongjmp()s back here. */
     if (!sigsetjmp(old_env, 0)) {
         start_switch_fiber(COROUTINE_YIELD, &fake_stack_save, co->stack, co->stack_size);
+        tsan_switch_fiber(co->caller, co);
         swapcontext(&old_uc, &uc);
     }
     finish_switch_fiber(fake_stack_save);
     co->creator_env = NULL;
+    co->caller = NULL;
     return co;
 }
 
@@ -178,6 +223,7 @@ static void coroutine_delete(Coroutine *co)
 #if HAVE_VALGRIND
     VALGRIND_STACK_DEREGISTER(co->valgrind_stack_id);
 #endif
+    tsan_destroy_fiber(co);
     munmap((char *)co->stack - page, co->stack_size + page);
     g_free(co);
 }

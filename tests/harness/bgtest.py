@@ -80,7 +80,8 @@ BLOCKGRAPHD = os.environ.get('BLOCKGRAPHD') or os.path.join(
     _here, '..', '..', 'build', 'daemon', 'blockgraphd')
 
 SANITIZER_MARKERS = ('ERROR: AddressSanitizer', 'ERROR: LeakSanitizer',
-                     'runtime error:', 'SUMMARY: UndefinedBehaviorSanitizer')
+                     'runtime error:', 'SUMMARY: UndefinedBehaviorSanitizer',
+                     'WARNING: ThreadSanitizer')
 
 
 class TestFailure(Exception):
