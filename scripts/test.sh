@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, builds and runs the whole test suite twice: a normal build and an
-# AddressSanitizer + UndefinedBehaviorSanitizer build.  Ends with one line
-# "N passed, N failed" over both.
+# AddressSanitizer + UndefinedBehaviorSanitizer build; then the tests of
+# threads (iothreads, the worker pool, concurrent NBD clients) in a
+# ThreadSanitizer build.  Ends with one line "N passed, N failed" over all.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh || exit 1
@@ -10,15 +11,22 @@ status=0
 run_suite() {
   local dir=$1; shift
   scripts/build.sh "$dir" "$@" || { status=1; return; }
-  meson test -C "$dir" --num-processes 2 --print-errorlogs || status=1
+  meson test -C "$dir" --num-processes 2 --print-errorlogs "${TESTS[@]}" || status=1
 }
+
+# Under ThreadSanitizer (about 1 minute on 2 cores): what runs on several threads.
+TSAN_TESTS=(iothread worker-pool io nbd-server test-iothread-exports test-driver-options
+            test-nbd-concurrent test-io-uring)
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+TESTS=()
 run_suite build
 run_suite build-sanitize -Db_sanitize=address,undefined -Db_lundef=false
+TESTS=("${TSAN_TESTS[@]}")
+run_suite build-tsan -Db_sanitize=thread -Db_lundef=false
 
-/usr/bin/python3 - build build-sanitize <<'PY'
+/usr/bin/python3 - build build-sanitize build-tsan <<'PY'
 import json, sys
 passed = failed = skipped = 0
 for d in sys.argv[1:]:
