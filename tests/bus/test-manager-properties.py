@@ -14,7 +14,9 @@ def main():
         props = d.props(bgtest.ROOT_PATH, bgtest.MANAGER)
         bgtest.check_equal(str(props['Version']), version, 'Version')
         features = [str(f) for f in props['Features']]
-        bgtest.check('blockdev-add' in features, 'Features lacks blockdev-add: %r' % features)
+        for want in ('blockdev-add', 'job-mirror', 'job-backup', 'image-create', 'dirty-bitmaps',
+                     'nbd-dirty-bitmap', 'transaction'):
+            bgtest.check(want in features, 'Features lacks %s: %r' % (want, features))
         bgtest.check(len(features) == len(set(features)), 'duplicate Features: %r' % features)
         xml = d.iface(bgtest.ROOT_PATH, 'org.freedesktop.DBus.Introspectable').Introspect()
         for piece in ('interface name="org.blockgraph.BlockGraph1.Manager"',
