@@ -55,6 +55,7 @@ static const char *const bus_features[] = {
     "copy-on-read",
     "iothreads",
     "image-create",
+    "image-create-rbd",
     NULL,
 };
 

@@ -196,6 +196,13 @@ typedef struct BlockDriver {
      * that bad input fails before anything is created; may be NULL.
      */
     const OptionSpec *create_options;
+    /*
+     * The create_options say where the image goes (rbd: pool and image):
+     * <create> takes neither filename= nor <file ref>, c->target is NULL, and
+     * co_create runs while the job is set up (its errors fail CreateImage
+     * itself, as an existing file does) with no progress callbacks.
+     */
+    bool create_locates_image;
     bool (*create_check)(ImageCreate *c, GError **errp);
     int coroutine_fn (*co_create)(ImageCreate *c, GError **errp);
 } BlockDriver;

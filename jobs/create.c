@@ -22,14 +22,14 @@
 
 static const OptionSpec create_common_options[] = {
     { .name = "driver", .type = OPTION_STRING, .required = true,
-      .description = "The driver of the new image: file, raw, qcow2" },
+      .description = "The driver of the new image: file, raw, qcow2, rbd" },
     { .name = "filename", .type = OPTION_STRING,
       .description = "The file to create (or <file ref=\"node\"/> for a protocol node)" },
     { .name = "size", .type = OPTION_SIZE,
       .description = "The virtual size, in bytes (suffixes k, M, G, T); required unless "
                      "a backing-file gives it" },
     { .name = "overwrite", .type = OPTION_BOOL, .default_value = "off",
-      .description = "Replace an existing file" },
+      .description = "Replace an existing file (or rbd image)" },
     { .name = "id", .type = OPTION_STRING, .description = "The job's id (default: createN)" },
     { .name = "auto-finalize", .type = OPTION_BOOL, .default_value = "on",
       .description = "As in <job>" },
@@ -92,8 +92,12 @@ static bool create_parse_options(CreateJob *cj, const JobSpec *spec, GError **er
     cj->drv = create_find_driver(job_spec_get(spec, "driver"), errp);
     if (!cj->drv)
         return false;
-    cj->what = filename ? g_strdup_printf("%s image '%s'", cj->drv->name, filename) :
-               g_strdup_printf("%s image on node '%s'", cj->drv->name, ref ? ref : "?");
+    if (cj->drv->create_locates_image)
+        cj->what = g_strdup_printf("%s image", cj->drv->name);
+    else if (filename)
+        cj->what = g_strdup_printf("%s image '%s'", cj->drv->name, filename);
+    else
+        cj->what = g_strdup_printf("%s image on node '%s'", cj->drv->name, ref ? ref : "?");
     g_hash_table_iter_init(&it, spec->attrs);
     while (g_hash_table_iter_next(&it, &k, &v))
         if (strcmp(k, CREATE_FILE_REF_KEY) != 0)
@@ -111,7 +115,12 @@ static bool create_parse_options(CreateJob *cj, const JobSpec *spec, GError **er
                        "the size of)");
         return false;
     }
-    if (!filename == !ref) {
+    if (cj->drv->create_locates_image && (filename || ref)) {
+        create_invalid(&cj->create, errp, "driver '%s' takes the image's place from its "
+                       "options, not from filename= or <file ref>", cj->drv->name);
+        return false;
+    }
+    if (!cj->drv->create_locates_image && !filename == !ref) {
         create_invalid(&cj->create, errp, "give either filename= or <file ref=\"node\"/>");
         return false;
     }
@@ -169,6 +178,19 @@ static int coroutine_fn create_size_from_backing(CreateJob *cj, const char *ref,
     return !cj->drv->create_check || cj->drv->create_check(&cj->create, errp) ? 0 : -EINVAL;
 }
 
+/*
+ * A driver that places the image itself (rbd) creates it here, as a file
+ * is made here: an image that exists, or a place that does not, fails the
+ * CreateImage call itself.
+ */
+static int coroutine_fn create_in_place(CreateJob *cj, GError **errp)
+{
+    int r = cj->drv->co_create(&cj->create, errp);
+
+    cj->created = r == 0;
+    return r;
+}
+
 static int coroutine_fn create_setup(Job *job, const JobSpec *spec, GError **errp)
 {
     CreateJob *cj = (CreateJob *)job;
@@ -179,6 +201,8 @@ static int coroutine_fn create_setup(Job *job, const JobSpec *spec, GError **err
         return -EINVAL;
     if (cj->size_from_backing && (r = create_size_from_backing(cj, ref, errp)) < 0)
         return r;
+    if (cj->drv->create_locates_image)
+        return create_in_place(cj, errp);
     if (ref)
         return create_take_node(cj, ref, errp);
     r = create_file_co_open(option_set_get_string(cj->opts, "filename"),
@@ -209,6 +233,8 @@ static int coroutine_fn create_run(Job *job, GError **errp)
     cj->create.opaque = job;
     cj->create.progress = create_progress;
     cj->create.progress_total = create_progress_total;
+    if (cj->drv->create_locates_image)
+        return 0;               /* created in create_setup */
     int r = cj->drv->co_create(&cj->create, errp);
     cj->created = r == 0;
     return r;

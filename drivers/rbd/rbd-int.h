@@ -8,6 +8,7 @@
  *   rbd-jobs.c   the blocking librados/librbd calls, run in the worker pool
  *   rbd-io.c     requests on librbd's asynchronous API, completions to the loop
  *   rbd-lock.c   RBD's exclusive lock for a writable node
+ *   rbd-create.c creating an image (Manager.CreateImage, driver="rbd")
  */
 
 #include <stdbool.h>
@@ -18,6 +19,38 @@
 
 #include "aio/coroutine.h"
 #include "graph/node.h"
+#include "graph/option.h"
+
+#define RBD_MAX_TIMEOUT_S 3600
+
+/*
+ * Where an image is and how to reach its cluster: the options a node
+ * (rbd.c) and a creation (rbd-create.c) share, written once here.
+ */
+#define RBD_LOCATION_OPTIONS \
+    { .name = "pool", .type = OPTION_STRING, .required = true, \
+      .description = "Ceph pool of the image" }, \
+    { .name = "namespace", .type = OPTION_STRING, \
+      .description = "RBD namespace in the pool (default: none)" }, \
+    { .name = "image", .type = OPTION_STRING, .required = true, \
+      .description = "Name of the rbd image" }, \
+    { .name = "conf", .type = OPTION_STRING, \
+      .description = "Ceph configuration file (default: librados' search, e.g. " \
+                     "/etc/ceph/ceph.conf)" }, \
+    { .name = "user", .type = OPTION_STRING, \
+      .description = "Ceph user to connect as, without 'client.' (default: admin)" }, \
+    { .name = "key-file", .type = OPTION_STRING, \
+      .description = "File holding the user's key (base64, as `ceph auth get-key` prints it)" }, \
+    { .name = "keyring", .type = OPTION_STRING, \
+      .description = "Keyring file holding the user's key" }, \
+    { .name = "server.host", .type = OPTION_STRING, \
+      .description = "Monitors' host names or addresses, comma-separated (default: from " \
+                     "the configuration)" }, \
+    { .name = "server.port", .type = OPTION_UINT, .default_value = "6789", \
+      .max_value = 65535, .description = "The monitors' port (of hosts without one)" }, \
+    { .name = "open-timeout", .type = OPTION_UINT, .default_value = "30", \
+      .max_value = RBD_MAX_TIMEOUT_S, \
+      .description = "Seconds to connect and open the image before giving up (0: no limit)" }
 
 /* The cluster connection and the open image (owned by a node or by a job). */
 typedef struct RbdHandles {
@@ -73,9 +106,15 @@ typedef struct RbdOpenJob {
 } RbdOpenJob;
 
 RbdOpenJob *rbd_open_job_new(void);
+/* A job with the RBD_LOCATION_OPTIONS of opts. */
+RbdOpenJob *rbd_location_job(const OptionSet *opts);
+/* Closes the handles it holds (blocks: in a worker). */
+void rbd_handles_close(RbdHandles *h);
 /* Frees the job and closes whatever handles it still holds. */
 void rbd_open_job_free(RbdOpenJob *job);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(RbdOpenJob, rbd_open_job_free)
+/* Connects and opens the pool (and namespace): the first steps of an open. */
+int rbd_connect_pool(RbdOpenJob *job);
 long rbd_job_open(void *opaque);
 
 /* Closes the handles: rbd_close, the I/O context, the connection. */
@@ -96,6 +135,20 @@ long rbd_job_refresh(void *opaque);     /* invalidates the cache, reads the size
 long rbd_job_block_status(void *opaque);
 long rbd_job_lock(void *opaque);
 long rbd_job_unlock(void *opaque);
+
+/* ---- rbd.c ---- */
+
+/* "pool/[namespace/]image[@snapshot]" */
+char *rbd_spec_string(const char *pool, const char *ns, const char *image,
+                      const char *snapshot);
+void rbd_set_connect_error(const char *who, const char *spec, const RbdOpenJob *job,
+                           unsigned timeout_s, int r, GError **errp);
+
+/* ---- rbd-create.c ---- */
+
+extern const OptionSpec rbd_create_options[];
+bool rbd_create_check(ImageCreate *c, GError **errp);
+int coroutine_fn rbd_co_create(ImageCreate *c, GError **errp);
 
 /* ---- rbd-io.c ---- */
 

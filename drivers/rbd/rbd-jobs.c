@@ -17,7 +17,7 @@ RbdOpenJob *rbd_open_job_new(void)
     return g_new0(RbdOpenJob, 1);
 }
 
-static void rbd_handles_close(RbdHandles *h)
+void rbd_handles_close(RbdHandles *h)
 {
     if (h->image)
         rbd_close(h->image);
@@ -172,9 +172,8 @@ static int rbd_open_pool(RbdOpenJob *job)
     return r;
 }
 
-long rbd_job_open(void *opaque)
+int rbd_connect_pool(RbdOpenJob *job)
 {
-    RbdOpenJob *job = opaque;
     int r;
 
     job->failed_step = "set up the cluster connection";
@@ -188,8 +187,14 @@ long rbd_job_open(void *opaque)
         return r;
     job->failed_step = "connect to the cluster";
     r = rados_connect(job->h.cluster);
-    if (r == 0)
-        r = rbd_open_pool(job);
+    return r < 0 ? r : rbd_open_pool(job);
+}
+
+long rbd_job_open(void *opaque)
+{
+    RbdOpenJob *job = opaque;
+    int r = rbd_connect_pool(job);
+
     if (r < 0)
         return r;
     job->failed_step = "open the image";

@@ -21,9 +21,9 @@
 #include "drivers/drivers.h"
 #include "drivers/rbd/rbd-int.h"
 #include "graph/error.h"
+#include "drivers/create.h"
 #include "policy/allow-path.h"
 
-#define RBD_MAX_TIMEOUT_S 3600
 #define RBD_DEFAULT_MON_PORT 6789
 /* rbd_close waits for the cluster to take cached writes: give up after this. */
 #define RBD_CLOSE_TIMEOUT_S 30
@@ -35,78 +35,111 @@ static const char *const rbd_locking_values[] = {
     NULL,
 };
 
-static char *rbd_spec_string(const char *pool, const char *ns, const char *image,
-                             const char *snapshot)
+char *rbd_spec_string(const char *pool, const char *ns, const char *image,
+                      const char *snapshot)
 {
     return g_strdup_printf("%s/%s%s%s%s%s", pool, ns && *ns ? ns : "", ns && *ns ? "/" : "",
                            image, snapshot ? "@" : "", snapshot ? snapshot : "");
 }
 
-/* The monitor address: "v1:" is not needed, librados picks the protocol. */
-static char *rbd_mon_host(const OptionSet *opts)
+/*
+ * One monitor of server.host: "host", "host:port", "[v6]", "[v6]:port" or
+ * a bare IPv6 address; the port is server.port's unless the entry has one.
+ */
+static void rbd_mon_append(GString *out, const char *entry, uint64_t port)
 {
-    const char *host = option_set_get_string(opts, "server.host");
-    uint64_t port = option_set_get_uint(opts, "server.port");
+    const char *colon = strchr(entry, ':');
+    bool bracketed = entry[0] == '[';
+    bool has_port = bracketed ? strstr(entry, "]:") != NULL
+                              : colon && !strchr(colon + 1, ':');
 
-    if (!host)
-        return NULL;
-    return g_strdup_printf(strchr(host, ':') ? "[%s]:%" G_GUINT64_FORMAT
-                                             : "%s:%" G_GUINT64_FORMAT, host, port);
+    if (out->len)
+        g_string_append_c(out, ',');
+    if (has_port)
+        g_string_append(out, entry);
+    else if (colon && !bracketed)
+        g_string_append_printf(out, "[%s]:%" G_GUINT64_FORMAT, entry, port);
+    else
+        g_string_append_printf(out, "%s:%" G_GUINT64_FORMAT, entry, port);
 }
 
-static RbdOpenJob *rbd_open_job_from(const OptionSet *opts)
+/* librados' mon_host ("v1:" is not needed: librados picks the protocol). */
+static char *rbd_mon_host(const OptionSet *opts)
+{
+    const char *hosts = option_set_get_string(opts, "server.host");
+    uint64_t port = option_set_get_uint(opts, "server.port");
+    g_auto(GStrv) entries = NULL;
+    g_autoptr(GString) out = g_string_new(NULL);
+
+    if (!hosts)
+        return NULL;
+    entries = g_strsplit(hosts, ",", -1);
+    for (char **e = entries; *e; e++)
+        if (*g_strstrip(*e))
+            rbd_mon_append(out, *e, port);
+    return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+RbdOpenJob *rbd_location_job(const OptionSet *opts)
 {
     RbdOpenJob *job = rbd_open_job_new();
 
     job->pool = g_strdup(option_set_get_string(opts, "pool"));
     job->namespace = g_strdup(option_set_get_string(opts, "namespace"));
     job->image = g_strdup(option_set_get_string(opts, "image"));
-    job->snapshot = g_strdup(option_set_get_string(opts, "snapshot"));
     job->conf = g_strdup(option_set_get_string(opts, "conf"));
     job->user = g_strdup(option_set_get_string(opts, "user"));
     job->key_file = g_strdup(option_set_get_string(opts, "key-file"));
     job->keyring = g_strdup(option_set_get_string(opts, "keyring"));
     job->mon_host = rbd_mon_host(opts);
-    job->cache = !option_set_get_bool(opts, "cache.direct");
     job->open_timeout_s = (unsigned)option_set_get_uint(opts, "open-timeout");
+    return job;
+}
+
+static RbdOpenJob *rbd_open_job_from(const OptionSet *opts)
+{
+    RbdOpenJob *job = rbd_location_job(opts);
+
+    job->snapshot = g_strdup(option_set_get_string(opts, "snapshot"));
+    job->cache = !option_set_get_bool(opts, "cache.direct");
     job->io_timeout_s = (unsigned)option_set_get_uint(opts, "io-timeout");
     return job;
 }
 
-/* Why the open failed, naming the node, the image and what was tried. */
-static void rbd_set_open_error(BlockNode *node, RbdState *s, const RbdOpenJob *job,
-                               unsigned timeout_s, int r, GError **errp)
+/*
+ * Why connecting or opening failed: who is "Node 'vm0'" or "Cannot create
+ * rbd image 'rbd/vm0'", spec the image's pool[/namespace]/image[@snapshot].
+ */
+void rbd_set_connect_error(const char *who, const char *spec, const RbdOpenJob *job,
+                           unsigned timeout_s, int r, GError **errp)
 {
     if (!job && r == -ETIMEDOUT) {
-        g_set_error(errp, BG_ERROR, BG_ERROR_IO_ERROR, "Node '%s': the Ceph cluster did not "
-                    "answer within %u s (open-timeout) while opening rbd image '%s'",
-                    node->name, timeout_s, s->spec);
+        g_set_error(errp, BG_ERROR, BG_ERROR_IO_ERROR, "%s: the Ceph cluster did not answer "
+                    "within %u s (open-timeout) for rbd image '%s'", who, timeout_s, spec);
     } else if (!job) {
-        bg_set_error_errno(errp, r, "Node '%s': could not open rbd image '%s'", node->name,
-                           s->spec);
+        bg_set_error_errno(errp, r, "%s: could not reach rbd image '%s'", who, spec);
     } else if (r == -ENOENT && g_str_equal(job->failed_step, "open the pool")) {
-        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_FOUND, "Node '%s': Ceph pool '%s' does not "
-                    "exist (rbd image '%s')", node->name, job->pool, s->spec);
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_FOUND, "%s: Ceph pool '%s' does not "
+                    "exist (rbd image '%s')", who, job->pool, spec);
     } else if (r == -ENOENT && g_str_equal(job->failed_step, "find the namespace")) {
-        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_FOUND, "Node '%s': namespace '%s' does not "
-                    "exist in Ceph pool '%s'", node->name, job->namespace, job->pool);
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_FOUND, "%s: namespace '%s' does not "
+                    "exist in Ceph pool '%s'", who, job->namespace, job->pool);
     } else if (r == -ENOENT && g_str_equal(job->failed_step, "open the image")) {
-        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_FOUND, "Node '%s': rbd image '%s' does not "
-                    "exist%s", node->name, s->spec, job->snapshot ? " (or has no such snapshot)"
-                                                                 : "");
+        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_FOUND, "%s: rbd image '%s' does not "
+                    "exist%s", who, spec, job->snapshot ? " (or has no such snapshot)" : "");
     } else if (job->conf_error && r == -EACCES) {
         allow_path_set_error(errp, job->conf_error, r);
-        g_prefix_error(errp, "Node '%s': ", node->name);
+        g_prefix_error(errp, "%s: ", who);
     } else if (job->conf_error) {
-        bg_set_error_errno(errp, r, "Node '%s': could not %s '%s'", node->name,
-                           job->failed_step, job->conf_error);
+        bg_set_error_errno(errp, r, "%s: could not %s '%s'", who, job->failed_step,
+                           job->conf_error);
     } else if (r == -ETIMEDOUT) {
-        g_set_error(errp, BG_ERROR, BG_ERROR_IO_ERROR, "Node '%s': could not %s of rbd image "
-                    "'%s': the Ceph cluster did not answer in time", node->name,
-                    job->failed_step, s->spec);
+        g_set_error(errp, BG_ERROR, BG_ERROR_IO_ERROR, "%s: could not %s of rbd image "
+                    "'%s': the Ceph cluster did not answer in time", who, job->failed_step,
+                    spec);
     } else {
-        bg_set_error_errno(errp, r, "Node '%s': could not %s of rbd image '%s'", node->name,
-                           job->failed_step, s->spec);
+        bg_set_error_errno(errp, r, "%s: could not %s of rbd image '%s'", who,
+                           job->failed_step, spec);
     }
 }
 
@@ -130,7 +163,9 @@ static int coroutine_fn rbd_co_connect(BlockNode *node, RbdState *s, const Optio
     else
         r = (int)worker_pool_co_run(rbd_job_open, job);
     if (r < 0) {
-        rbd_set_open_error(node, s, job, timeout_s, r, errp);
+        g_autofree char *who = g_strdup_printf("Node '%s'", node->name);
+
+        rbd_set_connect_error(who, s->spec, job, timeout_s, r, errp);
         return r;
     }
     s->h = job->h;
@@ -245,30 +280,9 @@ static int coroutine_fn rbd_co_activate(BlockNode *node, GError **errp)
 }
 
 static const OptionSpec rbd_options[] = {
-    { .name = "pool", .type = OPTION_STRING, .required = true,
-      .description = "Ceph pool of the image" },
-    { .name = "namespace", .type = OPTION_STRING,
-      .description = "RBD namespace in the pool (default: none)" },
-    { .name = "image", .type = OPTION_STRING, .required = true,
-      .description = "Name of the rbd image" },
+    RBD_LOCATION_OPTIONS,
     { .name = "snapshot", .type = OPTION_STRING,
       .description = "Open this snapshot of the image (read-only)" },
-    { .name = "conf", .type = OPTION_STRING,
-      .description = "Ceph configuration file (default: librados' search, e.g. "
-                     "/etc/ceph/ceph.conf)" },
-    { .name = "user", .type = OPTION_STRING,
-      .description = "Ceph user to connect as, without 'client.' (default: admin)" },
-    { .name = "key-file", .type = OPTION_STRING,
-      .description = "File holding the user's key (base64, as `ceph auth get-key` prints it)" },
-    { .name = "keyring", .type = OPTION_STRING,
-      .description = "Keyring file holding the user's key" },
-    { .name = "server.host", .type = OPTION_STRING,
-      .description = "A monitor's host name or address (default: from the configuration)" },
-    { .name = "server.port", .type = OPTION_UINT, .default_value = "6789", .max_value = 65535,
-      .description = "The monitor's port" },
-    { .name = "open-timeout", .type = OPTION_UINT, .default_value = "30",
-      .max_value = RBD_MAX_TIMEOUT_S,
-      .description = "Seconds to connect and open the image before giving up (0: no limit)" },
     { .name = "io-timeout", .type = OPTION_UINT, .default_value = "60",
       .max_value = RBD_MAX_TIMEOUT_S,
       .description = "Seconds a request to the cluster may take before it fails with EIO "
@@ -302,4 +316,8 @@ const BlockDriver block_driver_rbd = {
     .set_writable = rbd_set_writable,
     .apply_perm = rbd_apply_perm,
     .co_activate = rbd_co_activate,
+    .create_options = rbd_create_options,
+    .create_locates_image = true,
+    .create_check = rbd_create_check,
+    .co_create = rbd_co_create,
 };
