@@ -5,7 +5,7 @@
  *
  *   blockgraphd [--system | --session | --address=ADDRESS] [--config-dir=DIR]
  *               [--check-config] [--shutdown-timeout=SECONDS]
- *               [--authorize=polkit|none]
+ *               [--authorize=polkit|none] [--secret-dir=DIR]
  */
 
 #include "config.h"
@@ -29,6 +29,7 @@
 #include "graph/graph.h"
 #include "jobs/job.h"
 #include "policy/allow-path.h"
+#include "xml/disk-parse.h"
 
 /* Below systemd's TimeoutStopSec=90, so that we log what is stuck ourselves. */
 #define DEFAULT_SHUTDOWN_TIMEOUT_S 60
@@ -62,6 +63,8 @@ static void usage(FILE *out)
             "  --shutdown-timeout=SECONDS\n"
             "                       on SIGTERM, give up waiting for flushes after SECONDS\n"
             "                       and exit 1 (default 60; 0 waits for ever)\n"
+            "  --secret-dir=DIR     keys of libvirt <secret type='ceph' uuid=U/> as\n"
+            "                       DIR/U.base64 (default " DISK_SECRET_DIR_DEFAULT ")\n"
             "  --authorize=polkit|none\n"
             "                       ask polkit before changing calls (default on the\n"
             "                       system bus), or let every caller change (default\n"
@@ -87,7 +90,7 @@ static int parse_args(int argc, char **argv, DaemonArgs *args)
 {
     enum {
         OPT_SYSTEM = 256, OPT_SESSION, OPT_ADDRESS, OPT_CONFIG_DIR, OPT_CHECK, OPT_VERSION,
-        OPT_SHUTDOWN_TIMEOUT, OPT_AUTHORIZE,
+        OPT_SHUTDOWN_TIMEOUT, OPT_AUTHORIZE, OPT_SECRET_DIR,
     };
     static const struct option options[] = {
         { "system", no_argument, NULL, OPT_SYSTEM },
@@ -97,6 +100,7 @@ static int parse_args(int argc, char **argv, DaemonArgs *args)
         { "check-config", no_argument, NULL, OPT_CHECK },
         { "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
         { "authorize", required_argument, NULL, OPT_AUTHORIZE },
+        { "secret-dir", required_argument, NULL, OPT_SECRET_DIR },
         { "version", no_argument, NULL, OPT_VERSION },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -137,6 +141,14 @@ static int parse_args(int argc, char **argv, DaemonArgs *args)
                 return 2;
             }
             args->authorize_set = true;
+            break;
+        case OPT_SECRET_DIR:
+            if (!g_path_is_absolute(optarg)) {
+                fprintf(stderr, "blockgraphd: --secret-dir: '%s' is not an absolute path\n",
+                        optarg);
+                return 2;
+            }
+            disk_set_secret_dir(optarg);
             break;
         case OPT_VERSION:
             printf("blockgraphd %s\n", BLOCKGRAPH_VERSION);

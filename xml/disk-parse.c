@@ -4,6 +4,7 @@
 #include "xml/disk-parse.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "graph/driver.h"
 #include "graph/error.h"
@@ -227,37 +228,114 @@ static bool parse_nbd_host(DiskParser *p, const xmlNode *src, DiskLayer *l, GErr
     return true;
 }
 
+/* Where <secret type='ceph' uuid=…> keys are found (disk_set_secret_dir). */
+static char *secret_dir;
+
+void disk_set_secret_dir(const char *dir)
+{
+    g_free(secret_dir);
+    secret_dir = g_strdup(dir);
+}
+
+const char *disk_secret_dir(void)
+{
+    return secret_dir ? secret_dir : DISK_SECRET_DIR_DEFAULT;
+}
+
+/*
+ * <auth username><secret type='ceph' uuid/></auth>, in <source> or (older
+ * libvirt) in <disk>: the user, and the key in the secret folder's
+ * <uuid>.base64 (libvirt's own layout in /etc/libvirt/secrets).
+ */
+static bool parse_rbd_auth(DiskParser *p, const xmlNode *src, DiskLayer *l, GError **errp)
+{
+    const xmlNode *auth = find_child(src, "auth");
+    const xmlNode *secret;
+    g_autofree char *type = NULL, *uuid = NULL, *file = NULL;
+
+    if (!auth && src->parent && src->parent->type == XML_ELEMENT_NODE)
+        auth = find_child(src->parent, "auth");
+    if (!auth)
+        return true;
+    g_autofree char *user = bg_xml_get_attr(auth, "username");
+
+    opt_set(l->storage, "user", user);
+    secret = find_child(auth, "secret");
+    if (!secret)
+        return true;
+    type = bg_xml_get_attr(secret, "type");
+    uuid = bg_xml_get_attr(secret, "uuid");
+    if (!type || !g_str_equal(type, "ceph")) {
+        bg_xml_set_error(errp, BG_ERROR_INVALID_ARGUMENT, p->source, secret,
+                         "<secret> of an rbd disk needs type='ceph', not '%s'", type ? type : "");
+        return false;
+    }
+    if (!uuid || !g_uuid_string_is_valid(uuid)) {
+        bg_xml_set_error(errp, BG_ERROR_NOT_SUPPORTED, p->source, secret,
+                         "<secret type='ceph'> needs a uuid= (a usage= is libvirt's to "
+                         "resolve): the key is read from <uuid>.base64 in %s",
+                         disk_secret_dir());
+        return false;
+    }
+    file = g_strdup_printf("%s.base64", uuid);
+    g_hash_table_replace(l->storage, g_strdup("key-file"),
+                         g_build_filename(disk_secret_dir(), file, NULL));
+    return true;
+}
+
+/* <host name port> elements: one is server.host/port, several a list in server.host. */
+static bool parse_rbd_hosts(DiskParser *p, const xmlNode *src, DiskLayer *l, GError **errp)
+{
+    g_autoptr(GString) list = g_string_new(NULL);
+    unsigned n = count_children(src, "host");
+
+    bg_xml_foreach_element(host, src) {
+        g_autofree char *name = NULL;
+        g_autofree char *port = NULL;
+
+        if (!g_str_equal(bg_xml_name(host), "host"))
+            continue;
+        if (!need_attr(p, host, "name", &name, errp))
+            return false;
+        port = bg_xml_get_attr(host, "port");
+        if (strchr(name, ',') || (port && strchr(port, ','))) {
+            bg_xml_set_error(errp, BG_ERROR_INVALID_ARGUMENT, p->source, host,
+                             "<host name='%s' port='%s'>: a monitor's name or port has no "
+                             "','", name, port ? port : "");
+            return false;
+        }
+        if (n == 1) {
+            opt_set(l->storage, "server.host", name);
+            opt_set(l->storage, "server.port", port);
+            return true;
+        }
+        g_string_append_printf(list, "%s%s%s%s:%s", list->len ? "," : "",
+                               strchr(name, ':') ? "[" : "", name, strchr(name, ':') ? "]" : "",
+                               port ? port : "6789");
+    }
+    if (n > 1)
+        opt_set(l->storage, "server.host", list->str);
+    return true;
+}
+
 /*
  * <source protocol='rbd' name='pool[/namespace]/image'> with <host name
- * port> (one monitor), <snapshot name>, <config file> and <auth username>;
- * the key comes from the keyring librados finds (libvirt's <secret> is
- * libvirt's to resolve, not ours).
+ * port> elements (the monitors), <snapshot name>, <config file> and <auth>.
  */
 static bool parse_rbd(DiskParser *p, const xmlNode *src, const char *name, DiskLayer *l,
                       GError **errp)
 {
     g_auto(GStrv) parts = g_strsplit(name ? name : "", "/", 3);
     guint n = g_strv_length(parts);
-    const xmlNode *host = find_child(src, "host");
     const xmlNode *snap = find_child(src, "snapshot");
     const xmlNode *config = find_child(src, "config");
-    const xmlNode *auth = find_child(src, "auth");
     g_autofree char *snap_name = snap ? bg_xml_get_attr(snap, "name") : NULL;
     g_autofree char *conf = config ? bg_xml_get_attr(config, "file") : NULL;
-    g_autofree char *user = auth ? bg_xml_get_attr(auth, "username") : NULL;
-    g_autofree char *mon = host ? bg_xml_get_attr(host, "name") : NULL;
-    g_autofree char *port = host ? bg_xml_get_attr(host, "port") : NULL;
 
     if (n < 2 || !*parts[0] || !*parts[n - 1]) {
         bg_xml_set_error(errp, BG_ERROR_INVALID_ARGUMENT, p->source, src,
                          "<source protocol='rbd'> needs name='pool/image' (or "
                          "'pool/namespace/image'), not '%s'", name ? name : "");
-        return false;
-    }
-    if (count_children(src, "host") > 1) {
-        bg_xml_set_error(errp, BG_ERROR_NOT_SUPPORTED, p->source, src,
-                         "<source protocol='rbd'> with several <host> elements is not supported: "
-                         "list the monitors in the <config file=…>");
         return false;
     }
     opt_set(l->storage, "driver", "rbd");
@@ -266,9 +344,8 @@ static bool parse_rbd(DiskParser *p, const xmlNode *src, const char *name, DiskL
     opt_set(l->storage, "image", parts[n - 1]);
     opt_set(l->storage, "snapshot", snap_name);
     opt_set(l->storage, "conf", conf);
-    opt_set(l->storage, "user", user);
-    opt_set(l->storage, "server.host", mon);
-    opt_set(l->storage, "server.port", mon ? port : NULL);
+    if (!parse_rbd_hosts(p, src, l, errp) || !parse_rbd_auth(p, src, l, errp))
+        return false;
     l->path = g_strdup_printf("rbd:%s%s%s", name, snap_name ? "@" : "", snap_name ? snap_name : "");
     return true;
 }

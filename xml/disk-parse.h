@@ -54,6 +54,15 @@ typedef struct DiskSpec {
 void disk_spec_free(DiskSpec *spec);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DiskSpec, disk_spec_free)
 
+/*
+ * The folder of the keys of <secret type='ceph' uuid=U/>: U.base64 holds
+ * the key (base64, as `ceph auth get-key` prints it), the layout of
+ * libvirt's /etc/libvirt/secrets.  blockgraphd --secret-dir sets it.
+ */
+#define DISK_SECRET_DIR_DEFAULT "/etc/blockgraph/secrets"
+void disk_set_secret_dir(const char *dir);
+const char *disk_secret_dir(void);
+
 /* Parses a <disk> element; unknown types and protocols are NotSupported naming them. */
 DiskSpec *disk_parse_element(const xmlNode *elem, const char *source, GError **errp);
 DiskSpec *disk_parse_xml(const char *text, gssize len, const char *source, GError **errp);

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "drivers/rbd/rbd-int.h"
 #include "policy/allow-path.h"
@@ -112,7 +113,7 @@ static int rbd_set_key(RbdOpenJob *job)
     if (!g_file_get_contents(path, &key, NULL, NULL)) {
         job->failed_step = "read the key file";
         job->conf_error = g_strdup(job->key_file);
-        return -EIO;
+        return access(path, R_OK) < 0 ? -errno : -EIO;
     }
     return rbd_conf_set(job, "key", g_strstrip(key));
 }

@@ -28,6 +28,10 @@ def opt(d, name, key):
     return xml.split(marker, 1)[1].split('"', 1)[0] if marker in xml else None
 
 
+RBD_DISK = "<disk type='network'><source protocol='rbd' name='rbd/img'>%s</source></disk>"
+UUID = 'a0f1d7c2-3b4e-4f5a-9c6d-7e8f90a1b2c3'
+
+
 def bad_input(d, img):
     cases = [
         ('InvalidArgument', "<disk type='file'><driver type='raw'/><target dev='vda'/></disk>",
@@ -36,6 +40,10 @@ def bad_input(d, img):
         ('NotSupported', "<disk type='network'><source protocol='gluster' name='v/i'/></disk>",
          "'gluster'"),
         ('NotSupported', disk(img, driver="<driver type='vmdk'/>"), "'vmdk'"),
+        ('InvalidArgument', RBD_DISK % "<auth username='u'><secret type='iscsi' uuid='%s'/>"
+                                       "</auth>" % UUID, "type='ceph'"),
+        ('NotSupported', RBD_DISK % "<auth username='u'><secret type='ceph' usage='x'/></auth>",
+         'uuid='),
         ('InvalidArgument', disk(img, "<iotune><total_iops_sec>lots</total_iops_sec></iotune>"),
          'iops-total'),
         ('InvalidArgument', disk(img, "<iotune><total_iops_sec>5</total_iops_sec>"

@@ -5,10 +5,13 @@
 # export` and with QEMU's own rbd driver, and what QEMU writes reads back
 # through the export; block status comes from the object map; a snapshot
 # opens read-only (and is refused writable); Resize changes the image's
-# size; AddDisk takes a libvirt <disk type='network'> of protocol rbd; an
+# size; AddDisk takes a libvirt <disk type='network'> of protocol rbd (with
+# several <host>s, and the key of its <secret> from --secret-dir); an
 # unknown pool or image is NotFound naming node and pool/image.
 import json
 import os
+import shutil
+import tempfile
 import dbus
 import nbdtest
 import rbdtest
@@ -116,6 +119,39 @@ def check_add_disk(d, cl):
     bgtest.check('pool/image' in e.get_dbus_message(), e.get_dbus_message())
 
 
+# A key in the format `ceph auth get-key` prints (auth is off on the test cluster).
+KEY = 'AQCj2YpRiAe6CxAA7/ETt7Hcl9IyxyYciVs47w=='
+SECRET_UUID = '5b4c3d2e-1f0a-4b9c-8d7e-6f5a4b3c2d1e'
+
+
+def check_add_disk_auth(d, cl, secret_dir):
+    """<auth><secret type='ceph' uuid> (here in <disk>, older libvirt's place)
+    reads the key from the secret folder's <uuid>.base64; several <host>
+    elements are all given to librados (the first one has no monitor)."""
+    dead = ceph.free_port()
+    xml = ("<disk type='network' device='disk'><driver name='qemu' type='raw'/>"
+           "<auth username='admin'><secret type='ceph' uuid='%s'/></auth>"
+           "<source protocol='rbd' name='rbd/img0' index='2'>"
+           "<host name='127.0.0.1' port='%d'/><host name='127.0.0.1' port='%d'/>"
+           "<config file='%s'/></source><target dev='vdb' bus='virtio'/></disk>"
+           % (SECRET_UUID, dead, cl.port, cl.conf))
+    key_file = os.path.join(secret_dir, SECRET_UUID + '.base64')
+    e = bgtest.expect_error('NotFound', d.manager.AddDisk, xml)
+    msg = e.get_dbus_message()
+    bgtest.check(key_file in msg and 'key file' in msg, 'names the key file: ' + msg)
+    with open(key_file, 'w') as f:
+        f.write(KEY + '\n')
+    d.manager.AddDisk(xml)
+    got = d.iface(d.node_path('libvirt-2-storage'), bgtest.NODE).GetXML()
+    for want in ('key-file="%s"' % key_file, 'user="admin"',
+                 'host="127.0.0.1:%d,127.0.0.1:%d"' % (dead, cl.port)):
+        bgtest.check(want in got, '%s in %s' % (want, got))
+    path, uri = rbdtest.export(d, 'e4', 'libvirt-2-format', writable=False)
+    rbdtest.qemu_io(uri, 'read -P 0x66 16k 512k', read_only=True)
+    rbdtest.remove_export(d, path)
+    d.manager.RemoveDisk('libvirt-2-format')
+
+
 def check_not_found(d, cl):
     e = bgtest.expect_error('NotFound', d.manager.AddNode,
                             '<blockdev driver="rbd" node-name="bad" conf="%s" pool="nopool" '
@@ -129,15 +165,19 @@ def check_not_found(d, cl):
 
 def main():
     rbdtest.need_qemu_rbd()
-    with ceph.Cluster() as cl:
-        with bgtest.Daemon() as d:
+    secret_dir = tempfile.mkdtemp(prefix='bgsecrets-')
+    with ceph.Cluster() as cl, bgtest.Daemon(args=['--secret-dir', secret_dir]) as d:
+        try:
             check_driver_object(d)
             check_data(d, cl)
             check_snapshot(d, cl)
             check_resize(d, cl)
             check_add_disk(d, cl)
+            check_add_disk_auth(d, cl, secret_dir)
             check_not_found(d, cl)
             d.manager.RemoveNode('r0')
+        finally:
+            shutil.rmtree(secret_dir, ignore_errors=True)
 
 
 bgtest.run(main)
