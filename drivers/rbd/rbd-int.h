@@ -152,7 +152,8 @@ int coroutine_fn rbd_co_create(ImageCreate *c, GError **errp);
 
 /* ---- rbd-io.c ---- */
 
-int rbd_completions_new(RbdCompletions **ret);
+/* Completions resumed on loop (the node's: main or an iothread). */
+int rbd_completions_new(AioLoop *loop, RbdCompletions **ret);
 void rbd_completions_free(RbdCompletions *c);
 
 int coroutine_fn rbd_co_preadv(BlockNode *node, uint64_t offset, uint64_t bytes,

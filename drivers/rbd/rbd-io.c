@@ -6,6 +6,11 @@
  * resumes the request's coroutine.  librbd queues requests to its own
  * threads (rbd_non_blocking_aio, on by default), so submitting never waits
  * for the cluster.
+ *
+ * The eventfd is watched by the node's loop (an iothread's with
+ * iothread=), where its requests run and resume; a request from the main
+ * loop on a node of an iothread (a job's, a bus call's) is woken on the
+ * main loop.
  */
 
 #include <errno.h>
@@ -31,6 +36,7 @@ static const char *const rbd_op_names[] = {
 
 typedef struct RbdReq {
     Coroutine *co;
+    AioLoop *loop;              /* co's: the node's, or the main loop's (a job, a bus call) */
     RbdCompletions *completions;
     GList link;                 /* in completions->done */
     ssize_t ret;
@@ -75,12 +81,15 @@ static int rbd_on_completions(sd_event_source *source, int fd, uint32_t revents,
         RbdReq *req = l->data;
 
         req->done = true;
-        coroutine_enter(req->co);
+        if (req->loop == aio_loop_self())
+            coroutine_enter(req->co);
+        else
+            coroutine_wake(req->co);        /* posted to its own loop */
     }
     return 0;
 }
 
-int rbd_completions_new(RbdCompletions **ret)
+int rbd_completions_new(AioLoop *loop, RbdCompletions **ret)
 {
     g_autofree RbdCompletions *c = g_new0(RbdCompletions, 1);
     int r;
@@ -88,7 +97,8 @@ int rbd_completions_new(RbdCompletions **ret)
     c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (c->efd < 0)
         return -errno;
-    r = sd_event_add_io(aio_loop(), &c->source, c->efd, EPOLLIN, rbd_on_completions, c);
+    r = sd_event_add_io(aio_loop_event(loop), &c->source, c->efd, EPOLLIN, rbd_on_completions,
+                        c);
     if (r < 0) {
         close(c->efd);
         return r;
@@ -152,7 +162,9 @@ static int coroutine_fn rbd_co_request(BlockNode *node, RbdOp op, uint64_t offse
                                        uint64_t bytes, IOVector *qiov, int zero_flags)
 {
     RbdState *s = node->opaque;
-    RbdReq req = { .co = coroutine_self(), .completions = s->completions };
+    RbdReq req = {
+        .co = coroutine_self(), .loop = aio_loop_self(), .completions = s->completions,
+    };
     rbd_completion_t comp;
     int r;
 

@@ -18,10 +18,11 @@
 #include <string.h>
 
 #include "aio/worker-pool.h"
+#include "drivers/create.h"
 #include "drivers/drivers.h"
 #include "drivers/rbd/rbd-int.h"
 #include "graph/error.h"
-#include "drivers/create.h"
+#include "graph/iothread.h"
 #include "policy/allow-path.h"
 
 #define RBD_DEFAULT_MON_PORT 6789
@@ -208,7 +209,7 @@ static int coroutine_fn rbd_node_open(BlockNode *node, const OptionSet *opts, GE
     r = rbd_check_writable(node, s, opts, errp);
     if (r < 0)
         return r;
-    r = rbd_completions_new(&s->completions);
+    r = rbd_completions_new(node_loop(node), &s->completions);
     if (r < 0) {
         bg_set_error_errno(errp, r, "Node '%s': could not set up completions", node->name);
         return r;
@@ -300,6 +301,8 @@ const BlockDriver block_driver_rbd = {
     .name = "rbd",
     .kind = BLOCK_DRIVER_PROTOCOL,
     .state_size = sizeof(RbdState),
+    /* librbd takes requests from any thread; completions go to the node's loop. */
+    .runs_in_iothread = true,
     .options = rbd_options,
     .child_roles = rbd_child_roles,
     .required_child_roles = rbd_child_roles,

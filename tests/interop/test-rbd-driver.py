@@ -6,13 +6,15 @@
 # through the export; block status comes from the object map; a snapshot
 # opens read-only (and is refused writable); Resize changes the image's
 # size; AddDisk takes a libvirt <disk type='network'> of protocol rbd (with
-# several <host>s, and the key of its <secret> from --secret-dir); an
+# several <host>s, and the key of its <secret> from --secret-dir); a node
+# in an iothread serves many requests at once; an
 # unknown pool or image is NotFound naming node and pool/image.
 import json
 import os
 import shutil
 import tempfile
 import dbus
+import createtest
 import nbdtest
 import rbdtest
 from nbdtest import bgtest, MiB
@@ -152,6 +154,40 @@ def check_add_disk_auth(d, cl, secret_dir):
     d.manager.RemoveDisk('libvirt-2-format')
 
 
+def check_iothread(d, cl):
+    """An rbd node in an iothread: librbd's completions resume its requests
+    there (and a main loop's request, a job's or Flush's, on the main loop);
+    many requests at once, block status, resize."""
+    cl.create_image('img-io', 16 * MiB)
+    d.manager.AddIOThread('<iothread id="io1"/>')
+    rbdtest.add_node(d, cl, 'rio', 'img-io', 'iothread="io1"')
+    # A job on the main loop writes the iothread's node: woken on its own loop.
+    createtest.create(d, '<create driver="raw" size="16M" preallocation="full">'
+                      '<file ref="rio"/></create>', 'cio')
+    sock = os.path.join(d.tmpdir, 'eio.sock')
+    path = d.manager.AddExport('<export type="nbd" id="eio" node-name="rio" writable="on" '
+                               'iothread="io1"><server type="unix" path="%s"/></export>' % sock)
+    uri = str(d.props(path, bgtest.EXPORT)['Uri'])
+    writes = ['aio_write -P %d %d 256k' % (0x40 + i % 8, i * 256 * 1024) for i in range(32)]
+    rbdtest.qemu_io(uri, *writes, 'aio_flush')
+    ext = json.loads(nbdtest.run(['qemu-img', 'map', '--output=json', '-f', 'raw',
+                                  uri]).stdout)
+    bgtest.check(any(e['data'] for e in ext), 'data in %r' % ext)
+    d.node('rio').Flush()
+    d.node('rio').Resize(dbus.UInt64(20 * MiB))
+    reads = ['read -P %d %d 256k' % (0x40 + i % 8, i * 256 * 1024) for i in range(32)]
+    rbdtest.qemu_io(uri, *reads, 'read -P 0 16M 4M', read_only=True)
+    rbdtest.remove_export(d, path)
+    d.manager.RemoveNode('rio')
+    d.manager.RemoveIOThread('io1')
+    out = os.path.join(d.tmpdir, 'rbd-export-io.img')
+    cl.rbd('export', 'rbd/img-io', out)
+    with open(out, 'rb') as f:
+        for i in range(32):
+            chunk = f.read(256 * 1024)
+            bgtest.check(chunk == bytes([0x40 + i % 8]) * len(chunk), '`rbd export` chunk %d' % i)
+
+
 def check_not_found(d, cl):
     e = bgtest.expect_error('NotFound', d.manager.AddNode,
                             '<blockdev driver="rbd" node-name="bad" conf="%s" pool="nopool" '
@@ -174,6 +210,7 @@ def main():
             check_resize(d, cl)
             check_add_disk(d, cl)
             check_add_disk_auth(d, cl, secret_dir)
+            check_iothread(d, cl)
             check_not_found(d, cl)
             d.manager.RemoveNode('r0')
         finally:
