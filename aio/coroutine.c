@@ -312,6 +312,13 @@ static int wake_list_run(sd_event_source *s, void *userdata)
     for (Coroutine *co; (co = g_queue_pop_head(&batch));) {
         co->scheduled = false;
         coroutine_enter(co);
+        if (aio_loop_yield_wanted() && !g_queue_is_empty(&batch)) {
+            /* The main loop waits for this iothread: the rest go first next time. */
+            while ((co = g_queue_pop_tail(&batch)))
+                g_queue_push_head(&wake_list, co);
+            sd_event_source_set_enabled(wake_source, SD_EVENT_ON);
+            break;
+        }
     }
     return 0;
 }

@@ -8,9 +8,14 @@
  * it waits for events: it polls the sd-event loop's descriptor unlocked and
  * then runs sd_event_wait(0) and sd_event_dispatch() locked; when events
  * are pending already it lets go and takes the lock again, so that the main
- * loop waits for one dispatch (one event source) at most.  The main loop
- * takes every iothread's lock around its own dispatch, and afterwards kicks
- * each iothread (its call eventfd), so that an iothread waiting in poll()
+ * loop waits for one dispatch (one event source) at most, and code in a long
+ * dispatch asks aio_loop_yield_wanted() to end it early when the main loop
+ * waits.  The main loop takes every iothread's lock around its own dispatch,
+ * except for its unlocked sources (the bus connection's, at a priority above
+ * all others so that one pending is the one dispatched next): what those run
+ * takes the locks it needs itself (aio_loop_acquire()), and the main loop
+ * lets go of them when the dispatch ends.  After a dispatch it kicks each
+ * iothread it held (its call eventfd), so that an iothread waiting in poll()
  * arms again for what the main loop may have added to it (a timer, an
  * export's socket).  With no iothread the main loop runs sd_event_run(), as
  * it always did.
@@ -53,6 +58,7 @@ struct AioLoop {
     uint64_t next_ticket;
     uint64_t serving;
     bool held_by_main;          /* main loop only */
+    atomic_bool main_waiting;   /* the main loop waits for the lock */
 
     /* Calls from other threads, FIFO, and the eventfd that announces them. */
     pthread_mutex_t calls_lock;
@@ -68,6 +74,8 @@ static AioLoop main_loop;
 static __thread AioLoop *self_loop;
 static GPtrArray *iothreads;    /* AioLoop, main loop only */
 static bool main_holding;       /* the main loop holds every iothread's lock */
+static bool main_dispatching;   /* in a dispatch of the main loop (it may acquire locks) */
+static GPtrArray *unlocked_sources;     /* sd_event_source*, main loop only */
 
 static void loop_lock(AioLoop *l)
 {
@@ -237,14 +245,21 @@ static void loop_run_at_exit(AioLoop *l)
 
 /* ---- the main loop's iterations ---- */
 
+/* Waits until l's iothread is between dispatches and holds it (main loop). */
+static void main_lock_one(AioLoop *l)
+{
+    if (l->held_by_main)
+        return;
+    atomic_store_explicit(&l->main_waiting, true, memory_order_relaxed);
+    loop_lock(l);
+    atomic_store_explicit(&l->main_waiting, false, memory_order_relaxed);
+    l->held_by_main = true;
+}
+
 static void main_lock_iothreads(void)
 {
-    for (guint i = 0; i < iothreads->len; i++) {
-        AioLoop *l = iothreads->pdata[i];
-
-        loop_lock(l);
-        l->held_by_main = true;
-    }
+    for (guint i = 0; i < iothreads->len; i++)
+        main_lock_one(iothreads->pdata[i]);
     main_holding = true;
 }
 
@@ -262,13 +277,82 @@ static void main_unlock_iothreads(void)
     }
 }
 
+void aio_loop_acquire(AioLoop *l)
+{
+    g_assert(!self_loop);
+    if (l->is_main || l->held_by_main)
+        return;
+    g_assert(main_dispatching);     /* let go of when the dispatch ends */
+    main_lock_one(l);
+}
+
+void aio_iothreads_acquire(void)
+{
+    g_assert(!self_loop);
+    if (!iothreads || main_holding)
+        return;
+    g_assert(main_dispatching);
+    main_lock_iothreads();
+}
+
+bool aio_loop_yield_wanted(void)
+{
+    return self_loop && atomic_load_explicit(&self_loop->main_waiting, memory_order_relaxed);
+}
+
+int aio_main_add_unlocked(sd_event_source *s)
+{
+    g_assert(!self_loop);
+    if (!unlocked_sources)
+        unlocked_sources = g_ptr_array_new();
+    g_ptr_array_add(unlocked_sources, s);
+    return sd_event_source_set_priority(s, AIO_PRIORITY_UNLOCKED);
+}
+
+void aio_main_remove_unlocked(sd_event_source *s)
+{
+    if (unlocked_sources)
+        g_ptr_array_remove(unlocked_sources, s);
+}
+
+/* The dispatch to come is an unlocked source's (they come first when pending). */
+static bool main_next_unlocked(sd_event *e)
+{
+    int code, enabled;
+
+    if (!unlocked_sources || sd_event_get_exit_code(e, &code) >= 0)
+        return false;   /* exit sources run next */
+    for (guint i = 0; i < unlocked_sources->len; i++) {
+        sd_event_source *s = unlocked_sources->pdata[i];
+
+        if (sd_event_source_get_pending(s) > 0 && sd_event_source_get_enabled(s, &enabled) > 0)
+            return true;
+    }
+    return false;
+}
+
+static int main_dispatch(sd_event *e)
+{
+    int r;
+
+    if (!main_next_unlocked(e))
+        main_lock_iothreads();
+    main_dispatching = true;
+    r = sd_event_dispatch(e);
+    main_dispatching = false;
+    main_unlock_iothreads();
+    return r;
+}
+
 static int main_iterate(uint64_t timeout)
 {
     sd_event *e = aio_loop_main()->event;
     int r;
 
     if (!iothreads || iothreads->len == 0) {
+        main_dispatching = true;
         r = sd_event_run(e, timeout);
+        main_dispatching = false;
         if (iothreads)
             main_unlock_iothreads();    /* one may have started in that dispatch */
         return r;
@@ -278,10 +362,7 @@ static int main_iterate(uint64_t timeout)
         r = sd_event_wait(e, timeout);
     if (r <= 0)
         return r;
-    main_lock_iothreads();
-    r = sd_event_dispatch(e);
-    main_unlock_iothreads();
-    return r;
+    return main_dispatch(e);
 }
 
 int aio_run_until(const bool *done)

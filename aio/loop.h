@@ -6,13 +6,16 @@
  * sd-event loop on its own thread.
  *
  * Graph state belongs to the main loop; a node bound to an iothread (and
- * the exports on it) does its I/O there.  The main loop and an iothread
- * never dispatch at the same time: an iothread holds its loop lock while
- * it dispatches and lets go while it waits for events, and the main loop
- * holds the lock of every iothread while it dispatches.  So code on the main
- * loop may look at and change what an iothread owns, as between coroutines
- * of one thread; iothreads run in parallel with each other only, and share
- * nothing but thread-safe parts (the worker pool, aio_loop_call).
+ * the exports on it) does its I/O there.  An iothread holds its loop lock
+ * while it dispatches and lets go while it waits for events.  The main loop
+ * holds the lock of every iothread while it dispatches, except for its
+ * unlocked sources (the bus connection): those take what they need
+ * themselves (aio_loop_acquire()) and read the rest only where iothreads
+ * publish it atomically.  So code on the main loop, outside an unlocked
+ * source, may look at and change what an iothread owns, as between
+ * coroutines of one thread; iothreads run in parallel with each other and
+ * with the unlocked sources only, and share nothing but thread-safe parts
+ * (the worker pool, aio_loop_call).
  *
  * Everything an event loop keeps per loop (coroutine scheduling, the worker
  * pool's completions, the Linux AIO context, an io_uring ring) is per thread:
@@ -80,6 +83,35 @@ void aio_iothread_stop(AioLoop *l);
 /* The iothreads running, in start order (main loop only). */
 const GPtrArray *aio_iothreads(void);
 AioLoop *aio_iothread_find(const char *id);
+
+/*
+ * Unlocked sources of the main loop (the bus connection's): the main loop
+ * dispatches them without the iothreads' locks.  They get
+ * AIO_PRIORITY_UNLOCKED, above every other source of the main loop (none
+ * may have it or a higher one), so that a pending one is the one dispatched
+ * next.  What they run reads only what the main loop owns or what iothreads
+ * publish atomically, and calls aio_loop_acquire() / aio_iothreads_acquire()
+ * before anything else.  Main loop only.
+ */
+#define AIO_PRIORITY_UNLOCKED (SD_EVENT_PRIORITY_NORMAL - 1)
+int aio_main_add_unlocked(sd_event_source *s);
+void aio_main_remove_unlocked(sd_event_source *s);
+
+/*
+ * From a dispatch of the main loop: waits until iothread l is between two
+ * dispatches (its current one ends) and holds it until the main loop's
+ * dispatch ends.  No-op for the main loop and for what is held already.
+ */
+void aio_loop_acquire(AioLoop *l);
+/* The same for every iothread. */
+void aio_iothreads_acquire(void);
+
+/*
+ * On an iothread: the main loop waits for its lock, so a long dispatch
+ * should end now (a coroutine yields to the loop, a batch keeps its rest
+ * for the next iteration).  False on the main loop.
+ */
+bool aio_loop_yield_wanted(void);
 
 /* Drops the loop reference at exit (after worker_pool_shutdown and linux_aio_shutdown). */
 void aio_loop_shutdown(void);

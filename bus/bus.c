@@ -351,12 +351,17 @@ void bus_set_disconnect_handler(void (*handler)(void))
     bus_state.on_disconnect = handler;
 }
 
-static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+static void bus_lost(void)
 {
-    g_warning("Lost the connection to the bus");
     if (bus_state.on_disconnect) {
         bus_state.on_disconnect();
     }
+}
+
+static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+    g_warning("Lost the connection to the bus");
+    bus_lost();
     return 0;
 }
 
@@ -401,7 +406,7 @@ bool bus_open(BusKind kind, const char *address, GError **errp)
     bus_state.bus = bus;
     bus_state.pending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                               pending_change_free);
-    r = sd_bus_attach_event(bus, aio_loop(), SD_EVENT_PRIORITY_NORMAL);
+    r = bus_loop_attach(bus, bus_lost);
     if (r >= 0) {
         r = sd_event_add_defer(aio_loop(), &bus_state.defer, on_defer, NULL);
     }
@@ -449,6 +454,6 @@ void bus_close(void)
     bus_state.defer = sd_event_source_disable_unref(bus_state.defer);
     bus_authorize_detach();
     g_clear_pointer(&bus_state.pending, g_hash_table_unref);
-    sd_bus_detach_event(bus_state.bus);
+    bus_loop_detach();
     bus_state.bus = sd_bus_flush_close_unref(bus_state.bus);
 }

@@ -123,6 +123,14 @@ void coroutine_fn bus_co_wait_calls(void);
 /* The connection, or NULL when none is open. */
 sd_bus *bus_get(void);
 
+/*
+ * The connection's sources on the main loop, dispatched without the
+ * iothreads' locks except for calls that change things (bus/bus-loop.c).
+ * lost: called when the connection fails without a Disconnected signal.
+ */
+int bus_loop_attach(sd_bus *bus, void (*lost)(void));
+void bus_loop_detach(void);
+
 /* ---- errors -------------------------------------------------------------- */
 
 /*

@@ -66,7 +66,7 @@ static int property_get_clients(sd_bus *bus, const char *path, const char *inter
                                 void *userdata, sd_bus_error *ret_error)
 {
     Export *e = userdata;
-    return sd_bus_message_append(reply, "u", (uint32_t)e->n_clients);
+    return sd_bus_message_append(reply, "u", (uint32_t)export_clients_published(e));
 }
 
 /* ---- Remove --------------------------------------------------------------------- */

@@ -5,6 +5,7 @@
  * work; these turn arguments and errors into D-Bus).
  */
 
+#include "aio/loop.h"
 #include "bus/bus.h"
 #include "bus/node-bitmap.h"
 #include "graph/bitmap-action.h"
@@ -14,7 +15,12 @@ int bus_node_get_bitmaps(sd_bus *bus, const char *path, const char *interface,
                          sd_bus_error *ret_error)
 {
     BlockNode *node = userdata;
-    int r = sd_bus_message_open_container(reply, 'a', "(sutbbbb)");
+    int r;
+
+    /* Dirty counts and words change with the iothread's writes: read them between its dispatches. */
+    if (node->loop && node_bitmaps(node))
+        aio_loop_acquire(node->loop);
+    r = sd_bus_message_open_container(reply, 'a', "(sutbbbb)");
 
     for (GList *l = node_bitmaps(node); r >= 0 && l; l = l->next) {
         const DirtyBitmap *bm = l->data;

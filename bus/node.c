@@ -68,7 +68,12 @@ NODE_GETTER(property_get_driver)
 {
     BlockNode *node = userdata;
 
-    return sd_bus_message_append(reply, "s", node->drv->name);
+    return sd_bus_message_append(reply, "s", node_driver_published(node)->name);
+}
+
+NODE_GETTER(property_get_size)
+{
+    return sd_bus_message_append(reply, "t", node_size_published(userdata));
 }
 
 NODE_GETTER(property_get_writable)
@@ -87,7 +92,9 @@ NODE_GETTER(property_get_failure_reason)
 {
     BlockNode *node = userdata;
 
-    return sd_bus_message_append(reply, "s", node->failure ? node->failure : "");
+    const char *failure = node_failure_published(node);
+
+    return sd_bus_message_append(reply, "s", failure ? failure : "");
 }
 
 NODE_GETTER(property_get_children)
@@ -357,7 +364,7 @@ static const sd_bus_vtable node_vtable[] = {
                     SD_BUS_VTABLE_PROPERTY_CONST),
     /* Changes when a node fails and switches to the 'error' driver. */
     SD_BUS_PROPERTY("Driver", "s", property_get_driver, 0, CHANGES),
-    SD_BUS_PROPERTY("Size", "t", NULL, offsetof(BlockNode, size), CHANGES),
+    SD_BUS_PROPERTY("Size", "t", property_get_size, 0, CHANGES),
     SD_BUS_PROPERTY("ReadOnly", "b", property_get_bool_field,
                     offsetof(BlockNode, read_only), CHANGES),
     SD_BUS_PROPERTY("AutoReadOnly", "b", property_get_bool_field,

@@ -500,7 +500,7 @@ static int coroutine_fn file_co_truncate(BlockNode *node, uint64_t size, GError 
                            G_GUINT64_FORMAT " bytes", node->filename, node->name, size);
         return (int)ret;
     }
-    node->size = size;
+    node_set_size(node, size);
     s->warned_short = false;
     return 0;
 }

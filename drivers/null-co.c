@@ -8,6 +8,10 @@
  * read-zeroes only decides what block status reports (zero or data).
  */
 
+#include <stdlib.h>
+
+#include "aio/coroutine.h"
+#include "aio/loop.h"
 #include "drivers/drivers.h"
 #include "graph/node.h"
 
@@ -37,9 +41,45 @@ static void coroutine_fn null_co_delay(BlockNode *node)
         coroutine_sleep_ns(s->latency_ns);
 }
 
+/*
+ * A test hook (tests/interop/test-iothread-bus-unlocked.py): with
+ * BLOCKGRAPHD_TEST_NULL_CO_STALL=<path> in the environment, a read blocks
+ * its loop's thread while <path> exists (at most 60 s), after creating
+ * <path>.entered: one long dispatch of that loop.  When the main loop
+ * waits for the loop's lock it yields, and counts that in <path>.yields.
+ */
+static void coroutine_fn null_co_test_stall(void)
+{
+    static const char *path;
+    static gsize once;
+    int64_t end = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+    unsigned yields = 0;
+
+    if (g_once_init_enter(&once)) {
+        path = getenv("BLOCKGRAPHD_TEST_NULL_CO_STALL");
+        g_once_init_leave(&once, 1);
+    }
+    if (!path || !g_file_test(path, G_FILE_TEST_EXISTS))
+        return;
+    g_autofree char *entered = g_strconcat(path, ".entered", NULL);
+    g_autofree char *counted = g_strconcat(path, ".yields", NULL);
+    (void)g_file_set_contents(entered, "", 0, NULL);
+    while (g_file_test(path, G_FILE_TEST_EXISTS) && g_get_monotonic_time() < end) {
+        if (aio_loop_yield_wanted()) {
+            g_autofree char *n = g_strdup_printf("%u", ++yields);
+
+            (void)g_file_set_contents(counted, n, -1, NULL);
+            coroutine_yield_to_loop();
+        } else {
+            g_usleep(10000);
+        }
+    }
+}
+
 static int coroutine_fn null_co_preadv(BlockNode *node, uint64_t offset, uint64_t bytes,
                                        IOVector *qiov, BlockReqFlags flags)
 {
+    null_co_test_stall();
     null_co_delay(node);
     iov_memset(qiov, 0, 0, bytes);
     return 0;
@@ -67,7 +107,7 @@ static int coroutine_fn null_co_flush(BlockNode *node)
 
 static int coroutine_fn null_co_truncate(BlockNode *node, uint64_t size, GError **errp)
 {
-    node->size = size;
+    node_set_size(node, size);
     return 0;
 }
 

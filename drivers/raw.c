@@ -81,7 +81,7 @@ static int coroutine_fn raw_truncate(BlockNode *node, uint64_t size, GError **er
     }
     r = node_co_truncate(node->file, size, errp);
     if (r >= 0)
-        node->size = node->file->node->size;
+        node_set_size(node, node->file->node->size);
     return r;
 }
 

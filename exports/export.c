@@ -288,17 +288,28 @@ void export_set_dry_run(bool dry_run)
     nbd_listener_set_dry_run(dry_run);
 }
 
+/* The bus reads n_clients without the iothread's lock: published atomically. */
+static void export_clients_add(Export *e, int delta)
+{
+    __atomic_store_n(&e->n_clients, e->n_clients + delta, __ATOMIC_RELAXED);
+}
+
+unsigned export_clients_published(const Export *e)
+{
+    return __atomic_load_n(&e->n_clients, __ATOMIC_RELAXED);
+}
+
 void export_client_attached(Export *e, NbdClient *client)
 {
     e->clients = g_list_prepend(e->clients, client);
-    e->n_clients++;
+    export_clients_add(e, 1);
     export_notify_changed(e, "Clients");
 }
 
 void export_client_detached(Export *e, NbdClient *client)
 {
     e->clients = g_list_remove(e->clients, client);
-    e->n_clients--;
+    export_clients_add(e, -1);
     if (!e->removing)
         export_notify_changed(e, "Clients");
     co_queue_wake_all(&e->clients_gone);

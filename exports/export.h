@@ -55,7 +55,7 @@ typedef struct Export {
     NbdDataCache data_cache;    /* sparse reads (nbd-request.c) */
     NbdListener *listener;
     GList *clients;             /* NbdClient* in transmission on this export */
-    unsigned n_clients;
+    unsigned n_clients;         /* changed with export_clients_add (the bus reads it unlocked) */
     bool removing;
     CoQueue clients_gone;       /* export_co_remove waits here */
 } Export;
@@ -120,6 +120,9 @@ void export_bitmaps_release(Export *e);
 void export_bitmaps_follow(Export *e);
 /* Bit i: bitmap i is offered no more. */
 uint32_t export_bitmaps_gone(const Export *e);
+
+/* Export.Clients from another thread than the export's loop (the bus). */
+unsigned export_clients_published(const Export *e);
 
 /* ---- used by the NBD server ------------------------------------------------ */
 void export_client_attached(Export *e, NbdClient *client);

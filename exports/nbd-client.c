@@ -584,6 +584,9 @@ static void coroutine_fn client_co_transmit(NbdClient *c)
             break;
         c->in_flight++;
         coroutine_start(nbd_request_run, r);
+        /* A client that keeps sending would keep an iothread in one dispatch. */
+        if (aio_loop_yield_wanted())
+            coroutine_yield_to_loop();
     }
     c->quit = true;
     /* In-flight requests finish and reply (hard removal loses no acknowledged write). */

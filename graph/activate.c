@@ -142,7 +142,7 @@ void coroutine_fn node_co_finish_failure(BlockNode *node)
         return;
     drv_co_close(node);
     g_clear_pointer(&node->opaque, g_free);
-    node->drv = error_driver;
+    __atomic_store_n(&node->drv, error_driver, __ATOMIC_RELEASE);     /* read by the bus */
     node->opened = true;        /* `error` needs no open and no close */
     node_notify_changed(node, NODE_CHANGE_DRIVER);
 }
@@ -154,7 +154,7 @@ void node_fail(BlockNode *node, const char *fmt, ...)
     if (node->failure)
         return;
     va_start(ap, fmt);
-    node->failure = g_strdup_vprintf(fmt, ap);
+    __atomic_store_n(&node->failure, g_strdup_vprintf(fmt, ap), __ATOMIC_RELEASE);
     va_end(ap);
     g_warning("Node '%s' failed: %s; it answers every request with EIO from now on",
               node->name, node->failure);

@@ -115,6 +115,32 @@ bool node_name_is_valid(const char *name);
 /* Whether the node takes writes now: open read-write and active (Node.Writable). */
 bool node_takes_writes(const BlockNode *node);
 
+/*
+ * What the node's loop changes and the bus reads without its lock
+ * (docs/architecture.md, "Event loops"): the size (a qcow2 node in an
+ * iothread grows its file), the failure and the driver it switches to.
+ * Written with these, read with these from another thread.
+ */
+static inline void node_set_size(BlockNode *node, uint64_t size)
+{
+    __atomic_store_n(&node->size, size, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t node_size_published(const BlockNode *node)
+{
+    return __atomic_load_n(&node->size, __ATOMIC_RELAXED);
+}
+
+static inline const char *node_failure_published(const BlockNode *node)
+{
+    return __atomic_load_n(&node->failure, __ATOMIC_ACQUIRE);
+}
+
+static inline const BlockDriver *node_driver_published(const BlockNode *node)
+{
+    return __atomic_load_n(&node->drv, __ATOMIC_ACQUIRE);
+}
+
 /* Options every node takes, whatever its driver. */
 extern const OptionSpec node_common_options[];
 /* Decodes the common options the request path reads (discard, detect-zeroes) from node->options. */

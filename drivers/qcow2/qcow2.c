@@ -474,8 +474,10 @@ static int coroutine_fn qcow2_co_truncate(BlockNode *node, uint64_t size, GError
     }
     if (ret == 0)
         ret = qcow2_file_flush(s);
-    if (ret == 0)
-        s->hdr.size = node->size = size;
+    if (ret == 0) {
+        s->hdr.size = size;
+        node_set_size(node, size);
+    }
     co_mutex_unlock(&s->lock);
     if (ret < 0)
         bg_set_error_errno(errp, ret, "%s: cannot grow to %" PRIu64 " bytes", s->what, size);

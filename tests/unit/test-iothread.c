@@ -3,7 +3,8 @@
 /*
  * Iothreads (aio/loop.h): coroutines run on their own loop's thread, worker
  * pool completions come back to the loop that submitted, wakes cross to the
- * waiter's loop, and the main loop never dispatches while an iothread does.
+ * waiter's loop, the main loop never dispatches while an iothread does,
+ * except its unlocked sources, and a long dispatch yields when the main loop waits.
  */
 
 #include <stdarg.h>
@@ -197,12 +198,109 @@ static void test_main_excludes_iothread(void **state)
     aio_iothread_stop(io);
 }
 
+/* ---- unlocked sources ---- */
+
+#define STALL_LIMIT_MS 30000    /* a main loop that waits for the stall fails, not hangs */
+
+typedef struct Stall {
+    atomic_bool entered;        /* the iothread is in its long dispatch */
+    atomic_bool answered;       /* the main loop's unlocked source ran */
+    atomic_bool left;           /* the long dispatch ended */
+    atomic_bool saw_yield;      /* it ended because aio_loop_yield_wanted() said so */
+    bool answered_during;       /* main loop: the unlocked source ran while it lasted */
+    bool acquired_after;        /* main loop: aio_loop_acquire() returned after it ended */
+    bool done;
+    AioLoop *io;
+} Stall;
+
+/* On the iothread: one dispatch that lasts until the main loop answers (or asks for the lock). */
+static void stall_dispatch(void *opaque)
+{
+    Stall *st = opaque;
+
+    atomic_store(&st->entered, true);
+    for (int i = 0; i < STALL_LIMIT_MS && !atomic_load(&st->answered); i++) {
+        if (aio_loop_yield_wanted()) {
+            atomic_store(&st->saw_yield, true);
+            break;
+        }
+        usleep(1000);
+    }
+    atomic_store(&st->left, true);
+}
+
+static void wait_entered(Stall *st)
+{
+    for (int i = 0; i < STALL_LIMIT_MS && !atomic_load(&st->entered); i++)
+        usleep(1000);
+    assert_true(atomic_load(&st->entered));
+}
+
+static int unlocked_run(sd_event_source *s, void *opaque)
+{
+    Stall *st = opaque;
+
+    st->answered_during = !atomic_load(&st->left);
+    atomic_store(&st->answered, true);
+    aio_loop_acquire(st->io);   /* waits for the end of the long dispatch */
+    st->acquired_after = atomic_load(&st->left);
+    st->done = true;
+    return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+}
+
+/* An unlocked source runs while an iothread dispatches; aio_loop_acquire waits for it. */
+static void test_unlocked_source_runs_during_dispatch(void **state)
+{
+    Stall st = { .io = aio_iothread_start("io-unl", NULL) };
+    sd_event_source *s = NULL;
+
+    aio_loop_call(st.io, stall_dispatch, &st);
+    wait_entered(&st);
+    assert_int_equal(sd_event_add_defer(aio_loop(), &s, unlocked_run, &st), 0);
+    assert_int_equal(aio_main_add_unlocked(s), 0);
+    assert_int_equal(aio_run_until(&st.done), 0);
+    assert_true(st.answered_during);
+    assert_true(st.acquired_after);
+    assert_false(atomic_load(&st.saw_yield));
+    aio_main_remove_unlocked(s);
+    sd_event_source_unref(s);
+    aio_iothread_stop(st.io);
+}
+
+static int locked_run(sd_event_source *s, void *opaque)
+{
+    Stall *st = opaque;
+
+    st->acquired_after = atomic_load(&st->left);
+    st->done = true;
+    return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+}
+
+/* A source of the main loop that is not unlocked waits; the iothread hears that it should yield. */
+static void test_locked_source_asks_iothread_to_yield(void **state)
+{
+    Stall st = { .io = aio_iothread_start("io-yield", NULL) };
+    sd_event_source *s = NULL;
+
+    aio_loop_call(st.io, stall_dispatch, &st);
+    wait_entered(&st);
+    assert_int_equal(sd_event_add_defer(aio_loop(), &s, locked_run, &st), 0);
+    assert_int_equal(aio_run_until(&st.done), 0);
+    assert_true(st.acquired_after);
+    assert_true(atomic_load(&st.saw_yield));
+    assert_false(atomic_load(&st.answered));
+    sd_event_source_unref(s);
+    aio_iothread_stop(st.io);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_worker_pool_returns_home),
         cmocka_unit_test(test_cross_loop_wake),
         cmocka_unit_test(test_main_excludes_iothread),
+        cmocka_unit_test(test_unlocked_source_runs_during_dispatch),
+        cmocka_unit_test(test_locked_source_asks_iothread_to_yield),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
 
