@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "aio/loop.h"
-#include "aio/worker-pool.h"
 #include "fuzz/fuzz-graph.h"
+#include "fuzz/fuzz-quiet.h"
 #include "graph/graph.h"
 #include "xml/blockdev-parse.h"
 
@@ -61,14 +61,6 @@ static void make_qcow2(uint8_t *img)
         put_be16(img + 2 * QCOW2_CLUSTER + 2 * i, 1);
 }
 
-static void drop_log(const char *domain, GLogLevelFlags level, const char *msg, void *opaque)
-{
-    if (level & (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_ERROR)) {
-        fprintf(stderr, "%s: %s\n", domain ? domain : "", msg);
-        abort();
-    }
-}
-
 static void write_file(const char *path, const void *data, size_t size)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -110,7 +102,7 @@ static void remove_scratch(void)
     rmdir(scratch_dir);
 }
 
-/* Once: the scratch folder, the images' contents, the log and the worker pool. */
+/* Once: the scratch folder, the images' contents, the log and the worker pool (fuzz-quiet.h). */
 static void scratch_init(void)
 {
     if (!scratch_dir) {
@@ -124,9 +116,7 @@ static void scratch_init(void)
         for (size_t i = 0; i < sizeof(raw_image); i++)
             raw_image[i] = (uint8_t)(i / 512);
         make_qcow2(qcow2_image);
-        g_log_set_default_handler(drop_log, NULL);
-        /* Opens, locks and flushes on tmpfs: not worth a thread hand-over each. */
-        worker_pool_set_inline(true);
+        fuzz_quiet_init();
         atexit(remove_scratch);
     }
 }

@@ -29,7 +29,11 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 nice -n 19 ninja -C "$build" $(printf 'fuzz/fuzz-%s ' "${harnesses[@]}") >/dev/null
 
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+# A quarantine of 64 MiB instead of 256 (freed memory stays poisoned for
+# 64 MiB of frees, far more than one input frees): two to three times faster
+# with the graph and qcow2 harnesses, whose allocations otherwise keep landing
+# on fresh pages.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:quarantine_size_mb=64}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 printf '%-14s %12s %8s %8s %8s %8s %s\n' harness executions edges features corpus crashes status
 for h in "${harnesses[@]}"; do
