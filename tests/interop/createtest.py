@@ -93,5 +93,15 @@ def reads_pattern(path, fmt, offset, length, pattern=0):
                                                              p.stdout, p.stderr))
 
 
+def refused(d, error, xml, *words):
+    """CreateImage(xml) fails with error naming every word, and leaves no job behind."""
+    e = bgtest.expect_error(error, d.manager.CreateImage, xml)
+    msg = e.get_dbus_message()
+    for w in words:
+        bgtest.check(w in msg, '%r not in the error: %s' % (w, msg))
+    jobs = [str(p) for p in d.managed_objects() if '/job/' in str(p)]
+    bgtest.check(not jobs, 'no job left: %r' % jobs)
+
+
 def tmp(d, name):
     return os.path.join(d.tmpdir, name)

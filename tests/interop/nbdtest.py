@@ -5,6 +5,7 @@ node on an image in the test's scratch folder, and an export of it."""
 import os
 import subprocess
 import sys
+import time
 
 _here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(_here, '..', 'harness'))
@@ -42,6 +43,17 @@ def add_export(d, eid, node, sock, writable=True, name=None):
 
 def export_props(d, eid):
     return d.props(d.manager_path('export', eid), bgtest.EXPORT)
+
+
+def wait_clients(d, eid, count, timeout=30):
+    """Waits until export eid counts `count` clients: a client's close is
+    seen by the daemon some loop turns after the client process is gone."""
+    end = time.monotonic() + timeout
+    while int(export_props(d, eid)['Clients']) != count:
+        if time.monotonic() > end:
+            raise bgtest.TestFailure('export %r: still %s clients after %d s, not %d'
+                                     % (eid, export_props(d, eid)['Clients'], timeout, count))
+        time.sleep(0.02)
 
 
 def setup(d, size=64 * MiB, chunks=(), writable=True, read_only_node=False):

@@ -17,18 +17,10 @@ import subprocess
 import tempfile
 
 import createtest
+from createtest import refused
 import jobtest
 import nbdtest
 from jobtest import bgtest, MiB
-
-
-def refused(d, error, xml, *words):
-    e = bgtest.expect_error(error, d.manager.CreateImage, xml)
-    msg = e.get_dbus_message()
-    for w in words:
-        bgtest.check(w in msg, '%r not in the error: %s' % (w, msg))
-    jobs = [str(p) for p in d.managed_objects() if '/job/' in str(p)]
-    bgtest.check(not jobs, 'no job left: %r' % jobs)
 
 
 def check_options(d):

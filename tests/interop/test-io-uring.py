@@ -27,9 +27,16 @@ def qemu_io(target, cmds, extra=()):
         raise bgtest.TestFailure('qemu-io %r on %s: %s' % (cmds, target, out))
 
 
+def fd_target(path):
+    try:
+        return os.readlink(path)
+    except FileNotFoundError:   # closed since the listing (a worker's descriptor)
+        return ''
+
+
 def has_uring(d):
     fd_dir = '/proc/%d/fd' % d.proc.pid
-    return any('io_uring' in os.readlink(os.path.join(fd_dir, f)) for f in os.listdir(fd_dir))
+    return any('io_uring' in fd_target(os.path.join(fd_dir, f)) for f in os.listdir(fd_dir))
 
 
 def add_node(d, name, img, attrs, inner=''):

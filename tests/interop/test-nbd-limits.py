@@ -44,9 +44,7 @@ def connections(d):
     third.close()
     bgtest.check_equal(int(nbdtest.export_props(d, 'c0')['Clients']), 2)
     a.disconnect()
-    end = time.monotonic() + 10
-    while int(nbdtest.export_props(d, 'c0')['Clients']) != 1 and time.monotonic() < end:
-        time.sleep(0.05)
+    nbdtest.wait_clients(d, 'c0', 1)
     c, rtype = go_reply(sock, b'n0')
     bgtest.check_equal(rtype, nbdwire.REP_ACK, 'a freed place is taken')
 

@@ -10,6 +10,7 @@
 import json
 
 import createtest
+from createtest import refused
 import jobtest
 import nbdtest
 import rbdtest
@@ -25,15 +26,6 @@ def rbd_create(cl, image, size, **opts):
 
 def rbd_info(cl, image):
     return json.loads(cl.rbd('info', '--format', 'json', '%s/%s' % (cl.pool, image)))
-
-
-def refused(d, error, xml, *words):
-    e = bgtest.expect_error(error, d.manager.CreateImage, xml)
-    msg = e.get_dbus_message()
-    for w in words:
-        bgtest.check(w in msg, '%r not in the error: %s' % (w, msg))
-    jobs = [str(p) for p in d.managed_objects() if '/job/' in str(p)]
-    bgtest.check(not jobs, 'no job left: %r' % jobs)
 
 
 def check_raw(d, cl):
