@@ -77,3 +77,22 @@ def fio_side(uri, rw, bs, iodepth, runtime, size, jobs):
     if job['error']:
         sys.exit('fio job error %d on %s' % (job['error'], ' '.join(uris)))
     return side
+
+
+def best_of_workloads(uris, wanted, reps, runtime, size):
+    """Runs each of WORKLOADS (those in `wanted`, or all when it is empty)
+    `reps` times against every uri of {name: uri}, printing each run;
+    returns {workload: {name: best IOPS or MiB/s}}."""
+    results = {}
+    for wl, rw, bs, qd, unit in WORKLOADS:
+        if wanted and wl not in wanted:
+            continue
+        for rep in range(reps):
+            for name, uri in uris.items():
+                iops, mibs = run_fio(uri, rw, bs, qd, runtime, size)
+                value = iops if unit == 'IOPS' else mibs
+                best = results.setdefault(wl, {})
+                best[name] = max(best.get(name, 0.0), value)
+                print('  %-18s %-10s run %d: %10.1f %s'
+                      % (wl, name, rep + 1, value, unit), flush=True)
+    return results

@@ -28,7 +28,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
 sys.path.insert(0, HERE)
-from fiolib import WORKLOADS, run_fio, wait_for_socket  # noqa: E402
+from fiolib import WORKLOADS, best_of_workloads, wait_for_socket  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -118,22 +118,12 @@ def main():
         with open(img, 'wb') as f:
             for _ in range(args.size_mib):
                 f.write(chunk)
-        results = {}
         sock, server = qemu_nbd(img, workdir)
         with contextlib.ExitStack() as stack:
             stack.enter_context(server)
             uris = {n: stack.enter_context(c(sock, workdir, args)) for n, c in CLIENTS.items()}
-            for wl, rw, bs, qd, unit in WORKLOADS:
-                if workloads and wl not in workloads:
-                    continue
-                for rep in range(args.reps):
-                    for name, uri in uris.items():
-                        iops, mibs = run_fio(uri, rw, bs, qd, args.runtime, args.size_mib << 20)
-                        value = iops if unit == 'IOPS' else mibs
-                        best = results.setdefault(wl, {})
-                        best[name] = max(best.get(name, 0.0), value)
-                        print('  %-18s %-10s run %d: %10.1f %s'
-                              % (wl, name, rep + 1, value, unit), flush=True)
+            results = best_of_workloads(uris, workloads, args.reps, args.runtime,
+                                        args.size_mib << 20)
         report(results)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
 sys.path.insert(0, HERE)
 import bgtest  # noqa: E402
 import ceph  # noqa: E402
-from fiolib import WORKLOADS, run_fio, wait_for_socket  # noqa: E402
+from fiolib import WORKLOADS, best_of_workloads, wait_for_socket  # noqa: E402
 from nbdservers import process_server  # noqa: E402
 
 
@@ -101,7 +101,6 @@ def main():
             print('SKIP: %s not installed' % tool)
             sys.exit(77)
     workdir = tempfile.mkdtemp(prefix='bg-rbd-bench-')
-    results = {}
     try:
         # memstore holds both images and the OSD's own overhead.
         with ceph.Cluster(memstore_mb=2 * args.size_mib + 256) as cl:
@@ -111,18 +110,8 @@ def main():
             with contextlib.ExitStack() as stack:
                 uris = {n: stack.enter_context(SERVERS[n](cl, n, workdir, args))
                         for n in SERVERS}
-                for wl, rw, bs, qd, unit in WORKLOADS:
-                    if wanted and wl not in wanted:
-                        continue
-                    for rep in range(args.reps):
-                        for name, uri in uris.items():
-                            iops, mibs = run_fio(uri, rw, bs, qd, args.runtime,
-                                                 args.size_mib << 20)
-                            value = iops if unit == 'IOPS' else mibs
-                            best = results.setdefault(wl, {})
-                            best[name] = max(best.get(name, 0.0), value)
-                            print('  %-18s %-10s run %d: %10.1f %s'
-                                  % (wl, name, rep + 1, value, unit), flush=True)
+                results = best_of_workloads(uris, wanted, args.reps, args.runtime,
+                                            args.size_mib << 20)
         report(results)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
