@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* bgctl create FILENAME SIZE [OPTION=VALUE...]: Manager.CreateImage with a
+/* bgctl create FILENAME [SIZE] [OPTION=VALUE...]: Manager.CreateImage with a
  * <create> snippet (driver="qcow2" unless an option says otherwise), then
  * waits for the job it starts.  Only a daemon whose Manager.Features lists
  * "image-create" has the method: others get a clear refusal, not a guess.
@@ -32,11 +32,15 @@ static int create_snippet(Ctl *ctl, char **ret, bool *ret_dismiss)
     g_autoptr(xmlDoc) doc = xmlNewDoc(BAD_CAST "1.0");
     xmlNode *root = xmlNewNode(NULL, BAD_CAST "create");
 
+    /* A size never holds '=': an OPTION=VALUE second argument means no SIZE. */
+    bool has_size = ctl->n_args > 1 && !strchr(ctl->args[1], '=');
+
     xmlDocSetRootElement(doc, root);
     xmlSetProp(root, BAD_CAST "driver", BAD_CAST "qcow2");
     xmlSetProp(root, BAD_CAST "filename", BAD_CAST ctl->args[0]);
-    xmlSetProp(root, BAD_CAST "size", BAD_CAST ctl->args[1]);
-    for (int i = 2; i < ctl->n_args; i++) {
+    if (has_size)
+        xmlSetProp(root, BAD_CAST "size", BAD_CAST ctl->args[1]);
+    for (int i = has_size ? 2 : 1; i < ctl->n_args; i++) {
         const char *eq = strchr(ctl->args[i], '=');
         if (!eq || eq == ctl->args[i])
             return ctl_usage_error("'%s' is not OPTION=VALUE", ctl->args[i]);
@@ -45,6 +49,9 @@ static int create_snippet(Ctl *ctl, char **ret, bool *ret_dismiss)
         if (r)
             return r;
     }
+    /* Without SIZE the image takes its backing file's size (CreateImage). */
+    if (!has_size && !xmlHasProp(root, BAD_CAST "backing-file"))
+        return ctl_usage_error("'create' needs SIZE unless backing-file=FILE gives it");
     *ret_dismiss = !ctl->no_wait && !xmlHasProp(root, BAD_CAST "auto-dismiss");
     if (*ret_dismiss)
         xmlSetProp(root, BAD_CAST "auto-dismiss", BAD_CAST "off");

@@ -56,9 +56,10 @@ static const Command commands[] = {
       "On a terminal a bar (percent, bytes, rate, time left); otherwise a line a second.\n"
       "Ends when the job has ended (exit 1 if it failed) or waits for 'job complete'\n"
       "or 'job finalize'.", cmd_job_wait },
-    { "create", "FILENAME SIZE [OPTION=VALUE...]", 2, -1, CTL_OPT_NO_WAIT,
+    { "create", "FILENAME [SIZE] [OPTION=VALUE...]", 1, -1, CTL_OPT_NO_WAIT,
       "Create an image file.\n"
       "driver=qcow2 unless an option says otherwise; other options as in <create>.\n"
+      "SIZE may be left out when backing-file=FILE is given: the backing file's size.\n"
       "Waits for the job unless --no-wait. Needs a daemon with 'image-create'.",
       cmd_create },
     { "graph", "", 0, 0, CTL_OPT_SVG, "Print or draw the graph.\n"

@@ -4,7 +4,8 @@
 # "image-create" (a stand-in for an older one) it says the daemon cannot
 # create images and calls nothing; against one that lists the feature it
 # sends a <create> snippet with driver qcow2 unless told otherwise, the file
-# name, size and options, and follows the job it gets back.  Against
+# name, size (left out with a backing file, whose size the image takes) and
+# options, and follows the job it gets back.  Against
 # blockgraphd the image is made (qemu-img check and info agree), and bad
 # input fails with the daemon's error, nothing made.
 import json
@@ -37,6 +38,20 @@ def check_real():
         ok(d, 'create', raw, '1M', 'driver=raw')
         bgtest.check_equal(os.path.getsize(raw), 1 << 20)
         fails(d, 2, "'cluster-size' is not OPTION=VALUE", 'create', target, '1G', 'cluster-size')
+        check_size_from_backing(d, target)
+
+
+def check_size_from_backing(d, base):
+    """Without SIZE the overlay takes its backing file's size (issue 12)."""
+    top = os.path.join(d.tmpdir, 'top.qcow2')
+    ok(d, 'create', top, 'backing-file=' + base, 'backing-fmt=qcow2')
+    info = json.loads(subprocess.run(['qemu-img', 'info', '--output=json', top],
+                                     capture_output=True, text=True, check=True).stdout)
+    bgtest.check_equal((info['virtual-size'], info['backing-filename']), (64 << 20, base))
+    other = os.path.join(d.tmpdir, 'other.qcow2')
+    fails(d, 2, "'create' needs SIZE unless backing-file=FILE gives it", 'create', other,
+          'cluster-size=64K')
+    bgtest.check(not os.path.exists(other), 'nothing created')
 
 
 def check_refused(tmpdir):
@@ -84,6 +99,10 @@ def check_created(tmpdir):
         got = fake.received().attrib
         bgtest.check_equal((got['driver'], 'auto-dismiss' in got), ('raw', False),
                            '--no-wait leaves auto-dismiss alone')
+        ok(fake, 'create', '--no-wait', '/vm/c.qcow2', 'backing-file=a.qcow2')
+        bgtest.check_equal(fake.received().attrib,
+                           {'driver': 'qcow2', 'filename': '/vm/c.qcow2',
+                            'backing-file': 'a.qcow2'}, 'no size without SIZE')
     finally:
         fake.close()
 
