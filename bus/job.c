@@ -61,6 +61,30 @@ static int job_node_enumerator(sd_bus *bus, const char *path, void *userdata,
                     const char *property, sd_bus_message *reply, void *userdata,          \
                     sd_bus_error *ret_error)
 
+/*
+ * Getters run unlocked (bus/bus-loop.c); the run() of a job in an
+ * iothread changes its state there: they hold that loop first.
+ */
+static Job *job_held(void *userdata)
+{
+    Job *job = userdata;
+
+    if (job->loop)
+        aio_loop_acquire(job->loop);
+    return job;
+}
+
+/* A counter run() updates. */
+#define JOB_U64_GETTER(name, field)                                                        \
+    JOB_GETTER(name)                                                                       \
+    {                                                                                      \
+        return sd_bus_message_append(reply, "t", job_held(userdata)->field);             \
+    }
+
+JOB_U64_GETTER(property_get_current, progress_current)
+JOB_U64_GETTER(property_get_total, progress_total)
+JOB_U64_GETTER(property_get_rate, rate)
+
 JOB_GETTER(property_get_type)
 {
     return sd_bus_message_append(reply, "s", ((Job *)userdata)->drv->type);
@@ -68,19 +92,19 @@ JOB_GETTER(property_get_type)
 
 JOB_GETTER(property_get_status)
 {
-    return sd_bus_message_append(reply, "s", job_status_name(((Job *)userdata)->status));
+    return sd_bus_message_append(reply, "s", job_status_name(job_held(userdata)->status));
 }
 
 JOB_GETTER(property_get_error)
 {
-    Job *job = userdata;
+    Job *job = job_held(userdata);
 
     return sd_bus_message_append(reply, "s", job->error ? job->error : "");
 }
 
 JOB_GETTER(property_get_expected_end)
 {
-    return sd_bus_message_append(reply, "t", job_expected_end_us(userdata));
+    return sd_bus_message_append(reply, "t", job_expected_end_us(job_held(userdata)));
 }
 
 JOB_GETTER(property_get_auto_finalize)
@@ -385,10 +409,10 @@ static const sd_bus_vtable job_vtable[] = {
     SD_BUS_PROPERTY("Id", "s", NULL, offsetof(Job, id), CONST),
     SD_BUS_PROPERTY("Type", "s", property_get_type, 0, CONST),
     SD_BUS_PROPERTY("Status", "s", property_get_status, 0, CHANGES),
-    SD_BUS_PROPERTY("CurrentProgress", "t", NULL, offsetof(Job, progress_current), CHANGES),
-    SD_BUS_PROPERTY("TotalProgress", "t", NULL, offsetof(Job, progress_total), CHANGES),
+    SD_BUS_PROPERTY("CurrentProgress", "t", property_get_current, 0, CHANGES),
+    SD_BUS_PROPERTY("TotalProgress", "t", property_get_total, 0, CHANGES),
     SD_BUS_PROPERTY("Speed", "t", NULL, offsetof(Job, speed), CHANGES),
-    SD_BUS_PROPERTY("Rate", "t", NULL, offsetof(Job, rate), CHANGES),
+    SD_BUS_PROPERTY("Rate", "t", property_get_rate, 0, CHANGES),
     SD_BUS_PROPERTY("StartTime", "t", NULL, offsetof(Job, start_time_us), CONST),
     SD_BUS_PROPERTY("ExpectedEndTime", "t", property_get_expected_end, 0, CHANGES),
     SD_BUS_PROPERTY("Error", "s", property_get_error, 0, CHANGES),

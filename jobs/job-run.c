@@ -10,6 +10,7 @@
 #include "aio/loop.h"
 #include "graph/error.h"
 #include "graph/graph-internal.h"
+#include "graph/iothread.h"
 #include "jobs/job-internal.h"
 
 #define JOB_SLICE_US        100000      /* speed limit slices (QEMU: 100 ms) */
@@ -262,12 +263,36 @@ static bool job_check_node_free(Job *job, BlockNode *node, GError **errp)
     return true;
 }
 
+/*
+ * The job's nodes share one loop, where run() runs (job.h).  A node of
+ * another loop would have the job's I/O cross threads: refused.
+ */
+static bool job_check_node_loop(Job *job, BlockNode *node, GError **errp)
+{
+    BlockNode *first;
+    g_autofree char *here = NULL, *there = NULL;
+
+    if (job->links->len == 0) {
+        job->loop = node->loop;
+        return true;
+    }
+    first = ((BlockChild *)g_ptr_array_index(job->links, 0))->node;
+    if (node->loop == job->loop)
+        return true;
+    here = node_loop_describe(node);
+    there = node_loop_describe(first);
+    g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                "Job '%s': node '%s' runs in %s but node '%s' in %s: a job's nodes must be "
+                "in one loop", job->id, node->name, here, first->name, there);
+    return false;
+}
+
 BlockChild *job_add_node(Job *job, BlockNode *node, uint64_t perm, uint64_t shared,
                          GError **errp)
 {
     BlockChild *c;
 
-    if (!job_check_node_free(job, node, errp))
+    if (!job_check_node_free(job, node, errp) || !job_check_node_loop(job, node, errp))
         return NULL;
     c = node_attach_user(node, BLOCK_USER_JOB, job->id, "job", perm, shared, errp);
     if (c)

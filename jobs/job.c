@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "aio/loop.h"
 #include "graph/error.h"
 #include "graph/graph-internal.h"
 #include "jobs/job-internal.h"
@@ -35,16 +36,61 @@ GList *job_list(void)
     return job_queue.head;
 }
 
+/* A notification from run() on an iothread, for the listener on the main loop. */
+typedef struct JobPosted {
+    Job *job;
+    char *property;     /* changed, or NULL: an I/O error */
+    char *operation;
+    char *action;
+} JobPosted;
+
+static void job_deliver(Job *job, const char *property, const char *operation,
+                        const char *action)
+{
+    if (!job_listener)
+        return;
+    if (property && job_listener->changed && job->status != JOB_STATUS_NULL)
+        job_listener->changed(job, property);
+    if (!property && job_listener->io_error)
+        job_listener->io_error(job, operation, action);
+}
+
+static void job_deliver_posted(void *opaque)
+{
+    JobPosted *p = opaque;
+
+    job_deliver(p->job, p->property, p->operation, p->action);
+    job_unref(p->job);
+    g_free(p->property);
+    g_free(p->operation);
+    g_free(p->action);
+    g_free(p);
+}
+
+/* The listener is the main loop's: from an iothread, in the order posted. */
+static void job_post(Job *job, const char *property, const char *operation,
+                     const char *action)
+{
+    JobPosted *p;
+
+    if (aio_loop_is_main(aio_loop_self())) {
+        job_deliver(job, property, operation, action);
+        return;
+    }
+    p = g_new(JobPosted, 1);
+    *p = (JobPosted){ job, g_strdup(property), g_strdup(operation), g_strdup(action) };
+    job_ref(job);
+    aio_loop_call(aio_loop_main(), job_deliver_posted, p);
+}
+
 void job_notify(Job *job, const char *property)
 {
-    if (job_listener && job_listener->changed && job->status != JOB_STATUS_NULL)
-        job_listener->changed(job, property);
+    job_post(job, property, NULL, NULL);
 }
 
 void job_emit_io_error(Job *job, const char *operation, const char *action)
 {
-    if (job_listener && job_listener->io_error)
-        job_listener->io_error(job, operation, action);
+    job_post(job, NULL, operation, action);
 }
 
 static void job_state_transition(Job *job, JobStatus to)
@@ -163,6 +209,20 @@ static void coroutine_fn job_completed(Job *job)
         job_do_finalize(job);
 }
 
+/* The end, on the main loop: the graph change and the listener are its. */
+static void coroutine_fn job_co_complete(void *opaque)
+{
+    Job *job = opaque;
+
+    job_completed(job);
+    job_unref(job);
+}
+
+static void job_complete_posted(void *opaque)
+{
+    coroutine_start(job_co_complete, opaque);
+}
+
 static void coroutine_fn job_co_entry(void *opaque)
 {
     Job *job = opaque;
@@ -175,8 +235,19 @@ static void coroutine_fn job_co_entry(void *opaque)
     job->deferred = true;
     job->co = NULL;
     job_notify_progress(job, true);
-    job_completed(job);
-    job_unref(job);
+    if (job->loop)
+        aio_loop_call(aio_loop_main(), job_complete_posted, job);
+    else
+        job_co_complete(job);
+}
+
+/* On the job's loop: its coroutine belongs to the loop that creates it. */
+static void job_spawn(void *opaque)
+{
+    Job *job = opaque;
+
+    job->co = coroutine_create(job_co_entry, job);
+    coroutine_wake(job->co);
 }
 
 /* ---- creation -------------------------------------------------------------------- */
@@ -289,13 +360,15 @@ void job_start(Job *job)
     if (job_listener && job_listener->added)
         job_listener->added(job);
     /* Start (QEMU's job_start): the coroutine runs from the next loop iteration. */
-    job->co = coroutine_create(job_co_entry, job);
     job_ref(job);
     job->pause_count--;
     job->busy = true;
     job->rate_mark_us = job->notify_mark_us = (uint64_t)g_get_monotonic_time();
     job_state_transition(job, JOB_STATUS_RUNNING);
-    coroutine_wake(job->co);
+    if (job->loop)
+        aio_loop_call(job->loop, job_spawn, job);
+    else
+        job_spawn(job);
 }
 
 /* Begins and starts a job that was set up, or discards it. */

@@ -20,6 +20,13 @@
  * Node.Users as job <id>, takes and shares permissions like any user, and
  * does I/O through graph/io.h.  The links of a chain it relies on are
  * frozen (job_freeze_link) until it ends.
+ *
+ * Loops: a job's nodes share one loop (job_add_node refuses others), and
+ * run() and the coroutines it starts run there, on an iothread for nodes
+ * bound to one.  The rest (set-up, the state machine and verbs, prepare,
+ * abort and clean, the listener) is the main loop's: run() hands over to
+ * the main loop when it returns, and what it notifies on an iothread is
+ * posted there (job_notify, job_emit_io_error).
  */
 
 #include <stdbool.h>
@@ -28,6 +35,7 @@
 #include <systemd/sd-event.h>
 
 #include "aio/coroutine.h"
+#include "aio/loop.h"
 #include "graph/node.h"
 
 typedef enum JobStatus {
@@ -150,6 +158,7 @@ struct Job {
     char *xml;                   /* the <job> snippet it was started with */
 
     /* Execution. */
+    AioLoop *loop;               /* of its nodes: where run() runs; NULL: the main loop */
     Coroutine *co;
     bool busy;                   /* running (not yielded in the framework) */
     bool sleeping;               /* in job_sleep_ns with a timer */

@@ -37,15 +37,17 @@ def make_chain(d, layers, size=16 * MiB, writes=None):
     return paths
 
 
-def add_chain(d, layers, paths, read_only=()):
-    """AddNode per layer, base first: '<name>' over file '<name>-file'."""
+def add_chain(d, layers, paths, read_only=(), iothread=None):
+    """AddNode per layer, base first: '<name>' over file '<name>-file'
+    (bound to iothread when given)."""
     below = None
+    io = ' iothread="%s"' % iothread if iothread else ''
     for name in layers:
         ro = ' read-only="on"' if name in read_only else ''
         backing = '<backing ref="%s"/>' % below if below else '<backing/>'
-        d.manager.AddNode('<blockdev driver="qcow2" node-name="%s"%s>'
+        d.manager.AddNode('<blockdev driver="qcow2" node-name="%s"%s%s>'
                           '<file driver="file" node-name="%s-file" filename="%s"%s/>%s'
-                          '</blockdev>' % (name, ro, name, paths[name], ro, backing))
+                          '</blockdev>' % (name, ro, io, name, paths[name], ro, backing))
         below = name
 
 
