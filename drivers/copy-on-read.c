@@ -176,4 +176,5 @@ const BlockDriver block_driver_copy_on_read = {
     .co_truncate = block_filter_co_truncate,
     .co_block_status = block_filter_co_block_status,
     .child_perm = cor_child_perm,
+    .runs_in_iothread = true,
 };

@@ -47,6 +47,7 @@ struct ThrottleGroup {
     ThrottleMember *token[THROTTLE_DIRECTIONS];     /* whose turn it is */
     ThrottleMember *timer_member[THROTTLE_DIRECTIONS];
     sd_event_source *timer[THROTTLE_DIRECTIONS];    /* armed: someone waits for budget */
+    AioLoop *loop;          /* of the members (and the timers); NULL without members */
 };
 
 static GHashTable *groups;  /* id -> ThrottleGroup*; groups are global objects, as in QEMU */
@@ -256,7 +257,7 @@ static void timer_arm(ThrottleMember *m, ThrottleDirection dir, int64_t at_ns)
 
     g->timer_member[dir] = m;
     if (!g->timer[dir]) {
-        if (sd_event_add_time(aio_loop(), &g->timer[dir], CLOCK_MONOTONIC, usec, 1,
+        if (sd_event_add_time(aio_loop_event(g->loop), &g->timer[dir], CLOCK_MONOTONIC, usec, 1,
                               timer_fired, g) < 0)
             g_error("Throttle group '%s': cannot add a timer", g->id);
         sd_event_source_set_description(g->timer[dir], "throttle-group");
@@ -471,7 +472,7 @@ void throttle_group_release(const char *id)
         g_hash_table_remove(groups, id);
 }
 
-bool throttle_member_join(ThrottleMember *m, const char *id, GError **errp)
+bool throttle_group_check_loop(const char *id, AioLoop *loop, GError **errp)
 {
     ThrottleGroup *g = group_find(id);
 
@@ -480,11 +481,36 @@ bool throttle_member_join(ThrottleMember *m, const char *id, GError **errp)
                     "No throttle group '%s' known (set it with SetThrottleGroup)", id);
         return false;
     }
+    if (g->members && g->loop != loop) {
+        g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                    "Throttle group '%s' throttles nodes in the loop '%s', not '%s': the "
+                    "nodes of a group share one loop", id, aio_loop_name(g->loop),
+                    aio_loop_name(loop));
+        return false;
+    }
+    return true;
+}
+
+bool throttle_member_join(ThrottleMember *m, const char *id, AioLoop *loop, GError **errp)
+{
+    ThrottleGroup *g = group_find(id);
+
+    if (!throttle_group_check_loop(id, loop, errp))
+        return false;
     for (int dir = 0; dir < THROTTLE_DIRECTIONS; dir++)
         co_queue_init(&m->queue[dir]);
     m->group = g;
+    g->loop = loop;
     g->members = g_list_append(g->members, m);
     return true;
+}
+
+/* Without members the group belongs to no loop: its timers go with the last one. */
+static void group_unbind(ThrottleGroup *g)
+{
+    for (int dir = 0; dir < THROTTLE_DIRECTIONS; dir++)
+        g->timer[dir] = sd_event_source_disable_unref(g->timer[dir]);
+    g->loop = NULL;
 }
 
 void throttle_member_leave(ThrottleMember *m)
@@ -504,6 +530,8 @@ void throttle_member_leave(ThrottleMember *m)
     m->group = NULL;
     for (int dir = 0; dir < THROTTLE_DIRECTIONS; dir++)
         kick(g, dir);
+    if (!g->members)
+        group_unbind(g);
     if (g->implicit && !g->members)
         g_hash_table_remove(groups, g->id);
 }

@@ -11,7 +11,8 @@
  * requests drain them.  A request that would overflow a bucket waits in its
  * member's queue on the loop; one timer per group and direction wakes the
  * next member in round-robin order, so that members share the budget
- * fairly.  Limits may change while requests wait: the buckets start empty
+ * fairly.  The members of a group are in one loop (the main loop or one
+ * iothread), which runs its timers.  Limits may change while requests wait: the buckets start empty
  * again and the waiting requests are measured against the new limits.
  */
 
@@ -20,6 +21,7 @@
 #include <glib.h>
 
 #include "aio/coroutine.h"
+#include "aio/loop.h"
 #include "graph/option.h"
 
 typedef enum ThrottleDirection {
@@ -57,8 +59,14 @@ bool throttle_group_exists(const char *id);
 /* The group's limits as given, in table order (NULL if unknown); for messages and tests. */
 const OptionSet *throttle_group_limits(const char *id);
 
-/* Joins group id (must exist) or leaves its group. */
-bool throttle_member_join(ThrottleMember *m, const char *id, GError **errp);
+/*
+ * Whether a node of loop may join group id: NotFound for an unknown group,
+ * InvalidArgument when its members are in another loop (the group's
+ * buckets, queues and timers are one loop's, never locked).
+ */
+bool throttle_group_check_loop(const char *id, AioLoop *loop, GError **errp);
+/* Joins group id (throttle_group_check_loop) from loop, or leaves its group. */
+bool throttle_member_join(ThrottleMember *m, const char *id, AioLoop *loop, GError **errp);
 void throttle_member_leave(ThrottleMember *m);
 
 /* Waits until the group's budget allows bytes in direction dir, then charges them. */

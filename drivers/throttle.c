@@ -13,6 +13,7 @@
 #include "drivers/throttle-group.h"
 #include "graph/error.h"
 #include "graph/io.h"
+#include "graph/iothread.h"
 
 typedef struct ThrottleState {
     ThrottleMember member;
@@ -24,7 +25,7 @@ static int coroutine_fn throttle_open(BlockNode *node, const OptionSet *opts, GE
     const char *group = option_set_get_string(opts, "throttle-group");
     g_autoptr(GError) err = NULL;
 
-    if (!throttle_member_join(&s->member, group, &err)) {
+    if (!throttle_member_join(&s->member, group, node_loop(node), &err)) {
         g_propagate_prefixed_error(errp, g_steal_pointer(&err), "Node '%s': ", node->name);
         return -ENOENT;
     }
@@ -96,12 +97,12 @@ static int coroutine_fn throttle_reopen_prepare(BlockNode *node, const OptionSet
                                                 void **ret_state, GError **errp)
 {
     const char *group = option_set_get_string(opts, "throttle-group");
+    g_autoptr(GError) err = NULL;
 
-    if (!throttle_group_exists(group)) {
-        g_set_error(errp, BG_ERROR, BG_ERROR_NOT_FOUND,
-                    "Node '%s': no throttle group '%s' known (set it with SetThrottleGroup)",
-                    node->name, group);
-        return -ENOENT;
+    /* Its own group passes: its members are in the node's loop. */
+    if (!throttle_group_check_loop(group, node_loop(node), &err)) {
+        g_propagate_prefixed_error(errp, g_steal_pointer(&err), "Node '%s': ", node->name);
+        return -EINVAL;
     }
     *ret_state = g_strdup(group);
     return 0;
@@ -114,7 +115,7 @@ static void throttle_reopen_commit(BlockNode *node, void *state)
     unsigned disabled = s->member.disabled;
 
     throttle_member_leave(&s->member);
-    throttle_member_join(&s->member, group, NULL);
+    throttle_member_join(&s->member, group, node_loop(node), NULL);
     s->member.disabled = disabled;
 }
 
@@ -152,4 +153,5 @@ const BlockDriver block_driver_throttle = {
     .reopen_prepare = throttle_reopen_prepare,
     .reopen_commit = throttle_reopen_commit,
     .reopen_abort = throttle_reopen_abort,
+    .runs_in_iothread = true,
 };

@@ -65,8 +65,7 @@ def check_errors(d, img):
                         '<blockdev driver="file" node-name="x" filename="%s" iothread="nope"/>'
                         % img)
     bgtest.expect_error('NotSupported', d.manager.AddNode,
-                        '<blockdev driver="throttle" node-name="t" iothread="io1" '
-                        'throttle-group="g"><file ref="d1"/></blockdev>')
+                        '<blockdev driver="error" node-name="t" iothread="io1" size="1M"/>')
     bgtest.expect_error('InvalidArgument', d.manager.AddNode,
                         '<blockdev driver="raw" node-name="r" iothread="io2">'
                         '<file ref="d1"/></blockdev>')
