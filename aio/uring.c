@@ -23,6 +23,7 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <liburing.h>
 #include <glib.h>
 
@@ -309,6 +310,30 @@ int coroutine_fn uring_co_fdatasync(int fd)
         return -ENXIO;
     io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
     return uring_co_wait(r, sqe);
+}
+
+/* Linux 6.12's <linux/fs.h>, newer than the build's headers may be. */
+#ifndef BLOCK_URING_CMD_DISCARD
+#define BLOCK_URING_CMD_DISCARD _IO(0x12, 0)
+#endif
+
+int coroutine_fn uring_co_blk_discard(int fd, uint64_t offset, uint64_t len)
+{
+    UringRing *r = NULL;
+    struct io_uring_sqe *sqe;
+    int ret;
+
+    do {
+        sqe = uring_co_get_sqe(&r);
+        if (!sqe)
+            return -ENXIO;
+        io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
+        sqe->cmd_op = BLOCK_URING_CMD_DISCARD;
+        sqe->addr = offset;
+        sqe->addr3 = len;
+        ret = uring_co_wait(r, sqe);
+    } while (ret == -EINTR);
+    return ret;
 }
 
 int coroutine_fn uring_co_fallocate(int fd, int mode, uint64_t offset, uint64_t len)

@@ -41,5 +41,13 @@ int coroutine_fn uring_co_fdatasync(int fd);
 /* fallocate(2) with mode: 0 or a negative errno. */
 int coroutine_fn uring_co_fallocate(int fd, int mode, uint64_t offset, uint64_t len);
 
+/*
+ * Discards [offset, offset+len) of a block device opened for writing
+ * (IORING_OP_URING_CMD with BLOCK_URING_CMD_DISCARD, Linux >= 6.12): 0 or a
+ * negative errno; an older kernel gives -EOPNOTSUPP, as does a device
+ * without discard.
+ */
+int coroutine_fn uring_co_blk_discard(int fd, uint64_t offset, uint64_t len);
+
 /* Requests in flight on this loop's ring (tests). */
 unsigned uring_loop_in_flight(void);

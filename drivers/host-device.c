@@ -3,17 +3,23 @@
  * host_device: a block device (QEMU's host_device).  Everything but the
  * size, zeroes and discard is the `file` driver's (drivers/file.h): the
  * open refuses what is not a block device, the size comes from
- * BLKGETSIZE64, zero writes use BLKZEROOUT and discards BLKDISCARD, in the
- * worker pool.  A device cannot be resized (no co_truncate: the core says
- * so); block status is "all data".
+ * BLKGETSIZE64, zero writes use BLKZEROOUT in the worker pool.  Discards
+ * go through the loop's io_uring where the node uses it
+ * (BLOCK_URING_CMD_DISCARD, Linux >= 6.12), else BLKDISCARD in the worker
+ * pool; a kernel without the command is found out once (the ring says
+ * EOPNOTSUPP where the ioctl works) and the pool does them from then on.
+ * A device cannot be resized (no co_truncate: the core says so); block
+ * status is "all data".
  */
 
 #include <errno.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 
+#include "aio/uring.h"
 #include "aio/worker-pool.h"
 #include "drivers/drivers.h"
+#include "drivers/file-state.h"
 #include "drivers/file.h"
 #include "graph/error.h"
 
@@ -55,11 +61,25 @@ static int coroutine_fn hdev_co_pwrite_zeroes(BlockNode *node, uint64_t offset, 
     return r;
 }
 
+static int ring_lacks_discard;     /* atomic: the kernel has no BLOCK_URING_CMD_DISCARD */
+
 static int coroutine_fn hdev_co_pdiscard(BlockNode *node, uint64_t offset, uint64_t bytes)
 {
+    const FileState *s = node->opaque;
+    int ring, r;
+
     if (!file_node_unmap(node))
         return 0;
-    return hdev_co_range(node, BLKDISCARD, offset, bytes);
+    if (s->aio != FILE_AIO_IO_URING || g_atomic_int_get(&ring_lacks_discard))
+        return hdev_co_range(node, BLKDISCARD, offset, bytes);
+    ring = uring_co_blk_discard(s->fd, offset, bytes);
+    if (ring != -EOPNOTSUPP && ring != -ENXIO)
+        return ring == -EINVAL ? -ENOTSUP : ring;   /* as the ioctl's (hdev_co_range) */
+    /* No ring on this loop, an older kernel, or a device without discard: */
+    r = hdev_co_range(node, BLKDISCARD, offset, bytes);
+    if (r == 0 && ring == -EOPNOTSUPP)
+        g_atomic_int_set(&ring_lacks_discard, 1);
+    return r;
 }
 
 const BlockDriver block_driver_host_device = {

@@ -8,7 +8,7 @@ packages=(
   zlib1g-dev libzstd-dev libgnutls28-dev valgrind
   dbus python3 python3-dbus python3-gi polkitd systemd util-linux passwd
   libnbd-dev qemu-utils qemu-system-common libnbd-bin nbdkit fio openssl
-  libjson-glib-dev graphviz tmux
+  libjson-glib-dev graphviz tmux strace
   ceph-mon ceph-osd ceph-common librbd-dev python3-rados python3-rbd qemu-block-extra
 )
 
