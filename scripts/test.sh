@@ -16,7 +16,7 @@ run_suite() {
 
 # Under ThreadSanitizer (about 1 minute on 2 cores): what runs on several threads.
 TSAN_TESTS=(iothread worker-pool io nbd-server test-iothread-exports test-driver-options
-            test-nbd-concurrent test-io-uring)
+            test-nbd-concurrent test-io-uring test-job-iothread test-iothread-filters)
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
