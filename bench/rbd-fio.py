@@ -102,8 +102,9 @@ def main():
             sys.exit(77)
     workdir = tempfile.mkdtemp(prefix='bg-rbd-bench-')
     try:
-        # memstore holds both images and the OSD's own overhead.
-        with ceph.Cluster(memstore_mb=2 * args.size_mib + 256) as cl:
+        # memstore holds both images and the OSD's own overhead; in pages,
+        # so that the filled images are overwritten in place (ceph.py).
+        with ceph.Cluster(memstore_mb=2 * args.size_mib + 256, page_set=True) as cl:
             for name in SERVERS:
                 cl.create_image(name, args.size_mib << 20)
                 fill(cl, name, args.size_mib)

@@ -14,8 +14,10 @@ between the cases:
         opts = cl.blockdev_options()    # conf="..." pool="rbd" for a blockdev
 
 API:
-  Cluster(memstore_mb=256)       context manager; .conf (ceph.conf path),
-                                 .dir, .port, .pool ('rbd')
+  Cluster(memstore_mb=256, page_set=False)
+                                 context manager; .conf (ceph.conf path),
+                                 .dir, .port, .pool ('rbd'); page_set:
+                                 memstore's pages (see CONF)
   .create_image(name, size, features=None)    through librbd (fast)
   .image(name, snapshot=None, read_only=False) an open rbd.Image (with ...)
   .mon_command(prefix, **args)   what `ceph PREFIX` sends, on one connection
@@ -98,6 +100,17 @@ auth client required = none
 # The OSD keeps objects in memory: nothing to format, fast, gone at stop.
 osd objectstore = memstore
 memstore device bytes = {memstore_bytes}
+# How memstore holds an object: false (the tests): the buffers of the
+# messages that wrote it, so a first write costs one copy (from the
+# socket); true (bench/rbd-fio.py): 64 KiB pages allocated on the first
+# write and overwritten in place.  Without pages every overwrite keeps its
+# message's freshly allocated buffer and frees the old one, and on this
+# (virtualised) machine the page faults of that fresh memory were what
+# held 1 MiB writes at 8-20 MiB/s until the allocator had memory to reuse
+# (`rbd bench` 1 MiB qd8 overwriting a full image: 20 MiB/s and 1.6 s of
+# OSD CPU per 128 MiB without pages, 88 MiB/s and 0.4 s with them).
+# Pages cost the first write twice the faults: 9 instead of 18 MiB/s.
+memstore page set = {page_set}
 # One OSD holds every object: one copy is enough, and a placement group
 # may map to OSDs of the same host (there is only one host).
 osd pool default size = 1
@@ -114,7 +127,9 @@ mon warn on pool no redundancy = false
 osd pool default pg autoscale mode = off
 # Everything in the cluster's folder.
 run dir = {dir}/run
-admin socket = {dir}/run/$name.asok
+# One admin socket per process (clients too: `ceph --admin-daemon
+# run/client.admin.PID.asok config diff` shows what a server's librbd runs with).
+admin socket = {dir}/run/$name.$pid.asok
 log file = {dir}/$name.log
 mon data = {dir}/$name
 osd data = {dir}/$name
@@ -126,6 +141,31 @@ paxos min wait = 0.01
 osd memory target = 268435456
 osd op num shards = 1
 osd op num threads per shard = 2
+# Work a throw-away in-memory cluster on loopback does not need: on 2
+# cores shared with builds every thread a request passes through waits for
+# a core, and this work would slow the servers under test alike.
+# - crc32c over every message's data and header, on both ends (TCP checks
+#   loopback).  The OSD's own crc32c of whole-object and appending writes
+#   (up to a fifth of its CPU while an image is first written) stays: no
+#   setting skips it on memstore, which has no checksums to replace it.
+ms crc data = false
+ms crc header = false
+# - the per-op event history (`dump_historic_ops`) and its thread: turn it
+#   back on to see where an op waits (queued_for_pg, reached_pg, op_commit).
+osd enable op tracker = false
+# - the in-memory debug log, gathered at level 5 by default and dumped only
+#   on a crash; the log file keeps errors (level 0).
+debug osd = 0/0
+debug ms = 0/0
+debug objecter = 0/0
+debug rados = 0/0
+debug rbd = 0/0
+debug objectcacher = 0/0
+debug monc = 0/0
+debug mon = 0/0
+debug paxos = 0/0
+debug filestore = 0/0
+debug bluestore = 0/0
 # The clients (ceph, rbd, librbd) give up rather than hang if the cluster
 # stops answering.
 rados mon op timeout = {client_timeout}
@@ -180,9 +220,10 @@ def free_port():
 
 
 class Cluster:
-    def __init__(self, memstore_mb=256, pool='rbd'):
+    def __init__(self, memstore_mb=256, pool='rbd', page_set=False):
         need_binaries()
         self.memstore_mb = memstore_mb
+        self.page_set = page_set
         self.pool = pool
         self.dir = tempfile.mkdtemp(prefix='bgceph-')
         self.conf = os.path.join(self.dir, 'ceph.conf')
@@ -249,6 +290,7 @@ class Cluster:
         with open(self.conf, 'w') as f:
             f.write(CONF.format(fsid=uuid.uuid4(), port=self.port, dir=self.dir,
                                 memstore_bytes=self.memstore_mb << 20,
+                                page_set=str(self.page_set).lower(),
                                 client_timeout=CLIENT_TIMEOUT))
         os.mkdir(os.path.join(self.dir, 'run'))
         # --keyring /dev/null: auth is off, the monitor needs no keys.
@@ -288,8 +330,13 @@ class Cluster:
         log = open(os.path.join(self.dir, name + '.out'), 'w')
         self._logs.append(log)
         # -f: in the foreground, so the PID we hold is the daemon's own.
+        # A session of its own (setsid): with the kernel's autogroups
+        # (sched_autogroup_enabled=1) the cluster is then scheduled as a
+        # group beside ours, as if it ran on other machines, instead of
+        # sharing one group's CPU with the test, the server under test and
+        # fio.  Still stopped by PID.
         self.procs[name] = subprocess.Popen(argv, env=self.env(), stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=log)
+                                            stdout=log, stderr=log, start_new_session=True)
 
     def _wait(self, ready, what):
         end = time.monotonic() + STEP_TIMEOUT
