@@ -44,6 +44,8 @@ static BlockdevSpec *make_spec(const char *path, const char *name, bool read_onl
     for (size_t i = 0; opts && opts[i]; i += 2) {
         if (!strcmp(opts[i], "backing") && !*opts[i + 1]) {
             blockdev_spec_add_child(spec, "backing", CHILD_SPEC_NONE);
+        } else if (g_str_has_prefix(opts[i], "file.")) {
+            blockdev_spec_set(file->inline_spec, opts[i] + 5, opts[i + 1]);
         } else if (!strcmp(opts[i], "backing-ref")) {
             ChildSpec *b = blockdev_spec_add_child(spec, "backing", CHILD_SPEC_REF);
             b->ref = g_strdup(opts[i + 1]);

@@ -22,7 +22,8 @@ typedef struct TestImage {
 /*
  * Opens path as a qcow2 node named name.  opts: NULL-terminated name/value
  * pairs added to the <blockdev> ("backing" with value "" means <backing/>,
- * "backing-ref" a <backing ref=.../>).  Returns NULL with *errp set on failure.
+ * "backing-ref" a <backing ref=.../>, "file.NAME" option NAME of the inline
+ * file child).  Returns NULL with *errp set on failure.
  */
 TestImage *qt_open(const char *path, const char *name, bool read_only,
                    const char *const *opts, GError **errp);
