@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "fuzz/fuzz-bus.h"
 #include "fuzz/fuzz-graph.h"
 #include "graph/graph.h"
 #include "xml/blockdev-parse.h"
@@ -34,6 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     g_autoptr(GError) err = NULL;
 
+    if (!fuzz_bus_string_ok(data, size))
+        return 0;
     g_autoptr(BlockdevSpec) spec = blockdev_parse_xml((const char *)data, size, "<bus>", &err);
     if (!spec)
         return 0;

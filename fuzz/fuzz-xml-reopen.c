@@ -7,6 +7,9 @@
  * The graph is taken down after every reopen that succeeded.
  */
 
+#include <string.h>
+
+#include "fuzz/fuzz-bus.h"
 #include "fuzz/fuzz-graph.h"
 #include "graph/graph.h"
 #include "xml/blockdev-parse.h"
@@ -15,8 +18,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     g_auto(GStrv) parts = fuzz_split(data, size);
     g_autoptr(GError) err = NULL;
-    g_autoptr(GPtrArray) specs = blockdev_parse_xml_list((const char *const *)parts, &err);
 
+    for (char **p = parts; *p; p++)
+        if (!fuzz_bus_string_ok((const uint8_t *)*p, strlen(*p)))
+            return 0;
+    g_autoptr(GPtrArray) specs = blockdev_parse_xml_list((const char *const *)parts, &err);
     if (!specs)
         return 0;       /* the bus refuses the call before the graph sees it */
     for (guint i = 0; i < specs->len; i++)
