@@ -170,16 +170,33 @@ static bool is_pow2(uint64_t v)
     return v && !(v & (v - 1));
 }
 
+/*
+ * The refcount blocks a file twice the size of the fully allocated image
+ * (data and L2 tables) needs: a larger refcount cache could never fill.
+ */
+static uint64_t max_refcount_cache(const Qcow2State *s, uint64_t max_l2)
+{
+    uint64_t clusters = 2 * (qcow2_size_to_clusters(s, s->hdr.size) + max_l2 / s->cluster_size);
+    uint64_t blocks = (clusters + s->refblock_entries - 1) / s->refblock_entries;
+    return MAX(blocks, QCOW2_MIN_REFCOUNT_CACHE_CLUSTERS) * s->cluster_size;
+}
+
 static bool read_options(Qcow2State *s, const OptionSet *opts, Qcow2Options *o, GError **errp)
 {
     uint64_t max_l2 = qcow2_size_to_clusters(s, s->hdr.size) * 8;
     max_l2 = (max_l2 + s->cluster_size - 1) & ~(s->cluster_size - 1);
+    /*
+     * A cache's slots are allocated at open, 40 bytes each: sizes beyond
+     * what the image can use are capped (as QEMU caps the L2 cache), or a
+     * bus caller asking for a terabyte would abort the daemon.
+     */
     o->l2_cache_size = option_set_is_set(opts, "l2-cache-size") ?
-        option_set_get_uint(opts, "l2-cache-size") : MIN(max_l2, QCOW2_DEFAULT_L2_CACHE_MAX);
+        MIN(option_set_get_uint(opts, "l2-cache-size"), max_l2) :
+        MIN(max_l2, QCOW2_DEFAULT_L2_CACHE_MAX);
     o->l2_entry_size = option_set_is_set(opts, "l2-cache-entry-size") ?
         option_set_get_uint(opts, "l2-cache-entry-size") : s->cluster_size;
     o->refcount_cache_size = option_set_is_set(opts, "refcount-cache-size") ?
-        option_set_get_uint(opts, "refcount-cache-size") :
+        MIN(option_set_get_uint(opts, "refcount-cache-size"), max_refcount_cache(s, max_l2)) :
         QCOW2_MIN_REFCOUNT_CACHE_CLUSTERS * s->cluster_size;
     o->cache_clean_interval = option_set_get_uint(opts, "cache-clean-interval");
     o->lazy_refcounts = option_set_is_set(opts, "lazy-refcounts") ?

@@ -461,6 +461,44 @@ static void test_small_caches(void **state)
     g_clear_error(&err);
 }
 
+/*
+ * Cache sizes far beyond what the image can use (the fuzzer's ReopenNodes
+ * with l2-cache-size near 2^36) are capped, not allocated: each slot costs
+ * 40 bytes at open, and 2^31 slots of 512 bytes aborted the daemon.
+ */
+static void test_huge_caches(void **state)
+{
+    g_autofree char *path = tmp_path("huge-cache.qcow2");
+    RUN("qemu-img create -q -f qcow2 -o cluster_size=512 %s 1M", path);
+    g_autofree char *huge = g_strdup_printf("%" PRIu64, (uint64_t)INT32_MAX * 512);
+    const char *const opts[] = { "l2-cache-size", huge, "l2-cache-entry-size", "512",
+                                 "refcount-cache-size", huge, NULL };
+    GError *err = NULL;
+    TestImage *img = qt_open(path, "img", false, opts, &err);
+    if (!img)
+        fail_msg("open: %s", err->message);
+    const uint64_t size = 1 << 20;
+    g_autofree uint8_t *expected = g_malloc0(size);
+    g_autoptr(GRand) r = g_rand_new_with_seed(12);
+    random_writes(img, r, expected, size, 50, 8192);
+    assert_image_reads(img, expected, size);
+    qt_close(img);
+    assert_check_clean(path, false);
+
+    g_autofree char *add = g_strdup_printf(
+        "<blockdev driver=\"qcow2\" node-name=\"h\"><file driver=\"file\" node-name=\"hf\""
+        " filename=\"%s\"/></blockdev>", path);
+    tu_add_xml(add, NULL);
+    g_autofree char *reopen = g_strdup_printf(
+        "<blockdev driver=\"qcow2\" node-name=\"h\" l2-cache-size=\"%s\""
+        " l2-cache-entry-size=\"512\" refcount-cache-size=\"%s\"><file ref=\"hf\"/>"
+        "</blockdev>", huge, huge);
+    err = tu_reopen(reopen, NULL);
+    if (err)
+        fail_msg("reopen: %s", err->message);
+    tu_remove_all();
+}
+
 static void sleep_entry(void *opaque)
 {
     coroutine_sleep_ns(*(uint64_t *)opaque);
@@ -802,6 +840,7 @@ int main(void)
         cmocka_unit_test_teardown(test_compressed_zlib, teardown_each),
         cmocka_unit_test_teardown(test_compressed_zstd, teardown_each),
         cmocka_unit_test_teardown(test_small_caches, teardown_each),
+        cmocka_unit_test_teardown(test_huge_caches, teardown_each),
         cmocka_unit_test_teardown(test_cache_clean, teardown_each),
         cmocka_unit_test_teardown(test_lazy_refcounts, teardown_each),
         cmocka_unit_test_teardown(test_dirty_repair, teardown_each),
