@@ -162,19 +162,37 @@ class BgJobs:
         self.d.manager.StartJob('<job type="commit" id="j0" node-name="act" top-node="top" '
                                 'base-node="base"/>')
 
+    def wait_signal(self, predicate):
+        """Blocks in the GLib loop until predicate(signals so far) holds: a
+        signal is seen when it arrives, as qemu-storage-daemon's QMP events
+        are (SignalRecorder.wait_for polls every 10 ms, too coarse for a job
+        of a fraction of a second)."""
+        from gi.repository import GLib
+        ctx = GLib.MainContext.default()
+        end = time.monotonic() + 600
+        tick = GLib.timeout_add_seconds(1, lambda: True)    # the deadline is looked at
+        try:
+            while not predicate(self.sig.items):
+                if time.monotonic() > end:
+                    sys.exit('blockgraphd: timed out waiting for a job signal')
+                ctx.iteration(True)
+        finally:
+            GLib.source_remove(tick)
+
+    def wait_ready(self):
+        self.wait_signal(lambda items: any(
+            i[1] == 'PropertiesChanged' and str(i[3][1].get('Status', '')) == 'ready'
+            for i in items))
+
     def start_active(self):
         self.d.manager.StartJob('<job type="commit" id="j0" node-name="top" base-node="base"/>')
-        self.sig.wait_for(lambda items: any(
-            i[1] == 'PropertiesChanged' and str(i[3][1].get('Status', '')) == 'ready'
-            for i in items), timeout=600)
+        self.wait_ready()
         self.d.iface(self.d.manager_path('job', 'j0'), JOB).Complete()
 
     def start_mirror(self):
         self.d.manager.StartJob('<job type="mirror" id="j0" node-name="top" target="dst" '
                                 'sync="full"/>')
-        self.sig.wait_for(lambda items: any(
-            i[1] == 'PropertiesChanged' and str(i[3][1].get('Status', '')) == 'ready'
-            for i in items), timeout=600)
+        self.wait_ready()
         self.d.iface(self.d.manager_path('job', 'j0'), JOB).Complete()
 
     def running(self):
@@ -185,7 +203,7 @@ class BgJobs:
             return False        # dismissed: it ended
 
     def wait_done(self):
-        self.sig.wait_for(lambda items: any(i[1] == 'Completed' for i in items), timeout=600)
+        self.wait_signal(lambda items: any(i[1] == 'Completed' for i in items))
         ok, err = self.sig.named('Completed')[0][3][:2]
         if not ok:
             sys.exit('blockgraphd job failed: %s' % err)
