@@ -19,8 +19,11 @@ iothread objects instead, for a qsd that survives disconnects (8.x).
 blockgraphd's and qsd's file nodes use --aio / --qsd-aio (default: our
 daemon's own choice; io_uring for qsd).  Images are in tmpfs (/dev/shm),
 one set per server; the servers take turns per workload, --reps times
-(every run printed with the server's CPU time, the best counts); fio's 4
-jobs are summed.  At the end: the CPU time of each blockgraphd thread (the
+(every run printed with the server's CPU time, and the server's and fio's
+CPU time per request: on 2 CPUs the two together set the pace, and a
+server that makes fio wait and wake up more costs fio CPU too; the best
+run counts); fio's 4 jobs are summed; --only runs some of the servers.
+At the end: the CPU time of each blockgraphd thread (the
 work must spread over io-io1 and io-io2), the load average, and one line
 per workload with the three results, our ratios, and our ratios per
 server CPU second (requests or MiB per CPU second of all the server's
@@ -30,11 +33,13 @@ CPU, this column shows the cost of a request instead).  Asserts nothing (a measu
   bench/nbd-iothreads.py [--runtime 10] [--reps 2] [--size-mib 256]
                          [--blockgraphd PATH] [--workloads randread-4k-qd32,...]
                          [--aio ENGINE] [--qsd-aio ENGINE] [--qsd-iothreads]
+                         [--only blockgraph,qsd,nbdkit]
 """
 
 import argparse
 import contextlib
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -140,10 +145,10 @@ def nbdkit(images, workdir, args):
 SERVERS = {'blockgraph': blockgraph, 'qsd': qsd, 'nbdkit': nbdkit}
 
 
-def make_images(workdir, size_mib):
+def make_images(workdir, size_mib, names):
     chunk = os.urandom(1 << 20)
     images = {}
-    for name in SERVERS:
+    for name in names:
         os.makedirs(os.path.join(workdir, name))
         images[name] = [os.path.join(workdir, name, 'disk%d' % i) for i in range(N)]
         for img in images[name]:
@@ -153,26 +158,36 @@ def make_images(workdir, size_mib):
     return images
 
 
+def client_cpu():
+    """CPU seconds used so far by our finished children (the fio runs)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def measure(images, workdir, args, wanted):
     """{workload: {server: (best value, its value per server CPU second)}}."""
     best = {}
     with contextlib.ExitStack() as stack:
-        uris = {n: stack.enter_context(SERVERS[n](images[n], workdir, args)) for n in SERVERS}
+        uris = {n: stack.enter_context(SERVERS[n](images[n], workdir, args)) for n in args.only}
         for wl, rw, bs, qd, unit in WORKLOADS:
             if wanted and wl not in wanted:
                 continue
             for rep in range(args.reps):
-                for name in SERVERS:
-                    cpu = cpu_seconds(args.pids[name])
+                for name in args.only:
+                    cpu, fio_cpu = cpu_seconds(args.pids[name]), client_cpu()
                     iops, mibs = run_fio(uris[name], rw, bs, qd, args.runtime,
                                          args.size_mib << 20)
                     cpu = cpu_seconds(args.pids[name]) - cpu
+                    fio_cpu = client_cpu() - fio_cpu
                     value = iops if unit == 'IOPS' else mibs
                     row = best.setdefault(wl, {})
                     if value > row.get(name, (0, 0))[0]:
                         row[name] = (value, value * args.runtime / max(cpu, 0.01))
-                    print('  %-18s %-10s run %d: %10.1f %s, server CPU %.1f s'
-                          % (wl, name, rep + 1, value, unit, cpu), flush=True)
+                    reqs = max(iops * args.runtime, 1)
+                    print('  %-18s %-10s run %d: %10.1f %s, server CPU %.1f s (%.1f us per '
+                          'request), fio %.1f us per request'
+                          % (wl, name, rep + 1, value, unit, cpu, cpu / reqs * 1e6,
+                             fio_cpu / reqs * 1e6), flush=True)
     return best
 
 
@@ -187,7 +202,8 @@ def report(best, args):
     for wl, _, _, _, unit in WORKLOADS:
         r = best.get(wl)
         if r:
-            bg, q, k = r['blockgraph'], r['qsd'], r['nbdkit']
+            none = (float('nan'), float('nan'))
+            bg, q, k = (r.get(n, none) for n in ('blockgraph', 'qsd', 'nbdkit'))
             print('%-44s %12.1f %12.1f %12.1f %7.2fx %7.2fx  %7.2fx %7.2fx'
                   % (wl + ' (' + unit + ')', bg[0], q[0], k[0], bg[0] / q[0], bg[0] / k[0],
                      bg[1] / q[1], bg[1] / k[1]))
@@ -205,16 +221,22 @@ def main():
     ap.add_argument('--qsd-aio', default='io_uring')
     ap.add_argument('--qsd-iothreads', action='store_true',
                     help='one qsd with 2 iothread objects (aborts on disconnect in qsd 7.2)')
+    ap.add_argument('--only', default=','.join(SERVERS),
+                    help='the servers to run, of ' + ','.join(SERVERS))
     args = ap.parse_args()
+    args.only = [n for n in args.only.split(',') if n]
+    if not args.only or not set(args.only) <= set(SERVERS):
+        ap.error('--only: a list of ' + ','.join(SERVERS))
     wanted = [w for w in args.workloads.split(',') if w]
-    for tool in ('fio', 'qemu-storage-daemon', 'nbdkit'):
+    tools = {'blockgraph': None, 'qsd': 'qemu-storage-daemon', 'nbdkit': 'nbdkit'}
+    for tool in ['fio'] + [tools[n] for n in args.only if tools[n]]:
         if not shutil.which(tool):
             print('SKIP: %s not installed' % tool)
             sys.exit(77)
     args.pids = {}
     workdir = tempfile.mkdtemp(prefix='bg-nbd-iothreads-', dir='/dev/shm')
     try:
-        best = measure(make_images(workdir, args.size_mib), workdir, args, wanted)
+        best = measure(make_images(workdir, args.size_mib, args.only), workdir, args, wanted)
         report(best, args)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
