@@ -18,7 +18,8 @@
  * the CPUs, and many workers only wake each other, so a worker that
  * finishes a job takes the next without sleeping, and a sleeping worker
  * is woken (or a new one created) only when more jobs wait than workers
- * are awake, and only up to a few threads (CPUs / 2 - 1, at least one).
+ * are awake, and only up to a few threads (CPUs / 2 - 1, at least one,
+ * or one per iothread that submits jobs; at most the CPUs).
  * Jobs that sleep for a while (a disk read, dirty page throttling, fsync)
  * are noticed by the worker through its voluntary context switch count
  * (getrusage); for WORKER_POOL_BLOCKING_US after that, every waiting job
@@ -98,9 +99,11 @@ typedef struct WorkerPool {
     WorkerJob **queue_tail;
     unsigned queued;
     unsigned idle;              /* threads in pthread_cond_wait */
+    unsigned running;           /* threads running a job */
     unsigned wakeups;           /* of those, signalled but not yet running */
     unsigned n_threads;
-    unsigned eager_threads;     /* enough for jobs that do not sleep */
+    unsigned cpus;
+    unsigned iothread_loops;    /* iothreads that submitted jobs and still run */
     bool stopping;
     pthread_t threads[WORKER_POOL_THREAD_SLOTS];
 
@@ -243,12 +246,14 @@ static void *worker_thread(void *arg)
 
         if (!job)
             break;  /* stopping and nothing left */
+        pool.running++;
         pthread_mutex_unlock(&pool.lock);
         if (slept)
             switches = thread_voluntary_switches();     /* not the job's sleep */
         worker_run_job(job, &switches);
         worker_finish_job(job);
         pthread_mutex_lock(&pool.lock);
+        pool.running--;
     }
     pthread_mutex_unlock(&pool.lock);
     return NULL;
@@ -300,6 +305,20 @@ static void worker_pool_provide_locked(unsigned want, unsigned limit)
         if (!worker_pool_spawn_locked())
             break;
     }
+}
+
+/*
+ * Enough threads for jobs that do not sleep: CPUs / 2 - 1 (the loop and
+ * the client need the others), but one per iothread that submits, so that
+ * each iothread's large copies run beside it (4 clients on 2 iothreads
+ * waited for a single worker), never more than the CPUs.
+ */
+static unsigned worker_pool_eager_locked(void)
+{
+    unsigned want = MAX(pool.cpus / 2, 1) - 1;
+
+    want = MAX(want, pool.iothread_loops);
+    return CLAMP(want, 1, MIN(MAX(pool.cpus, 1), 8));
 }
 
 /* Jobs that no awake thread is about to take. */
@@ -388,6 +407,9 @@ static void loop_return_exit(void *opaque)
 {
     worker_pool_on_event(NULL, -1, 0, NULL);
     loop_return_teardown(&loop_return);
+    pthread_mutex_lock(&pool.lock);
+    pool.iothread_loops--;
+    pthread_mutex_unlock(&pool.lock);
 }
 
 static int loop_return_init(void)
@@ -415,8 +437,12 @@ static int loop_return_init(void)
     (void)sd_event_source_set_description(lr->stall_timer, "worker-pool-stall");
     atomic_store(&lr->done, NULL);
     lr->initialized = true;
-    if (!aio_loop_is_main(aio_loop_self()))
+    if (!aio_loop_is_main(aio_loop_self())) {
+        pthread_mutex_lock(&pool.lock);
+        pool.iothread_loops++;
+        pthread_mutex_unlock(&pool.lock);
         aio_loop_at_exit(loop_return_exit, NULL);
+    }
     return 0;
 }
 
@@ -432,7 +458,7 @@ static int worker_pool_init(void)
 
         pool.queue_head = NULL;
         pool.queue_tail = &pool.queue_head;
-        pool.eager_threads = (unsigned)CLAMP(cpus / 2 - 1, 1, 8);
+        pool.cpus = (unsigned)CLAMP(cpus, 1, 1024);
         pool.stopping = false;
         pool.initialized = true;
     }
@@ -457,9 +483,9 @@ static bool worker_pool_queue(WorkerJob *job)
         if (pool.queued > pool.wakeups)
             worker_pool_provide_locked(1, WORKER_POOL_MAX_THREADS);
     } else if (worker_pool_unserved_locked() > 0 &&
-               worker_pool_awake_locked() < pool.eager_threads) {
+               worker_pool_awake_locked() < worker_pool_eager_locked()) {
         /* Threads left from a sleeping spell stay asleep: few awake ones are best. */
-        worker_pool_provide_locked(1, pool.eager_threads);
+        worker_pool_provide_locked(1, worker_pool_eager_locked());
     }
     if (pool.n_threads == 0) {
         /* Could not create any thread: take the job back. */
@@ -478,6 +504,16 @@ static bool worker_pool_queue(WorkerJob *job)
         enabled == SD_EVENT_OFF)
         worker_pool_arm_stall_timer();
     return true;
+}
+
+bool worker_pool_busy(void)
+{
+    bool busy;
+
+    pthread_mutex_lock(&pool.lock);
+    busy = pool.initialized && pool.running + pool.queued >= worker_pool_eager_locked();
+    pthread_mutex_unlock(&pool.lock);
+    return busy;
 }
 
 static bool pool_inline;     /* worker_pool_set_inline */

@@ -24,6 +24,13 @@ typedef long WorkerFunc(void *opaque);
  */
 void worker_pool_set_inline(bool run_inline);
 
+/*
+ * Whether a job that does not sleep, queued now, would wait: the threads
+ * kept for such jobs (a few per CPU pair) all run or have one queued.  A
+ * copy that would wait may as well run on the caller's thread (file-inline.c).
+ */
+bool worker_pool_busy(void);
+
 /* Runs fn(opaque) in a worker thread and returns its result. */
 long coroutine_fn worker_pool_co_run(WorkerFunc *fn, void *opaque);
 

@@ -19,7 +19,12 @@
 
 #include "drivers/file-inline.h"
 
-/* Larger transfers go to the pool, where the copy overlaps the loop's work. */
+/*
+ * Larger transfers go to the pool, where the copy overlaps the loop's work,
+ * unless on a memory file system the pool's threads for such copies are all
+ * busy (worker_pool_busy): queued, the copy would wait for one while the loop
+ * waits for it; run here, it costs no hand-off and no wake-ups.
+ */
 #define FILE_INLINE_MAX_BYTES (128 * 1024)
 
 /* After this many RWF_NOWAIT misses in a row, skip FILE_INLINE_BACKOFF tries. */
@@ -42,14 +47,16 @@ void file_inline_init(FileInline *fi, bool memory_fs, bool direct)
     fi->nowait_read = fi->nowait_write = !memory_fs;
 }
 
-bool file_inline_try(FileInline *fi, FileRwJob *job, long *ret)
+bool file_inline_try(FileInline *fi, FileRwJob *job, bool (*pool_busy)(void), long *ret)
 {
-    if (job->bytes > FILE_INLINE_MAX_BYTES || job->niov > IOV_MAX)
+    if (job->niov > IOV_MAX)
         return false;
-    if (fi->memory_fs) {
+    if (fi->memory_fs && (job->bytes <= FILE_INLINE_MAX_BYTES || pool_busy())) {
         *ret = file_job_rw(job);
         return true;
     }
+    if (job->bytes > FILE_INLINE_MAX_BYTES)
+        return false;
     /* RWF_DSYNC waits for the disk by definition. */
     bool *enabled = job->write ? &fi->nowait_write : &fi->nowait_read;
     if (!*enabled || job->rw_flags)

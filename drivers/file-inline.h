@@ -33,8 +33,11 @@ void file_inline_init(FileInline *fi, bool memory_fs, bool direct);
 /*
  * Runs job on this thread if it cannot block; true when it did, with the
  * result (as file_job_rw) in *ret.  False leaves the whole job to the pool.
+ * pool_busy (worker_pool_busy; asked for large transfers only): true when
+ * the job would wait in the pool's queue; then a large transfer on a memory
+ * file system runs here too.
  */
-bool file_inline_try(FileInline *fi, FileRwJob *job, long *ret);
+bool file_inline_try(FileInline *fi, FileRwJob *job, bool (*pool_busy)(void), long *ret);
 
 /*
  * Whether every page of [offset, offset+bytes) is in the page cache

@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 
 #include "aio/linux-aio.h"
+#include "aio/loop.h"
 #include "aio/uring.h"
 #include "aio/worker-pool.h"
 #include "drivers/create.h"
@@ -184,6 +185,17 @@ static bool file_iov_aligned(const FileState *s, const IOVector *qiov)
     return true;
 }
 
+/*
+ * A large copy to tmpfs may run on the loop when the pool is busy: on an
+ * iothread only; the main loop also answers the bus, and serves every
+ * node when there are no iothreads (one loop: the copies overlap its work
+ * best in the pool, docs/nbd.md).
+ */
+static bool file_pool_busy(void)
+{
+    return !aio_loop_is_main(aio_loop_self()) && worker_pool_busy();
+}
+
 /* One transfer without bouncing: bytes moved or -errno. */
 static long coroutine_fn file_co_rw_raw(FileState *s, bool write, uint64_t offset,
                                         const struct iovec *iov, int niov, size_t bytes,
@@ -202,7 +214,7 @@ static long coroutine_fn file_co_rw_raw(FileState *s, bool write, uint64_t offse
         /* No ring on this loop (a loop where io_uring_queue_init failed): the pool. */
     }
     if (s->aio != FILE_AIO_NATIVE) {
-        if (file_inline_try(&s->inline_io, &job, &ret))
+        if (file_inline_try(&s->inline_io, &job, file_pool_busy, &ret))
             return ret;
         return worker_pool_co_run(file_job_rw, &job);
     }

@@ -53,6 +53,16 @@ static void fixture_close(Fixture *f)
     g_free(f);
 }
 
+static bool pool_idle(void)
+{
+    return false;
+}
+
+static bool pool_busy(void)
+{
+    return true;
+}
+
 static FileRwJob rw_job(int fd, bool write, uint64_t offset, struct iovec *iov)
 {
     return (FileRwJob){ .fd = fd, .write = write, .offset = offset,
@@ -73,7 +83,7 @@ static void test_memory_fs_inline(void **state)
     struct iovec iov = { out, sizeof(out) };
     FileRwJob job = rw_job(f->fd, true, 8192, &iov);
     long ret = -1;
-    assert_true(file_inline_try(&fi, &job, &ret));
+    assert_true(file_inline_try(&fi, &job, pool_idle, &ret));
     assert_int_equal(ret, sizeof(out));
     assert_int_equal(pread(f->fd, in, sizeof(in), 8192), sizeof(in));
     assert_memory_equal(in, out, sizeof(in));
@@ -81,14 +91,24 @@ static void test_memory_fs_inline(void **state)
     /* A read at the end of the file comes back short, as from the pool. */
     iov = (struct iovec){ in, sizeof(in) };
     job = rw_job(f->fd, false, (1 << 20) - 512, &iov);
-    assert_true(file_inline_try(&fi, &job, &ret));
+    assert_true(file_inline_try(&fi, &job, pool_idle, &ret));
     assert_int_equal(ret, 512);
 
-    /* Large transfers are left to the pool. */
-    g_autofree char *big = g_malloc0(1 << 20);
+    /* Large transfers are left to the pool, unless it is busy. */
+    g_autofree char *big = g_malloc(1 << 20);
+    g_autofree char *back = g_malloc0(1 << 20);
+    for (size_t i = 0; i < (1 << 20); i++)
+        big[i] = (char)(i * 7 + 3);
     iov = (struct iovec){ big, 1 << 20 };
+    job = rw_job(f->fd, true, 0, &iov);
+    assert_false(file_inline_try(&fi, &job, pool_idle, &ret));
+    assert_true(file_inline_try(&fi, &job, pool_busy, &ret));
+    assert_int_equal(ret, 1 << 20);
+    iov = (struct iovec){ back, 1 << 20 };
     job = rw_job(f->fd, false, 0, &iov);
-    assert_false(file_inline_try(&fi, &job, &ret));
+    assert_true(file_inline_try(&fi, &job, pool_busy, &ret));
+    assert_int_equal(ret, 1 << 20);
+    assert_memory_equal(back, big, 1 << 20);
     fixture_close(f);
 }
 
@@ -104,7 +124,7 @@ static void test_direct_never_inline(void **state)
     struct iovec iov = { buf, 4096 };
     FileRwJob job = rw_job(f->fd, false, 0, &iov);
     long ret = -1;
-    assert_false(file_inline_try(&fi, &job, &ret));
+    assert_false(file_inline_try(&fi, &job, pool_idle, &ret));
     assert_int_equal(ret, -1);
     free(buf);
     fixture_close(f);
@@ -127,7 +147,7 @@ static void test_disk_nowait(void **state)
     struct iovec iov = { in, sizeof(in) };
     FileRwJob job = rw_job(f->fd, false, 0, &iov);
     long ret = -1;
-    if (!file_inline_try(&fi, &job, &ret)) {
+    if (!file_inline_try(&fi, &job, pool_idle, &ret)) {
         /* Only a file system without RWF_NOWAIT may refuse a cached read. */
         assert_false(fi.nowait_read);
         fixture_close(f);
@@ -140,7 +160,13 @@ static void test_disk_nowait(void **state)
     iov = (struct iovec){ out, sizeof(out) };
     job = rw_job(f->fd, true, 0, &iov);
     job.rw_flags = RWF_DSYNC;
-    assert_false(file_inline_try(&fi, &job, &ret));
+    assert_false(file_inline_try(&fi, &job, pool_idle, &ret));
+
+    /* A large read of cached data goes to the pool even when it is busy: a disk may wait. */
+    g_autofree char *big = g_malloc(1 << 20);
+    iov = (struct iovec){ big, 1 << 20 };
+    job = rw_job(f->fd, false, 0, &iov);
+    assert_false(file_inline_try(&fi, &job, pool_busy, &ret));
 
     /*
      * Drop the pages: reads miss, and after a few misses in a row the policy
@@ -154,7 +180,7 @@ static void test_disk_nowait(void **state)
     for (int i = 0; i < BLOCKS && fi.skip == 0; i++) {
         iov = (struct iovec){ in, sizeof(in) };
         job = rw_job(f->fd, false, (off_t)i * STRIDE, &iov);
-        file_inline_try(&fi, &job, &ret);
+        file_inline_try(&fi, &job, pool_idle, &ret);
     }
     assert_int_equal(fi.skip, 64);
     assert_int_equal(fi.misses, 0);

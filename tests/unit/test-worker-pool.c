@@ -299,6 +299,49 @@ static void test_abandon_all(void **state)
     }
 }
 
+typedef struct BusyRun {
+    Blocker *job;
+    bool done;
+} BusyRun;
+
+static void busy_co(void *opaque)
+{
+    BusyRun *r = opaque;
+
+    worker_pool_co_run(blocker_job, r->job);
+    r->done = true;
+}
+
+/* Waits up to a minute for worker_pool_busy() to say `want`. */
+static bool busy_becomes(bool want)
+{
+    for (int i = 0; i < 60000 && worker_pool_busy() != want; i++)
+        g_usleep(1000);
+    return worker_pool_busy() == want;
+}
+
+/* Busy while the threads kept for quick jobs (at most 8) all run one, not after. */
+static void test_busy(void **state)
+{
+    enum { N = 8 };
+    BusyRun runs[N];
+    bool released = false;
+
+    assert_true(busy_becomes(false));
+    for (int i = 0; i < N; i++) {
+        runs[i] = (BusyRun){ .job = blocker_new(&released) };
+        coroutine_start(busy_co, &runs[i]);
+    }
+    blocker_wait_started(runs[0].job);
+    assert_true(worker_pool_busy());
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(write(runs[i].job->pipe[1], "b", 1), 1);
+        assert_int_equal(aio_run_until(&runs[i].done), 0);
+        blocker_release(runs[i].job);
+    }
+    assert_true(busy_becomes(false));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_abandonable_in_time),
         cmocka_unit_test(test_abandonable_timeout),
         cmocka_unit_test(test_abandon_all),
+        cmocka_unit_test(test_busy),
     };
     int ret = cmocka_run_group_tests(tests, NULL, NULL);
 
