@@ -388,6 +388,18 @@ class Daemon:
         return SignalRecorder(self.bus)
 
 
+def remove_export_safe(d, path, timeout=30):
+    """Remove('safe') once the export at `path` counts no client: a client's
+    close is seen by the daemon some loop turns after the client has exited."""
+    end = time.monotonic() + timeout
+    while int(d.props(path, EXPORT)['Clients']) != 0:
+        if time.monotonic() > end:
+            raise TestFailure('%s: still %s clients after %d s'
+                              % (path, d.props(path, EXPORT)['Clients'], timeout))
+        time.sleep(0.02)
+    d.iface(path, EXPORT).Remove('safe')
+
+
 def encode_path_label(name):
     """sd_bus_path_encode's escaping of one path label."""
     if name == '':

@@ -50,4 +50,4 @@ def export(d, eid, node, writable=True):
 
 
 def remove_export(d, path):
-    d.iface(path, bgtest.EXPORT).Remove('safe')
+    bgtest.remove_export_safe(d, path)

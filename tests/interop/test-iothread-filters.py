@@ -42,8 +42,7 @@ def check_copy_on_read(d):
     path, uri = export(d, 'ecor', 'cor', 'io1')
     nbdtest.run(['qemu-io', '-f', 'raw', '-c', 'read -P 0x5a 2M 1M', '-c', 'read -P 0 8M 1M',
                  uri])
-    nbdtest.wait_clients(d, 'ecor', 0)
-    d.iface(path, bgtest.EXPORT).Remove('safe')
+    bgtest.remove_export_safe(d, path)
     d.node('top').Flush()
     bgtest.check_equal(top_held(top), [(2 * MiB, MiB)], 'copy-on-read copied what it read')
     ok = nbdtest.run(['qemu-io', '-f', 'qcow2', '-r', '-U', '-c', 'read -P 0x5a 0 8M',
@@ -90,8 +89,7 @@ def check_throttle(d):
                             [throttle_node(d, 't3', other, None)])
     bgtest.check("'g1'" in e.get_dbus_message(), e.get_dbus_message())
 
-    nbdtest.wait_clients(d, 'et', 0)
-    d.iface(path, bgtest.EXPORT).Remove('safe')
+    bgtest.remove_export_safe(d, path)
     d.manager.RemoveNode('t1')
     with open(img, 'rb') as f:
         for i in range(8):
