@@ -317,7 +317,12 @@ int coroutine_fn uring_co_fdatasync(int fd)
 #define BLOCK_URING_CMD_DISCARD _IO(0x12, 0)
 #endif
 
-int coroutine_fn uring_co_blk_discard(int fd, uint64_t offset, uint64_t len)
+typedef void UringRangePrep(struct io_uring_sqe *sqe, int fd, int mode, uint64_t offset,
+                            uint64_t len);
+
+/* Submits an operation on a range, again when the wait was interrupted. */
+static int coroutine_fn uring_co_range(UringRangePrep *prep, int fd, int mode, uint64_t offset,
+                                       uint64_t len)
 {
     UringRing *r = NULL;
     struct io_uring_sqe *sqe;
@@ -327,27 +332,33 @@ int coroutine_fn uring_co_blk_discard(int fd, uint64_t offset, uint64_t len)
         sqe = uring_co_get_sqe(&r);
         if (!sqe)
             return -ENXIO;
-        io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
-        sqe->cmd_op = BLOCK_URING_CMD_DISCARD;
-        sqe->addr = offset;
-        sqe->addr3 = len;
+        prep(sqe, fd, mode, offset, len);
         ret = uring_co_wait(r, sqe);
     } while (ret == -EINTR);
     return ret;
 }
 
+static void prep_blk_discard(struct io_uring_sqe *sqe, int fd, int mode, uint64_t offset,
+                             uint64_t len)
+{
+    io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
+    sqe->cmd_op = BLOCK_URING_CMD_DISCARD;
+    sqe->addr = offset;
+    sqe->addr3 = len;
+}
+
+static void prep_fallocate(struct io_uring_sqe *sqe, int fd, int mode, uint64_t offset,
+                           uint64_t len)
+{
+    io_uring_prep_fallocate(sqe, fd, mode, (off_t)offset, (off_t)len);
+}
+
+int coroutine_fn uring_co_blk_discard(int fd, uint64_t offset, uint64_t len)
+{
+    return uring_co_range(prep_blk_discard, fd, 0, offset, len);
+}
+
 int coroutine_fn uring_co_fallocate(int fd, int mode, uint64_t offset, uint64_t len)
 {
-    UringRing *r = NULL;
-    struct io_uring_sqe *sqe;
-    int ret;
-
-    do {
-        sqe = uring_co_get_sqe(&r);
-        if (!sqe)
-            return -ENXIO;
-        io_uring_prep_fallocate(sqe, fd, mode, (off_t)offset, (off_t)len);
-        ret = uring_co_wait(r, sqe);
-    } while (ret == -EINTR);
-    return ret;
+    return uring_co_range(prep_fallocate, fd, mode, offset, len);
 }
