@@ -56,7 +56,7 @@ def main():
         bgtest.check(any(str(u[0]) == 'export:e0' and 'write' in [str(p) for p in u[2]]
                          for u in users), 'Users: %s' % users)
         # ... and back when the last writer leaves.
-        d.iface(export, bgtest.EXPORT).Remove('safe')
+        bgtest.remove_export_safe(d, export)
         bgtest.check_equal(bool(d.node_props('disk')['Writable']), False, 'Writable after')
 
         # Options' mutability decides what a client may reopen.

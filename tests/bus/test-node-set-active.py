@@ -33,7 +33,7 @@ def main():
         e = bgtest.expect_error('Busy', d.node('n0').SetActive, False)
         bgtest.check('top' in e.get_dbus_message(), 'names the writer: ' + e.get_dbus_message())
         bgtest.check_equal(bool(d.node_props('n0')['Active']), True, 'still active')
-        d.iface(export, bgtest.EXPORT).Remove('safe')
+        bgtest.remove_export_safe(d, export)
         # Inactivating the parent takes the child along.
         d.node('top').SetActive(False)
         bgtest.check_equal(bool(d.node_props('top')['Active']), False, 'top inactive')

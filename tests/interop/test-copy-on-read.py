@@ -55,7 +55,7 @@ def main():
         nbdtest.run(['qemu-io', '-f', 'raw', '-c', 'read -P 0x5a 2M 1M',
                      '-c', 'read -P 0x5a 7M 1M', '-c', 'read -P 0 8M 1M',
                      '-c', 'read 6M 4M', uri])
-        d.iface(d.manager_path('export', 'vda'), bgtest.EXPORT).Remove('safe')
+        bgtest.remove_export_safe(d, d.manager_path('export', 'vda'))
         d.manager.RemoveDisk('libvirt-CoR-vda')
 
         bgtest.check_equal(top_extents(top), [(2 * MiB, MiB), (6 * MiB, 2 * MiB)],

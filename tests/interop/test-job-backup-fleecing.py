@@ -110,7 +110,7 @@ def main():
         bgtest.check_equal(int([b for b in d.node_props('src')['Bitmaps']
                                 if str(b[0]) == 'daily'][0][2]), 5 * MiB,
                            'daily recorded the writes after the point')
-        d.iface(d.manager_path('export', 'ef'), bgtest.EXPORT).Remove('safe')
+        bgtest.remove_export_safe(d, d.manager_path('export', 'ef'))
         jobtest.job(d, 'fl').Cancel(False)
         wait_gone(d, jobtest.job_path(d, 'fl'))
         d.manager.RemoveNode('fleece')

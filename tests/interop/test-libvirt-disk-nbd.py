@@ -31,7 +31,7 @@ def check_disk(d, img, xml, tag, want_opts):
     _, uri = nbdtest.add_export(d, 'e-' + tag, name, os.path.join(d.tmpdir, tag + '.sock'))
     nbdremote.qemu_io(uri, 'read -P 0x5a 1M 1M', 'write -P 0x%s7 4M 1M' % tag[0], 'flush')
     nbdremote.qemu_io(img, 'read -P 0x%s7 4M 1M' % tag[0])
-    d.iface(d.manager_path('export', 'e-' + tag), bgtest.EXPORT).Remove('safe')
+    bgtest.remove_export_safe(d, d.manager_path('export', 'e-' + tag))
     d.manager.RemoveDisk(name)
 
 

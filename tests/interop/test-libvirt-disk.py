@@ -87,7 +87,7 @@ def main():
         copy = os.path.join(d.tmpdir, 'copy.raw')
         nbdtest.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'raw', uri, copy])
         bgtest.check(nbdtest.files_equal(copy, ref), 'the disk reads as qemu-img reads it')
-        d.iface(d.manager_path('export', 'vda'), bgtest.EXPORT).Remove('safe')
+        bgtest.remove_export_safe(d, d.manager_path('export', 'vda'))
 
         d.manager.RemoveDisk('libvirt-2-format')
         names = [str(p['NodeName']) for p in

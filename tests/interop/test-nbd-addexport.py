@@ -89,7 +89,7 @@ def bus_part(d):
                                                    name='n' * 4096)))
     bgtest.check(long_path in d.managed_objects(), 'GetManagedObjects with the longest id')
     bgtest.check_equal(str(d.props(long_path, bgtest.EXPORT)['Id']), long_id)
-    d.iface(long_path, bgtest.EXPORT).Remove('safe')
+    bgtest.remove_export_safe(d, long_path)
 
 
 def config_part():

@@ -47,7 +47,7 @@ def main():
                               'read -P 0 20M 1M', 'read -P 0 1M 9M')
             bgtest.check_equal(data_map('-f', 'raw', uri), theirs, 'block status through nbd')
             nbdremote.qemu_io(uri, 'write -P 0x71 4M 256k', 'write -P 0x72 31M 4k', 'flush')
-            d.iface(d.manager_path('export', 'e0'), bgtest.EXPORT).Remove('safe')
+            bgtest.remove_export_safe(d, d.manager_path('export', 'e0'))
             d.manager.RemoveNode('top')
         nbdtest.run(['qemu-img', 'check', img])
         nbdremote.qemu_io(img, 'read -P 0x61 0 1M', 'read -P 0x71 4M 256k',

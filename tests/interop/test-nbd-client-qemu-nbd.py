@@ -36,7 +36,7 @@ def check_node(d, img, addr, tag):
     theirs = nbdtest.run(['qemu-img', 'map', '--output=json', '-f', 'raw', '-U', img]).stdout
     strip = lambda m: [(e['start'], e['length'], e['zero'], e['data']) for e in json.loads(m)]
     bgtest.check_equal(strip(ours), strip(theirs), 'block status through the nbd node')
-    d.iface(d.manager_path('export', 'e-' + tag), bgtest.EXPORT).Remove('safe')
+    bgtest.remove_export_safe(d, d.manager_path('export', 'e-' + tag))
     d.manager.RemoveNode(name)
 
 

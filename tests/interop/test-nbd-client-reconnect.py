@@ -93,8 +93,7 @@ def main():
             nbdtest.add_export(d, 'e0', 'remote0', sock)
             writes_across_restart(server, sock)
             check_file(img)
-        nbdtest.wait_clients(d, 'e0', 0)
-        d.iface(d.manager_path('export', 'e0'), bgtest.EXPORT).Remove('safe')
+        bgtest.remove_export_safe(d, d.manager_path('export', 'e0'))
         d.manager.RemoveNode('remote0')     # server down: removable all the same
 
         with server:
@@ -103,8 +102,7 @@ def main():
             nbdtest.add_export(d, 'e0', 'remote0', sock)
             server_gone(d, server, sock)
             d.props(bgtest.ROOT_PATH, bgtest.MANAGER)   # the daemon answers
-            nbdtest.wait_clients(d, 'e0', 0)
-            d.iface(d.manager_path('export', 'e0'), bgtest.EXPORT).Remove('safe')
+            bgtest.remove_export_safe(d, d.manager_path('export', 'e0'))
             d.manager.RemoveNode('remote0')
 
 

@@ -31,7 +31,7 @@ def main():
             direct = 'nbd+unix:///?socket=' + kit.addr[1]
             nbdremote.qemu_io(direct, 'read -P 0x3c 0 512k', 'read -P 0 512k 64k',
                               'read -P 0x3c 7M 4k')
-            d.iface(d.manager_path('export', 'e-kit0'), bgtest.EXPORT).Remove('safe')
+            bgtest.remove_export_safe(d, d.manager_path('export', 'e-kit0'))
             d.manager.RemoveNode('kit0')
 
         img = os.path.join(d.tmpdir, 'qsd.img')

@@ -153,7 +153,7 @@ def main():
         feats = [str(f) for f in d.props(bgtest.ROOT_PATH, bgtest.MANAGER)['Features']]
         bgtest.check('nbd-dirty-bitmap' in feats, 'Features has nbd-dirty-bitmap')
 
-        d.iface(d.manager_path('export', 'e0'), bgtest.EXPORT).Remove('safe')
+        bgtest.remove_export_safe(d, d.manager_path('export', 'e0'))
         bgtest.check_equal([bool(b[5]) for b in d.node_props('disk0')['Bitmaps']],
                            [False, False], 'not busy once the export is gone')
         n.RemoveBitmap('daily')

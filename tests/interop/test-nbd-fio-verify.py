@@ -51,7 +51,7 @@ def main():
             shm = tempfile.mkdtemp(prefix='bg-fio-verify-', dir='/dev/shm')
             try:
                 verify_on(d, shm, 'shm')
-                d.iface(d.manager_path('export', 'eshm'), bgtest.EXPORT).Remove('safe')
+                bgtest.remove_export_safe(d, d.manager_path('export', 'eshm'))
                 d.manager.RemoveNode('wshm')
             finally:
                 shutil.rmtree(shm, ignore_errors=True)

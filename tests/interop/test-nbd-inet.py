@@ -47,7 +47,7 @@ def main():
         # same name on the same address is refused
         xml3 = xml2.replace('id="t1"', 'id="t2"')
         bgtest.expect_error('Exists', d.manager.AddExport, xml3)
-        d.iface(path, bgtest.EXPORT).Remove('safe')
+        bgtest.remove_export_safe(d, path)
         info = json.loads(nbdtest.run(['nbdinfo', '--json', uri2]).stdout)
         bgtest.check_equal(info['exports'][0]['export-size'], 8 * MiB, 'listener kept')
 

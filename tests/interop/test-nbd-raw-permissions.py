@@ -44,7 +44,7 @@ def main():
         bgtest.check(WRITE_TAKEN in locked_bytes(img),
                      'no write lock with a writer: %r' % sorted(locked_bytes(img)))
 
-        d.iface(path, bgtest.EXPORT).Remove('safe')
+        bgtest.remove_export_safe(d, path)
         bgtest.check_equal(bool(d.node_props('f')['Writable']), False, 'file after the writer')
         bgtest.check(WRITE_TAKEN not in locked_bytes(img),
                      'write lock after the writer: %r' % sorted(locked_bytes(img)))

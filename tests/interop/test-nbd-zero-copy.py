@@ -94,7 +94,7 @@ def main():
             try:
                 on_file_system(d, shm, 'shm')
                 for e in ('efshm', 'ewshm', 'tshm'):
-                    d.iface(d.manager_path('export', e), bgtest.EXPORT).Remove('safe')
+                    bgtest.remove_export_safe(d, d.manager_path('export', e))
                 d.manager.RemoveNode('wshm')
                 d.manager.RemoveNode('fshm')
             finally:

@@ -35,7 +35,7 @@ def main():
                           'node-name="hd-file" filename="%s"/></blockdev>' % img)
         path, uri = nbdtest.add_export(d, 'e0', 'hd', sock)
         check_io(uri, 'write -P 0x11 0 128k', extra=('-f', 'raw'))
-        d.iface(path, bgtest.EXPORT).Remove('safe')
+        bgtest.remove_export_safe(d, path)
 
         d.node('hd').SetActive(False)
         bgtest.check_equal(bool(d.node_props('hd')['Writable']), False, 'Writable while inactive')
@@ -49,7 +49,7 @@ def main():
         check_io(uri, 'read -P 0x22 0 64k', 'read -P 0x11 64k 64k', 'read -P 0x33 1M 256k',
                  'read -P 0x44 40M 64k', extra=('-f', 'raw'))
         check_io(uri, 'write -P 0x55 2M 512k', 'write -P 0x66 48M 64k', extra=('-f', 'raw'))
-        d.iface(path, bgtest.EXPORT).Remove('safe')
+        bgtest.remove_export_safe(d, path)
         d.stop()
 
         p = nbdtest.run(['qemu-img', 'check', img], check=False)

@@ -101,7 +101,7 @@ def run_checks(tmp):
         nbdtest.add_export(d, 'e0', 'disk0', sock)
         nbdtest.run(['qemu-io', '-f', 'raw', 'nbd+unix:///disk0?socket=' + sock,
                      '-c', 'write 20M 8k', '-c', 'write -z 30M 1M'])
-        d.iface(d.manager_path('export', 'e0'), bgtest.EXPORT).Remove('safe')
+        bgtest.remove_export_safe(d, d.manager_path('export', 'e0'))
         before = bitmaps(d)
         # Inactivation stores them (not in use); activation loads them again.
         n.SetActive(False)
