@@ -9,7 +9,9 @@ nbdkit with 16 threads (--nbdkit-threads).  fio (ioengine=nbd) runs 4k
 random read / write at iodepth 32 and 1M sequential read / write at
 iodepth 8 against each, then 4k random reads at iodepth 1 for the p99
 completion latency, the servers taking turns per workload, --reps times
-(the best run counts).  Prints one line per workload with the three
+(the best run counts; every run is printed with the server's and fio's
+CPU time per request: with one connection fio's own CPU often sets the
+pace).  Prints one line per workload with the three
 results and our ratio to each (for latency: theirs / ours, so above 1 is
 better for us too).
 
@@ -30,6 +32,7 @@ assertions; this is a measurement.
 import argparse
 import contextlib
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -37,7 +40,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
 sys.path.insert(0, HERE)
-from fiolib import LATENCY_WORKLOADS, WORKLOADS, run_fio, run_fio_p99  # noqa: E402
+from fiolib import LATENCY_WORKLOADS, WORKLOADS, cpu_seconds, run_fio, run_fio_p99  # noqa: E402
 from nbdservers import SERVERS  # noqa: E402
 
 
@@ -46,6 +49,21 @@ def record(results, wl, name, value, lower_is_better=False):
     best = results.setdefault(wl, {})
     pick = min if lower_is_better else max
     best[name] = pick(best.get(name, value), value)
+
+
+def client_cpu():
+    """CPU seconds used so far by our finished children (the fio runs)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def timed_fio(args, name, uri, rw, bs, qd):
+    """run_fio, and the server's and fio's CPU time per request of that run."""
+    cpu, fio_cpu = cpu_seconds(args.pids[name]), client_cpu()
+    iops, mibs = run_fio(uri, rw, bs, qd, args.runtime, args.size_mib << 20, args.jobs)
+    reqs = max(iops * args.runtime, 1)
+    return iops, mibs, ((cpu_seconds(args.pids[name]) - cpu) / reqs * 1e6,
+                        (client_cpu() - fio_cpu) / reqs * 1e6)
 
 
 def report(results):
@@ -92,6 +110,7 @@ def main():
         if not shutil.which(tool):
             print('SKIP: %s not installed' % tool)
             sys.exit(77)
+    args.pids = {}
     workdir = tempfile.mkdtemp(prefix='bg-nbd-bench-', dir=args.dir)
     names = args.only.split(',')
     try:
@@ -113,12 +132,12 @@ def main():
                     continue
                 for rep in range(args.reps):
                     for name in names:
-                        iops, mibs = run_fio(uris[name], rw, bs, qd, args.runtime,
-                                             args.size_mib << 20, args.jobs)
+                        iops, mibs, (us, fio_us) = timed_fio(args, name, uris[name], rw, bs, qd)
                         value = iops if unit == 'IOPS' else mibs
                         record(results, wl, name, value)
-                        print('  %-18s %-10s run %d: %10.1f %s'
-                              % (wl, name, rep + 1, value, unit), flush=True)
+                        print('  %-18s %-10s run %d: %10.1f %s, server CPU %.1f us per request, '
+                              'fio %.1f us per request'
+                              % (wl, name, rep + 1, value, unit, us, fio_us), flush=True)
             for wl, rw, bs, qd in LATENCY_WORKLOADS:
                 if args.workloads and wl not in args.workloads:
                     continue

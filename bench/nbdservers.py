@@ -30,6 +30,12 @@ def _uri(sock, args, name='disk0'):
     return 'nbds+unix:///%s?socket=%s&tls-certificates=%s' % (name, sock, _tls_dir(args))
 
 
+def _pids(args, name):
+    """The list of server pids args.pids keeps for name (if the caller wants them)."""
+    pids = getattr(args, 'pids', None)
+    return pids.setdefault(name, []) if pids is not None else []
+
+
 def aio_attr(args):
     """ aio="…" for blockgraphd's file node, or nothing: the daemon chooses."""
     aio = getattr(args, 'aio', '')
@@ -58,6 +64,7 @@ def blockgraph_server(img, workdir, args):
                    sock, tls))
     with bgtest.Daemon(config_dir=conf) as d:
         wait_for_socket(sock, d.proc, 'blockgraphd')
+        _pids(args, 'blockgraph').append(d.proc.pid)
         perf = None
         if args.perf:
             perf = subprocess.Popen(['perf', 'record', '-g', '-o', args.perf,
@@ -99,7 +106,7 @@ def qsd_server(img, workdir, args):
         ['--blockdev', 'driver=file,node-name=disk0,filename=%s,aio=%s' % (img, qsd_aio(args)),
          '--nbd-server', 'addr.type=unix,addr.path=%s%s' % (sock, creds),
          '--export', 'type=nbd,id=e0,node-name=disk0,name=disk0,writable=on'],
-        sock, 'qemu-storage-daemon', _uri(sock, args))
+        sock, 'qemu-storage-daemon', _uri(sock, args), _pids(args, 'qsd'))
 
 
 def nbdkit_server(img, workdir, args):
@@ -109,7 +116,8 @@ def nbdkit_server(img, workdir, args):
         tls = ['--tls=require', '--tls-certificates=' + _tls_dir(args), '--tls-verify-peer']
     threads = ['--threads', str(getattr(args, 'nbdkit_threads', 0) or 16)]
     return process_server(['nbdkit', '--foreground', '--unix', sock] + threads + tls +
-                          ['file', 'file=' + img], sock, 'nbdkit', _uri(sock, args, ''))
+                          ['file', 'file=' + img], sock, 'nbdkit', _uri(sock, args, ''),
+                          _pids(args, 'nbdkit'))
 
 
 SERVERS = {'blockgraph': blockgraph_server, 'qsd': qsd_server, 'nbdkit': nbdkit_server}
