@@ -150,6 +150,17 @@ static int rbd_configure(RbdOpenJob *job)
     /* As QEMU: librbd's cache unless cache.direct=on. */
     if (r == 0)
         r = rbd_conf_set(job, "rbd_cache", job->cache ? "true" : "false");
+    /*
+     * Unlike QEMU, a write cache from the first write, not from the
+     * client's first flush: the node's writes are durable once flushed (or
+     * FUA), as a file node's in the page cache and as the NBD export
+     * advertises.  librbd's default (write-around) then completes a write
+     * once it is sent to the OSDs, up to rbd_cache_max_dirty bytes, instead
+     * of when they committed it; reads wait for overlapping writes, and a
+     * flush waits for all and reports their errors.
+     */
+    if (r == 0 && job->cache)
+        r = rbd_conf_set(job, "rbd_cache_writethrough_until_flush", "false");
     return r;
 }
 

@@ -7,7 +7,10 @@
 # opens read-only (and is refused writable); Resize changes the image's
 # size; AddDisk takes a libvirt <disk type='network'> of protocol rbd (with
 # several <host>s, and the key of its <secret> from --secret-dir); a node
-# in an iothread serves many requests at once; an
+# in an iothread serves many requests at once; librbd runs write-around
+# from the first write (no writethrough until a flush), and overlapping
+# writes completed before they reached the OSD read back the newest data
+# before and after the flush; an
 # unknown pool or image is NotFound naming node and pool/image.
 import json
 import os
@@ -188,6 +191,40 @@ def check_iothread(d, cl):
             bgtest.check(chunk == bytes([0x40 + i % 8]) * len(chunk), '`rbd export` chunk %d' % i)
 
 
+def librbd_config(d, cl, option):
+    """What the daemon's librbd runs with, from its admin socket (ceph.py
+    gives each client one; the process's first cluster handle holds it)."""
+    asok = os.path.join(cl.dir, 'run', 'client.admin.%d.asok' % d.proc.pid)
+    out = cl.run(['ceph', '--admin-daemon', asok, 'config', 'get', option]).stdout
+    return json.loads(out)[option]
+
+
+def check_write_around(d, cl):
+    """A write completes once sent (librbd's write-around from the first
+    write): reads wait for the overlapping writes still in flight, and the
+    flush for all of them."""
+    bgtest.check_equal(librbd_config(d, cl, 'rbd_cache_writethrough_until_flush'), 'false',
+                       'librbd write-around from the first write')
+    cl.create_image('img-wa', 8 * MiB)
+    rbdtest.add_node(d, cl, 'rwa', 'img-wa')
+    path, uri = rbdtest.export(d, 'ewa', 'rwa')
+    # Each write overlaps the one before by 64k; the last 1M write covers
+    # the first 4 MiB object's end and the next object's start.
+    chunks = [(i * 128 * 1024, bytes([0x60 + i]) * (192 * 1024)) for i in range(16)]
+    chunks.append((3 * MiB + 512 * 1024, b'\x7f' * MiB))
+    writes = ['write -P %d %d %d' % (data[0], off, len(data)) for off, data in chunks]
+    reads = ['read -P %d %d 128k' % (0x60 + i, i * 128 * 1024) for i in range(15)]
+    reads += ['read -P 0x6f %d 192k' % (15 * 128 * 1024), 'read -P 0x7f 3584k 1M']
+    rbdtest.qemu_io(uri, *writes, *reads, 'flush', *reads)
+    rbdtest.remove_export(d, path)
+    d.manager.RemoveNode('rwa')
+    expect = os.path.join(d.tmpdir, 'expect-wa.img')
+    nbdtest.make_image(expect, 8 * MiB, chunks)
+    out = os.path.join(d.tmpdir, 'rbd-export-wa.img')
+    cl.rbd('export', 'rbd/img-wa', out)
+    bgtest.check(nbdtest.files_equal(out, expect), '`rbd export` reads the write-around writes')
+
+
 def check_not_found(d, cl):
     e = bgtest.expect_error('NotFound', d.manager.AddNode,
                             '<blockdev driver="rbd" node-name="bad" conf="%s" pool="nopool" '
@@ -211,6 +248,7 @@ def main():
             check_add_disk(d, cl)
             check_add_disk_auth(d, cl, secret_dir)
             check_iothread(d, cl)
+            check_write_around(d, cl)
             check_not_found(d, cl)
             d.manager.RemoveNode('r0')
         finally:
