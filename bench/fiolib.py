@@ -79,20 +79,39 @@ def fio_side(uri, rw, bs, iodepth, runtime, size, jobs):
     return side
 
 
-def best_of_workloads(uris, wanted, reps, runtime, size):
+def best_of_workloads(uris, wanted, reps, runtime, size, warmup=0, alternate=False,
+                      pids=None):
     """Runs each of WORKLOADS (those in `wanted`, or all when it is empty)
     `reps` times against every uri of {name: uri}, printing each run;
-    returns {workload: {name: best IOPS or MiB/s}}."""
+    returns {workload: {name: best IOPS or MiB/s}}.
+
+    warmup: seconds each server first runs a workload uncounted (whatever
+    warms up on the way, a cluster's or the kernel's memory, would
+    otherwise favour the server that runs later); alternate: the servers'
+    order reverses every rep (neither always runs second); pids: {name:
+    [pid, ...]}: each run also prints the server's CPU time per request,
+    and the result holds their mean as {name + ' cpu': microseconds}."""
     results = {}
+    names = list(uris)
     for wl, rw, bs, qd, unit in WORKLOADS:
         if wanted and wl not in wanted:
             continue
+        for name in names if warmup else []:
+            fio_side(uris[name], rw, bs, qd, warmup, size, 1)
+        cpu_per_io = {}
         for rep in range(reps):
-            for name, uri in uris.items():
-                iops, mibs = run_fio(uri, rw, bs, qd, runtime, size)
-                value = iops if unit == 'IOPS' else mibs
+            for name in (names[::-1] if alternate and rep % 2 else names):
+                cpu = cpu_seconds(pids[name]) if pids else 0.0
+                side = fio_side(uris[name], rw, bs, qd, runtime, size, 1)
+                value = side['iops'] if unit == 'IOPS' else side['bw'] / 1024.0
                 best = results.setdefault(wl, {})
                 best[name] = max(best.get(name, 0.0), value)
-                print('  %-18s %-10s run %d: %10.1f %s'
-                      % (wl, name, rep + 1, value, unit), flush=True)
+                line = '  %-18s %-10s run %d: %10.1f %s' % (wl, name, rep + 1, value, unit)
+                if pids:
+                    us = (cpu_seconds(pids[name]) - cpu) * 1e6 / max(side['total_ios'], 1)
+                    cpu_per_io.setdefault(name, []).append(us)
+                    line += '  %7.1f us CPU/request' % us
+                print(line, flush=True)
+        for name, values in cpu_per_io.items():
+            results[wl][name + ' cpu'] = sum(values) / len(values)
     return results
