@@ -154,4 +154,5 @@ const BlockDriver block_driver_throttle = {
     .reopen_commit = throttle_reopen_commit,
     .reopen_abort = throttle_reopen_abort,
     .runs_in_iothread = true,
+    .stays_in_loop = true,
 };

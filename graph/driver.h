@@ -71,6 +71,12 @@ typedef struct BlockDriver {
      * own beyond the caller's (an NBD client socket does).
      */
     bool runs_in_iothread;
+    /*
+     * Opened, it keeps state of its node's loop (rbd's completion eventfd,
+     * a throttle group's members): the node never moves to another loop
+     * (graph/iothread.h, node_loop_can_move).
+     */
+    bool stays_in_loop;
 
     /* Format probing: score 0..100 that buf (start of the image) is ours. */
     int (*probe)(const uint8_t *buf, size_t len);

@@ -2,7 +2,9 @@
 #include "graph/iothread.h"
 
 #include "graph/error.h"
+#include "graph/driver.h"
 #include "graph/graph.h"
+#include "graph/io.h"
 #include "graph/node.h"
 
 AioLoop *iothread_add(const char *id, GError **errp)
@@ -99,4 +101,86 @@ bool node_check_same_loop(const BlockNode *parent, const BlockNode *child, const
                 "Node '%s' runs in %s but its '%s' child '%s' runs in %s: a node and its "
                 "subtree belong to one loop", parent->name, p, role, child->name, c);
     return false;
+}
+
+/* ---- moving a subtree to another loop (jobs across two loops) ---- */
+
+static bool loop_move_refuse(GError **errp, const BlockNode *node, const char *why)
+{
+    g_autofree char *where = node_loop_describe(node);
+
+    g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
+                "Node '%s' cannot leave %s: %s", node->name, where, why);
+    return false;
+}
+
+/* What ties one node of the subtree to its loop (set: the subtree's nodes). */
+static bool node_loop_free(const BlockNode *node, AioLoop *to, GPtrArray *set,
+                           const char *user, GError **errp)
+{
+    const char *bound = option_set_get_string(node->options, "iothread");
+    g_autofree char *why = NULL;
+
+    if (bound)
+        why = g_strdup_printf("it is bound to iothread '%s' (its iothread option)", bound);
+    else if (to != aio_loop_main() && !node->drv->runs_in_iothread)
+        why = g_strdup_printf("driver '%s' cannot run in an iothread", node->drv->name);
+    else if (node->drv->stays_in_loop)
+        why = g_strdup_printf("driver '%s' keeps state of its loop", node->drv->name);
+    for (guint i = 0; !why && i < node->parents->len; i++) {
+        const BlockChild *c = g_ptr_array_index(node->parents, i);
+
+        if (c->user_kind == BLOCK_USER_NODE && !g_ptr_array_find(set, c->parent, NULL))
+            why = g_strdup_printf("node '%s' links it as its '%s' child", c->parent->name,
+                                  c->role);
+        else if (c->user_kind == BLOCK_USER_EXPORT)
+            why = g_strdup_printf("export '%s' serves it", c->user_name);
+        else if (c->user_kind == BLOCK_USER_JOB && g_strcmp0(c->user_name, user) != 0)
+            why = g_strdup_printf("job '%s' works on it", c->user_name);
+        else if (c->user_kind == BLOCK_USER_INTERNAL)
+            why = g_strdup_printf("'%s' uses it", c->user_name);
+    }
+    return !why || loop_move_refuse(errp, node, why);
+}
+
+/* node and the nodes below it, parents first. */
+static void node_subtree(BlockNode *node, GPtrArray *set)
+{
+    if (g_ptr_array_find(set, node, NULL))
+        return;
+    g_ptr_array_add(set, node);
+    for (guint i = 0; i < node->children->len; i++)
+        node_subtree(((BlockChild *)g_ptr_array_index(node->children, i))->node, set);
+}
+
+bool node_loop_can_move(BlockNode *node, AioLoop *to, const char *user, GError **errp)
+{
+    g_autoptr(GPtrArray) set = g_ptr_array_new();
+
+    node_subtree(node, set);
+    for (guint i = 0; i < set->len; i++) {
+        if (!node_loop_free(set->pdata[i], to, set, user, errp))
+            return false;
+    }
+    return true;
+}
+
+bool coroutine_fn node_co_move_loop(BlockNode *node, AioLoop *to, const char *user,
+                                    GError **errp)
+{
+    g_autoptr(GPtrArray) set = g_ptr_array_new();
+    bool ok;
+
+    node_subtree(node, set);
+    for (guint i = 0; i < set->len; i++)
+        node_co_drain_begin(set->pdata[i]);
+    ok = node_loop_can_move(node, to, user, errp);      /* again: the drains yielded */
+    for (guint i = 0; ok && i < set->len; i++)
+        ((BlockNode *)set->pdata[i])->loop = aio_loop_is_main(to) ? NULL : to;
+    for (guint i = set->len; i-- > 0;)
+        node_drain_end(set->pdata[i]);
+    if (ok)
+        g_message("Node '%s' and the %u nodes below it moved to %s for %s", node->name,
+                  set->len - 1, aio_loop_is_main(to) ? "the main loop" : aio_loop_name(to), user);
+    return ok;
 }

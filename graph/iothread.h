@@ -10,6 +10,7 @@
 
 #include <glib.h>
 
+#include "aio/coroutine.h"
 #include "aio/loop.h"
 
 typedef struct BlockNode BlockNode;
@@ -37,3 +38,16 @@ char *node_loop_describe(const BlockNode *node);
  */
 bool node_check_same_loop(const BlockNode *parent, const BlockNode *child, const char *role,
                           GError **errp);
+
+/*
+ * Jobs across two loops (docs/architecture.md, "Jobs"): whether node and
+ * its subtree may move to loop to.  Nothing may tie them to their loop: an
+ * `iothread` option (a node bound on purpose stays), a parent outside the
+ * subtree, an export, a user other than user (a job id), a driver that
+ * cannot run in an iothread or keeps state of its loop.  InvalidArgument
+ * naming the node and what binds it otherwise.
+ */
+bool node_loop_can_move(BlockNode *node, AioLoop *to, const char *user, GError **errp);
+/* Moves them, drained (main loop, in a coroutine); checks again first. */
+bool coroutine_fn node_co_move_loop(BlockNode *node, AioLoop *to, const char *user,
+                                    GError **errp);

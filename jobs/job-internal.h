@@ -15,3 +15,14 @@ void job_emit_io_error(Job *job, const char *operation, const char *action);
 void job_notify_progress(Job *job, bool force);
 /* Resume or cancel after an on-error stop: the error goes. */
 void job_clear_stop_error(Job *job);
+
+/* A node (and its subtree) that job_add_node found in another loop. */
+typedef struct JobMove {
+    BlockNode *node;
+    AioLoop *from;      /* NULL: the main loop */
+    bool moved;
+} JobMove;
+/* After the setup: moves them into the job's loop (graph/iothread.h), or fails. */
+bool coroutine_fn job_co_move_nodes(Job *job, GError **errp);
+/* A job that never started: they go back where they were. */
+void coroutine_fn job_co_unmove_nodes(Job *job);

@@ -263,28 +263,80 @@ static bool job_check_node_free(Job *job, BlockNode *node, GError **errp)
     return true;
 }
 
+static BlockNode *job_first_node(Job *job)
+{
+    return ((BlockChild *)g_ptr_array_index(job->links, 0))->node;
+}
+
+static bool job_find_move(Job *job, BlockNode *node)
+{
+    for (guint i = 0; i < job->moves->len; i++) {
+        if (g_array_index(job->moves, JobMove, i).node == node)
+            return true;
+    }
+    return false;
+}
+
 /*
- * The job's nodes share one loop, where run() runs (job.h).  A node of
- * another loop would have the job's I/O cross threads: refused.
+ * The job's nodes share one loop, where run() runs (job.h): the first
+ * node's.  A later node of another loop comes into it with its subtree
+ * when nothing ties it to its own (node_loop_can_move: as QEMU moves a
+ * mirror target into the source's AioContext), once the setup succeeded;
+ * else the job is refused, naming what ties it.
  */
 static bool job_check_node_loop(Job *job, BlockNode *node, GError **errp)
 {
     BlockNode *first;
     g_autofree char *here = NULL, *there = NULL;
+    g_autoptr(GError) tie = NULL;
 
     if (job->links->len == 0) {
         job->loop = node->loop;
         return true;
     }
-    first = ((BlockChild *)g_ptr_array_index(job->links, 0))->node;
-    if (node->loop == job->loop)
+    if (node->loop == job->loop || job_find_move(job, node))
         return true;
+    if (node_loop_can_move(node, node_loop(job_first_node(job)), job->id, &tie)) {
+        JobMove m = { .node = node, .from = node->loop };
+
+        g_array_append_val(job->moves, m);
+        return true;
+    }
+    first = job_first_node(job);
     here = node_loop_describe(node);
     there = node_loop_describe(first);
     g_set_error(errp, BG_ERROR, BG_ERROR_INVALID_ARGUMENT,
-                "Job '%s': node '%s' runs in %s but node '%s' in %s: a job's nodes must be "
-                "in one loop", job->id, node->name, here, first->name, there);
+                "Job '%s': node '%s' runs in %s but node '%s' in %s, and a job's nodes "
+                "must be in one loop: %s", job->id, node->name, here, first->name, there,
+                tie->message);
     return false;
+}
+
+bool coroutine_fn job_co_move_nodes(Job *job, GError **errp)
+{
+    AioLoop *to = job->loop ? job->loop : aio_loop_main();
+
+    for (guint i = 0; i < job->moves->len; i++) {
+        JobMove *m = &g_array_index(job->moves, JobMove, i);
+
+        if (!node_co_move_loop(m->node, to, job->id, errp))
+            return false;
+        m->moved = true;
+    }
+    return true;
+}
+
+void coroutine_fn job_co_unmove_nodes(Job *job)
+{
+    for (guint i = job->moves->len; i-- > 0;) {
+        JobMove *m = &g_array_index(job->moves, JobMove, i);
+        g_autoptr(GError) err = NULL;
+
+        if (m->moved && !node_co_move_loop(m->node, m->from ? m->from : aio_loop_main(),
+                                           job->id, &err))
+            g_warning("Job '%s': %s", job->id, err->message);
+    }
+    g_array_set_size(job->moves, 0);
 }
 
 BlockChild *job_add_node(Job *job, BlockNode *node, uint64_t perm, uint64_t shared,

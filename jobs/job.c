@@ -124,6 +124,7 @@ void job_unref(Job *job)
         job->drv->free(job);
     g_ptr_array_unref(job->links);
     g_ptr_array_unref(job->frozen);
+    g_array_unref(job->moves);
     g_free(job->xml);
     g_free(job->error);
     g_free(job->id);
@@ -294,6 +295,7 @@ static Job *job_new(const JobDriver *drv, const JobSpec *spec, const char *xml, 
     job->pause_count = 1;
     job->links = g_ptr_array_new();
     job->frozen = g_ptr_array_new();
+    job->moves = g_array_new(false, false, sizeof(JobMove));
     co_queue_init(&job->finished);
     job->status = JOB_STATUS_UNDEFINED;
     job_state_transition(job, JOB_STATUS_CREATED);
@@ -304,6 +306,7 @@ void coroutine_fn job_co_discard(Job *job)
 {
     if (job->drv->co_clean)
         job->drv->co_clean(job);
+    job_co_unmove_nodes(job);
     job_unfreeze_links(job);
     job_release_nodes(job);
     job_unref(job);
@@ -319,6 +322,8 @@ static Job *coroutine_fn job_co_setup_with(const JobDriver *drv, const JobSpec *
     job = job_new(drv, spec, xml, uid);
     graph_co_lock();            /* the graph holds still while the job takes its nodes */
     int r = drv->co_setup(job, spec, errp);
+    if (r >= 0 && !job_co_move_nodes(job, errp))
+        r = -EINVAL;
     graph_unlock();
     if (r < 0) {
         job_co_discard(job);

@@ -172,6 +172,7 @@ struct Job {
 
     GPtrArray *links;            /* BlockChild*: the job's users of nodes */
     GPtrArray *frozen;           /* BlockChild*: links frozen for the job */
+    GArray *moves;               /* JobMove: nodes brought into loop for the job (job-run.c) */
     CoQueue finished;            /* waiters for the end of the finalize path */
 };
 

@@ -52,6 +52,9 @@ static void add_options(xmlNode *elem, const BlockNode *node)
         if (v->is_set)
             set_option(elem, v->spec->name, option_text(v));
     }
+    /* A node a job brought into its loop has no option saying so (graph/iothread.h). */
+    if (node->loop && !xmlHasProp(elem, X("iothread")))
+        xmlSetProp(elem, X("iothread"), X(aio_loop_name(node->loop)));
     if (!xmlHasProp(elem, X("node-name")) && !node->name_generated)
         xmlSetProp(elem, X("node-name"), X(node->name));
     if (!xmlHasProp(elem, X("driver")))

@@ -303,6 +303,7 @@ const BlockDriver block_driver_rbd = {
     .state_size = sizeof(RbdState),
     /* librbd takes requests from any thread; completions go to the node's loop. */
     .runs_in_iothread = true,
+    .stays_in_loop = true,
     .options = rbd_options,
     .child_roles = rbd_child_roles,
     .required_child_roles = rbd_child_roles,

@@ -3,8 +3,10 @@
 # Jobs on nodes bound to an iothread (io1) run there and give what they give
 # on the main loop, qemu-img as the oracle: stream, intermediate commit,
 # active commit and mirror (with an NBD client writing through an export on
-# io1 while they copy), backup.  A job whose nodes are in two loops is
-# refused.  The copy runs on io1's thread: a test hook
+# io1 while they copy), backup.  A mirror or backup target on the main loop
+# comes into io1 with its subtree (as QEMU moves it into the source's
+# AioContext); one that something ties to its loop (an iothread option, an
+# export, a parent) is refused, naming the binding.  The copy runs on io1's thread: a test hook
 # (BLOCKGRAPHD_TEST_NULL_CO_STALL, drivers/null-co.c) holds the job's read of
 # a null-co source, and the bus still answers, the job's own properties
 # included (on the main loop, the held read would hold the bus too).
@@ -36,12 +38,14 @@ def chain(d, prefix):
     return layers, paths
 
 
-def new_qcow2(d, name):
+def new_qcow2(d, name, iothread=IO):
+    """A qcow2 target with its file node; on the main loop if iothread is None."""
     p = os.path.join(d.tmpdir, name + '.qcow2')
     run(['qemu-img', 'create', '-q', '-f', 'qcow2', p, str(16 * MiB)])
-    d.manager.AddNode('<blockdev driver="qcow2" node-name="%s" iothread="%s"><file '
-                      'driver="file" node-name="%s-file" filename="%s"/><backing/></blockdev>'
-                      % (name, IO, name, p))
+    bind = ' iothread="%s"' % iothread if iothread else ''
+    d.manager.AddNode('<blockdev driver="qcow2" node-name="%s"%s><file driver="file" '
+                      'node-name="%s-file" filename="%s"/><backing/></blockdev>'
+                      % (name, bind, name, p))
     return p
 
 
@@ -81,24 +85,24 @@ def check_data(d, ref, node, path, what):
     jobtest.check_clean(path)
 
 
+def check_chain_job(d, prefix, what, job_attrs):
+    """stream or commit on a chain in io1: the top keeps its data, its backing file is base."""
+    (base, mid, top), paths = chain(d, prefix)
+    ref = jobtest.reference(d, paths[top], prefix + '.raw')
+    d.manager.StartJob('<job type="%s" id="%s" %s auto-dismiss="off"/>'
+                       % (what, prefix, job_attrs % {'base': base, 'mid': mid, 'top': top}))
+    done(d, prefix)
+    bgtest.check_equal(jobtest.backing_of(paths[top])[0], paths[base], what + ': backing file')
+    check_data(d, ref, top, paths[top], what + ': data unchanged')
+
+
 def check_stream(d):
-    (base, mid, top), paths = chain(d, 's')
-    ref = jobtest.reference(d, paths[top], 's.raw')
-    d.manager.StartJob('<job type="stream" id="s" node-name="%s" base-node="%s" '
-                       'auto-dismiss="off"/>' % (top, base))
-    done(d, 's')
-    bgtest.check_equal(jobtest.backing_of(paths[top])[0], paths[base], 'stream: backing file')
-    check_data(d, ref, top, paths[top], 'stream: data unchanged')
+    check_chain_job(d, 's', 'stream', 'node-name="%(top)s" base-node="%(base)s"')
 
 
 def check_commit(d):
-    (base, mid, top), paths = chain(d, 'c')
-    ref = jobtest.reference(d, paths[top], 'c.raw')
-    d.manager.StartJob('<job type="commit" id="c" node-name="%s" top-node="%s" base-node="%s" '
-                       'auto-dismiss="off"/>' % (top, mid, base))
-    done(d, 'c')
-    bgtest.check_equal(jobtest.backing_of(paths[top])[0], paths[base], 'commit: backing file')
-    check_data(d, ref, top, paths[top], 'commit: data unchanged')
+    check_chain_job(d, 'c', 'commit',
+                    'node-name="%(top)s" top-node="%(mid)s" base-node="%(base)s"')
 
 
 def check_active_commit(d):
@@ -116,46 +120,81 @@ def check_active_commit(d):
     check_data(d, ref, base, paths[base], 'active commit: base holds everything')
 
 
-def check_mirror(d):
-    (base, mid, top), paths = chain(d, 'm')
-    ref = jobtest.reference(d, paths[top], 'm.raw')
-    dst = new_qcow2(d, 'mdst')
-    c = export(d, 'em', top)
-    d.manager.StartJob('<job type="mirror" id="m" node-name="%s" target="mdst" sync="full" '
-                       'speed="1M" auto-dismiss="off"/>' % top)
-    write_during(d, c, 'm', ref)
-    jobtest.wait_status(d, 'm', 'ready')
-    jobtest.job(d, 'm').Complete()
-    done(d, 'm')
-    c.disconnect()
-    bgtest.check_equal(str(nbdtest.export_props(d, 'em')['NodeName']), 'mdst', 'export moved')
-    check_data(d, ref, 'mdst', dst, 'mirror: the target holds everything')
+def node_iothread(d, node):
+    """The iothread attribute of node's <blockdev> in the graph's XML, or None."""
+    import xml.etree.ElementTree as ET
+    for e in ET.fromstring(d.graph_xml()).iter('blockdev'):
+        if e.get('node-name') == node:
+            return e.get('iothread')
+    raise AssertionError('node %s not in the graph XML' % node)
 
 
-def check_backup(d):
-    (base, mid, top), paths = chain(d, 'b')
-    ref = jobtest.reference(d, paths[top], 'b.raw')
-    dst = new_qcow2(d, 'bdst')
-    c = export(d, 'eb', top)
-    d.manager.StartJob('<job type="backup" id="b" node-name="%s" target="bdst" sync="full" '
-                       'speed="1M" auto-dismiss="off"/>' % top)
-    write_during(d, c, 'b', None)
-    done(d, 'b')
+def check_mirror(d, prefix='m', target_iothread=IO):
+    (base, mid, top), paths = chain(d, prefix)
+    ref = jobtest.reference(d, paths[top], prefix + '.raw')
+    tgt = prefix + 'dst'
+    dst = new_qcow2(d, tgt, target_iothread)
+    c = export(d, 'e' + prefix, top)
+    d.manager.StartJob('<job type="mirror" id="%s" node-name="%s" target="%s" sync="full" '
+                       'speed="1M" auto-dismiss="off"/>' % (prefix, top, tgt))
+    # a target on the main loop came into io1 with its file node (as QEMU does)
+    bgtest.check_equal((node_iothread(d, tgt), node_iothread(d, tgt + '-file')), (IO, IO),
+                       'mirror: the target is in the job\'s loop')
+    write_during(d, c, prefix, ref)
+    jobtest.wait_status(d, prefix, 'ready')
+    jobtest.job(d, prefix).Complete()
+    done(d, prefix)
     c.disconnect()
-    check_data(d, ref, 'bdst', dst, 'backup: the target holds the point in time')
+    bgtest.check_equal(str(nbdtest.export_props(d, 'e' + prefix)['NodeName']), tgt,
+                       'export moved')
+    check_data(d, ref, tgt, dst, 'mirror: the target holds everything')
+
+
+def check_backup(d, prefix='b', target_iothread=IO):
+    (base, mid, top), paths = chain(d, prefix)
+    ref = jobtest.reference(d, paths[top], prefix + '.raw')
+    tgt = prefix + 'dst'
+    dst = new_qcow2(d, tgt, target_iothread)
+    c = export(d, 'e' + prefix, top)
+    d.manager.StartJob('<job type="backup" id="%s" node-name="%s" target="%s" sync="full" '
+                       'speed="1M" auto-dismiss="off"/>' % (prefix, top, tgt))
+    write_during(d, c, prefix, None)
+    done(d, prefix)
+    c.disconnect()
+    bgtest.check_equal(node_iothread(d, tgt), IO, 'backup: the target stays in io1')
+    check_data(d, ref, tgt, dst, 'backup: the target holds the point in time')
+
+
+def check_target_from_main_loop(d):
+    """Targets on the main loop that nothing ties there come into the source's iothread."""
+    check_mirror(d, 'mm', None)
+    check_backup(d, 'mb', None)
+
+
+def refused(d, target, binding):
+    before = d.graph_xml()
+    e = bgtest.expect_error('InvalidArgument', d.manager.StartJob,
+                            '<job type="mirror" id="x" node-name="onio" target="%s" '
+                            'sync="full"/>' % target)
+    msg = e.get_dbus_message()
+    bgtest.check("'%s'" % target in msg and 'one loop' in msg and binding in msg, msg)
+    bgtest.check_equal(d.graph_xml(), before, 'graph after the refused job')
 
 
 def check_two_loops(d):
-    d.manager.AddNode('<blockdev driver="null-co" node-name="onmain" size="%d"/>' % (16 * MiB))
-    d.manager.AddNode('<blockdev driver="null-co" node-name="onio" size="%d" iothread="%s"/>'
-                      % (16 * MiB, IO))
-    before = d.graph_xml()
-    e = bgtest.expect_error('InvalidArgument', d.manager.StartJob,
-                            '<job type="mirror" id="x" node-name="onio" target="onmain" '
-                            'sync="full"/>')
-    msg = e.get_dbus_message()
-    bgtest.check("'onmain'" in msg and 'one loop' in msg, msg)
-    bgtest.check_equal(d.graph_xml(), before, 'graph after the refused job')
+    """A target that something ties to its loop is refused, naming the binding."""
+    null = '<blockdev driver="null-co" node-name="%s" size="%d"%s/>'
+    d.manager.AddIOThread('<iothread id="io2"/>')
+    d.manager.AddNode(null % ('onio', 16 * MiB, ' iothread="%s"' % IO))
+    d.manager.AddNode(null % ('onio2', 16 * MiB, ' iothread="io2"'))
+    refused(d, 'onio2', "bound to iothread 'io2'")
+    d.manager.AddNode(null % ('exported', 16 * MiB, ''))
+    d.manager.AddExport('<export type="nbd" id="ex" node-name="exported"><server type="unix" '
+                        'path="%s"/></export>' % os.path.join(d.tmpdir, 'ex.sock'))
+    refused(d, 'exported', "export 'ex' serves it")
+    d.manager.AddNode(null % ('child', 16 * MiB, ''))
+    d.manager.AddNode('<blockdev driver="raw" node-name="parent"><file ref="child"/></blockdev>')
+    refused(d, 'child', "node 'parent' links it")
 
 
 def wait_for_file(path):
@@ -195,7 +234,7 @@ def main():
             check_runs_on_iothread(d, os.path.join(stall_dir, 'stall'))
             check_two_loops(d)
             for t in (check_stream, check_commit, check_active_commit, check_mirror,
-                      check_backup):
+                      check_backup, check_target_from_main_loop):
                 t(d)
     finally:
         del os.environ['BLOCKGRAPHD_TEST_NULL_CO_STALL']
