@@ -215,6 +215,14 @@ static int method_set_throttle_group(sd_bus_message *m, void *userdata, sd_bus_e
 
 /* ---- AddIOThread / RemoveIOThread ---------------------------------------- */
 
+/* The set of iothreads changed: IOThreads tells it, and the call is answered. */
+static int iothreads_changed_reply(sd_bus_message *m)
+{
+    (void)sd_bus_emit_properties_changed(sd_bus_message_get_bus(m), BUS_ROOT_PATH,
+                                         BUS_INTERFACE_MANAGER, "IOThreads", NULL);
+    return sd_bus_reply_method_return(m, "");
+}
+
 static int method_add_iothread(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
     g_autoptr(GError) err = NULL;
@@ -228,9 +236,7 @@ static int method_add_iothread(sd_bus_message *m, void *userdata, sd_bus_error *
     id = iothread_parse_xml(xml, -1, "<bus>", &err);
     if (!id || !iothread_add(id, &err))
         return bus_error_set_gerror(ret_error, err);
-    (void)sd_bus_emit_properties_changed(sd_bus_message_get_bus(m), BUS_ROOT_PATH,
-                                         BUS_INTERFACE_MANAGER, "IOThreads", NULL);
-    return sd_bus_reply_method_return(m, "");
+    return iothreads_changed_reply(m);
 }
 
 static int method_remove_iothread(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
@@ -244,9 +250,7 @@ static int method_remove_iothread(sd_bus_message *m, void *userdata, sd_bus_erro
         return r;
     if (!iothread_remove(id, &err))
         return bus_error_set_gerror(ret_error, err);
-    (void)sd_bus_emit_properties_changed(sd_bus_message_get_bus(m), BUS_ROOT_PATH,
-                                         BUS_INTERFACE_MANAGER, "IOThreads", NULL);
-    return sd_bus_reply_method_return(m, "");
+    return iothreads_changed_reply(m);
 }
 
 /* ---- GetGraph ------------------------------------------------------------ */
