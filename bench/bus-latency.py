@@ -10,10 +10,19 @@ engine) reads for --runtime seconds while this script calls
 org.freedesktop.DBus.Properties.Get(Node, 'Size') on that node in a loop
 and records each call's round trip; then the same without fio (idle).
 Prints p50 / p99 / max in milliseconds and fio's IOPS; asserts nothing.
+
+With --sched (root, perf), `perf sched record` runs while the Gets are
+sampled, and each thread on the Get's path gets a line: how long it waited
+for a CPU after each wake-up (perf's "sch delay") and how long it ran.  A
+Get wakes four threads in turn (this client, dbus-daemon, the daemon's
+main thread, dbus-daemon, this client); where the milliseconds go is where
+the delays are, and the main thread's wakers say what else it serves.
 """
 
 import argparse
+import collections
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,6 +49,54 @@ def sample_gets(d, node, seconds):
         lat.append((time.perf_counter() - t) * 1000.0)
         time.sleep(0.002)
     return lat
+
+
+def sched_record(path, seconds):
+    return subprocess.Popen(['perf', 'sched', 'record', '-a', '-o', path, '--', 'sleep',
+                             str(seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def sched_report(path, threads):
+    """One line per thread of threads ({'name[tid]' or 'name[tid/pid]': label})."""
+    out = subprocess.run(['perf', 'sched', 'timehist', '-w', '-i', path], capture_output=True,
+                         text=True).stdout
+    delay, ran, wakers = collections.defaultdict(list), collections.defaultdict(float), {}
+    for line in out.splitlines():
+        m = re.match(r'\s*[\d.]+\s+\[\d+\]\s+(\S+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)', line)
+        if m and m.group(1) in threads:
+            delay[m.group(1)].append(float(m.group(3)))
+            ran[m.group(1)] += float(m.group(4))
+        m = re.match(r'\s*[\d.]+\s+\[\d+\]\s+(\S+)\s+awakened: (\S+)', line)
+        if m and m.group(2) in threads:
+            who = re.sub(r'\[.*', '', m.group(1))
+            wakers.setdefault(m.group(2), collections.Counter())[who] += 1
+    print('  %-22s %7s %9s %9s %9s %7s %9s  %s' % ('thread', 'wakeups', 'p50 ms', 'p99 ms',
+                                                  'max ms', '>1 ms', 'ran ms', 'woken by'))
+    for key, label in threads.items():
+        v = sorted(delay[key]) or [0.0]
+        print('  %-22s %7d %9.3f %9.3f %9.3f %7d %9.1f  %s'
+              % (label, len(delay[key]), percentile(v, 50), percentile(v, 99), v[-1],
+                 sum(1 for x in v if x > 1), ran[key],
+                 ', '.join('%s %d' % kv for kv in wakers.get(key, {}).most_common(3))))
+
+
+def path_threads(d, io_tid):
+    """The threads a Get crosses, as perf sched timehist names them."""
+    pid, bus = d.proc.pid, d.dbus_daemon.proc.pid
+    threads = {'python3[%d]' % os.getpid(): 'client',
+               'dbus-daemon[%d]' % bus: 'dbus-daemon',
+               'blockgraphd[%d]' % pid: 'main thread'}
+    if io_tid:
+        threads['io-io1[%d/%d]' % (io_tid, pid)] = 'iothread io1'
+    return threads
+
+
+def iothread_tid(pid):
+    for tid in os.listdir('/proc/%d/task' % pid):
+        with open('/proc/%d/task/%s/comm' % (pid, tid)) as f:
+            if f.read().strip() == 'io-io1':
+                return int(tid)
+    return None
 
 
 def fio(uri, runtime, size):
@@ -75,6 +132,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--runtime', type=int, default=10)
     ap.add_argument('--size-mib', type=int, default=256)
+    ap.add_argument('--sched', action='store_true',
+                    help='perf sched record while sampling: wake-up delays per thread')
     ap.add_argument('--blockgraphd', default=os.environ.get('BLOCKGRAPHD') or
                     os.path.join(HERE, '..', 'build', 'daemon', 'blockgraphd'))
     args = ap.parse_args()
@@ -106,12 +165,18 @@ def main():
                 uri = 'nbd+unix:///disk%d?socket=%s' % (i, os.path.join(workdir, 'e%d.sock' % i))
                 p = fio(uri, args.runtime, args.size_mib << 20)
                 time.sleep(1)       # fio connected and at full depth
+                rec = os.path.join(workdir, 'sched%d.data' % i)
+                perf = sched_record(rec, args.runtime - 2) if args.sched else None
                 lat = sample_gets(d, 'disk%d' % i, args.runtime - 2)
+                if perf:
+                    perf.wait()
                 iops = fio_iops(p)
                 print('%-26s %8.3f %8.3f %8.3f %10.0f' % ('disk%d on the %s' % (i, where),
                                                          percentile(lat, 50),
                                                          percentile(lat, 99), max(lat), iops),
                       flush=True)
+                if perf:
+                    sched_report(rec, path_threads(d, iothread_tid(d.proc.pid)))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
