@@ -47,11 +47,16 @@ void file_inline_init(FileInline *fi, bool memory_fs, bool direct)
     fi->nowait_read = fi->nowait_write = !memory_fs;
 }
 
+bool file_inline_memory_here(const FileInline *fi, uint64_t bytes, bool (*pool_busy)(void))
+{
+    return fi->memory_fs && (bytes <= FILE_INLINE_MAX_BYTES || pool_busy());
+}
+
 bool file_inline_try(FileInline *fi, FileRwJob *job, bool (*pool_busy)(void), long *ret)
 {
     if (job->niov > IOV_MAX)
         return false;
-    if (fi->memory_fs && (job->bytes <= FILE_INLINE_MAX_BYTES || pool_busy())) {
+    if (file_inline_memory_here(fi, job->bytes, pool_busy)) {
         *ret = file_job_rw(job);
         return true;
     }

@@ -38,6 +38,12 @@ void file_inline_init(FileInline *fi, bool memory_fs, bool direct);
  * file system runs here too.
  */
 bool file_inline_try(FileInline *fi, FileRwJob *job, bool (*pool_busy)(void), long *ret);
+/*
+ * Whether a transfer of this size on fi's descriptor runs on this thread
+ * whatever it is (a memory file system: small, or the pool busy), as
+ * file_inline_try decides for reads and writes.
+ */
+bool file_inline_memory_here(const FileInline *fi, uint64_t bytes, bool (*pool_busy)(void));
 
 /*
  * Whether every page of [offset, offset+bytes) is in the page cache

@@ -175,6 +175,26 @@ long file_job_rw(void *opaque)
     return (long)done;
 }
 
+long file_job_copy_range(void *opaque)
+{
+    FileCopyJob *job = opaque;
+    size_t done = 0;
+
+    while (done < job->bytes) {
+        loff_t in = (loff_t)(job->off_in + done), out = (loff_t)(job->off_out + done);
+        ssize_t n = copy_file_range(job->fd_in, &in, job->fd_out, &out, job->bytes - done, 0);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            break;                      /* the source's end */
+        done += n;
+    }
+    return (long)done;
+}
+
 long file_job_fdatasync(void *opaque)
 {
     int fd = *(int *)opaque;

@@ -42,6 +42,12 @@ typedef struct FileRwJob {
     int rw_flags;               /* pwritev2/preadv2 flags (RWF_DSYNC), usually 0 */
 } FileRwJob;
 
+typedef struct FileCopyJob {
+    int fd_in, fd_out;
+    uint64_t off_in, off_out;
+    size_t bytes;
+} FileCopyJob;
+
 typedef struct FileFallocateJob {
     int fd;
     int mode;
@@ -83,6 +89,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(FileOpenJob, file_open_job_free)
 long file_job_open(void *opaque);
 /* preadv/pwritev until done or EOF: bytes transferred or -errno. */
 long file_job_rw(void *opaque);
+/* copy_file_range(2) until done or the source's end: bytes copied or -errno. */
+long file_job_copy_range(void *opaque);
 long file_job_fdatasync(void *opaque);      /* opaque: int *fd */
 long file_job_fallocate(void *opaque);
 /* Zeroes a range that stays allocated: punch a hole, then allocate it. */

@@ -191,7 +191,7 @@ static bool file_iov_aligned(const FileState *s, const IOVector *qiov)
  * node when there are no iothreads (one loop: the copies overlap its work
  * best in the pool, docs/nbd.md).
  */
-static bool file_pool_busy(void)
+bool file_pool_busy(void)
 {
     return !aio_loop_is_main(aio_loop_self()) && worker_pool_busy();
 }
@@ -869,6 +869,8 @@ const BlockDriver block_driver_file = {
     .co_truncate = file_co_truncate,
     .co_block_status = file_co_block_status,
     .sendfile_fd = file_sendfile_fd,
+    .co_copy_range_from = file_co_copy_range_from,
+    .co_copy_range_to = file_co_copy_range_to,
     .create_options = create_plain_options,
     .co_create = create_plain_image,
 };

@@ -58,3 +58,12 @@ int coroutine_fn file_co_activate(BlockNode *node, GError **errp);
 /* The node's descriptor, and whether discard=unmap (for host_device's ioctls). */
 int file_node_fd(const BlockNode *node);
 bool file_node_unmap(const BlockNode *node);
+
+/* Whether a large transfer on a memory file system runs on this loop (file_inline_try). */
+bool file_pool_busy(void);
+
+/* Copy offload between two buffered `file` nodes with copy_file_range(2) (file-copy.c). */
+int coroutine_fn file_co_copy_range_from(BlockNode *node, uint64_t offset, BlockChild *dst,
+                                         uint64_t dst_offset, uint64_t bytes);
+int coroutine_fn file_co_copy_range_to(BlockNode *src, uint64_t src_offset, BlockNode *node,
+                                       uint64_t offset, uint64_t bytes);

@@ -68,6 +68,22 @@ static int coroutine_fn raw_pdiscard(BlockNode *node, uint64_t offset, uint64_t 
     return node_co_pdiscard(node->file, s->offset + offset, bytes);
 }
 
+static int coroutine_fn raw_copy_range_from(BlockNode *node, uint64_t offset, BlockChild *dst,
+                                            uint64_t dst_offset, uint64_t bytes)
+{
+    RawState *s = node->opaque;
+
+    return node_co_copy_range(node->file, s->offset + offset, dst, dst_offset, bytes);
+}
+
+static int coroutine_fn raw_copy_range_to(BlockNode *src, uint64_t src_offset, BlockNode *node,
+                                          uint64_t offset, uint64_t bytes)
+{
+    RawState *s = node->opaque;
+
+    return node_co_copy_range_to(src, src_offset, node->file, s->offset + offset, bytes);
+}
+
 static int coroutine_fn raw_truncate(BlockNode *node, uint64_t size, GError **errp)
 {
     RawState *s = node->opaque;
@@ -182,6 +198,8 @@ const BlockDriver block_driver_raw = {
     .co_pwritev = raw_pwritev,
     .co_pwrite_zeroes = raw_pwrite_zeroes,
     .co_pdiscard = raw_pdiscard,
+    .co_copy_range_from = raw_copy_range_from,
+    .co_copy_range_to = raw_copy_range_to,
     .co_truncate = raw_truncate,
     .co_block_status = raw_block_status,
     .linear_map = raw_linear_map,

@@ -128,6 +128,21 @@ typedef struct BlockDriver {
     int (*sendfile_fd)(BlockNode *node, uint64_t offset, uint64_t bytes);
 
     /*
+     * Copy offload (node_co_copy_range, QEMU's copy_range_from/to).
+     * from: node maps [offset, offset+bytes) to the child that holds it
+     * and passes the copy on (node_co_copy_range on that child); a
+     * protocol node starts the second half (node_co_copy_range_to with
+     * itself as the source).  to: node places [offset, +bytes) as a write
+     * would (a format allocates) and passes it on (node_co_copy_range_to
+     * on its child); a protocol node copies from src's storage.  -ENOTSUP:
+     * cannot here (the caller then writes the whole range again).
+     */
+    int coroutine_fn (*co_copy_range_from)(BlockNode *node, uint64_t offset, BlockChild *dst,
+                                           uint64_t dst_offset, uint64_t bytes);
+    int coroutine_fn (*co_copy_range_to)(BlockNode *src, uint64_t src_offset, BlockNode *node,
+                                         uint64_t offset, uint64_t bytes);
+
+    /*
      * What this node needs from (perm) and allows others on (shared) the
      * child in `role`, given what its own users need and share in total.
      * NULL: the core's default (graph/permission.c): a backing child is read

@@ -645,3 +645,68 @@ void coroutine_fn node_fd_map_release(BlockFdMap *m)
         req_end(m->held[--m->n_held]);
     m->fd = -1;
 }
+
+/* ---- copy offload ---- */
+
+/* Whether a write to node may skip its data: nobody needs to see the bytes. */
+static bool copy_write_ok(const BlockNode *node, uint64_t offset, uint64_t bytes)
+{
+    if (node->detect_zeroes != DETECT_ZEROES_OFF || !is_aligned(node, offset, bytes))
+        return false;
+    for (GList *l = node->write_observers; l; l = l->next) {
+        const WriteObserver *o = l->data;
+
+        if (o->before_write || o->co_written)
+            return false;
+    }
+    return true;
+}
+
+int coroutine_fn node_co_copy_range(BlockChild *src, uint64_t src_offset, BlockChild *dst,
+                                    uint64_t dst_offset, uint64_t bytes)
+{
+    src->requests++;
+    BlockNode *node = link_node(src);
+    int r = req_begin_checked(node, requester_of(src), NULL, src_offset, bytes);
+    WriteTrack track = { .tracked = false };
+
+    if (r < 0)
+        return r;
+    if (!node->drv->co_copy_range_from || !is_aligned(node, src_offset, bytes)) {
+        req_end(node);
+        return -ENOTSUP;
+    }
+    if (bytes > 0 && node->read_lockers > 0)
+        write_track_begin(node, &track, src_offset, bytes, false, src);
+    if (bytes > 0)
+        r = node->drv->co_copy_range_from(node, src_offset, dst, dst_offset, bytes);
+    write_track_end(node, &track);
+    req_end(node);
+    return r < 0 ? r : 0;
+}
+
+int coroutine_fn node_co_copy_range_to(BlockNode *src, uint64_t src_offset, BlockChild *dst,
+                                       uint64_t dst_offset, uint64_t bytes)
+{
+    dst->requests++;
+    BlockNode *node = link_node(dst);
+    int r = req_begin_checked(node, requester_of(dst), dst, dst_offset, bytes);
+
+    if (r < 0)
+        return r;
+    if (bytes == 0 || !node->drv->co_copy_range_to || !copy_write_ok(node, dst_offset, bytes)) {
+        req_end(node);
+        return bytes == 0 ? 0 : -ENOTSUP;
+    }
+    WriteTrack track;
+    /* No observer reads qiov: copy_write_ok refused those with co_written. */
+    WriteEvent ev = { WRITE_KIND_DATA, dst_offset, bytes, NULL, 0, 0 };
+    write_track_begin(node, &track, dst_offset, bytes, false, dst);
+    r = node->drv->co_copy_range_to(src, src_offset, node, dst_offset, bytes);
+    node_bitmaps_mark(node, dst_offset, bytes);
+    ev.ret = r;
+    notify_written(node, &ev);
+    write_track_end(node, &track);
+    req_end(node);
+    return r < 0 ? r : 0;
+}

@@ -98,6 +98,24 @@ struct WriteObserver {
 void node_add_write_observer(BlockNode *node, WriteObserver *o);
 void node_remove_write_observer(BlockNode *node, WriteObserver *o);
 
+/*
+ * Copy offload: copies [src_offset, +bytes) of src's node to dst_offset of
+ * dst's node without the data passing through the caller, where every node
+ * on both paths can (format mapping and allocation, then copy_file_range(2)
+ * between the files).  A request on each side as a read and a write would
+ * be (drain, checks, write tracking, dirty bitmaps, write observers told).
+ * -ENOTSUP where some node cannot, or the write must be seen as data (a
+ * write observer with before_write/co_written, detect-zeroes, an unaligned
+ * range); the caller then copies the whole range through a buffer, which
+ * also names a read or write error precisely: the range may be partly
+ * written.  node_co_copy_range_to: the second half, for drivers (the
+ * source's request is held by the first half).
+ */
+int coroutine_fn node_co_copy_range(BlockChild *src, uint64_t src_offset, BlockChild *dst,
+                                    uint64_t dst_offset, uint64_t bytes);
+int coroutine_fn node_co_copy_range_to(BlockNode *src, uint64_t src_offset, BlockChild *dst,
+                                       uint64_t dst_offset, uint64_t bytes);
+
 /* Direct forms for the node's own housekeeping (flush at close, Node.Flush). */
 int coroutine_fn node_co_flush_node(BlockNode *node);
 /* The same, by the holder of a drain on node (the flush passes that drain). */

@@ -132,12 +132,7 @@ static int coroutine_fn commit_copy(JobCopy *jc, uint64_t offset, uint64_t bytes
     if (status & BLOCK_STATUS_ZERO) {
         r = node_co_pwrite_zeroes(s->base_link, offset, bytes, 0);
     } else {
-        *is_read = true;
-        r = node_co_pread(s->top_link, offset, bytes, buf, 0);
-        if (r < 0)
-            return r;
-        *is_read = false;
-        r = node_co_pwrite(s->base_link, offset, bytes, buf, 0);
+        r = job_copy_data(s->top_link, s->base_link, offset, bytes, buf, is_read);
     }
     *copied = r < 0 ? 0 : bytes;
     return r;

@@ -25,6 +25,21 @@ typedef struct CopyRange {
     int status;
 } CopyRange;
 
+int coroutine_fn job_copy_data(BlockChild *src, BlockChild *dst, uint64_t offset, uint64_t bytes,
+                               void *buf, bool *is_read)
+{
+    int r = node_co_copy_range(src, offset, dst, offset, bytes);
+
+    *is_read = false;
+    if (r == 0)
+        return 0;
+    r = node_co_pread(src, offset, bytes, buf, 0);
+    *is_read = r < 0;
+    if (r == 0)
+        r = node_co_pwrite(dst, offset, bytes, buf, 0);
+    return r;
+}
+
 /* Requests sent to the watched node by its users other than jobs. */
 static uint64_t others_requests(const JobCopy *jc)
 {

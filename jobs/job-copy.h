@@ -68,3 +68,12 @@ struct JobCopy {
 
 /* Runs the copy: 0, or the first error (negative errno) that fails the job. */
 int coroutine_fn job_copy_run(JobCopy *jc);
+
+/*
+ * Copies [offset, +bytes) of src to the same place in dst: offloaded where
+ * every node on the way can (node_co_copy_range), else read into buf and
+ * written from it.  On failure *is_read says whether the read failed.
+ * Commit, active commit and mirror copy their data ranges with it.
+ */
+int coroutine_fn job_copy_data(BlockChild *src, BlockChild *dst, uint64_t offset, uint64_t bytes,
+                               void *buf, bool *is_read);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "graph/error.h"
+#include "jobs/job-copy.h"
 #include "jobs/mirror-core.h"
 
 #define MIRROR_YIELD_US 10000   /* a turn of the loop for others at least this often */
@@ -118,17 +119,6 @@ static int coroutine_fn copy_zero(MirrorCore *m, uint64_t offset, uint64_t bytes
     return node_co_pwrite_zeroes(m->target, offset, bytes, BLOCK_REQ_MAY_UNMAP);
 }
 
-static int coroutine_fn copy_data(MirrorCore *m, uint64_t offset, uint64_t bytes, void *buf,
-                                  bool *is_read)
-{
-    int r = node_co_pread(m->source, offset, bytes, buf, 0);
-
-    *is_read = r < 0;
-    if (r == 0)
-        r = node_co_pwrite(m->target, offset, bytes, buf, 0);
-    return r;
-}
-
 /* Copies op's range as reads of the source see it: data, or zeroes written as such. */
 static int coroutine_fn copy_range(MirrorCore *m, MirrorOp *op, uint8_t *buf, bool *is_read)
 {
@@ -149,7 +139,7 @@ static int coroutine_fn copy_range(MirrorCore *m, MirrorOp *op, uint8_t *buf, bo
             *is_read = false;
             r = copy_zero(m, pos, n);
         } else {
-            r = copy_data(m, pos, n, buf + (pos - op->offset), is_read);
+            r = job_copy_data(m->source, m->target, pos, n, buf + (pos - op->offset), is_read);
         }
         if (r < 0)
             return r;

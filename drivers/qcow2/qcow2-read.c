@@ -142,6 +142,46 @@ int coroutine_fn qcow2_co_preadv(BlockNode *node, uint64_t offset, uint64_t byte
     return 0;
 }
 
+/* One mapping run of a copy offload: to the node that holds the data, or -ENOTSUP. */
+static int coroutine_fn copy_chunk_from(Qcow2State *s, uint64_t offset, uint64_t n, uint64_t e,
+                                        BlockChild *dst, uint64_t dst_offset)
+{
+    BlockChild *b = s->node->backing;
+    switch (qcow2_l2_entry_type(s, e)) {
+    case QCOW2_CLUSTER_UNALLOCATED:
+        if (!b || offset > b->node->size || n > b->node->size - offset)
+            return -ENOTSUP;        /* zeroes past the backing node's end */
+        return node_co_copy_range(b, offset, dst, dst_offset, n);
+    case QCOW2_CLUSTER_NORMAL:
+        break;
+    default:
+        return -ENOTSUP;
+    }
+    uint64_t host = (e & QCOW2_L2E_OFFSET_MASK) + qcow2_offset_into_cluster(s, offset);
+    uint64_t file_size = s->node->file->node->size;
+    if (host > file_size || n > file_size - host)
+        return -ENOTSUP;            /* the read through a buffer says what is wrong */
+    return node_co_copy_range(s->node->file, host, dst, dst_offset, n);
+}
+
+int coroutine_fn qcow2_co_copy_range_from(BlockNode *node, uint64_t offset, BlockChild *dst,
+                                          uint64_t dst_offset, uint64_t bytes)
+{
+    Qcow2State *s = node->opaque;
+    while (bytes) {
+        uint64_t e, n;
+        int ret = lookup(s, offset, bytes, &e, &n);
+        if (ret == 0)
+            ret = copy_chunk_from(s, offset, n, e, dst, dst_offset);
+        if (ret < 0)
+            return ret;
+        offset += n;
+        dst_offset += n;
+        bytes -= n;
+    }
+    return 0;
+}
+
 int coroutine_fn qcow2_co_block_status(BlockNode *node, uint64_t offset, uint64_t bytes,
                                        uint64_t *pnum, uint64_t *map, BlockNode **file)
 {

@@ -29,6 +29,27 @@ typedef struct Qcow2Write {
     Qcow2Alloc *allocs;         /* k entries */
 } Qcow2Write;
 
+/* Where a write's data comes from, at the guest offset being written. */
+typedef struct Qcow2Data {
+    IOVector *qiov;             /* the caller's buffers, from qoff; NULL: copied from src */
+    size_t qoff;
+    BlockNode *src;             /* copy offload (qcow2_co_copy_range_to) */
+    uint64_t src_offset;
+} Qcow2Data;
+
+/* Writes the next n bytes of d to host. */
+static int coroutine_fn put_data(Qcow2State *s, uint64_t host, uint64_t n, const Qcow2Data *d)
+{
+    if (!d->qiov)
+        return qcow2_file_copy_range_to(s, host, n, d->src, d->src_offset);
+    IOVector part;
+    iov_init(&part, d->qiov->niov);
+    iov_concat_slice(&part, d->qiov, d->qoff, n);
+    int ret = qcow2_file_pwritev(s, host, n, &part);
+    iov_destroy(&part);
+    return ret;
+}
+
 static bool needs_alloc(const Qcow2State *s, uint64_t e)
 {
     switch (qcow2_l2_entry_type(s, e)) {
@@ -105,7 +126,7 @@ static int coroutine_fn write_run_with_cow(Qcow2Write *w, uint64_t in_cluster, u
  * already read as zeroes, so a zero head and tail need not be written there.
  */
 static int coroutine_fn write_new_cluster(Qcow2Write *w, uint64_t in_cluster, uint64_t n,
-                                          IOVector *qiov, size_t qoff)
+                                          const Qcow2Data *d)
 {
     Qcow2State *s = w->s;
     uint64_t span = w->k << s->cluster_bits;
@@ -119,20 +140,16 @@ static int coroutine_fn write_new_cluster(Qcow2Write *w, uint64_t in_cluster, ui
             if (ret < 0)
                 return ret;
         }
-        IOVector part;
-        iov_init(&part, qiov->niov);
-        iov_concat_slice(&part, qiov, qoff, n);
-        ret = qcow2_file_pwritev(s, w->host + in_cluster, n, &part);
-        iov_destroy(&part);
-        return ret;
+        return put_data(s, w->host + in_cluster, n, d);
     }
+    g_assert(d->qiov);          /* a copy offload takes whole clusters (write_step) */
     if (w->k > 1)
-        return write_run_with_cow(w, in_cluster, n, qiov, qoff);
+        return write_run_with_cow(w, in_cluster, n, d->qiov, d->qoff);
     g_autofree uint8_t *buf = g_malloc(s->cluster_size);
     ret = cow_source(w, w->guest, buf);
     if (ret < 0)
         return ret;
-    iov_to_buf(qiov, qoff, buf + in_cluster, n);
+    iov_to_buf(d->qiov, d->qoff, buf + in_cluster, n);
     return qcow2_file_pwrite(s, w->host, s->cluster_size, buf);
 }
 
@@ -197,7 +214,7 @@ static int coroutine_fn finish_alloc(Qcow2Write *w, int io_ret)
 
 /* Writes [offset, offset+n) into k clusters that need allocation. */
 static int coroutine_fn write_alloc(Qcow2State *s, uint64_t offset, uint64_t n, uint64_t k,
-                                    uint64_t e, IOVector *qiov, size_t qoff)
+                                    uint64_t e, const Qcow2Data *d)
 {
     Qcow2Write w = { .s = s, .guest = qcow2_start_of_cluster(s, offset), .k = k,
                      .old_entry = e };
@@ -205,7 +222,7 @@ static int coroutine_fn write_alloc(Qcow2State *s, uint64_t offset, uint64_t n, 
     co_mutex_unlock(&s->lock);
     if (ret < 0)
         return ret;
-    ret = write_new_cluster(&w, qcow2_offset_into_cluster(s, offset), n, qiov, qoff);
+    ret = write_new_cluster(&w, qcow2_offset_into_cluster(s, offset), n, d);
     co_mutex_lock(&s->lock);
     ret = finish_alloc(&w, ret);
     co_mutex_unlock(&s->lock);
@@ -246,7 +263,7 @@ static uint64_t alloc_run(Qcow2State *s, uint64_t offset, uint64_t *n, uint64_t 
 
 /* One step of a write: returns bytes written (> 0) or a negative errno. */
 static int64_t coroutine_fn write_step(Qcow2State *s, uint64_t offset, uint64_t bytes,
-                                       IOVector *qiov, size_t qoff)
+                                       const Qcow2Data *d)
 {
     uint64_t e, n;
     co_mutex_lock(&s->lock);
@@ -259,19 +276,19 @@ static int64_t coroutine_fn write_step(Qcow2State *s, uint64_t offset, uint64_t 
     }
     if (needs_alloc(s, e)) {
         uint64_t k = alloc_run(s, offset, &n, e);
-        ret = write_alloc(s, offset, n, k, e, qiov, qoff);
+        /* Copy-on-write needs the data in a buffer: a copy offload takes whole clusters. */
+        if (!d->qiov && (qcow2_offset_into_cluster(s, offset) || n < (k << s->cluster_bits))) {
+            co_mutex_unlock(&s->lock);
+            return -ENOTSUP;
+        }
+        ret = write_alloc(s, offset, n, k, e, d);
         return ret < 0 ? ret : (int64_t)n;
     }
     co_mutex_unlock(&s->lock);
     uint64_t host = (e & QCOW2_L2E_OFFSET_MASK) + qcow2_offset_into_cluster(s, offset);
     ret = qcow2_check_overlap(s, host, n, 0);
-    if (ret < 0)
-        return ret;
-    IOVector part;
-    iov_init(&part, qiov->niov);
-    iov_concat_slice(&part, qiov, qoff, n);
-    ret = qcow2_file_pwritev(s, host, n, &part);
-    iov_destroy(&part);
+    if (ret == 0)
+        ret = put_data(s, host, n, d);
     return ret < 0 ? ret : (int64_t)n;
 }
 
@@ -283,25 +300,39 @@ static int coroutine_fn flush_metadata(Qcow2State *s)
     return ret;
 }
 
-int coroutine_fn qcow2_co_pwritev(BlockNode *node, uint64_t offset, uint64_t bytes,
-                                  IOVector *qiov, BlockReqFlags flags)
+static int coroutine_fn write_data(Qcow2State *s, uint64_t offset, uint64_t bytes, Qcow2Data *d)
 {
-    Qcow2State *s = node->opaque;
     if (s->corrupt)
         return -EIO;
     int ret = qcow2_prepare_write(s);
     if (ret < 0)
         return ret;
-    size_t qoff = 0;
     while (bytes) {
-        int64_t n = write_step(s, offset, bytes, qiov, qoff);
+        int64_t n = write_step(s, offset, bytes, d);
         if (n < 0)
             return n;
         offset += n;
-        qoff += n;
         bytes -= n;
+        d->qoff += n;
+        d->src_offset += n;
     }
-    return (flags & BLOCK_REQ_FUA) ? flush_metadata(s) : 0;
+    return 0;
+}
+
+int coroutine_fn qcow2_co_pwritev(BlockNode *node, uint64_t offset, uint64_t bytes,
+                                  IOVector *qiov, BlockReqFlags flags)
+{
+    Qcow2State *s = node->opaque;
+    Qcow2Data d = { .qiov = qiov };
+    int ret = write_data(s, offset, bytes, &d);
+    return ret == 0 && (flags & BLOCK_REQ_FUA) ? flush_metadata(s) : ret;
+}
+
+int coroutine_fn qcow2_co_copy_range_to(BlockNode *src, uint64_t src_offset, BlockNode *node,
+                                        uint64_t offset, uint64_t bytes)
+{
+    Qcow2Data d = { .src = src, .src_offset = src_offset };
+    return write_data(node->opaque, offset, bytes, &d);
 }
 
 /* Writes explicit zeroes over [offset, offset+bytes) through the normal write path. */

@@ -98,6 +98,17 @@ int coroutine_fn qcow2_file_pwritev(Qcow2State *s, uint64_t off, uint64_t len, I
     return ret;
 }
 
+int coroutine_fn qcow2_file_copy_range_to(Qcow2State *s, uint64_t off, uint64_t len,
+                                          BlockNode *src, uint64_t src_off)
+{
+    int ret = qcow2_file_grow(s, off + len);
+    if (ret == 0)
+        ret = node_co_copy_range_to(src, src_off, s->node->file, off, len);
+    if (ret == 0)
+        note_write_end(s, off + len);
+    return ret;
+}
+
 int coroutine_fn qcow2_file_flush(Qcow2State *s)
 {
     return node_co_flush(s->node->file);
@@ -679,6 +690,8 @@ const BlockDriver block_driver_qcow2 = {
     .co_pwritev = qcow2_co_pwritev,
     .co_pwrite_zeroes = qcow2_co_pwrite_zeroes,
     .co_pdiscard = qcow2_co_pdiscard,
+    .co_copy_range_from = qcow2_co_copy_range_from,
+    .co_copy_range_to = qcow2_co_copy_range_to,
     .co_flush = qcow2_co_flush,
     .co_truncate = qcow2_co_truncate,
     .co_block_status = qcow2_co_block_status,

@@ -235,6 +235,9 @@ int coroutine_fn qcow2_file_pread(Qcow2State *s, uint64_t off, uint64_t len, voi
 int coroutine_fn qcow2_file_pwrite(Qcow2State *s, uint64_t off, uint64_t len, const void *buf);
 int coroutine_fn qcow2_file_preadv(Qcow2State *s, uint64_t off, uint64_t len, IOVector *qiov);
 int coroutine_fn qcow2_file_pwritev(Qcow2State *s, uint64_t off, uint64_t len, IOVector *qiov);
+/* As qcow2_file_pwritev, the data copied from [src_off, +len) of src (node_co_copy_range_to). */
+int coroutine_fn qcow2_file_copy_range_to(Qcow2State *s, uint64_t off, uint64_t len,
+                                          BlockNode *src, uint64_t src_off);
 int coroutine_fn qcow2_file_flush(Qcow2State *s);
 /*
  * Builds a new first cluster into out from the current one (in): the
@@ -361,6 +364,16 @@ int coroutine_fn qcow2_co_pwritev(BlockNode *node, uint64_t offset, uint64_t byt
                                   IOVector *qiov, BlockReqFlags flags);
 int coroutine_fn qcow2_co_pwrite_zeroes(BlockNode *node, uint64_t offset, uint64_t bytes,
                                         BlockReqFlags flags);
+/*
+ * Copy offload: data clusters (and what the backing node holds under
+ * unallocated ones) pass on to the node that stores them; the target
+ * allocates whole clusters as a write does.  Zero and compressed clusters,
+ * and a write that needs copy-on-write, are -ENOTSUP (through a buffer).
+ */
+int coroutine_fn qcow2_co_copy_range_from(BlockNode *node, uint64_t offset, BlockChild *dst,
+                                          uint64_t dst_offset, uint64_t bytes);
+int coroutine_fn qcow2_co_copy_range_to(BlockNode *src, uint64_t src_offset, BlockNode *node,
+                                        uint64_t offset, uint64_t bytes);
 int coroutine_fn qcow2_co_pdiscard(BlockNode *node, uint64_t offset, uint64_t bytes);
 int coroutine_fn qcow2_co_block_status(BlockNode *node, uint64_t offset, uint64_t bytes,
                                        uint64_t *pnum, uint64_t *map, BlockNode **file);

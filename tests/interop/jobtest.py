@@ -58,6 +58,23 @@ def reference(d, top_path, name='ref.raw'):
     return ref
 
 
+def reference_commit(d, paths, layers, sub='ref'):
+    """Copies of layers (base first, each backed by the one before), then
+    `qemu-img commit` of the last into the first; returns the base copy."""
+    import shutil
+    ref = os.path.join(d.tmpdir, sub)
+    os.makedirs(ref)
+    below = None
+    for name in layers:
+        dst = os.path.join(ref, name + '.qcow2')
+        shutil.copyfile(paths[name], dst)
+        if below:
+            run(['qemu-img', 'rebase', '-u', '-f', 'qcow2', '-b', below, '-F', 'qcow2', dst])
+        below = dst
+    run(['qemu-img', 'commit', '-q', '-b', os.path.join(ref, layers[0] + '.qcow2'), below])
+    return os.path.join(ref, layers[0] + '.qcow2')
+
+
 def job_path(d, jid):
     return d.manager_path('job', jid)
 

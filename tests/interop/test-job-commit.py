@@ -8,7 +8,6 @@
 # the bottom of one chain run at once; an overlapping commit is refused
 # naming the stream.  (Active commit: test-job-commit-active.)
 import os
-import shutil
 
 import jobtest
 from jobtest import bgtest, run, MiB
@@ -32,27 +31,12 @@ def make_chain(d, sizes, writes, sub=''):
     return paths
 
 
-def reference_commit(d, paths):
-    """Copies of base, mid, top, then `qemu-img commit` of top into base."""
-    ref = os.path.join(d.tmpdir, 'ref')
-    os.makedirs(ref)
-    below = None
-    for name in ('base', 'mid', 'top'):
-        dst = os.path.join(ref, name + '.qcow2')
-        shutil.copyfile(paths[name], dst)
-        if below:
-            run(['qemu-img', 'rebase', '-u', '-f', 'qcow2', '-b', below, '-F', 'qcow2', dst])
-        below = dst
-    run(['qemu-img', 'commit', '-q', '-b', os.path.join(ref, 'base.qcow2'), below])
-    return os.path.join(ref, 'base.qcow2')
-
-
 def check_intermediate_commit(d):
     sizes = [('base', 4 * MiB), ('mid', 8 * MiB), ('top', 8 * MiB), ('act', 8 * MiB)]
     paths = make_chain(d, sizes, {
         'base': ['write -P 0x11 0 4M'], 'mid': ['write -P 0x22 1M 2M', 'write -P 0x23 5M 1M'],
         'top': ['write -P 0x33 2M 512k', 'write -z 3M 64k'], 'act': ['write -P 0x44 0 64k']})
-    ref_base = reference_commit(d, paths)
+    ref_base = jobtest.reference_commit(d, paths, ['base', 'mid', 'top'])
     jobtest.add_chain(d, LAYERS, paths)
     ref_act = jobtest.reference(d, paths['act'], 'act.raw')
     before = d.graph_xml()
