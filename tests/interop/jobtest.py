@@ -58,9 +58,11 @@ def reference(d, top_path, name='ref.raw'):
     return ref
 
 
-def reference_commit(d, paths, layers, sub='ref'):
-    """Copies of layers (base first, each backed by the one before), then
-    `qemu-img commit` of the last into the first; returns the base copy."""
+def reference_commit(d, paths, layers, sub='ref', guest_writes=()):
+    """Copies of layers (base first, each backed by the one before), the
+    guest's writes (pattern, offset, length) applied to the top copy with
+    qemu-io, then `qemu-img commit` of the top into the first; returns the
+    base copy."""
     import shutil
     ref = os.path.join(d.tmpdir, sub)
     os.makedirs(ref)
@@ -71,6 +73,9 @@ def reference_commit(d, paths, layers, sub='ref'):
         if below:
             run(['qemu-img', 'rebase', '-u', '-f', 'qcow2', '-b', below, '-F', 'qcow2', dst])
         below = dst
+    for pattern, off, length in guest_writes:
+        run(['qemu-io', '-f', 'qcow2', '-c', 'write -P 0x%02x %d %d' % (pattern, off, length),
+             below])
     run(['qemu-img', 'commit', '-q', '-b', os.path.join(ref, layers[0] + '.qcow2'), below])
     return os.path.join(ref, layers[0] + '.qcow2')
 

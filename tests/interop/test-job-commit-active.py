@@ -9,7 +9,6 @@
 # check is clean.  A soft Cancel once ready leaves the top in use and the
 # base consistent.  Bad input and verbs in the wrong state change nothing.
 import os
-import shutil
 
 import jobtest
 import nbdtest
@@ -23,25 +22,6 @@ WRITES = {'base': ['write -P 0x11 0 16M'], 'mid': ['write -P 0x22 1M 3M', 'write
 DURING = [(0x41, 0, 4096), (0x42, 3 * MiB + 4096, 1 * MiB), (0x43, 8 * MiB - 512, 8192)]
 READY = [(0x51, 2 * MiB + 65536, 65536), (0x52, 15 * MiB, 4096)]
 AFTER = [(0x61, 12 * MiB, 65536)]
-
-
-def reference_commit(d, paths, guest_writes):
-    """Copies of the chain, the guest's writes applied to the top with
-    qemu-io, then `qemu-img commit` of the top into the base."""
-    ref = os.path.join(d.tmpdir, 'ref')
-    os.makedirs(ref)
-    below = None
-    for name in LAYERS:
-        dst = os.path.join(ref, name + '.qcow2')
-        shutil.copyfile(paths[name], dst)
-        if below:
-            run(['qemu-img', 'rebase', '-u', '-f', 'qcow2', '-b', below, '-F', 'qcow2', dst])
-        below = dst
-    for pattern, off, length in guest_writes:
-        run(['qemu-io', '-f', 'qcow2', '-c', 'write -P 0x%02x %d %d' % (pattern, off, length),
-             below])
-    run(['qemu-img', 'commit', '-q', '-b', os.path.join(ref, 'base.qcow2'), below])
-    return os.path.join(ref, 'base.qcow2')
 
 
 def write_all(client, writes):
@@ -71,7 +51,7 @@ def check_active_commit(d):
     jobtest.add_chain(d, LAYERS, paths)
     d.manager.AddNode('<blockdev driver="null-co" node-name="other" size="16M"/>')
     check_bad_input(d)
-    ref_base = reference_commit(d, paths, DURING + READY + AFTER)
+    ref_base = jobtest.reference_commit(d, paths, LAYERS, guest_writes=DURING + READY + AFTER)
     sock = os.path.join(d.tmpdir, 'nbd.sock')
     nbdtest.add_export(d, 'e0', 'top', sock, writable=True)
     client = nbdwire.Client(sock, timeout=60)
