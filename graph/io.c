@@ -98,6 +98,17 @@ static void coroutine_fn notify_written(BlockNode *node, const WriteEvent *w)
             ((WriteObserver *)l->data)->co_written(l->data, w);
 }
 
+/* The end of every write: dirty bitmaps, observers, tracking, the request count. */
+static int coroutine_fn write_end(BlockNode *node, WriteTrack *track, WriteEvent *ev, int r)
+{
+    node_bitmaps_mark(node, ev->offset, ev->bytes);
+    ev->ret = r;
+    notify_written(node, ev);
+    write_track_end(node, track);
+    req_end(node);
+    return r;
+}
+
 /* The before-write hooks; the list may change while one yields. */
 static int coroutine_fn before_write(BlockNode *node, uint64_t offset, uint64_t bytes)
 {
@@ -339,11 +350,7 @@ int coroutine_fn node_co_pwritev(BlockChild *c, uint64_t offset, uint64_t bytes,
     } else {
         r = drv_rw(node, offset, bytes, qiov, flags, true);
     }
-    node_bitmaps_mark(node, offset, bytes);
-    ev.ret = r;
-    notify_written(node, &ev);
-    write_track_end(node, &track);
-    req_end(node);
+    r = write_end(node, &track, &ev, r);
     return r < 0 ? r : 0;
 }
 
@@ -381,13 +388,7 @@ int coroutine_fn node_co_pwrite_zeroes(BlockChild *c, uint64_t offset, uint64_t 
     WriteTrack track;
     WriteEvent ev = { WRITE_KIND_ZEROES, offset, bytes, NULL, flags, 0 };
     write_track_begin(node, &track, offset, bytes, !is_aligned(node, offset, bytes), c);
-    r = do_pwrite_zeroes(node, offset, bytes, flags);
-    node_bitmaps_mark(node, offset, bytes);
-    ev.ret = r;
-    notify_written(node, &ev);
-    write_track_end(node, &track);
-    req_end(node);
-    return r;
+    return write_end(node, &track, &ev, do_pwrite_zeroes(node, offset, bytes, flags));
 }
 
 int coroutine_fn node_co_pdiscard(BlockChild *c, uint64_t offset, uint64_t bytes)
@@ -406,12 +407,7 @@ int coroutine_fn node_co_pdiscard(BlockChild *c, uint64_t offset, uint64_t bytes
     WriteTrack track;
     WriteEvent ev = { WRITE_KIND_DISCARD, offset, bytes, NULL, 0, 0 };
     write_track_begin(node, &track, offset, bytes, false, c);
-    r = node->drv->co_pdiscard(node, offset, bytes);
-    node_bitmaps_mark(node, offset, bytes);
-    ev.ret = r;
-    notify_written(node, &ev);
-    write_track_end(node, &track);
-    req_end(node);
+    r = write_end(node, &track, &ev, node->drv->co_pdiscard(node, offset, bytes));
     /* Discard is advisory: a driver that cannot do it has done nothing wrong. */
     return r == -ENOTSUP ? 0 : r;
 }
@@ -703,10 +699,6 @@ int coroutine_fn node_co_copy_range_to(BlockNode *src, uint64_t src_offset, Bloc
     WriteEvent ev = { WRITE_KIND_DATA, dst_offset, bytes, NULL, 0, 0 };
     write_track_begin(node, &track, dst_offset, bytes, false, dst);
     r = node->drv->co_copy_range_to(src, src_offset, node, dst_offset, bytes);
-    node_bitmaps_mark(node, dst_offset, bytes);
-    ev.ret = r;
-    notify_written(node, &ev);
-    write_track_end(node, &track);
-    req_end(node);
+    r = write_end(node, &track, &ev, r);
     return r < 0 ? r : 0;
 }
