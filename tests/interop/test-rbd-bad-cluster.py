@@ -39,8 +39,11 @@ def check_osd_stops(d, cl):
     path, uri = rbdtest.export(d, 'e0', 'r0')
     rbdtest.qemu_io(uri, 'write -P 0x11 0 1M', 'flush')
     # A client busy writing while the OSD goes away.
-    writer = subprocess.Popen(['qemu-io', '-f', 'raw', '-c', 'write -P 0x22 0 16M',
-                               '-c', 'write -P 0x33 0 16M', '-c', 'flush', uri],
+    # (written until a write fails: on a quiet machine 32 MiB are in before the OSD stops)
+    writer = subprocess.Popen(['sh', '-c', 'for i in $(seq 200); do '
+                               'out=$(qemu-io -f raw -c "write -P 0x22 0 16M" -c "write -P 0x33 0 16M" '
+                               '-c flush "$1" 2>&1); echo "$out"; '
+                               'case "$out" in *"Input/output error"*) break;; esac; done', 'sh', uri],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(0.2)
     cl.stop_osd()
