@@ -12,8 +12,9 @@
 # crash, leak, timeout and out-of-memory inputs land in build-fuzz/crashes/
 # (inputs slower than 10 s too, as slow-unit-*, not counted as crashes).  --keep-going runs libFuzzer's
 # fork mode, which goes on after a crash or timeout.  FUZZ_MAX_TIME=SECONDS
-# stops each harness after that long even if RUNS are not done.  Runs under
-# nice -n 19.
+# stops each harness after that long even if RUNS are not done.
+# FUZZ_FORKS=N (with --keep-going) runs N child processes at once, to use
+# more than one core.  Runs under nice -n 19.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 keep_going=
@@ -44,7 +45,7 @@ for h in "${harnesses[@]}"; do
         -artifact_prefix="$crashes/$h-")
   [ -n "${FUZZ_MAX_TIME:-}" ] && args+=(-max_total_time="$FUZZ_MAX_TIME")
   case $h in xml-*|config) args+=(-dict=fuzz/xml.dict);; esac
-  [ -n "$keep_going" ] && args+=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+  [ -n "$keep_going" ] && args+=(-fork=${FUZZ_FORKS:-1} -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
   status=ok
   nice -n 19 "$build/fuzz/fuzz-$h" "${args[@]}" "$work" "fuzz/corpus/$h" >"$log" 2>&1 || status="failed (see $log)"
   # Final stats: "#N DONE cov: E ft: F corp: C/..." (fork mode: the last "#N" line).
