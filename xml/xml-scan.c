@@ -24,6 +24,7 @@
 const BgXmlLimits bg_xml_snippet_limits = {
     .max_bytes = BG_XML_SNIPPET_MAX_BYTES,
     .snippet_depth = 0,
+    .utf8_only = true,
 };
 
 const BgXmlLimits bg_xml_file_limits = {

@@ -16,17 +16,26 @@ typedef struct XmlErrorCapture {
     char *message;
 } XmlErrorCapture;
 
-static void xml_capture_error(void *userdata, xmlErrorPtr err)
+static void capture(XmlErrorCapture *cap, xmlErrorPtr err)
 {
-    xmlParserCtxtPtr ctxt = userdata;
-    XmlErrorCapture *cap = ctxt->_private;
-
     if (cap->have || err->level < XML_ERR_ERROR)
         return;
     cap->have = true;
     cap->line = err->line;
     cap->column = err->int2;
     cap->message = g_strstrip(g_strdup(err->message ? err->message : "unknown error"));
+}
+
+static void xml_capture_error(void *userdata, xmlErrorPtr err)
+{
+    xmlParserCtxtPtr ctxt = userdata;
+
+    capture(ctxt->_private, err);
+}
+
+static void xml_capture_contextless_error(void *userdata, xmlErrorPtr err)
+{
+    capture(userdata, err);
 }
 
 static void xml_set_parse_error(GError **errp, const char *source, const XmlErrorCapture *cap)
@@ -59,9 +68,17 @@ xmlDoc *bg_xml_read_limited(const char *text, gssize len, const char *source,
         g_error("out of memory creating an XML parser");
     ctxt->_private = &cap;
     ctxt->sax->serror = xml_capture_error;
+    /*
+     * Encoding conversion errors are raised without the parser context and
+     * would go to stderr: capture them too (libxml2's handler is per thread).
+     */
+    xmlSetStructuredErrorFunc(&cap, xml_capture_contextless_error);
     /* No XML_PARSE_NOENT / DTDLOAD: external entities are never fetched. */
-    doc = xmlCtxtReadMemory(ctxt, text, (int)parse_len, source, NULL,
-                            XML_PARSE_NONET | XML_PARSE_NOWARNING);
+    doc = xmlCtxtReadMemory(ctxt, text, (int)parse_len, source,
+                            limits->utf8_only ? "UTF-8" : NULL,
+                            XML_PARSE_NONET | XML_PARSE_NOWARNING |
+                            (limits->utf8_only ? XML_PARSE_IGNORE_ENC : 0));
+    xmlSetStructuredErrorFunc(NULL, NULL);
     xmlFreeParserCtxt(ctxt);
 
     if (doc && !cap.have && doc->intSubset) {   /* the scan refuses these already */

@@ -43,6 +43,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
 typedef struct BgXmlLimits {
     size_t max_bytes;
     unsigned snippet_depth;
+    bool utf8_only;     /* bus strings: UTF-8 whatever a declaration says */
 } BgXmlLimits;
 
 extern const BgXmlLimits bg_xml_snippet_limits;    /* bus snippets */

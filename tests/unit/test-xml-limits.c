@@ -7,7 +7,9 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "graph/error.h"
@@ -195,6 +197,41 @@ static void test_malformed_after_scan_stop(void **state)
     assert_contains(err->message, "malformed XML");
 }
 
+/*
+ * libxml2 reports encoding conversion errors without a parser context: they
+ * went to stderr (the journal), not to the caller.  They are the caller's
+ * error now.  A bus snippet is UTF-8 whatever its declaration says (D-Bus
+ * strings are UTF-8), so a declared encoding cannot reinterpret its bytes.
+ */
+static void test_encoding_errors_reach_the_caller(void **state)
+{
+    static const char ucs4_decl[] = "<?xml version=\"1.0\" encoding=\"ISO-10646-UCS-4\"?>"
+                                    "<blockdev driver=\"null-co\"/>";
+    static const char utf16_in_file[] = "\xfe\xff\x00<\x00b\xd8\x00\x00\x00";
+    g_autoptr(GError) err = NULL;
+    g_autoptr(xmlDoc) file_doc = NULL;
+    int saved = dup(STDERR_FILENO);
+    FILE *captured = tmpfile();
+    char out[256] = "";
+
+    assert_non_null(captured);
+    dup2(fileno(captured), STDERR_FILENO);
+    read_ok(ucs4_decl);
+    file_doc = bg_xml_read_limited(utf16_in_file, sizeof(utf16_in_file) - 1, "c.xml",
+                                   &bg_xml_file_limits, &err);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    rewind(captured);
+    size_t n = fread(out, 1, sizeof(out) - 1, captured);
+    fclose(captured);
+    out[n] = 0;
+    assert_string_equal(out, "");
+    assert_null(file_doc);
+    assert_error(err, BG_ERROR_INVALID_XML, "c.xml line 1");
+    assert_contains(err->message, "malformed XML");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_name_and_value_lengths),
         cmocka_unit_test(test_scan_lexical_shapes),
         cmocka_unit_test(test_malformed_after_scan_stop),
+        cmocka_unit_test(test_encoding_errors_reach_the_caller),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
