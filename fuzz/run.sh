@@ -14,7 +14,9 @@
 # fork mode, which goes on after a crash or timeout.  FUZZ_MAX_TIME=SECONDS
 # stops each harness after that long even if RUNS are not done.
 # FUZZ_FORKS=N (with --keep-going) runs N child processes at once, to use
-# more than one core.  Runs under nice -n 19.
+# more than one core.  FUZZ_FLAGS adds libFuzzer flags (e.g.
+# -entropic_feature_frequency_threshold=32: docs/fuzzing.md).  Runs under
+# nice -n 19.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 keep_going=
@@ -45,6 +47,8 @@ for h in "${harnesses[@]}"; do
         -artifact_prefix="$crashes/$h-")
   [ -n "${FUZZ_MAX_TIME:-}" ] && args+=(-max_total_time="$FUZZ_MAX_TIME")
   case $h in xml-*|config) args+=(-dict=fuzz/xml.dict);; esac
+  # shellcheck disable=SC2206
+  [ -n "${FUZZ_FLAGS:-}" ] && args+=($FUZZ_FLAGS)
   [ -n "$keep_going" ] && args+=(-fork=${FUZZ_FORKS:-1} -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
   status=ok
   nice -n 19 "$build/fuzz/fuzz-$h" "${args[@]}" "$work" "fuzz/corpus/$h" >"$log" 2>&1 || status="failed (see $log)"
