@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -23,8 +24,12 @@ static int client_on_io(sd_event_source *s, int fd, uint32_t revents, void *opaq
 {
     NbdClient *c = opaque;
     Coroutine *reader = NULL;
-    if ((revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && c->read_waiter)
-        reader = g_steal_pointer(&c->read_waiter);
+    if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        if (c->read_waiter)
+            reader = g_steal_pointer(&c->read_waiter);
+        else
+            c->read_ready = true;   /* the edge is gone: the next wait must not sleep */
+    }
     if ((revents & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && c->write_waiter)
         coroutine_wake(g_steal_pointer(&c->write_waiter));
     /*
@@ -49,11 +54,17 @@ static int client_on_io(sd_event_source *s, int fd, uint32_t revents, void *opaq
  */
 static void client_watch_update(NbdClient *c)
 {
-    if (!c->read_waiter && !c->write_waiter) {
+    if (!c->read_waiter && !c->write_waiter && !c->hold_watch) {
         sd_event_source_set_enabled(c->source, SD_EVENT_OFF);
         return;
     }
-    sd_event_source_set_io_events(c->source, CLIENT_EVENTS | (c->write_waiter ? EPOLLOUT : 0));
+    uint32_t events = CLIENT_EVENTS | (c->write_waiter ? EPOLLOUT : 0), now = 0;
+    int enabled = SD_EVENT_OFF;
+    sd_event_source_get_enabled(c->source, &enabled);
+    sd_event_source_get_io_events(c->source, &now);
+    /* sd-event calls epoll_ctl on every set_io_events of an edge-triggered source */
+    if (enabled == SD_EVENT_OFF || now != events)
+        sd_event_source_set_io_events(c->source, events);
     sd_event_source_set_enabled(c->source, SD_EVENT_ON);
 }
 
@@ -102,6 +113,9 @@ static int coroutine_fn client_co_wait(NbdClient *c, bool write)
     if (write) {
         c->write_waiter = coroutine_self();
         client_send_deadline(c, c->quit ? NBD_CLOSE_TIMEOUT_US : NBD_SEND_TIMEOUT_US);
+    } else if (c->read_ready) {
+        c->read_ready = false;
+        return 0;       /* data came while the reader was busy and the socket watched */
     } else {
         c->read_waiter = coroutine_self();
     }
@@ -114,13 +128,16 @@ static int coroutine_fn client_co_wait(NbdClient *c, bool write)
 }
 
 /*
- * Before the reader sleeps it spins on recv() for up to c->poll_ns, as
+ * Before the reader sleeps it spins for up to c->poll_ns, as
  * QEMU's event loop polls before it blocks: a client with a pipeline of
  * requests sends the next ones within microseconds of our replies, and
  * catching them here saves the sleep and wake-up of the whole loop.  The
  * time adapts as QEMU's does: when the reader slept less than
  * NBD_POLL_MAX_NS, spinning would have caught the data and poll_ns grows;
- * when it slept longer, spinning is dropped until a short sleep again.  Only
+ * when it slept longer, spinning is dropped until a short sleep again.  The
+ * spin asks poll(), not recv(): a recv() takes the socket's lock, the one
+ * the client's send needs to queue its data, and spinning on it made the
+ * client's every send contend with us.  Only
  * while nothing of this client is in flight (no completion waits behind the
  * spin) and nothing is left to send, and only while this is the one client
  * in transmission: spinning on one socket would keep the loop from the others.
@@ -164,7 +181,7 @@ static ssize_t client_recv(NbdClient *c, void *buf, size_t len)
     return r;
 }
 
-/* recv() until data, EOF, an error or the end of the spin; -1/EAGAIN then. */
+/* Spins until the socket is readable, then recv(); -1/EAGAIN at the end of the spin. */
 static ssize_t client_poll_recv(NbdClient *c, void *buf, size_t len, int64_t *t)
 {
     int64_t t0 = now_ns();
@@ -173,10 +190,13 @@ static ssize_t client_poll_recv(NbdClient *c, void *buf, size_t len, int64_t *t)
         errno = EAGAIN;     /* the flush before may have yielded and changed errno */
         return -1;
     }
+    struct pollfd pfd = { .fd = c->fd, .events = POLLIN | POLLRDHUP };
     while (*t - t0 < c->poll_ns) {
-        ssize_t r = client_recv(c, buf, len);
-        if (r >= 0 || errno != EAGAIN)
-            return r;
+        if (poll(&pfd, 1, 0) != 0) {
+            ssize_t r = client_recv(c, buf, len);
+            if (r >= 0 || errno != EAGAIN)
+                return r;
+        }
         *t = now_ns();
     }
     errno = EAGAIN;
@@ -191,9 +211,30 @@ static void client_poll_adapt(NbdClient *c, int64_t slept_ns)
         c->poll_ns = MIN(MAX(c->poll_ns * 2, NBD_POLL_START_NS), NBD_POLL_MAX_NS);
 }
 
+static int coroutine_fn client_co_read(NbdClient *c, void *buf, size_t len);
+
+/*
+ * A large payload (a 1 MiB write) comes in several pieces: the client's
+ * socket send buffer holds less, so the client sends again only after we
+ * took the last piece.  For that time the socket stays in the epoll set
+ * (not removed and added around each wait: ~10 epoll_ctl per 1 MiB write
+ * down to ~2).
+ */
 int coroutine_fn nbd_client_co_read(NbdClient *c, void *buf, size_t len)
 {
+    if (len < NBD_RBUF_SIZE / 2)
+        return client_co_read(c, buf, len);
+    c->hold_watch = true;
+    int ret = client_co_read(c, buf, len);
+    c->hold_watch = false;
+    client_watch_update(c);
+    return ret;
+}
+
+static int coroutine_fn client_co_read(NbdClient *c, void *buf, size_t len)
+{
     uint8_t *p = buf;
+    bool drained = false;
     while (len) {
         if (c->rend > c->rstart) {
             size_t n = MIN(len, c->rend - c->rstart);
@@ -208,7 +249,20 @@ int coroutine_fn nbd_client_co_read(NbdClient *c, void *buf, size_t len)
         bool direct = len >= NBD_RBUF_SIZE / 2;
         void *dst = direct ? p : c->rbuf;
         size_t want = direct ? len : NBD_RBUF_SIZE;
-        ssize_t r = client_recv(c, dst, want);
+        /*
+         * A short plain read into a payload took all the socket held: the
+         * next recv() would only say EAGAIN (~4 recv() per 1 MiB write).
+         * Data coming meanwhile is not missed: it is reported by the epoll
+         * set the socket is in, or is there when it is added again.
+         */
+        ssize_t r = -1;
+        if (drained) {
+            errno = EAGAIN;
+        } else {
+            c->read_ready = false;      /* this recv() takes what the events said */
+            r = client_recv(c, dst, want);
+        }
+        drained = false;
         if (r < 0 && errno == EAGAIN) {
             /* Nothing more to read: push out the replies batched meanwhile. */
             nbd_client_co_flush_idle(c);
@@ -224,6 +278,7 @@ int coroutine_fn nbd_client_co_read(NbdClient *c, void *buf, size_t len)
         }
         if (r > 0) {
             if (direct) {
+                drained = !c->tls && (size_t)r < want;
                 p += r;
                 len -= (size_t)r;
             } else {

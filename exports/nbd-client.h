@@ -23,6 +23,8 @@ struct NbdClient {
     sd_event_source *send_timer;    /* armed while a writer waits for the socket */
     Coroutine *read_waiter;
     Coroutine *write_waiter;
+    bool hold_watch;            /* a large payload is coming: the socket stays in the epoll set */
+    bool read_ready;            /* readable since the last recv(), and no reader waited */
     bool quit;                  /* stop reading requests */
     bool dead;                  /* socket failed: stop sending too */
     bool structured;
