@@ -3,8 +3,11 @@
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -45,12 +48,12 @@ LATENCY_WORKLOADS = [
 ]
 
 
-def run_fio(uri, rw, bs, iodepth, runtime, size, jobs=1):
+def run_fio(uri, rw, bs, iodepth, runtime, size, jobs=1, prefix=()):
     """fio (ioengine=nbd) against uri, `jobs` processes with a connection
     each (summed); uri may be a list: one job (connection) per URI, summed.
     Returns (IOPS, MiB/s).  runtime: seconds, or a string with fio's units
-    ('1500ms')."""
-    side = fio_side(uri, rw, bs, iodepth, runtime, size, jobs)
+    ('1500ms').  prefix: a command fio runs under (SyscallCounts.prefix)."""
+    side = fio_side(uri, rw, bs, iodepth, runtime, size, jobs, prefix)
     return side['iops'], side['bw'] / 1024.0
 
 
@@ -60,11 +63,11 @@ def run_fio_p99(uri, rw, bs, iodepth, runtime, size):
     return side['clat_ns']['percentile']['99.000000'] / 1000.0
 
 
-def fio_side(uri, rw, bs, iodepth, runtime, size, jobs):
+def fio_side(uri, rw, bs, iodepth, runtime, size, jobs, prefix=()):
     """The read or write half of fio's JSON report for one run (all jobs
     summed: group_reporting)."""
     uris = uri if isinstance(uri, list) else [uri]
-    cmd = ['fio', '--ioengine=nbd', '--rw=' + rw, '--bs=' + bs, '--iodepth=%d' % iodepth,
+    cmd = list(prefix) + ['fio', '--ioengine=nbd', '--rw=' + rw, '--bs=' + bs, '--iodepth=%d' % iodepth,
            '--runtime=%s' % runtime, '--time_based', '--size=%d' % size,
            '--numjobs=%d' % jobs, '--group_reporting', '--output-format=json']
     for i, u in enumerate(uris):
@@ -115,3 +118,56 @@ def best_of_workloads(uris, wanted, reps, runtime, size, warmup=0, alternate=Fal
         for name, values in cpu_per_io.items():
             results[wl][name + ' cpu'] = sum(values) / len(values)
     return results
+
+
+# What --syscalls counts, per request, in fio and in the server.
+SYSCALLS = ('poll', 'recvfrom', 'read', 'sendto', 'sendmsg', 'write', 'epoll_wait', 'epoll_ctl',
+            'futex')
+
+
+class SyscallCounts:
+    """`perf stat` of the server's processes (attached while the with-block
+    runs) and of fio (run under .prefix): context switches and the system
+    calls of SYSCALLS.  .line(requests) says how many of each per request:
+    what a server makes the client do shows there (wake-ups, polls)."""
+
+    def __init__(self, server_pids):
+        self.dir = tempfile.mkdtemp(prefix='bg-perf-')
+        self.fio_out = os.path.join(self.dir, 'fio.csv')
+        self.srv_out = os.path.join(self.dir, 'server.csv')
+        self.events = ','.join(['context-switches'] +
+                               ['syscalls:sys_enter_' + c for c in SYSCALLS])
+        self.prefix = ['perf', 'stat', '-x,', '-o', self.fio_out, '-e', self.events, '--']
+        self.pids = server_pids
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(['perf', 'stat', '-x,', '-o', self.srv_out, '-e', self.events,
+                                      '-p', ','.join(map(str, self.pids))],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)     # attached before fio starts
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait()
+
+    @staticmethod
+    def _read(path):
+        counts = {}
+        with open(path) as f:
+            for line in f:
+                p = line.strip().split(',')
+                if len(p) > 2 and p[0].replace('.', '', 1).isdigit():
+                    counts[p[2].replace('syscalls:sys_enter_', '')] = float(p[0])
+        return counts
+
+    def line(self, requests):
+        n = max(requests, 1)
+        out = []
+        for who, path in (('fio', self.fio_out), ('server', self.srv_out)):
+            c = self._read(path)
+            out.append('%s: cs %.2f %s' % (who, c.get('context-switches', 0) / n,
+                                           ' '.join('%s %.2f' % (k, c[k] / n)
+                                                    for k in SYSCALLS if c.get(k))))
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return 'per request: ' + '; '.join(out)

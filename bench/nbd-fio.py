@@ -20,6 +20,11 @@ better for us too).
                    [--workloads randread-4k-qd32,...] [--perf FILE] [--jobs 1]
                    [--aio io_uring|threads] [--qsd-aio io_uring|threads]
                    [--nbdkit-threads 16] [--dir /dev/shm] [--direct]
+                   [--syscalls]
+
+--syscalls runs fio under `perf stat` and attaches one to the server:
+context switches and system calls (poll, recvfrom, sendto, epoll_*, futex
+...) per request, of fio and of the server, printed under each run.
 
 --dir and --direct (blockgraphd's node with cache.direct=on) compare
 engines on a disk file system: `--only blockgraph --dir /var/tmp --aio X`.
@@ -40,7 +45,8 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
 sys.path.insert(0, HERE)
-from fiolib import LATENCY_WORKLOADS, WORKLOADS, cpu_seconds, run_fio, run_fio_p99  # noqa: E402
+from fiolib import (LATENCY_WORKLOADS, WORKLOADS, SyscallCounts, cpu_seconds, run_fio,  # noqa: E402
+                    run_fio_p99)
 from nbdservers import SERVERS  # noqa: E402
 
 
@@ -59,11 +65,15 @@ def client_cpu():
 
 def timed_fio(args, name, uri, rw, bs, qd):
     """run_fio, and the server's and fio's CPU time per request of that run."""
-    cpu, fio_cpu = cpu_seconds(args.pids[name]), client_cpu()
-    iops, mibs = run_fio(uri, rw, bs, qd, args.runtime, args.size_mib << 20, args.jobs)
+    counts = SyscallCounts(args.pids[name]) if args.syscalls else None
+    with counts or contextlib.nullcontext():
+        cpu, fio_cpu = cpu_seconds(args.pids[name]), client_cpu()
+        iops, mibs = run_fio(uri, rw, bs, qd, args.runtime, args.size_mib << 20, args.jobs,
+                             counts.prefix if counts else ())
+        cpu = cpu_seconds(args.pids[name]) - cpu
     reqs = max(iops * args.runtime, 1)
-    return iops, mibs, ((cpu_seconds(args.pids[name]) - cpu) / reqs * 1e6,
-                        (client_cpu() - fio_cpu) / reqs * 1e6)
+    return iops, mibs, (cpu / reqs * 1e6, (client_cpu() - fio_cpu) / reqs * 1e6), \
+        counts.line(reqs) if counts else ''
 
 
 def report(results):
@@ -104,6 +114,8 @@ def main():
     ap.add_argument('--nbdkit-threads', type=int, default=16)
     ap.add_argument('--dir', default='/dev/shm', help='where the images go')
     ap.add_argument('--direct', action='store_true', help='blockgraphd: cache.direct=on')
+    ap.add_argument('--syscalls', action='store_true',
+                    help="perf stat: fio's and the server's system calls per request")
     args = ap.parse_args()
     args.workloads = [w for w in args.workloads.split(',') if w]
     for tool in ('fio', 'qemu-storage-daemon', 'nbdkit'):
@@ -132,12 +144,15 @@ def main():
                     continue
                 for rep in range(args.reps):
                     for name in names:
-                        iops, mibs, (us, fio_us) = timed_fio(args, name, uris[name], rw, bs, qd)
+                        iops, mibs, (us, fio_us), calls = timed_fio(args, name, uris[name], rw,
+                                                                    bs, qd)
                         value = iops if unit == 'IOPS' else mibs
                         record(results, wl, name, value)
                         print('  %-18s %-10s run %d: %10.1f %s, server CPU %.1f us per request, '
                               'fio %.1f us per request'
                               % (wl, name, rep + 1, value, unit, us, fio_us), flush=True)
+                        if calls:
+                            print('    ' + calls, flush=True)
             for wl, rw, bs, qd in LATENCY_WORKLOADS:
                 if args.workloads and wl not in args.workloads:
                     continue

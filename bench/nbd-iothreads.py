@@ -22,7 +22,9 @@ one set per server; the servers take turns per workload, --reps times
 (every run printed with the server's CPU time, and the server's and fio's
 CPU time per request: on 2 CPUs the two together set the pace, and a
 server that makes fio wait and wake up more costs fio CPU too; the best
-run counts); fio's 4 jobs are summed; --only runs some of the servers.
+run counts); fio's 4 jobs are summed; --only runs some of the servers;
+--syscalls prints fio's and the server's context switches and system calls
+per request under each run (`perf stat`).
 At the end: the CPU time of each blockgraphd thread (the
 work must spread over io-io1 and io-io2), the load average, and one line
 per workload with the three results, our ratios, and our ratios per
@@ -33,7 +35,7 @@ CPU, this column shows the cost of a request instead).  Asserts nothing (a measu
   bench/nbd-iothreads.py [--runtime 10] [--reps 2] [--size-mib 256]
                          [--blockgraphd PATH] [--workloads randread-4k-qd32,...]
                          [--aio ENGINE] [--qsd-aio ENGINE] [--qsd-iothreads]
-                         [--only blockgraph,qsd,nbdkit]
+                         [--only blockgraph,qsd,nbdkit] [--syscalls]
 """
 
 import argparse
@@ -47,7 +49,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
 sys.path.insert(0, HERE)
-from fiolib import WORKLOADS, cpu_seconds, run_fio, wait_for_socket  # noqa: E402
+from fiolib import WORKLOADS, SyscallCounts, cpu_seconds, run_fio, wait_for_socket  # noqa: E402
 from nbdservers import aio_attr, process_server, qsd_aio  # noqa: E402
 
 N = 4
@@ -174,10 +176,13 @@ def measure(images, workdir, args, wanted):
                 continue
             for rep in range(args.reps):
                 for name in args.only:
-                    cpu, fio_cpu = cpu_seconds(args.pids[name]), client_cpu()
-                    iops, mibs = run_fio(uris[name], rw, bs, qd, args.runtime,
-                                         args.size_mib << 20)
-                    cpu = cpu_seconds(args.pids[name]) - cpu
+                    counts = SyscallCounts(args.pids[name]) if args.syscalls else None
+                    with counts or contextlib.nullcontext():
+                        cpu, fio_cpu = cpu_seconds(args.pids[name]), client_cpu()
+                        iops, mibs = run_fio(uris[name], rw, bs, qd, args.runtime,
+                                             args.size_mib << 20,
+                                             prefix=counts.prefix if counts else ())
+                        cpu = cpu_seconds(args.pids[name]) - cpu
                     fio_cpu = client_cpu() - fio_cpu
                     value = iops if unit == 'IOPS' else mibs
                     row = best.setdefault(wl, {})
@@ -188,6 +193,8 @@ def measure(images, workdir, args, wanted):
                           'request), fio %.1f us per request'
                           % (wl, name, rep + 1, value, unit, cpu, cpu / reqs * 1e6,
                              fio_cpu / reqs * 1e6), flush=True)
+                    if counts:
+                        print('    ' + counts.line(reqs), flush=True)
     return best
 
 
@@ -221,6 +228,8 @@ def main():
     ap.add_argument('--qsd-aio', default='io_uring')
     ap.add_argument('--qsd-iothreads', action='store_true',
                     help='one qsd with 2 iothread objects (aborts on disconnect in qsd 7.2)')
+    ap.add_argument('--syscalls', action='store_true',
+                    help="perf stat: fio's and the server's system calls per request")
     ap.add_argument('--only', default=','.join(SERVERS),
                     help='the servers to run, of ' + ','.join(SERVERS))
     args = ap.parse_args()
