@@ -8,17 +8,21 @@
 # size; AddDisk takes a libvirt <disk type='network'> of protocol rbd (with
 # several <host>s, and the key of its <secret> from --secret-dir); a node
 # in an iothread serves many requests at once; librbd runs write-around
-# from the first write (no writethrough until a flush), and overlapping
-# writes completed before they reached the OSD read back the newest data
-# before and after the flush; an
+# from the first write (no writethrough until a flush): with the OSD
+# stopped a write completes and a flush waits until it runs again, and
+# overlapping writes completed before they reached the OSD read back the
+# newest data before and after the flush; an
 # unknown pool or image is NotFound naming node and pool/image.
 import json
 import os
+import select
 import shutil
+import signal
 import tempfile
 import dbus
 import createtest
 import nbdtest
+import nbdwire
 import rbdtest
 from nbdtest import bgtest, MiB
 import ceph
@@ -225,6 +229,41 @@ def check_write_around(d, cl):
     bgtest.check(nbdtest.files_equal(out, expect), '`rbd export` reads the write-around writes')
 
 
+def check_ack_before_commit(d, cl):
+    """What write-around from the first write means for a client: with the
+    OSD stopped (SIGSTOP: it holds its connections but answers nothing), a
+    write is acknowledged, and the flush is not until the OSD runs again.
+    No flush comes before (QEMU's librbd would still be in write-through:
+    the write would wait for the OSD until io-timeout, then fail).  The
+    write goes to an object that exists, once the node holds the exclusive
+    lock: nothing else in librbd waits for the OSD first."""
+    cl.create_image('img-ack', 8 * MiB)
+    rbdtest.add_node(d, cl, 'rack', 'img-ack', 'io-timeout="20"')
+    path, _ = rbdtest.export(d, 'eack', 'rack')
+    c = nbdwire.Client(path=os.path.join(d.tmpdir, 'eack.sock'), timeout=120)
+    c.go(b'rack')
+    bgtest.check_equal(c.write(0, b'\x11' * 4096), 0, 'a first write (takes the lock)')
+    osd = cl.procs['osd.0'].pid
+    os.kill(osd, signal.SIGSTOP)
+    try:
+        bgtest.check_equal(c.write(4096, b'\x5a' * 4096), 0,
+                           'a write acknowledged while the OSD is stopped')
+        c.request(nbdwire.CMD_FLUSH)
+        # The flush cannot finish while the OSD is stopped: no reply may
+        # come (a second's look; a wrong reply would come at once).
+        ready, _, _ = select.select([c.sock], [], [], 1.0)
+        bgtest.check(not ready, 'no flush reply while the OSD is stopped')
+    finally:
+        os.kill(osd, signal.SIGCONT)
+    bgtest.check_equal(c.reply()[1], 0, 'the flush once the OSD runs again')
+    error, back = c.read(0, 8192)
+    bgtest.check(error == 0 and back == b'\x11' * 4096 + b'\x5a' * 4096,
+                 'the acknowledged writes read back')
+    c.disconnect()
+    rbdtest.remove_export(d, path)
+    d.manager.RemoveNode('rack')
+
+
 def check_not_found(d, cl):
     e = bgtest.expect_error('NotFound', d.manager.AddNode,
                             '<blockdev driver="rbd" node-name="bad" conf="%s" pool="nopool" '
@@ -249,6 +288,7 @@ def main():
             check_add_disk_auth(d, cl, secret_dir)
             check_iothread(d, cl)
             check_write_around(d, cl)
+            check_ack_before_commit(d, cl)
             check_not_found(d, cl)
             d.manager.RemoveNode('r0')
         finally:
