@@ -33,13 +33,18 @@ def wait_for_socket(path, proc, what, timeout=15):
 def cpu_seconds(pids):
     """User + system CPU seconds used so far by the processes pids (all
     their threads, io_uring's workers included), from /proc."""
-    ticks = os.sysconf('SC_CLK_TCK')
-    total = 0.0
-    for pid in pids:
-        with open('/proc/%d/stat' % pid) as f:
-            fields = f.read().rsplit(')', 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+    return sum(_proc_stat(pid)[0] for pid in pids)
+
+
+def page_faults(pids):
+    """Page faults (minor) taken so far by the processes pids, from /proc."""
+    return sum(_proc_stat(pid)[1] for pid in pids)
+
+
+def _proc_stat(pid):
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK'), int(fields[7])
 
 
 # Latency rows: name, fio rw, block size, iodepth; reported as the p99 completion latency.
@@ -83,7 +88,7 @@ def fio_side(uri, rw, bs, iodepth, runtime, size, jobs, prefix=()):
 
 
 def best_of_workloads(uris, wanted, reps, runtime, size, warmup=0, alternate=False,
-                      pids=None):
+                      pids=None, others=None):
     """Runs each of WORKLOADS (those in `wanted`, or all when it is empty)
     `reps` times against every uri of {name: uri}, printing each run;
     returns {workload: {name: best IOPS or MiB/s}}.
@@ -93,7 +98,10 @@ def best_of_workloads(uris, wanted, reps, runtime, size, warmup=0, alternate=Fal
     otherwise favour the server that runs later); alternate: the servers'
     order reverses every rep (neither always runs second); pids: {name:
     [pid, ...]}: each run also prints the server's CPU time per request,
-    and the result holds their mean as {name + ' cpu': microseconds}."""
+    and the result holds their mean as {name + ' cpu': microseconds};
+    others: {label: [pid, ...]}: processes every server shares (a storage
+    cluster's), whose CPU and page faults per request are printed
+    alongside."""
     results = {}
     names = list(uris)
     for wl, rw, bs, qd, unit in WORKLOADS:
@@ -105,6 +113,8 @@ def best_of_workloads(uris, wanted, reps, runtime, size, warmup=0, alternate=Fal
         for rep in range(reps):
             for name in (names[::-1] if alternate and rep % 2 else names):
                 cpu = cpu_seconds(pids[name]) if pids else 0.0
+                faults = page_faults(pids[name]) if pids else 0
+                shared = {k: (cpu_seconds(v), page_faults(v)) for k, v in (others or {}).items()}
                 side = fio_side(uris[name], rw, bs, qd, runtime, size, 1)
                 value = side['iops'] if unit == 'IOPS' else side['bw'] / 1024.0
                 best = results.setdefault(wl, {})
@@ -113,7 +123,13 @@ def best_of_workloads(uris, wanted, reps, runtime, size, warmup=0, alternate=Fal
                 if pids:
                     us = (cpu_seconds(pids[name]) - cpu) * 1e6 / max(side['total_ios'], 1)
                     cpu_per_io.setdefault(name, []).append(us)
-                    line += '  %7.1f us CPU/request' % us
+                    line += '  %7.1f us CPU/request %.1f faults' % (
+                        us, (page_faults(pids[name]) - faults) / max(side['total_ios'], 1))
+                ios = max(side['total_ios'], 1)
+                for k, (c, pf) in shared.items():
+                    line += ', %s %.1f us %.1f faults' % (
+                        k, (cpu_seconds(others[k]) - c) * 1e6 / ios,
+                        (page_faults(others[k]) - pf) / ios)
                 print(line, flush=True)
         for name, values in cpu_per_io.items():
             results[wl][name + ' cpu'] = sum(values) / len(values)
