@@ -91,41 +91,88 @@ static int coroutine_fn write_target(BackupJob *s, uint64_t offset, uint64_t byt
 
 /* ---- the background pass --------------------------------------------------------- */
 
-/* Reads t's range unclaimed: *zero when the source reads zeroes there (no buffer filled). */
-static int coroutine_fn background_read(BackupJob *s, BackupTask *t, uint8_t *buf, bool *zero)
+/* A background task is over: the job looks at the result, then frees it. */
+static void background_done(BackupJob *s, BackupTask *t)
+{
+    task_end(s, t);
+    s->n_background--;
+    g_queue_push_tail(&s->done, t);
+    if (s->waiting) {
+        s->waiting = false;
+        job_enter(&s->common);
+    }
+}
+
+/* Whether the source reads zeroes in all of t's range (asked unclaimed); < 0: an error. */
+static int coroutine_fn background_zero(BackupJob *s, BackupTask *t, bool *zero)
 {
     uint64_t n, map;
     BlockNode *file;
     int r = node_co_block_status(s->source_link, t->offset, t->bytes, &n, &map, &file);
 
     *zero = r >= 0 && (r & BLOCK_STATUS_ZERO) && !(r & BLOCK_STATUS_DATA) && n >= t->bytes;
-    if (r < 0 || *zero)
-        return r < 0 ? r : 0;
-    return node_co_pread(s->source_link, t->offset, t->bytes, buf, 0);
+    return r < 0 ? r : 0;
+}
+
+/* The task gives its clusters back unfinished: hooks waiting for it copy them themselves. */
+static void task_unclaim(BackupJob *s, BackupTask *t)
+{
+    s->tasks = g_list_remove(s->tasks, t);
+    t->claimed = false;
+    job_dirty_set(&s->uncopied, t->offset, t->bytes);
+    co_queue_wake_all(&t->waiters);
+}
+
+/*
+ * Copy offload (node_co_copy_range: copy_file_range between the image files,
+ * one copy in the kernel and one worker round trip instead of a read into a
+ * buffer and a write out of it).  Source and target are one request, so the
+ * range is claimed first, as the hook's copies are, and only while neither
+ * node is drained: the request then begins on the source before any yield,
+ * so a drain of the source waits for it rather than it waiting for a drain
+ * that waits for a guest write whose hook waits for this copy.  Not for
+ * fleecing (the target reads the source).  A refusal or a failure gives the
+ * claim back, and the pass copies through a buffer from then on (where a
+ * real error is reported as the read or the write it is).  True: copied.
+ */
+static bool coroutine_fn background_offload(BackupJob *s, BackupTask *t)
+{
+    if (s->no_offload || s->serialise || s->source_link->node->quiesce_counter > 0 ||
+        s->target_link->node->quiesce_counter > 0 || !task_still_wanted(s, t))
+        return false;
+    task_claim(s, t);
+    if (node_co_copy_range(s->source_link, t->offset, s->target_link, t->offset, t->bytes) == 0)
+        return true;
+    s->no_offload = true;
+    task_unclaim(s, t);
+    return false;
 }
 
 static void coroutine_fn background_entry(void *opaque)
 {
     BackupTask *t = opaque;
     BackupJob *s = t->job;
-    g_autofree uint8_t *buf = g_malloc(t->bytes);
+    g_autofree uint8_t *buf = NULL;
     bool zero = false;
 
     t->is_read = true;
-    t->ret = background_read(s, t, buf, &zero);
+    t->ret = background_zero(s, t, &zero);
+    if (t->ret == 0 && !zero && background_offload(s, t)) {
+        s->reading = g_list_remove(s->reading, t);
+        background_done(s, t);
+        return;
+    }
+    if (t->ret == 0 && !zero) {
+        buf = g_malloc(t->bytes);
+        t->ret = node_co_pread(s->source_link, t->offset, t->bytes, buf, 0);
+    }
     s->reading = g_list_remove(s->reading, t);
     if (t->ret == 0 && task_still_wanted(s, t)) {
         task_claim(s, t);
         t->is_read = false;
         t->ret = write_target(s, t->offset, t->bytes, zero ? NULL : buf);
     }
-    task_end(s, t);
-    s->n_background--;
-    g_queue_push_tail(&s->done, t);     /* the job looks at the result, then frees it */
-    if (s->waiting) {
-        s->waiting = false;
-        job_enter(&s->common);
-    }
+    background_done(s, t);
 }
 
 /* The first background read in flight that overlaps [offset, end), or NULL. */

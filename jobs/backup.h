@@ -69,6 +69,7 @@ struct BackupJob {
 
     JobDirty uncopied;
     bool serialise;             /* the target reads the source below it (fleecing) */
+    bool no_offload;            /* a copy offload failed: copies go through a buffer */
     GList *tasks;               /* BackupTask* in flight, their clusters claimed */
     GList *reading;             /* BackupTask* of the background pass, reading unclaimed */
     GQueue done;                /* BackupTask* of the background pass, finished */

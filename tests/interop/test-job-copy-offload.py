@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Copy offload (node_co_copy_range): intermediate commit, active commit and
-# mirror between qcow2 images on files copy their data with
+# Copy offload (node_co_copy_range): intermediate commit, active commit,
+# mirror and full backup between qcow2 images on files copy their data with
 # copy_file_range(2) (strace counts the calls that copied something), and
 # the results equal what qemu-img makes (qemu-img commit on a copy of the
-# chain, the mirror source itself: qemu-img compare; qemu-img check clean).
+# chain, the mirror and backup source itself: qemu-img compare; qemu-img
+# check clean).
 # Where offload cannot be used the buffer path does it, with the same
 # results: a throttle filter between job and source (no copy_file_range at
 # all), compressed clusters in the committed layer.
@@ -122,12 +123,31 @@ def mirror(d, through_throttle):
     jobtest.check_clean(dst)
 
 
+def backup(d):
+    """A full backup of a chain into a fresh qcow2 (zeroes and both layers'
+    data); the copy-before-write side is test-job-backup's."""
+    paths = jobtest.make_chain(d, ['base', 'top'], SIZE,
+                               {'base': ['write -P 0x11 0 8M'],
+                                'top': ['write -P 0x33 1M 2M', 'write -z 5M 1M']})
+    bk = os.path.join(d.tmpdir, 'bk.qcow2')
+    run(['qemu-img', 'create', '-q', '-f', 'qcow2', bk, str(SIZE)])
+    jobtest.add_chain(d, ['base', 'top'], paths)
+    jobtest.add_chain(d, ['bk'], {'bk': bk})
+    d.manager.StartJob('<job type="backup" id="b" node-name="top" target="bk" sync="full" '
+                       'auto-dismiss="off"/>')
+    finish(d, 'b')
+    d.node('bk').Flush()
+    same_qcow2(paths['top'], bk, 'backup equals the source')
+    jobtest.check_clean(bk)
+
+
 def main():
     jobtest.need_qemu()
     bgtest.need_tool('strace')
     for name, check in [('intermediate commit', intermediate),
                         ('active commit (with compressed clusters)', active_compressed),
-                        ('mirror', lambda d: mirror(d, False))]:
+                        ('mirror', lambda d: mirror(d, False)),
+                        ('full backup', backup)]:
         n = run_traced(check)
         bgtest.check(n > 0, '%s: no copy_file_range copied anything' % name)
     n = run_traced(lambda d: mirror(d, True))
