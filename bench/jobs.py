@@ -40,8 +40,9 @@ copy of both images, made before its daemon starts.
 Each timed job runs --reps times per server, the two servers taking turns
 (blockgraphd first on even runs, qemu-storage-daemon first on odd ones), so
 that both meet the same load of the machine.  Per job and server it prints
-every run (wall seconds, and the CPU seconds the daemon process spent over
-the timed interval, all its threads, from /proc/PID/stat), then a table of
+every run (wall seconds, the CPU seconds the daemon process spent over
+the timed interval, all its threads, from /proc/PID/stat, and the 1-minute
+load average after it), then a table of
 the median and the best wall time per side, the ratio of the medians and of
 the bests (qemu-storage-daemon's time over blockgraphd's: > 1 means
 blockgraphd is faster), and the median CPU seconds per side.  The jobs take
@@ -338,7 +339,8 @@ def run_reps(args, job, what, one_run):
         for name, server in (SERVERS if rep % 2 == 0 else SERVERS[::-1]):
             wall, cpu = one_run(name, server, '%s-%s-%d' % (name, job, rep))
             runs[name].append((wall, cpu))
-            print('  %-10s %-24s %8.3f s wall %8.3f s CPU' % (name, what, wall, cpu), flush=True)
+            print('  %-10s %-24s %8.3f s wall %8.3f s CPU   load %.1f'
+                  % (name, what, wall, cpu, os.getloadavg()[0]), flush=True)
     return runs
 
 
