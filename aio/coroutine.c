@@ -69,6 +69,7 @@ struct Coroutine {
     sigjmp_buf *creator_env;
     AioLoop *home;          /* the loop whose thread runs it */
     void *tsan_fiber;       /* ThreadSanitizer's fiber; the leader's: its thread's */
+    void *local;            /* coroutine_local(): NULL when it starts */
 };
 
 /*
@@ -244,6 +245,7 @@ Coroutine *coroutine_create(CoroutineEntry *entry, void *opaque)
     co->opaque = opaque;
     co->caller = NULL;
     co->scheduled = false;
+    co->local = NULL;
     co->home = aio_loop_self();
     atomic_fetch_add(&alive, 1);
     return co;
@@ -290,6 +292,11 @@ Coroutine *coroutine_self(void)
     Coroutine *co = current_co();
 
     return co == &leader ? NULL : co;
+}
+
+void **coroutine_local(void)
+{
+    return &current_co()->local;
 }
 
 bool coroutine_in_coroutine(void)

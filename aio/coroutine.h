@@ -41,6 +41,13 @@ Coroutine *coroutine_self(void);
 bool coroutine_in_coroutine(void);
 
 /*
+ * One pointer of the running coroutine's own (outside a coroutine: the
+ * thread's), NULL when the coroutine starts.  The request path keeps the
+ * requests a coroutine holds in flight there (graph/io.c).
+ */
+void **coroutine_local(void);
+
+/*
  * Schedules co to be entered from its loop on that loop's next iteration.
  * Safe from any context on a loop's thread, including from co's own
  * completion path before it yielded; a wake from another loop's thread

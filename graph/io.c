@@ -25,43 +25,111 @@ static const BlockNode *requester_of(const BlockChild *c)
 }
 
 /*
- * A drain holds back new requests, except those of a parent node that is
- * itself drained: such a parent has nothing of its own in flight, so what
- * it sends now is the draining operation's own work (a format writing its
- * caches back while a reopen holds it and its file), or a request that was
- * in flight on the parent when its drain began and must finish for that
- * drain to end.
+ * A request the running coroutine holds in flight, on the stack of the
+ * function that begins and ends it; the innermost is *coroutine_local().
+ * What the coroutine begins meanwhile is part of that request: a format's
+ * request to its file, an offloaded copy's write to its target (begun while
+ * the copy holds the source), a before_write hook's copy to a backup target,
+ * a write-blocking mirror's write to its target.
  */
-static void coroutine_fn req_begin(BlockNode *node, const BlockNode *requester)
+typedef struct ReqHold {
+    BlockNode *node;
+    struct ReqHold *outer;      /* the request this one is part of, or NULL */
+    BlockNode *waits_at;        /* where a request begun within it waits out a drain */
+    GList link;                 /* in node->held_waits meanwhile */
+} ReqHold;
+
+static ReqHold **holds(void)
 {
-    while (node->quiesce_counter > 0 && !(requester && requester->quiesce_counter > 0))
-        co_queue_wait(&node->quiesce_waiters);
-    node->in_flight++;
+    return (ReqHold **)coroutine_local();
 }
 
 /*
- * The node a request through c goes to, once that node is not drained.  A
- * pivot (graph_co_replace_node) may move c to another node while the
- * request waits out the drain of the old one: it then goes to the new one.
- * Called right before req_begin, with no yield between, so req_begin does
- * not wait again.
+ * Whether a new request to node waits: node is drained and the request is
+ * not part of a draining.  It is when it comes from a drained parent node
+ * (the draining operation's own work, such as a format writing its caches
+ * back while a reopen holds it and its file), and when it is part of a
+ * request in flight on a drained node: that node's drain waits for it, so
+ * it must not wait for a drain in turn (a reopen draining a copy's target,
+ * then its source, would wait for itself).  New requests from outside
+ * users (exports, jobs, the daemon) wait.
+ */
+static bool held_back(const BlockNode *node, const BlockNode *requester)
+{
+    if (node->quiesce_counter == 0 || (requester && requester->quiesce_counter > 0))
+        return false;
+    for (const ReqHold *h = *holds(); h; h = h->outer)
+        if (h->node->quiesce_counter > 0)
+            return false;
+    return true;
+}
+
+/*
+ * Waits for a drain of node to end.  Meanwhile every node the coroutine
+ * holds a request on lists it, so that a drain beginning there wakes it to
+ * look again (it is part of that drain's work then).
+ */
+static void coroutine_fn wait_drained(BlockNode *node)
+{
+    ReqHold *top = *holds();
+
+    for (ReqHold *h = top; h; h = h->outer) {
+        h->waits_at = node;
+        h->link = (GList){ .data = h };
+        g_queue_push_tail_link(&h->node->held_waits, &h->link);
+    }
+    co_queue_wait(&node->quiesce_waiters);
+    for (ReqHold *h = top; h; h = h->outer)
+        g_queue_unlink(&h->node->held_waits, &h->link);
+}
+
+/* A drain of node begins: requests in flight on it that wait at another drain go on. */
+static void release_held_waits(BlockNode *node)
+{
+    for (GList *l = node->held_waits.head; l; l = l->next)
+        co_queue_wake_all(&((ReqHold *)l->data)->waits_at->quiesce_waiters);
+}
+
+/* Begins a request on node, held by the running coroutine until req_end(h). */
+static void coroutine_fn req_begin(BlockNode *node, const BlockNode *requester, ReqHold *h)
+{
+    while (held_back(node, requester))
+        wait_drained(node);
+    node->in_flight++;
+    h->node = node;
+    h->outer = *holds();
+    *holds() = h;
+}
+
+/*
+ * The node a request through c goes to, once it need not wait.  A pivot
+ * (graph_co_replace_node) may move c to another node while the request
+ * waits out the drain of the old one: it then goes to the new one.  Called
+ * right before req_begin, with no yield between, so req_begin does not
+ * wait again.
  */
 static BlockNode *coroutine_fn link_node(const BlockChild *c)
 {
-    const BlockNode *requester = requester_of(c);
-
-    while (c->node->quiesce_counter > 0 && !(requester && requester->quiesce_counter > 0))
-        co_queue_wait(&c->node->quiesce_waiters);
+    while (held_back(c->node, requester_of(c)))
+        wait_drained(c->node);
     return c->node;
 }
 
-static void coroutine_fn req_end(BlockNode *node)
+/* One request fewer on node; the last wakes its drainers. */
+static void coroutine_fn node_request_done(BlockNode *node)
 {
     if (--node->in_flight == 0) {
         co_queue_wake_all(&node->idle_waiters);
         if (node->failure)
             node_co_finish_failure(node);
     }
+}
+
+static void coroutine_fn req_end(ReqHold *h)
+{
+    g_assert(*holds() == h);
+    *holds() = h->outer;
+    node_request_done(h->node);
 }
 
 void node_add_write_observer(BlockNode *node, WriteObserver *o)
@@ -99,13 +167,15 @@ static void coroutine_fn notify_written(BlockNode *node, const WriteEvent *w)
 }
 
 /* The end of every write: dirty bitmaps, observers, tracking, the request count. */
-static int coroutine_fn write_end(BlockNode *node, WriteTrack *track, WriteEvent *ev, int r)
+static int coroutine_fn write_end(ReqHold *h, WriteTrack *track, WriteEvent *ev, int r)
 {
+    BlockNode *node = h->node;
+
     node_bitmaps_mark(node, ev->offset, ev->bytes);
     ev->ret = r;
     notify_written(node, ev);
     write_track_end(node, track);
-    req_end(node);
+    req_end(h);
     return r;
 }
 
@@ -174,6 +244,7 @@ void coroutine_fn node_co_drain_begin(BlockNode *node)
 {
     if (node->quiesce_counter++ == 0 && node->drv->drain_begin)
         node->drv->drain_begin(node);
+    release_held_waits(node);
     while (node->in_flight > 0)
         co_queue_wait(&node->idle_waiters);
 }
@@ -217,12 +288,12 @@ static int check_write(const BlockChild *c, uint64_t offset, uint64_t bytes)
  */
 static int coroutine_fn req_begin_checked(BlockNode *node, const BlockNode *requester,
                                           const BlockChild *writer, uint64_t offset,
-                                          uint64_t bytes)
+                                          uint64_t bytes, ReqHold *h)
 {
-    req_begin(node, requester);
+    req_begin(node, requester, h);
     int r = writer ? check_write(writer, offset, bytes) : check_range(node, offset, bytes);
     if (r < 0)
-        req_end(node);      /* a failed node finishes switching drivers here */
+        req_end(h);         /* a failed node finishes switching drivers here */
     return r;
 }
 
@@ -285,7 +356,8 @@ int coroutine_fn node_co_preadv(BlockChild *c, uint64_t offset, uint64_t bytes,
     if (flags & BLOCK_REQ_NESTED)
         return nested_read(c, offset, bytes, qiov, flags);
     BlockNode *node = link_node(c);
-    int r = req_begin_checked(node, requester_of(c), NULL, offset, bytes);
+    ReqHold hold;
+    int r = req_begin_checked(node, requester_of(c), NULL, offset, bytes, &hold);
     WriteTrack track = { .tracked = false };
 
     if (r < 0)
@@ -295,7 +367,7 @@ int coroutine_fn node_co_preadv(BlockChild *c, uint64_t offset, uint64_t bytes,
     if (bytes > 0)
         r = drv_rw(node, offset, bytes, qiov, flags, false);
     write_track_end(node, &track);
-    req_end(node);
+    req_end(&hold);
     return r < 0 ? r : 0;
 }
 
@@ -331,12 +403,13 @@ int coroutine_fn node_co_pwritev(BlockChild *c, uint64_t offset, uint64_t bytes,
 {
     c->requests++;
     BlockNode *node = link_node(c);
-    int r = req_begin_checked(node, requester_of(c), c, offset, bytes);
+    ReqHold hold;
+    int r = req_begin_checked(node, requester_of(c), c, offset, bytes, &hold);
 
     if (r < 0)
         return r;
     if (bytes == 0 || (r = before_write(node, offset, bytes)) < 0) {
-        req_end(node);
+        req_end(&hold);
         return r;
     }
     WriteTrack track;
@@ -350,7 +423,7 @@ int coroutine_fn node_co_pwritev(BlockChild *c, uint64_t offset, uint64_t bytes,
     } else {
         r = drv_rw(node, offset, bytes, qiov, flags, true);
     }
-    r = write_end(node, &track, &ev, r);
+    r = write_end(&hold, &track, &ev, r);
     return r < 0 ? r : 0;
 }
 
@@ -377,37 +450,39 @@ int coroutine_fn node_co_pwrite_zeroes(BlockChild *c, uint64_t offset, uint64_t 
 {
     c->requests++;
     BlockNode *node = link_node(c);
-    int r = req_begin_checked(node, requester_of(c), c, offset, bytes);
+    ReqHold hold;
+    int r = req_begin_checked(node, requester_of(c), c, offset, bytes, &hold);
 
     if (r < 0)
         return r;
     if (bytes == 0 || (r = before_write(node, offset, bytes)) < 0) {
-        req_end(node);
+        req_end(&hold);
         return r;
     }
     WriteTrack track;
     WriteEvent ev = { WRITE_KIND_ZEROES, offset, bytes, NULL, flags, 0 };
     write_track_begin(node, &track, offset, bytes, !is_aligned(node, offset, bytes), c);
-    return write_end(node, &track, &ev, do_pwrite_zeroes(node, offset, bytes, flags));
+    return write_end(&hold, &track, &ev, do_pwrite_zeroes(node, offset, bytes, flags));
 }
 
 int coroutine_fn node_co_pdiscard(BlockChild *c, uint64_t offset, uint64_t bytes)
 {
     c->requests++;
     BlockNode *node = link_node(c);
-    int r = req_begin_checked(node, requester_of(c), c, offset, bytes);
+    ReqHold hold;
+    int r = req_begin_checked(node, requester_of(c), c, offset, bytes, &hold);
 
     if (r < 0)
         return r;
     if (bytes == 0 || !node->discard_unmap || !node->drv->co_pdiscard ||
         (r = before_write(node, offset, bytes)) < 0) {
-        req_end(node);
+        req_end(&hold);
         return r;
     }
     WriteTrack track;
     WriteEvent ev = { WRITE_KIND_DISCARD, offset, bytes, NULL, 0, 0 };
     write_track_begin(node, &track, offset, bytes, false, c);
-    r = write_end(node, &track, &ev, node->drv->co_pdiscard(node, offset, bytes));
+    r = write_end(&hold, &track, &ev, node->drv->co_pdiscard(node, offset, bytes));
     /* Discard is advisory: a driver that cannot do it has done nothing wrong. */
     return r == -ENOTSUP ? 0 : r;
 }
@@ -424,17 +499,18 @@ static bool flush_needed(const BlockNode *node)
 
 static int coroutine_fn flush(BlockNode *node, const BlockNode *requester)
 {
+    ReqHold hold;
     int r = 0;
 
     if (!flush_needed(node))
         return 0;       /* nothing to wait for either */
-    req_begin(node, requester);
+    req_begin(node, requester, &hold);
     if (node->failure) {
-        req_end(node);  /* a failed node finishes switching drivers here */
+        req_end(&hold); /* a failed node finishes switching drivers here */
         return -EIO;
     }
     if (!flush_needed(node)) {
-        req_end(node);
+        req_end(&hold);
         return 0;
     }
     if (node->drv->co_flush)
@@ -445,7 +521,7 @@ static int coroutine_fn flush(BlockNode *node, const BlockNode *requester)
         if (child != node->backing && (child->perm & BLOCK_PERM_WRITE))
             r = flush(child->node, node);
     }
-    req_end(node);
+    req_end(&hold);
     return r;
 }
 
@@ -500,12 +576,14 @@ int coroutine_fn node_co_truncate(BlockChild *c, uint64_t size, GError **errp)
     if (r < 0)
         return r;   /* refused without waiting for a drain to end */
     BlockNode *node = link_node(c);
-    req_begin(node, requester_of(c));
+    ReqHold hold;
+
+    req_begin(node, requester_of(c), &hold);
     /* Checked again: the drain it waited out may have failed or changed the node. */
     r = check_truncate(c, errp);
     if (r == 0)
         r = node->drv->co_truncate(node, size, errp);
-    req_end(node);
+    req_end(&hold);
     if (r >= 0) {
         node_bitmaps_resize(node);
         node_notify_changed(node, NODE_CHANGE_SIZE);
@@ -518,19 +596,20 @@ static int coroutine_fn block_status(BlockNode *node, const BlockNode *requester
                                      uint64_t offset, uint64_t bytes, uint64_t *pnum,
                                      uint64_t *map, BlockNode **file)
 {
-    int r = req_begin_checked(node, requester, NULL, offset, bytes);
+    ReqHold hold;
+    int r = req_begin_checked(node, requester, NULL, offset, bytes, &hold);
 
     if (r < 0)
         return r;
     *map = offset;
     *file = node;
     if (!node->drv->co_block_status) {
-        req_end(node);
+        req_end(&hold);
         *pnum = bytes;
         return BLOCK_STATUS_DATA | BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_OFFSET_VALID;
     }
     r = node->drv->co_block_status(node, offset, bytes, pnum, map, file);
-    req_end(node);
+    req_end(&hold);
     if (r < 0)
         return r;
     g_assert(*pnum > 0 && *pnum <= bytes);
@@ -618,7 +697,7 @@ bool coroutine_fn node_co_map_fd(BlockChild *c, uint64_t offset, uint64_t bytes,
             offset > node->size || bytes > node->size - offset)
             break;
         m->held[m->n_held++] = node;
-        req_begin(node, NULL);      /* not drained (checked above): does not wait */
+        node->in_flight++;          /* not drained (checked above): nothing to wait for */
         if (node->drv->sendfile_fd) {
             m->fd = node->drv->sendfile_fd(node, offset, bytes);
             m->fd_offset = offset;
@@ -638,7 +717,7 @@ bool coroutine_fn node_co_map_fd(BlockChild *c, uint64_t offset, uint64_t bytes,
 void coroutine_fn node_fd_map_release(BlockFdMap *m)
 {
     while (m->n_held)
-        req_end(m->held[--m->n_held]);
+        node_request_done(m->held[--m->n_held]);
     m->fd = -1;
 }
 
@@ -663,13 +742,14 @@ int coroutine_fn node_co_copy_range(BlockChild *src, uint64_t src_offset, BlockC
 {
     src->requests++;
     BlockNode *node = link_node(src);
-    int r = req_begin_checked(node, requester_of(src), NULL, src_offset, bytes);
+    ReqHold hold;
+    int r = req_begin_checked(node, requester_of(src), NULL, src_offset, bytes, &hold);
     WriteTrack track = { .tracked = false };
 
     if (r < 0)
         return r;
     if (!node->drv->co_copy_range_from || !is_aligned(node, src_offset, bytes)) {
-        req_end(node);
+        req_end(&hold);
         return -ENOTSUP;
     }
     if (bytes > 0 && node->read_lockers > 0)
@@ -677,7 +757,7 @@ int coroutine_fn node_co_copy_range(BlockChild *src, uint64_t src_offset, BlockC
     if (bytes > 0)
         r = node->drv->co_copy_range_from(node, src_offset, dst, dst_offset, bytes);
     write_track_end(node, &track);
-    req_end(node);
+    req_end(&hold);
     return r < 0 ? r : 0;
 }
 
@@ -686,12 +766,13 @@ int coroutine_fn node_co_copy_range_to(BlockNode *src, uint64_t src_offset, Bloc
 {
     dst->requests++;
     BlockNode *node = link_node(dst);
-    int r = req_begin_checked(node, requester_of(dst), dst, dst_offset, bytes);
+    ReqHold hold;
+    int r = req_begin_checked(node, requester_of(dst), dst, dst_offset, bytes, &hold);
 
     if (r < 0)
         return r;
     if (bytes == 0 || !node->drv->co_copy_range_to || !copy_write_ok(node, dst_offset, bytes)) {
-        req_end(node);
+        req_end(&hold);
         return bytes == 0 ? 0 : -ENOTSUP;
     }
     WriteTrack track;
@@ -699,6 +780,6 @@ int coroutine_fn node_co_copy_range_to(BlockNode *src, uint64_t src_offset, Bloc
     WriteEvent ev = { WRITE_KIND_DATA, dst_offset, bytes, NULL, 0, 0 };
     write_track_begin(node, &track, dst_offset, bytes, false, dst);
     r = node->drv->co_copy_range_to(src, src_offset, node, dst_offset, bytes);
-    r = write_end(node, &track, &ev, r);
+    r = write_end(&hold, &track, &ev, r);
     return r < 0 ? r : 0;
 }

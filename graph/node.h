@@ -94,6 +94,8 @@ struct BlockNode {
     unsigned quiesce_counter;   /* > 0: drained; new requests wait */
     CoQueue quiesce_waiters;    /* requests held back while drained */
     CoQueue idle_waiters;       /* drainers waiting for in_flight == 0 */
+    GQueue held_waits;          /* requests in flight here waiting out another node's
+                                   drain (graph/io.c: a drain here lets them go on) */
     GList *write_tracks;        /* WriteTrack*: writes in flight (aligned nodes, or range-locked) */
     unsigned range_lockers;     /* > 0: every write is tracked (node_co_range_lock_start) */
     unsigned read_lockers;      /* > 0: reads are tracked too (node_co_range_lock_reads_start) */

@@ -3,10 +3,12 @@
  * graph/io.c's copy offload (node_co_copy_range) between two file nodes:
  * the data lands (copy_file_range), through a raw window too; the target's
  * write observers are told; a target whose writes a before_write hook must
- * see refuses with -ENOTSUP before anything is written.
+ * see refuses with -ENOTSUP before anything is written; a copy waiting
+ * out a drain of the target goes on once a drain of the source waits for it.
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "aio/loop.h"
 #include "graph/io.h"
@@ -138,12 +140,66 @@ static void test_before_write_refuses(void **state)
     tu_unlink(dst);
 }
 
+typedef struct Drain {
+    BlockNode *node;
+    bool done;
+} Drain;
+
+static void drain_co(void *opaque)
+{
+    Drain *d = opaque;
+
+    node_co_drain_begin(d->node);
+    d->done = true;
+}
+
+/*
+ * A reopen of [target, source] drains the target, then the source: a copy
+ * that holds the source while it waits out the target's drain is then part
+ * of the source's drain, goes on, and both drains end.  While only the
+ * target is drained, the copy waits.
+ */
+static void test_drains_of_target_then_source(void **state)
+{
+    char *src = tu_pattern_file(FILE_SIZE, 1), *dst = tu_pattern_file(FILE_SIZE, 7);
+    g_autofree char *sxml = file_xml(src);
+    g_autofree char *dxml = g_strdup_printf(
+        "<blockdev driver='file' node-name='d' filename='%s'/>", dst);
+    BlockNode *s = tu_add_xml(sxml, NULL), *d = tu_add_xml(dxml, NULL);
+    Copy c = { .src_offset = 64 * KiB };
+    Drain dd = { d }, ds = { s };
+
+    c.src = tu_attach(s, "job-src", BLOCK_PERM_CONSISTENT_READ, NULL);
+    c.dst = tu_attach(d, "job-dst", RW, NULL);
+    alarm(60);      /* a hang fails the test */
+    coroutine_start(drain_co, &dd);
+    aio_run_until(&dd.done);
+    coroutine_start(copy_co, &c);
+    assert_false(c.done);
+    assert_int_equal(s->in_flight, 1);  /* holds the source */
+    assert_int_equal(d->in_flight, 0);  /* waits out the target's drain */
+    coroutine_start(drain_co, &ds);
+    aio_run_until(&ds.done);
+    assert_true(c.done);
+    assert_int_equal(c.result, 0);
+    node_drain_end(s);
+    node_drain_end(d);
+    alarm(0);
+    tu_detach(c.src);
+    tu_detach(c.dst);
+    tu_remove_all();
+    check_file(dst, 1, 64 * KiB);
+    tu_unlink(src);
+    tu_unlink(dst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_copies),
         cmocka_unit_test(test_raw_window),
         cmocka_unit_test(test_before_write_refuses),
+        cmocka_unit_test(test_drains_of_target_then_source),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     aio_loop_shutdown();
