@@ -59,17 +59,26 @@ static bool task_still_wanted(BackupJob *s, const BackupTask *t)
            offset == t->offset && bytes >= t->bytes;
 }
 
+/*
+ * t lets its clusters go: copied, or marked again (a failure, or a copy
+ * given up); hooks waiting for them look again (and copy them themselves).
+ */
+static void task_unclaim(BackupJob *s, BackupTask *t, bool copied)
+{
+    s->tasks = g_list_remove(s->tasks, t);
+    t->claimed = false;
+    if (copied)
+        s->copied += t->bytes;
+    else
+        job_dirty_set(&s->uncopied, t->offset, t->bytes);
+    co_queue_wake_all(&t->waiters);
+}
+
 /* The task is over: a failed copy marks its clusters again. */
 static void task_end(BackupJob *s, BackupTask *t)
 {
-    if (t->claimed) {
-        s->tasks = g_list_remove(s->tasks, t);
-        if (t->ret < 0)
-            job_dirty_set(&s->uncopied, t->offset, t->bytes);
-        else
-            s->copied += t->bytes;
-    }
-    co_queue_wake_all(&t->waiters);
+    if (t->claimed)
+        task_unclaim(s, t, t->ret >= 0);
     co_queue_wake_all(&s->idle);
 }
 
@@ -114,15 +123,6 @@ static int coroutine_fn background_zero(BackupJob *s, BackupTask *t, bool *zero)
     return r < 0 ? r : 0;
 }
 
-/* The task gives its clusters back unfinished: hooks waiting for it copy them themselves. */
-static void task_unclaim(BackupJob *s, BackupTask *t)
-{
-    s->tasks = g_list_remove(s->tasks, t);
-    t->claimed = false;
-    job_dirty_set(&s->uncopied, t->offset, t->bytes);
-    co_queue_wake_all(&t->waiters);
-}
-
 /*
  * Copy offload (node_co_copy_range: copy_file_range between the image files,
  * one copy in the kernel and one worker round trip instead of a read into a
@@ -144,7 +144,7 @@ static bool coroutine_fn background_offload(BackupJob *s, BackupTask *t)
     if (node_co_copy_range(s->source_link, t->offset, s->target_link, t->offset, t->bytes) == 0)
         return true;
     s->no_offload = true;
-    task_unclaim(s, t);
+    task_unclaim(s, t, false);
     return false;
 }
 
