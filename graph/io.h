@@ -122,10 +122,15 @@ int coroutine_fn node_co_flush_node(BlockNode *node);
 int coroutine_fn node_co_flush_drained(BlockNode *node);
 
 /*
- * Drain: waits until no request is in flight on node and holds new ones back
- * until node_drain_end.  Nests.  Requests that a drained parent node sends
- * to its children pass their drains: they are the draining operation's own
- * (a format writing back its caches during a reopen of it and its file).
+ * Drain: waits until no request is in flight on node and holds new ones from
+ * outside users back until node_drain_end.  Nests.  Requests that a drained
+ * parent node sends to its children pass their drains: they are the
+ * draining operation's own (a format writing back its caches during a
+ * reopen of it and its file).  So does a request that is part of one in
+ * flight on a drained node (begun by the coroutine that holds that one: an
+ * offloaded copy's write to its target, a write observer's write to
+ * another node), since that node's drain waits for it; it goes on when
+ * such a drain begins.  docs/architecture.md, "Drains".
  */
 void coroutine_fn node_co_drain_begin(BlockNode *node);
 void node_drain_end(BlockNode *node);
