@@ -28,6 +28,10 @@
 #include <string.h>
 #include <stdatomic.h>
 #include <unistd.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
@@ -444,10 +448,34 @@ static int iothread_iterate(AioLoop *l)
     return r;
 }
 
+/* sched_setattr(2)'s argument (glibc 2.36 has neither it nor the call). */
+struct loop_sched_attr {
+    uint32_t size, sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime, sched_deadline, sched_period;
+};
+
+void aio_thread_set_slice(uint64_t ns)
+{
+    struct loop_sched_attr attr = {
+        .size = sizeof(attr),
+        .sched_policy = SCHED_OTHER,
+        .sched_runtime = ns,
+    };
+
+    errno = 0;
+    attr.sched_nice = getpriority(PRIO_PROCESS, 0);     /* this thread's: kept */
+    if (errno == 0 && syscall(SYS_sched_setattr, 0, &attr, 0) < 0)
+        g_debug("sched_setattr (a slice of %" PRIu64 " ns): %s", ns, g_strerror(errno));
+}
+
 static void *iothread_run(void *opaque)
 {
     AioLoop *l = opaque;
 
+    aio_thread_set_slice(0);    /* not the main thread's (daemon/main.c) */
     self_loop = l;
     loop_lock(l);
     while (!atomic_load(&l->stopping)) {

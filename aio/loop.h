@@ -43,6 +43,16 @@ const char *aio_loop_name(const AioLoop *l);
 bool aio_loop_is_main(const AioLoop *l);
 
 /*
+ * The calling thread's scheduler slice in ns (sched_attr's sched_runtime,
+ * EEVDF, Linux 6.12; no privilege needed), or 0 for the kernel's default.
+ * A thread with a short slice runs as soon as it wakes up instead of
+ * waiting for the running thread's slice to end.  Threads inherit it:
+ * iothreads and pool workers set the default again when they start.
+ * Without kernel support nothing changes.
+ */
+void aio_thread_set_slice(uint64_t ns);
+
+/*
  * Runs fn(opaque) on l's thread in one of its next iterations.  Safe from
  * any thread, including worker threads; calls run in the order posted.
  */

@@ -240,6 +240,7 @@ static void *worker_thread(void *arg)
 
     /* Not the name of the thread that happened to create it (an iothread's). */
     pthread_setname_np(pthread_self(), "worker");
+    aio_thread_set_slice(0);    /* nor its slice (the main thread's is short) */
     pthread_mutex_lock(&pool.lock);
     for (;;) {
         WorkerJob *job = worker_take_job(&slept);

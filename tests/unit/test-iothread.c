@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include <cmocka.h>
 
 #include "aio/coroutine.h"
@@ -81,6 +82,73 @@ static void test_worker_pool_returns_home(void **state)
         aio_iothread_stop(probes[i].loop);
     assert_int_equal(aio_iothreads()->len, 0);
     assert_int_equal(coroutine_count_alive(), 0);
+}
+
+/* The calling thread's scheduler slice in ns (sched_getattr's sched_runtime), 0 if unknown. */
+static uint64_t thread_slice(void)
+{
+    struct {
+        uint32_t size, sched_policy;
+        uint64_t sched_flags;
+        int32_t sched_nice;
+        uint32_t sched_priority;
+        uint64_t sched_runtime, sched_deadline, sched_period;
+    } attr = { 0 };
+
+    if (syscall(SYS_sched_getattr, 0, &attr, sizeof(attr), 0) < 0)
+        return 0;
+    return attr.sched_runtime;
+}
+
+typedef struct SliceProbe {
+    uint64_t loop_slice, job_slice;
+    bool done;
+} SliceProbe;
+
+static long slice_job(void *opaque)
+{
+    ((SliceProbe *)opaque)->job_slice = thread_slice();
+    return 0;
+}
+
+static void slice_co(void *opaque)
+{
+    SliceProbe *p = opaque;
+
+    p->loop_slice = thread_slice();
+    worker_pool_co_run(slice_job, p);
+    aio_loop_call(aio_loop_main(), set_done, &p->done);
+}
+
+static void start_slice_probe(void *opaque)
+{
+    coroutine_start(slice_co, opaque);
+}
+
+/*
+ * The main thread's short slice (daemon/main.c) stays its own: an iothread
+ * and a pool worker it starts afterwards run with the default.  First in
+ * the list, so that the pool has no worker yet and starts one here.
+ */
+static void test_threads_start_with_default_slice(void **state)
+{
+    uint64_t normal = thread_slice();
+    SliceProbe p = { 0 };
+
+    aio_thread_set_slice(200000);
+    if (normal == 0 || normal == 200000 || thread_slice() != 200000) {
+        aio_thread_set_slice(0);
+        skip();     /* a kernel without custom slices (before 6.12) */
+    }
+    AioLoop *io = aio_iothread_start("io-slice", NULL);
+    assert_non_null(io);
+    aio_loop_call(io, start_slice_probe, &p);
+    assert_int_equal(aio_run_until(&p.done), 0);
+    aio_iothread_stop(io);
+    aio_thread_set_slice(0);
+    assert_int_equal(p.loop_slice, normal);
+    assert_int_equal(p.job_slice, normal);
+    assert_int_equal(thread_slice(), normal);
 }
 
 /* A main-loop coroutine woken by an iothread's coroutine runs on the main thread. */
@@ -296,6 +364,7 @@ static void test_locked_source_asks_iothread_to_yield(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_threads_start_with_default_slice),
         cmocka_unit_test(test_worker_pool_returns_home),
         cmocka_unit_test(test_cross_loop_wake),
         cmocka_unit_test(test_main_excludes_iothread),
