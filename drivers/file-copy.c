@@ -44,8 +44,8 @@ int coroutine_fn file_co_copy_range_to(BlockNode *src, uint64_t src_offset, Bloc
     if (!file_copy_capable(src) || !file_copy_capable(node))
         return -ENOTSUP;
     /* On the loop only if neither side can wait for a device. */
-    if (file_inline_memory_here(&from->inline_io, bytes, file_pool_busy) &&
-        file_inline_memory_here(&s->inline_io, bytes, file_pool_busy))
+    if (file_inline_memory_here(&from->inline_io, bytes, file_large_copy_here) &&
+        file_inline_memory_here(&s->inline_io, bytes, file_large_copy_here))
         ret = file_job_copy_range(&job);
     else
         ret = worker_pool_co_run(file_job_copy_range, &job);

@@ -21,9 +21,9 @@
 
 /*
  * Larger transfers go to the pool, where the copy overlaps the loop's work,
- * unless on a memory file system the pool's threads for such copies are all
- * busy (worker_pool_busy): queued, the copy would wait for one while the loop
- * waits for it; run here, it costs no hand-off and no wake-ups.
+ * unless on a memory file system the caller says they run here (large_here:
+ * file.c says so on an iothread): no hand-off, no wake-ups, and the copy
+ * reads a buffer still in this CPU's cache.
  */
 #define FILE_INLINE_MAX_BYTES (128 * 1024)
 
@@ -47,16 +47,16 @@ void file_inline_init(FileInline *fi, bool memory_fs, bool direct)
     fi->nowait_read = fi->nowait_write = !memory_fs;
 }
 
-bool file_inline_memory_here(const FileInline *fi, uint64_t bytes, bool (*pool_busy)(void))
+bool file_inline_memory_here(const FileInline *fi, uint64_t bytes, bool (*large_here)(void))
 {
-    return fi->memory_fs && (bytes <= FILE_INLINE_MAX_BYTES || pool_busy());
+    return fi->memory_fs && (bytes <= FILE_INLINE_MAX_BYTES || large_here());
 }
 
-bool file_inline_try(FileInline *fi, FileRwJob *job, bool (*pool_busy)(void), long *ret)
+bool file_inline_try(FileInline *fi, FileRwJob *job, bool (*large_here)(void), long *ret)
 {
     if (job->niov > IOV_MAX)
         return false;
-    if (file_inline_memory_here(fi, job->bytes, pool_busy)) {
+    if (file_inline_memory_here(fi, job->bytes, large_here)) {
         *ret = file_job_rw(job);
         return true;
     }

@@ -33,17 +33,16 @@ void file_inline_init(FileInline *fi, bool memory_fs, bool direct);
 /*
  * Runs job on this thread if it cannot block; true when it did, with the
  * result (as file_job_rw) in *ret.  False leaves the whole job to the pool.
- * pool_busy (worker_pool_busy; asked for large transfers only): true when
- * the job would wait in the pool's queue; then a large transfer on a memory
- * file system runs here too.
+ * large_here (asked for large transfers only): true when a large transfer
+ * on a memory file system runs here too.
  */
-bool file_inline_try(FileInline *fi, FileRwJob *job, bool (*pool_busy)(void), long *ret);
+bool file_inline_try(FileInline *fi, FileRwJob *job, bool (*large_here)(void), long *ret);
 /*
  * Whether a transfer of this size on fi's descriptor runs on this thread
- * whatever it is (a memory file system: small, or the pool busy), as
+ * whatever it is (a memory file system: small, or large_here()), as
  * file_inline_try decides for reads and writes.
  */
-bool file_inline_memory_here(const FileInline *fi, uint64_t bytes, bool (*pool_busy)(void));
+bool file_inline_memory_here(const FileInline *fi, uint64_t bytes, bool (*large_here)(void));
 
 /*
  * Whether every page of [offset, offset+bytes) is in the page cache

@@ -186,14 +186,16 @@ static bool file_iov_aligned(const FileState *s, const IOVector *qiov)
 }
 
 /*
- * A large copy to tmpfs may run on the loop when the pool is busy: on an
- * iothread only; the main loop also answers the bus, and serves every
- * node when there are no iothreads (one loop: the copies overlap its work
- * best in the pool, docs/nbd.md).
+ * A large copy to or from tmpfs runs on the loop when that is an iothread:
+ * the request's buffer was just filled (or is about to be sent) by this
+ * thread, and a worker on another CPU would fetch all of it from this
+ * CPU's cache and wake the loop afterwards; the copy costs a third more
+ * there (docs/nbd.md).  Not on the main loop: it also answers the bus, and
+ * serves every node when there are no iothreads.
  */
-bool file_pool_busy(void)
+bool file_large_copy_here(void)
 {
-    return !aio_loop_is_main(aio_loop_self()) && worker_pool_busy();
+    return !aio_loop_is_main(aio_loop_self());
 }
 
 /* One transfer without bouncing: bytes moved or -errno. */
@@ -214,7 +216,7 @@ static long coroutine_fn file_co_rw_raw(FileState *s, bool write, uint64_t offse
         /* No ring on this loop (a loop where io_uring_queue_init failed): the pool. */
     }
     if (s->aio != FILE_AIO_NATIVE) {
-        if (file_inline_try(&s->inline_io, &job, file_pool_busy, &ret))
+        if (file_inline_try(&s->inline_io, &job, file_large_copy_here, &ret))
             return ret;
         return worker_pool_co_run(file_job_rw, &job);
     }

@@ -60,7 +60,7 @@ int file_node_fd(const BlockNode *node);
 bool file_node_unmap(const BlockNode *node);
 
 /* Whether a large transfer on a memory file system runs on this loop (file_inline_try). */
-bool file_pool_busy(void);
+bool file_large_copy_here(void);
 
 /* Copy offload between two buffered `file` nodes with copy_file_range(2) (file-copy.c). */
 int coroutine_fn file_co_copy_range_from(BlockNode *node, uint64_t offset, BlockChild *dst,
