@@ -34,8 +34,8 @@ copy of both images, made before its daemon starts.
   the timed runs).  Reports the rate during the stream as a fraction of
   the idle rate.
 
-  bench/jobs.py [--reps 5] [--blockgraphd PATH] [--tests stream,commit,active,mirror,backup,guest]
-               [--perf DIR]
+  bench/jobs.py [--reps 5] [--warmup 1] [--blockgraphd PATH]
+               [--tests stream,commit,active,mirror,backup,guest] [--perf DIR]
 
 Each timed job runs --reps times per server, the two servers taking turns
 (blockgraphd first on even runs, qemu-storage-daemon first on odd ones), so
@@ -49,6 +49,13 @@ blockgraphd is faster), and the median CPU seconds per side.  The jobs take
 a fraction of a second on an idle machine, so one run swings a lot on a
 busy one; the CPU seconds swing less (they grow with load only through
 cache effects) and tell which side does more work.
+
+--warmup N (1): each job first runs N times per server (printed,
+left out of the table).  The first run of each server writes its images
+and target into memory the machine has not touched for a while; in a VM
+whose balloon hands freed memory back to the host that run took 4-7 s
+(as much CPU as wall) for either daemon in every run of 2026-12-02,
+against 0.3-0.6 s later: with 3 reps, that one run decided the median.
 
 --perf DIR: each daemon's timed intervals are recorded with `perf record
 -g` into DIR/<server>-<job>-<n>.data (for finding where the time goes).
@@ -335,12 +342,15 @@ def run_reps(args, job, what, one_run):
     """one_run(server name, server, label) -> (wall, cpu), --reps times per
     server, the servers taking turns; {name: [(wall, cpu)...]}."""
     runs = {name: [] for name, _ in SERVERS}
-    for rep in range(args.reps):
+    for rep in range(-args.warmup, args.reps):
         for name, server in (SERVERS if rep % 2 == 0 else SERVERS[::-1]):
-            wall, cpu = one_run(name, server, '%s-%s-%d' % (name, job, rep))
-            runs[name].append((wall, cpu))
-            print('  %-10s %-24s %8.3f s wall %8.3f s CPU   load %.1f'
-                  % (name, what, wall, cpu, os.getloadavg()[0]), flush=True)
+            label = '%s-%s-%s' % (name, job, rep if rep >= 0 else 'warmup%d' % -rep)
+            wall, cpu = one_run(name, server, label)
+            if rep >= 0:
+                runs[name].append((wall, cpu))
+            print('  %-10s %-24s %8.3f s wall %8.3f s CPU   load %.1f%s'
+                  % (name, what, wall, cpu, os.getloadavg()[0],
+                     '   (warm-up, not counted)' if rep < 0 else ''), flush=True)
     return runs
 
 
@@ -445,6 +455,8 @@ def time_backup(server, masters, workdir, args, name, label):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--reps', type=int, default=5, help='runs per server, taking turns')
+    ap.add_argument('--warmup', type=int, default=1,
+                    help='runs per server before the timed ones, left out of the table')
     ap.add_argument('--perf', help='record the daemons with perf into this folder')
     ap.add_argument('--tests', default='stream,commit,active,mirror,backup,guest')
     ap.add_argument('--blockgraphd', default=os.environ.get('BLOCKGRAPHD') or
