@@ -321,16 +321,6 @@ static int setup_signals(void)
     return r;
 }
 
-/*
- * The main thread answers the bus: little work per wake-up, and a caller
- * waits for how soon it runs.  With the CPUs kept busy by iothreads and
- * clients, the scheduler let it wait after a wake-up until the running
- * thread's slice (1.4 ms on 2 CPUs) ended: a property Get's p99 was 3-6
- * ms with fio reading through an iothread (docs/architecture.md).  A
- * short slice makes it run at once.
- */
-#define MAIN_THREAD_SLICE_NS (100 * 1000)
-
 static int serve(const DaemonArgs *args)
 {
     g_autoptr(GError) err = NULL;
@@ -350,7 +340,6 @@ static int serve(const DaemonArgs *args)
         return EXIT_FAILURE;
     }
     g_message("Serving %s with %u node(s)", BUS_NAME, graph_node_count());
-    aio_thread_set_slice(MAIN_THREAD_SLICE_NS);
     sd_notifyf(0, "READY=1\nSTATUS=Serving %u node(s)", graph_node_count());
     r = aio_run_main();
     if (r < 0) {
