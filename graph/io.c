@@ -115,6 +115,16 @@ static BlockNode *coroutine_fn link_node(const BlockChild *c)
     return c->node;
 }
 
+void coroutine_fn node_co_wait_undrained(const BlockChild *c)
+{
+    link_node(c);
+}
+
+bool node_link_held_back(const BlockChild *c)
+{
+    return held_back(c->node, requester_of(c));
+}
+
 /* One request fewer on node; the last wakes its drainers. */
 static void coroutine_fn node_request_done(BlockNode *node)
 {

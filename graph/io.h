@@ -38,6 +38,15 @@ int coroutine_fn node_co_block_status_above(BlockChild *c, BlockNode *base,
                                             uint64_t *pnum);
 
 /*
+ * Whether a new request through c would wait out a drain now, and a wait
+ * until it would not.  A job that claims work before its request begins
+ * (backup's background copy) claims only once the request, begun with no
+ * yield after, can no longer wait for a drain: a drain then waits for it.
+ */
+bool node_link_held_back(const BlockChild *c);
+void coroutine_fn node_co_wait_undrained(const BlockChild *c);
+
+/*
  * Range locks, for a copy into a node that must not undo a concurrent write
  * (stream copies data up from the backing chain): between start and stop
  * every write to node is tracked; a locked range holds back the writes of

@@ -82,6 +82,13 @@ static void task_end(BackupJob *s, BackupTask *t)
     co_queue_wake_all(&s->idle);
 }
 
+static int coroutine_fn pwrite_target(BackupJob *s, uint64_t offset, uint64_t bytes,
+                                      const void *buf)
+{
+    return buf ? node_co_pwrite(s->target_link, offset, bytes, buf, 0)
+               : node_co_pwrite_zeroes(s->target_link, offset, bytes, 0);
+}
+
 /* Writes buf (or zeroes) to the target; a range lock there when it reads the source below. */
 static int coroutine_fn write_target(BackupJob *s, uint64_t offset, uint64_t bytes,
                                      const void *buf)
@@ -91,8 +98,7 @@ static int coroutine_fn write_target(BackupJob *s, uint64_t offset, uint64_t byt
 
     if (s->serialise)
         node_co_range_lock(s->target_link, &lock, offset, bytes);
-    r = buf ? node_co_pwrite(s->target_link, offset, bytes, buf, 0)
-            : node_co_pwrite_zeroes(s->target_link, offset, bytes, 0);
+    r = pwrite_target(s, offset, bytes, buf);
     if (s->serialise)
         node_range_unlock(s->target_link, &lock);
     return r;
@@ -148,6 +154,46 @@ static bool coroutine_fn background_offload(BackupJob *s, BackupTask *t)
     return false;
 }
 
+/*
+ * Waits until the target is not drained, with t's range locked there when
+ * serialising (fleecing): never waits for a drain while holding the lock,
+ * since a hook's copy may wait for the lock within a guest write that a
+ * drain of the source waits for.
+ */
+static void coroutine_fn target_undrained(BackupJob *s, BackupTask *t, WriteTrack *lock)
+{
+    for (;;) {
+        node_co_wait_undrained(s->target_link);
+        if (!s->serialise)
+            return;
+        node_co_range_lock(s->target_link, lock, t->offset, t->bytes);
+        if (!node_link_held_back(s->target_link))
+            return;
+        node_range_unlock(s->target_link, lock);
+    }
+}
+
+/*
+ * The background write of what t read: claimed only while the target is
+ * not drained, and begun with no yield after the claim, so that a drain of
+ * the target waits for the write, never the write for the drain.  Claimed
+ * and waiting, it would hold up a guest write whose hook waits for the
+ * claim, and with it a drain of the source (a reopen of [target, source]).
+ */
+static void coroutine_fn background_write(BackupJob *s, BackupTask *t, const void *buf)
+{
+    WriteTrack lock;
+
+    target_undrained(s, t, &lock);
+    if (task_still_wanted(s, t)) {
+        task_claim(s, t);
+        t->is_read = false;
+        t->ret = pwrite_target(s, t->offset, t->bytes, buf);
+    }
+    if (s->serialise)
+        node_range_unlock(s->target_link, &lock);
+}
+
 static void coroutine_fn background_entry(void *opaque)
 {
     BackupTask *t = opaque;
@@ -167,11 +213,8 @@ static void coroutine_fn background_entry(void *opaque)
         t->ret = node_co_pread(s->source_link, t->offset, t->bytes, buf, 0);
     }
     s->reading = g_list_remove(s->reading, t);
-    if (t->ret == 0 && task_still_wanted(s, t)) {
-        task_claim(s, t);
-        t->is_read = false;
-        t->ret = write_target(s, t->offset, t->bytes, zero ? NULL : buf);
-    }
+    if (t->ret == 0)
+        background_write(s, t, zero ? NULL : buf);
     background_done(s, t);
 }
 
