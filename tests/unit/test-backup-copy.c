@@ -36,14 +36,6 @@ static void write_co(void *opaque)
     w->done = true;
 }
 
-static void drain_co(void *opaque)
-{
-    Step *d = opaque;
-
-    node_co_drain_begin(d->node);
-    d->done = true;
-}
-
 static void lock_start_co(void *opaque)
 {
     Step *d = opaque;
@@ -92,7 +84,8 @@ static void run(bool serialise)
     BlockNode *sn = tu_add_xml(sxml, NULL), *tn = tu_add_xml(dxml, NULL);
     BackupJob s = { .source = sn, .target = tn, .no_offload = true, .serialise = serialise };
     Step w = { .c = tu_attach(sn, "writer", RW, NULL) };
-    Step dt = { .node = tn }, ds = { .node = sn }, lk = { .node = tn };
+    Step lk = { .node = tn };
+    TuDrain dt = { tn }, ds = { sn };
     Step rd = { .s = &s }, idle = { .s = &s };
 
     s.source_link = tu_attach(sn, "job-src", BLOCK_PERM_CONSISTENT_READ, NULL);
@@ -107,13 +100,13 @@ static void run(bool serialise)
         aio_run_until(&lk.done);
     }
     backup_hook_start(&s);
-    coroutine_start(drain_co, &dt);
+    tu_drain_start(&dt);
     aio_run_until(&dt.done);
     assert_true(backup_start_task(&s));
     coroutine_start(read_done_co, &rd);
     aio_run_until(&rd.done);
     coroutine_start(write_co, &w);      /* its hook copies the cluster at 0 */
-    coroutine_start(drain_co, &ds);
+    tu_drain_start(&ds);
     aio_run_until(&ds.done);
     assert_true(w.done);
     assert_int_equal(w.result, 0);

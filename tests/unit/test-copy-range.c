@@ -140,19 +140,6 @@ static void test_before_write_refuses(void **state)
     tu_unlink(dst);
 }
 
-typedef struct Drain {
-    BlockNode *node;
-    bool done;
-} Drain;
-
-static void drain_co(void *opaque)
-{
-    Drain *d = opaque;
-
-    node_co_drain_begin(d->node);
-    d->done = true;
-}
-
 /*
  * A reopen of [target, source] drains the target, then the source: a copy
  * that holds the source while it waits out the target's drain is then part
@@ -167,18 +154,18 @@ static void test_drains_of_target_then_source(void **state)
         "<blockdev driver='file' node-name='d' filename='%s'/>", dst);
     BlockNode *s = tu_add_xml(sxml, NULL), *d = tu_add_xml(dxml, NULL);
     Copy c = { .src_offset = 64 * KiB };
-    Drain dd = { d }, ds = { s };
+    TuDrain dd = { d }, ds = { s };
 
     c.src = tu_attach(s, "job-src", BLOCK_PERM_CONSISTENT_READ, NULL);
     c.dst = tu_attach(d, "job-dst", RW, NULL);
     alarm(60);      /* a hang fails the test */
-    coroutine_start(drain_co, &dd);
+    tu_drain_start(&dd);
     aio_run_until(&dd.done);
     coroutine_start(copy_co, &c);
     assert_false(c.done);
     assert_int_equal(s->in_flight, 1);  /* holds the source */
     assert_int_equal(d->in_flight, 0);  /* waits out the target's drain */
-    coroutine_start(drain_co, &ds);
+    tu_drain_start(&ds);
     aio_run_until(&ds.done);
     assert_true(c.done);
     assert_int_equal(c.result, 0);

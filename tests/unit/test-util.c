@@ -148,6 +148,20 @@ static void pwrite_co(void *opaque)
     c->result = node_co_pwrite(c->child, c->offset, c->len, c->buf, 0);
 }
 
+static void drain_co(void *opaque)
+{
+    TuDrain *d = opaque;
+
+    node_co_drain_begin(d->node);
+    d->done = true;
+}
+
+void tu_drain_start(TuDrain *d)
+{
+    d->done = false;
+    coroutine_start(drain_co, d);
+}
+
 int tu_pread(BlockChild *child, uint64_t offset, void *buf, uint64_t len)
 {
     Call c = { .child = child, .offset = offset, .buf = buf, .len = len };

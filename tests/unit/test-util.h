@@ -28,6 +28,14 @@ GError *tu_reopen(const char *first_xml, ...) G_GNUC_NULL_TERMINATED;
 BlockChild *tu_attach(BlockNode *node, const char *user, uint64_t perm, GError **ret_err);
 void tu_detach(BlockChild *c);
 
+/* A drain begun in a coroutine of its own; done once node_co_drain_begin returned. */
+typedef struct TuDrain {
+    BlockNode *node;
+    bool done;
+} TuDrain;
+
+void tu_drain_start(TuDrain *d);
+
 int tu_pread(BlockChild *c, uint64_t offset, void *buf, uint64_t len);
 int tu_pwrite(BlockChild *c, uint64_t offset, const void *buf, uint64_t len);
 

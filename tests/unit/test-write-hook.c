@@ -63,20 +63,7 @@ static void write_co(void *opaque)
     w->done = true;
 }
 
-typedef struct Drain {
-    BlockNode *node;
-    bool done;
-} Drain;
-
-static void drain_co(void *opaque)
-{
-    Drain *d = opaque;
-
-    node_co_drain_begin(d->node);
-    d->done = true;
-}
-
-static void run_write(const char *path, Hook *h, Write *w, Drain *dr)
+static void run_write(const char *path, Hook *h, Write *w, TuDrain *dr)
 {
     g_autofree char *xml = g_strdup_printf(
         "<blockdev driver='file' node-name='f' filename='%s'/>", path);
@@ -89,7 +76,7 @@ static void run_write(const char *path, Hook *h, Write *w, Drain *dr)
     coroutine_start(write_co, w);
     if (dr) {
         dr->node = f;
-        coroutine_start(drain_co, dr);
+        tu_drain_start(dr);
     }
     aio_run_until(&w->done);
     if (dr) {
@@ -148,7 +135,7 @@ static void test_nested_read_passes_drain(void **state)
     char *path = tu_pattern_file(FILE_SIZE, 0);
     Hook h = { .yield_first = true };
     Write w = { 0 };
-    Drain dr = { 0 };
+    TuDrain dr = { 0 };
 
     run_write(path, &h, &w, &dr);
     assert_int_equal(w.result, 0);
@@ -173,20 +160,20 @@ static void test_copy_passes_drains_of_target_then_source(void **state)
     BlockNode *s = tu_add_xml(sxml, NULL), *t = tu_add_xml(dxml, NULL);
     Hook h = { .o.before_write = hook_before_write };
     Write w = { 0 };
-    Drain dt = { t }, ds = { s };
+    TuDrain dt = { t }, ds = { s };
 
     w.c = tu_attach(s, "writer", RW, NULL);
     h.reader = tu_attach(s, "job-src", BLOCK_PERM_CONSISTENT_READ, NULL);
     h.copy_to = tu_attach(t, "job-dst", RW, NULL);
     node_add_write_observer(s, &h.o);
     alarm(60);      /* a hang fails the test */
-    coroutine_start(drain_co, &dt);
+    tu_drain_start(&dt);
     aio_run_until(&dt.done);
     coroutine_start(write_co, &w);
     aio_run_until(&h.copying);
     assert_false(w.done);
     assert_int_equal(t->in_flight, 0);  /* the copy waits out the target's drain */
-    coroutine_start(drain_co, &ds);
+    tu_drain_start(&ds);
     aio_run_until(&ds.done);
     assert_true(w.done);
     assert_int_equal(w.result, 0);
