@@ -24,21 +24,7 @@ static const BlockNode *requester_of(const BlockChild *c)
     return c->user_kind == BLOCK_USER_NODE ? c->parent : NULL;
 }
 
-/*
- * A request the running coroutine holds in flight, on the stack of the
- * function that begins and ends it; the innermost is *coroutine_local().
- * What the coroutine begins meanwhile is part of that request: a format's
- * request to its file, an offloaded copy's write to its target (begun while
- * the copy holds the source), a before_write hook's copy to a backup target,
- * a write-blocking mirror's write to its target.
- */
-typedef struct ReqHold {
-    BlockNode *node;
-    struct ReqHold *outer;      /* the request this one is part of, or NULL */
-    BlockNode *waits_at;        /* where a request begun within it waits out a drain */
-    GList link;                 /* in node->held_waits meanwhile */
-} ReqHold;
-
+/* The requests the running coroutine holds (ReqHold, graph/io.h): the innermost. */
 static ReqHold **holds(void)
 {
     return (ReqHold **)coroutine_local();
@@ -140,6 +126,18 @@ static void coroutine_fn req_end(ReqHold *h)
     g_assert(*holds() == h);
     *holds() = h->outer;
     node_request_done(h->node);
+}
+
+void coroutine_fn node_co_hold_begin(const BlockChild *c, ReqHold *h)
+{
+    BlockNode *node = link_node(c);
+
+    req_begin(node, requester_of(c), h);
+}
+
+void coroutine_fn node_hold_end(ReqHold *h)
+{
+    req_end(h);
 }
 
 void node_add_write_observer(BlockNode *node, WriteObserver *o)

@@ -47,6 +47,32 @@ bool node_link_held_back(const BlockChild *c);
 void coroutine_fn node_co_wait_undrained(const BlockChild *c);
 
 /*
+ * A request the running coroutine holds in flight, on the stack of the
+ * function that begins and ends it (the fields are io.c's).  What the
+ * coroutine begins meanwhile is part of that request: a format's request
+ * to its file, an offloaded copy's write to its target (begun while the
+ * copy holds the source), a before_write hook's copy to a backup target,
+ * a write-blocking mirror's write to its target.
+ */
+typedef struct ReqHold {
+    BlockNode *node;
+    struct ReqHold *outer;      /* the request this one is part of, or NULL */
+    BlockNode *waits_at;        /* where a request begun within it waits out a drain */
+    GList link;                 /* in node->held_waits meanwhile */
+} ReqHold;
+
+/*
+ * A job's copy as one request in flight on c's node, from begin (which
+ * first waits out a drain of the node) to end: a drain of the node waits
+ * for the copy, and the requests the coroutine begins meanwhile are part of
+ * it, so they pass that drain (QEMU's drain waits for the copies a job
+ * issued).  A write-blocking mirror's copy holds source and target so while
+ * guest writes wait for it.  Holds end in the reverse order they began.
+ */
+void coroutine_fn node_co_hold_begin(const BlockChild *c, ReqHold *h);
+void coroutine_fn node_hold_end(ReqHold *h);
+
+/*
  * Range locks, for a copy into a node that must not undo a concurrent write
  * (stream copies data up from the backing chain): between start and stop
  * every write to node is tracked; a locked range holds back the writes of

@@ -15,6 +15,7 @@ typedef struct MirrorOp {
     MirrorCore *m;
     uint64_t offset, bytes;     /* granule-aligned (the end: or the source's end) */
     bool active;                /* a guest write copied synchronously */
+    bool claimed;               /* guest writes over the range wait for the op */
     Coroutine *co;              /* active: the writer's coroutine */
 } MirrorOp;
 
@@ -47,16 +48,17 @@ void mirror_core_init(MirrorCore *m, Job *job)
 
 /* ---- ops in flight ------------------------------------------------------------------ */
 
-/* An op other than self working on a granule [offset, +bytes) touches. */
+/* An op other than self (claimed_only: that claimed its range) on a granule [offset, +bytes) touches. */
 static MirrorOp *op_overlapping(const MirrorCore *m, const MirrorOp *self, uint64_t offset,
-                                uint64_t bytes)
+                                uint64_t bytes, bool claimed_only)
 {
     uint64_t start = align_down(m, offset), end = align_up(m, offset + bytes);
 
     for (GList *l = m->ops.head; l; l = l->next) {
         MirrorOp *op = l->data;
 
-        if (op != self && op->offset < end && start < op->offset + op->bytes)
+        if (op != self && (op->claimed || !claimed_only) && op->offset < end &&
+            start < op->offset + op->bytes)
             return op;
     }
     return NULL;
@@ -147,14 +149,46 @@ static int coroutine_fn copy_range(MirrorCore *m, MirrorOp *op, uint8_t *buf, bo
     return 0;
 }
 
+/*
+ * A background copy claims its range (guest writes over it wait from then
+ * on) only while it holds source and target as requests in flight
+ * (node_co_hold_begin): a drain of either then waits for the copy and lets
+ * its requests pass, so no guest write waits for a copy that waits out a
+ * drain, which a drain of the source would wait for in turn (a ReopenNodes
+ * of [target, source]).  Until then guest writes pass the op; it waits for
+ * those in flight over its range, so that it reads what they wrote and its
+ * write to the target lands after theirs.
+ */
+static void coroutine_fn op_claim(MirrorCore *m, MirrorOp *op, ReqHold *source,
+                                  ReqHold *target)
+{
+    for (;;) {
+        while (op_overlapping(m, op, op->offset, op->bytes, false))
+            co_queue_wait(&m->op_done);
+        node_co_hold_begin(m->source, source);
+        node_co_hold_begin(m->target, target);
+        if (!op_overlapping(m, op, op->offset, op->bytes, false))
+            break;
+        node_hold_end(target);      /* a guest write came meanwhile: it goes first */
+        node_hold_end(source);
+    }
+    op->claimed = true;
+}
+
 static void coroutine_fn op_run(void *opaque)
 {
     MirrorOp *op = opaque;
     MirrorCore *m = op->m;
-    void *buf = buf_get(m);
+    ReqHold source, target;
+    void *buf;
     bool is_read = true;
-    int r = copy_range(m, op, buf, &is_read);
+    int r;
 
+    op_claim(m, op, &source, &target);
+    buf = buf_get(m);
+    r = copy_range(m, op, buf, &is_read);
+    node_hold_end(&target);
+    node_hold_end(&source);
     buf_put(m, buf);
     m->in_flight--;
     m->bytes_in_flight -= op->bytes;
@@ -192,9 +226,10 @@ static int coroutine_fn observe_before(WriteObserver *o, uint64_t offset, uint64
     if (!copies_writes(m) || bytes == 0)
         return 0;
     op = g_new(MirrorOp, 1);
-    *op = (MirrorOp){ m, align_down(m, offset), 0, true, coroutine_self() };
+    *op = (MirrorOp){ .m = m, .offset = align_down(m, offset), .active = true,
+                      .claimed = true, .co = coroutine_self() };
     op->bytes = align_up(m, offset + bytes) - op->offset;
-    while (op_overlapping(m, op, op->offset, op->bytes))
+    while (op_overlapping(m, op, op->offset, op->bytes, true))
         co_queue_wait(&m->op_done);
     g_queue_push_tail(&m->ops, op);
     return 0;
@@ -300,7 +335,7 @@ static uint64_t coroutine_fn mirror_iteration(MirrorCore *m)
 
     if (!next_dirty(m, &offset))
         return 0;
-    if (op_overlapping(m, NULL, offset, 1)) {
+    if (op_overlapping(m, NULL, offset, 1, false)) {
         co_queue_wait(&m->op_done);     /* that one first; then look again */
         return 0;
     }

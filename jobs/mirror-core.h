@@ -15,6 +15,11 @@
  * guest write during a copy marks its range again (after the write), so a
  * copy that read old data is made again; a copy never starts on a granule
  * another copy still works on, so copies of one range land in order.
+ * A copy holds source and target as requests in flight while it works
+ * (node_co_hold_begin), so a drain of either waits for it and lets its
+ * requests pass, as QEMU's drain waits for a job's copies; only then does
+ * it claim its range from write-blocking guest writes (docs/architecture.md,
+ * "Drains").
  *
  * Once nothing is dirty and nothing in flight the target is flushed and the
  * job is `ready`; it keeps copying new writes.  Complete() (or a soft
