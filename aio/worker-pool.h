@@ -27,7 +27,8 @@ void worker_pool_set_inline(bool run_inline);
 /*
  * Whether a job that does not sleep, queued now, would wait: the threads
  * kept for such jobs (a few per CPU pair) all run or have one queued.  A
- * copy that would wait may as well run on the caller's thread (file-inline.c).
+ * copy that would wait may as well run on the caller's thread: a job's copy
+ * offload on a memory file system does (drivers/file-copy.c).
  */
 bool worker_pool_busy(void);
 
