@@ -512,7 +512,7 @@ bool worker_pool_busy(void)
     bool busy;
 
     pthread_mutex_lock(&pool.lock);
-    busy = pool.initialized && pool.running + pool.queued >= worker_pool_eager_locked();
+    busy = pool.initialized && pool.running + pool.queued >= 2 * worker_pool_eager_locked();
     pthread_mutex_unlock(&pool.lock);
     return busy;
 }

@@ -25,10 +25,12 @@ typedef long WorkerFunc(void *opaque);
 void worker_pool_set_inline(bool run_inline);
 
 /*
- * Whether a job that does not sleep, queued now, would wait: the threads
- * kept for such jobs (a few per CPU pair) all run or have one queued.  A
- * copy that would wait may as well run on the caller's thread: a job's copy
- * offload on a memory file system does (drivers/file-copy.c).
+ * Whether the threads kept for jobs that do not sleep (a few per CPU pair)
+ * each have one running and the next waiting: a job queued now would wait
+ * behind that, and may as well run on the caller's thread, as a job's copy
+ * offload on a memory file system does (drivers/file-copy.c).  Short of
+ * that the pool takes it: a thread that finishes a job takes the waiting
+ * one at once, without waiting for a loop busy with a copy of its own.
  */
 bool worker_pool_busy(void);
 

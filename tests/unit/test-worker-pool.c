@@ -320,10 +320,10 @@ static bool busy_becomes(bool want)
     return worker_pool_busy() == want;
 }
 
-/* Busy while the threads kept for quick jobs (at most 8) all run one, not after. */
+/* Busy while the threads kept for quick jobs (at most 8) all run one with the next queued, not after. */
 static void test_busy(void **state)
 {
-    enum { N = 8 };
+    enum { N = 16 };
     BusyRun runs[N];
     bool released = false;
 
