@@ -46,6 +46,7 @@ struct NbdClient {
     /* Reply batching (nbd-send.c). */
     uint8_t *obuf;              /* replies waiting for the flush */
     size_t obuf_len;
+    unsigned obuf_replies;      /* replies in obuf */
     uint8_t *sbuf;              /* being sent, under send_lock */
     sd_event_source *flush_source;
     unsigned flushers;          /* flush coroutines running */

@@ -2,8 +2,9 @@
 /*
  * Reply batching.  Small replies (headers, 4k reads) are copied into the
  * client's output buffer and go out together in one sendmsg: when the
- * reader runs out of input, or from a defer source after the loop has run
- * the requests that completed in this round; large replies are sent at once with
+ * buffer holds NBD_BATCH_REPLIES of them, when the reader runs out of
+ * input, or from a defer source after the loop has run the requests that
+ * completed in this round; large replies are sent at once with
  * whatever is buffered in front of them.  The buffer being sent (sbuf) and
  * the one being filled (obuf) are swapped under send_lock, so a reply is
  * never interleaved with another.
@@ -17,6 +18,14 @@
 
 #define NBD_OBUF_CAP       (256 * 1024)
 #define NBD_SMALL_REPLY    (32 * 1024)
+/*
+ * A batch goes out once it holds this many replies, without waiting for
+ * the reader to run out of input: the client works on the first replies
+ * while the rest are made.  Sent only at the end, a queue of 32 requests
+ * made client and server take turns, each idle while the other worked
+ * (docs/nbd.md, "Reply batches").
+ */
+#define NBD_BATCH_REPLIES  8
 
 static void coroutine_fn client_flush_entry(void *opaque)
 {
@@ -71,6 +80,7 @@ int coroutine_fn nbd_client_co_flush_locked(NbdClient *c, const struct iovec *io
         c->sbuf = c->obuf;
         c->obuf = tmp;
         c->obuf_len = 0;
+        c->obuf_replies = 0;
         sd_event_source_set_enabled(c->flush_source, SD_EVENT_OFF);
         v[n++] = (struct iovec){ c->sbuf, pending };
     }
@@ -94,6 +104,11 @@ int coroutine_fn nbd_client_reply(NbdClient *c, const struct iovec *iov, int nio
             c->obuf_len += iov[i].iov_len;
         }
         sd_event_source_set_enabled(c->flush_source, SD_EVENT_ONESHOT);
+        if (++c->obuf_replies >= NBD_BATCH_REPLIES && !c->send_lock.locked) {
+            co_mutex_lock(&c->send_lock);
+            nbd_client_co_flush_locked(c, NULL, 0, false);
+            co_mutex_unlock(&c->send_lock);
+        }
         return 0;
     }
     co_mutex_lock(&c->send_lock);
