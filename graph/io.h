@@ -66,8 +66,9 @@ typedef struct ReqHold {
  * first waits out a drain of the node) to end: a drain of the node waits
  * for the copy, and the requests the coroutine begins meanwhile are part of
  * it, so they pass that drain (QEMU's drain waits for the copies a job
- * issued).  A write-blocking mirror's copy holds source and target so while
- * guest writes wait for it.  Holds end in the reverse order they began.
+ * issued).  A mirror's background copy holds its source and target while
+ * guest writes may wait for it (jobs/mirror-core.c).  Holds end in the
+ * reverse order they began.
  */
 void coroutine_fn node_co_hold_begin(const BlockChild *c, ReqHold *h);
 void coroutine_fn node_hold_end(ReqHold *h);

@@ -48,7 +48,7 @@ void mirror_core_init(MirrorCore *m, Job *job)
 
 /* ---- ops in flight ------------------------------------------------------------------ */
 
-/* An op other than self (claimed_only: that claimed its range) on a granule [offset, +bytes) touches. */
+/* An op other than self on a granule [offset, +bytes) touches (claimed_only: that claimed it). */
 static MirrorOp *op_overlapping(const MirrorCore *m, const MirrorOp *self, uint64_t offset,
                                 uint64_t bytes, bool claimed_only)
 {
