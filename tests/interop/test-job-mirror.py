@@ -8,7 +8,9 @@
 # - Cancel(false) once ready leaves the source in use, the target a copy.
 # - sync=top copies only what the top holds; sync=none only new writes.
 # - copy-mode=write-blocking: a guest write is in the target when it
-#   completes, while the background copy is still far away (raw target).
+#   completes, while the background copy is still far away (raw target);
+#   fio writing at queue depth 16 during the copy and after ready leaves
+#   the target equal to the source.
 # - a read error with on-source-error=report fails the job without ready;
 #   stop pauses it showing the error; the same for write errors of the
 #   target with on-target-error.
@@ -17,6 +19,7 @@
 #   chain, bad sync/granularity/copy-mode, a read-only target) changes nothing.
 import json
 import os
+import subprocess
 import time
 
 import jobtest
@@ -304,6 +307,42 @@ def check_write_blocking(d):
                        'which mode had the write in the target while the copy ran')
 
 
+def check_write_blocking_under_load(d):
+    """Guest writes at queue depth 16 (fio, random offsets and sizes) while
+    the background copy runs, as the job turns ready and after: the target
+    equals the source at the end."""
+    src = os.path.join(d.tmpdir, 'lsrc.raw')
+    tgt = os.path.join(d.tmpdir, 'ltgt.raw')
+    nbdtest.make_image(src, SIZE, [(i * MiB, bytes([0x30 + i]) * MiB) for i in range(16)])
+    nbdtest.make_image(tgt, SIZE)
+    for name, path in (('lsrc', src), ('ltgt', tgt)):
+        d.manager.AddNode('<blockdev driver="raw" node-name="%s"><file driver="file" '
+                          'filename="%s"/></blockdev>' % (name, path))
+    _, uri = nbdtest.add_export(d, 'el', 'lsrc', os.path.join(d.tmpdir, 'nbdl.sock'))
+    j = start(d, 'load', 'node-name="lsrc" target="ltgt" sync="full" copy-mode="write-blocking" '
+              'speed="2M" granularity="64K" buf-size="256K" auto-dismiss="off"')
+    jobtest.wait_status(d, 'load', 'running')
+    fio = subprocess.Popen(
+        ['fio', '--name=load', '--ioengine=nbd', '--uri=' + uri, '--rw=randwrite',
+         '--bsrange=512-64k', '--iodepth=16', '--rate=1m', '--size=%d' % SIZE, '--time_based',
+         '--runtime=3', '--output-format=terse'],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=d.tmpdir)
+    time.sleep(1.5)
+    bgtest.check_equal(str(jobtest.job_props(d, 'load')['Status']), 'running',
+                       'the copy is still running while fio writes')
+    j.SetSpeed(jobtest.dbus_u64(0))     # ready while fio goes on writing
+    out, _ = fio.communicate(timeout=120)
+    bgtest.check_equal(fio.returncode, 0, 'fio exit status\n' + out)
+    bgtest.check_equal(out.strip().splitlines()[-1].split(';')[4], '0', 'fio error field')
+    jobtest.wait_status(d, 'load', 'ready')
+    j.Cancel(False)
+    jobtest.wait_status(d, 'load', 'concluded')
+    j.Dismiss()
+    d.node('lsrc').Flush()
+    ok, out = jobtest.compare(tgt, src, 'raw')
+    bgtest.check(ok, 'target equals the source after writes during the copy: %s' % out)
+
+
 def check_read_error(d):
     d.manager.AddNode('<blockdev driver="error" node-name="bad" size="16M"/>')
     d.manager.AddNode('<blockdev driver="null-co" node-name="sink" size="16M"/>')
@@ -370,6 +409,7 @@ def main():
         check_replaces(d)
         check_sync_top_and_none(d)
         check_write_blocking(d)
+        check_write_blocking_under_load(d)
         check_read_error(d)
         check_target_error(d)
     with bgtest.Daemon() as d:
