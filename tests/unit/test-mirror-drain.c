@@ -29,6 +29,7 @@ typedef struct Step {
     BlockChild *c;
     Job *job;
     BlockNode *node;
+    JobStatus want;             /* wait_status */
     int result;
     bool done;
 } Step;
@@ -84,9 +85,8 @@ static void write_co(void *opaque)
 static void wait_status_co(void *opaque)
 {
     Step *s = opaque;
-    JobStatus want = (JobStatus)s->result;
 
-    while (s->job->status != want)
+    while (s->job->status != s->want)
         coroutine_sleep_ns(STEP_NS);
     s->done = true;
 }
@@ -94,7 +94,7 @@ static void wait_status_co(void *opaque)
 static void wait_status(Step *s, JobStatus status)
 {
     s->done = false;
-    s->result = (int)status;
+    s->want = status;
     coroutine_start(wait_status_co, s);
     aio_run_until(&s->done);
 }
