@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -33,9 +34,13 @@
 
 bool file_is_memory_fs(int fd)
 {
-    struct statfs st;
+    struct statfs sfs;
+    struct stat st;
 
-    return fstatfs(fd, &st) == 0 && (st.f_type == TMPFS_MAGIC || st.f_type == RAMFS_MAGIC);
+    /* A device node's file system is the one of /dev (devtmpfs, "tmpfs"), not the device's. */
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return false;
+    return fstatfs(fd, &sfs) == 0 && (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
 }
 
 void file_inline_init(FileInline *fi, bool memory_fs, bool direct)

@@ -24,7 +24,10 @@ typedef struct FileInline {
     uint64_t page_size;
 } FileInline;
 
-/* Whether fd's file system keeps its data in memory (fstatfs: may block, so in a worker). */
+/*
+ * Whether fd is a regular file on a file system that keeps its data in
+ * memory (fstatfs: may block, so in a worker).
+ */
 bool file_is_memory_fs(int fd);
 
 /* Sets up the policy for a descriptor of a file system as file_is_memory_fs said. */

@@ -188,6 +188,21 @@ static void test_disk_nowait(void **state)
 }
 
 /* cachestat: what was just written is cached, dropped pages and holes are not. */
+/*
+ * A device node under /dev lives on devtmpfs, which fstatfs reports as tmpfs:
+ * a host_device on a real disk is not a memory file system (its transfers
+ * would run on the loop thread and wait for the disk there).
+ */
+static void test_device_node_not_memory(void **state)
+{
+    (void)state;
+    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+    assert_true(fd >= 0);
+    assert_false(file_is_memory_fs(fd));
+    close(fd);
+}
+
 static void test_range_cached(void **state)
 {
     Fixture *f = fixture_open("/var/tmp", 0);
@@ -216,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_direct_never_inline),
         cmocka_unit_test(test_disk_nowait),
         cmocka_unit_test(test_range_cached),
+        cmocka_unit_test(test_device_node_not_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
