@@ -126,6 +126,11 @@ typedef struct BlockDriver {
     bool (*linear_map)(BlockNode *node, uint64_t offset, uint64_t bytes,
                        uint64_t *file_offset);
     int (*sendfile_fd)(BlockNode *node, uint64_t offset, uint64_t bytes);
+    /*
+     * Zero-copy writes (node_co_map_write): where in memory a protocol node's
+     * [offset, offset+bytes) may be written by a kernel copy, or NULL.
+     */
+    void *(*write_mem)(BlockNode *node, uint64_t offset, uint64_t bytes);
 
     /*
      * Copy offload (node_co_copy_range, QEMU's copy_range_from/to).

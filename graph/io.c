@@ -729,6 +729,64 @@ void coroutine_fn node_fd_map_release(BlockFdMap *m)
     m->fd = -1;
 }
 
+static bool copy_write_ok(const BlockNode *node, uint64_t offset, uint64_t bytes);
+
+bool coroutine_fn node_co_map_write(BlockChild *c, uint64_t offset, uint64_t bytes,
+                                    BlockWriteMap *m)
+{
+    BlockChild *link = c;
+
+    m->mem = NULL;
+    m->depth = 0;
+    while (bytes > 0 && m->depth < BLOCK_FD_MAP_MAX_DEPTH) {
+        BlockNode *node = link_node(link);
+        struct BlockWriteMapLevel *l = &m->level[m->depth];
+
+        if (req_begin_checked(node, requester_of(link), link, offset, bytes, &l->hold) < 0)
+            break;
+        if (!copy_write_ok(node, offset, bytes)) {
+            req_end(&l->hold);
+            break;
+        }
+        write_track_begin(node, &l->track, offset, bytes, false, link);
+        l->link = link;
+        l->offset = offset;
+        m->depth++;
+        if (node->drv->write_mem) {
+            m->mem = node->drv->write_mem(node, offset, bytes);
+            break;
+        }
+        if (!node->drv->linear_map || !node->file ||
+            !node->drv->linear_map(node, offset, bytes, &offset))
+            break;
+        link = node->file;
+    }
+    if (!m->mem) {
+        node_map_write_end(m, 0);
+        return false;
+    }
+    for (unsigned i = 0; i < m->depth; i++)
+        m->level[i].link->requests++;
+    return true;
+}
+
+void coroutine_fn node_map_write_end(BlockWriteMap *m, uint64_t done)
+{
+    while (m->depth > 0) {
+        struct BlockWriteMapLevel *l = &m->level[--m->depth];
+        /* No observer reads qiov: copy_write_ok refused those with co_written. */
+        WriteEvent ev = { WRITE_KIND_DATA, l->offset, done, NULL, 0, 0 };
+
+        if (done > 0) {
+            write_end(&l->hold, &l->track, &ev, 0);
+        } else {
+            write_track_end(l->hold.node, &l->track);
+            req_end(&l->hold);
+        }
+    }
+    m->mem = NULL;
+}
+
 /* ---- copy offload ---- */
 
 /* Whether a write to node may skip its data: nobody needs to see the bytes. */

@@ -191,3 +191,34 @@ typedef struct BlockFdMap {
 bool coroutine_fn node_co_map_fd(BlockChild *c, uint64_t offset, uint64_t bytes,
                                  BlockFdMap *m);
 void coroutine_fn node_fd_map_release(BlockFdMap *m);
+
+/*
+ * Zero-copy writes: where the nodes from c's down to a protocol node map
+ * [offset, offset+bytes) linearly (raw windows, file) and the protocol node
+ * keeps its file mapped in memory (a buffered file on tmpfs), m->mem is
+ * where those bytes lie in the mapping.  The caller puts the data there
+ * with a kernel copy only (recv(2) into it), never with a store of its
+ * own: if another program shrank the file, the kernel fails the copy with
+ * EFAULT where a store would kill the daemon with SIGBUS.  Each node on
+ * the way holds a write request as node_co_pwritev would (drain, checks,
+ * write tracking) until node_map_write_end, which tells dirty bitmaps and
+ * write observers of the first `done` bytes.  No yield between the two, so
+ * that no drain waits for a client that sends slowly.  False (nothing
+ * held, nothing written) where the graph cannot, or the write must be seen
+ * as data (detect-zeroes, a write observer that reads or copies it, an
+ * unaligned range): the caller writes the normal way then.
+ */
+typedef struct BlockWriteMap {
+    void *mem;
+    unsigned depth;
+    struct BlockWriteMapLevel {
+        BlockChild *link;
+        uint64_t offset;
+        ReqHold hold;
+        WriteTrack track;
+    } level[BLOCK_FD_MAP_MAX_DEPTH];
+} BlockWriteMap;
+
+bool coroutine_fn node_co_map_write(BlockChild *c, uint64_t offset, uint64_t bytes,
+                                    BlockWriteMap *m);
+void coroutine_fn node_map_write_end(BlockWriteMap *m, uint64_t done);
