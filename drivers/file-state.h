@@ -41,6 +41,9 @@ typedef struct FileState {
     bool memory_fs;             /* tmpfs or ramfs, found when the file was opened */
     bool warned_short;          /* logged that the file is shorter than the node */
     FileInline inline_io;       /* aio=threads: transfers that skip the pool */
+    void *mem;                  /* zero-copy writes: the file mapped (file-mem.c), or NULL */
+    uint64_t mem_size;
+    bool mem_refused;           /* mmap failed on this descriptor */
     /*
      * The last data extent block status found, as QEMU keeps one per protocol node:
      * SEEK_HOLE scans page by page up to the next hole, so on a fully

@@ -694,6 +694,7 @@ void coroutine_fn file_close(BlockNode *node)
 {
     FileState *s = node->opaque;
 
+    file_mem_drop(s);
     if (s->fd >= 0)
         close(s->fd);
     if (s->buffered_fd >= 0)
@@ -714,6 +715,7 @@ static void file_replace_fd(BlockNode *node, FileState *s, int fd)
         file_lock_take(fd, node->locked_perm, node->locked_shared);
     dup3(fd, s->fd, O_CLOEXEC);
     close(fd);
+    file_mem_drop(s);           /* mapped through the old one: mapped again on demand */
     /*
      * The buffered descriptor is reopened with the new mode on demand.  Tail
      * transfers may still be in the pool on the old one: it is closed when

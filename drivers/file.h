@@ -9,6 +9,7 @@
  * driver is host_device.
  */
 
+#include "drivers/file-mem.h"
 #include "drivers/file-state.h"
 #include "graph/node.h"
 
@@ -48,6 +49,7 @@ int coroutine_fn file_co_activate(BlockNode *node, GError **errp);
     .co_preadv = file_co_preadv, \
     .co_pwritev = file_co_pwritev, \
     .co_flush = file_co_flush, \
+    .write_mem = file_mem_write, \
     .apply_perm = file_apply_perm, \
     .set_writable = file_set_writable, \
     .co_activate = file_co_activate, \

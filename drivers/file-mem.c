@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * Why a mapping: on tmpfs a buffered write is a copy into the page cache,
+ * and an NBD write's payload already costs a copy out of the socket; a
+ * recv(2) into the mapped file does both in one (docs/nbd.md, "Zero-copy
+ * writes").  Why only tmpfs and ramfs: a store into a mapping of a disk
+ * file may have to read the page from the disk first, on the loop thread.
+ * Why only kernel copies into it: past the end of a file that another
+ * program shrank, a store raises SIGBUS; the kernel's copy fails with
+ * EFAULT, and the caller writes the rest the normal way.
+ *
+ * The mapping covers the file as the node knows it and grows with it; its
+ * pages count in the daemon's resident set (as shared memory: the file's
+ * own pages, no extra copy) and their page tables cost 2 MiB per GiB
+ * written.
+ */
+
+#include <errno.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "drivers/file-mem.h"
+
+/* Larger files are written the normal way: the mapping's address space stays small. */
+#define FILE_MEM_MAX_SIZE (1ULL << 40)
+
+void file_mem_drop(FileState *s)
+{
+    if (s->mem)
+        munmap(s->mem, s->mem_size);
+    s->mem = NULL;
+    s->mem_size = 0;
+    s->mem_refused = false;
+}
+
+void *file_mem_write(BlockNode *node, uint64_t offset, uint64_t bytes)
+{
+    FileState *s = node->opaque;
+    struct stat st;
+
+    if (!s->memory_fs || s->direct || !node->writable || s->mem_refused)
+        return NULL;
+    /*
+     * A file shrunk behind our back: into the rest of its last page a copy
+     * would not fail, and what POSIX makes of bytes there is unspecified;
+     * the normal write extends the file (fstat of a file in memory does not
+     * block).
+     */
+    if (fstat(s->fd, &st) < 0 || (uint64_t)st.st_size < offset + bytes)
+        return NULL;
+    if (offset + bytes > s->mem_size) {
+        /* The node grew: map it as it is now. */
+        file_mem_drop(s);
+        if (node->size > FILE_MEM_MAX_SIZE || offset + bytes > node->size)
+            return NULL;
+        void *p = mmap(NULL, node->size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
+        if (p == MAP_FAILED) {
+            g_debug("Node '%s': writes are copied, the file cannot be mapped: %s",
+                    node->name, g_strerror(errno));
+            s->mem_refused = true;
+            return NULL;
+        }
+        s->mem = p;
+        s->mem_size = node->size;
+    }
+    return (uint8_t *)s->mem + offset;
+}
