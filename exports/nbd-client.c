@@ -19,6 +19,7 @@
 #include "aio/iov.h"
 #include "aio/loop.h"
 #include "exports/nbd-client.h"
+#include "graph/io.h"
 
 static int client_on_io(sd_event_source *s, int fd, uint32_t revents, void *opaque)
 {
@@ -559,6 +560,128 @@ static int coroutine_fn client_co_skip(NbdClient *c, uint32_t len)
     return 0;
 }
 
+/*
+ * One recv(2) of up to len payload bytes straight into the image at off
+ * (node_co_map_write), after a spin (client_poll_recv) if asked; the nodes
+ * are held only meanwhile.  -1 with recv's errno, or ENOTSUP when the
+ * graph cannot map the range now.
+ */
+static ssize_t coroutine_fn client_recv_into_node(NbdClient *c, uint64_t off, size_t len,
+                                                  bool spin, int64_t *t)
+{
+    BlockWriteMap m;
+    if (!node_co_map_write(c->export->child, off, len, &m)) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    ssize_t r;
+    if (spin) {
+        r = client_poll_recv(c, m.mem, len, t);
+    } else {
+        c->read_ready = false;      /* this recv() takes what the events said */
+        r = recv(c->fd, m.mem, len, 0);
+    }
+    int err = errno;
+    node_map_write_end(&m, r > 0 ? (uint64_t)r : 0);
+    errno = err;
+    return r;
+}
+
+/*
+ * Whether a WRITE's payload is received straight into the image: a large
+ * one (the one copy saved is worth the mapping), not over TLS (decrypted
+ * in user space), not FUA (a write-through the normal path does with
+ * RWF_DSYNC), where the graph maps the range to memory now.
+ */
+static bool coroutine_fn client_co_can_receive_into_node(NbdClient *c, const NbdRequest *req,
+                                                         uint32_t payload)
+{
+    BlockWriteMap m;
+    if (req->type != NBD_CMD_WRITE || payload < NBD_RBUF_SIZE / 2 || c->tls ||
+        (req->flags & NBD_CMD_FLAG_FUA))
+        return false;
+    if (!node_co_map_write(c->export->child, req->offset, payload, &m))
+        return false;
+    node_map_write_end(&m, 0);
+    return true;
+}
+
+/*
+ * A WRITE's payload of len bytes at off received straight into the image
+ * (client_co_can_receive_into_node): one copy by the kernel, socket to page
+ * cache, instead of one into a buffer and another out of it.  Each piece
+ * the socket holds is a write of its own, so a client that stops sending
+ * halfway holds no drain back.  What the read buffer already holds, and the
+ * rest once the graph cannot map it (drained and reopened meanwhile, a
+ * file shrunk by another program: EFAULT), is written the normal way,
+ * which also reports the error.  *write_ret: the write's result, its first
+ * error.  Returns 0 once the payload is consumed, or a negative errno when
+ * the connection failed.
+ */
+static int coroutine_fn client_co_receive_into_node(NbdClient *c, uint64_t off, uint32_t len,
+                                                    int *write_ret)
+{
+    BlockChild *child = c->export->child;
+    size_t head = MIN(len, c->rend - c->rstart);
+    *write_ret = head ? node_co_pwrite(child, off, head, c->rbuf + c->rstart, 0) : 0;
+    c->rstart += head;
+    off += head;
+    len -= head;
+
+    int ret = 0;
+    bool drained = false;       /* the last recv() took all the socket held */
+    c->hold_watch = true;
+    while (len && *write_ret == 0) {
+        if (c->quit) {
+            ret = -ESHUTDOWN;
+            break;
+        }
+        ssize_t r = -1;
+        int64_t t = 0;
+        if (drained)
+            errno = EAGAIN;
+        else
+            r = client_recv_into_node(c, off, len, false, NULL);
+        drained = false;
+        if (r < 0 && errno == EAGAIN) {
+            nbd_client_co_flush_idle(c);
+            r = client_recv_into_node(c, off, len, true, &t);
+            if (r < 0 && errno == EAGAIN) {
+                ret = client_co_wait(c, false);
+                if (ret < 0)
+                    break;
+                client_poll_adapt(c, now_ns() - t);
+                continue;
+            }
+        }
+        if (r > 0) {
+            drained = (size_t)r < len;
+            off += (uint64_t)r;
+            len -= (uint32_t)r;
+        } else if (r == 0) {
+            ret = -EPIPE;
+            break;
+        } else if (errno == ENOTSUP || errno == EFAULT) {
+            break;
+        } else if (errno != EINTR) {
+            ret = -errno;
+            break;
+        }
+    }
+    c->hold_watch = false;
+    client_watch_update(c);
+    if (ret < 0 || len == 0)
+        return ret;
+    if (*write_ret < 0)
+        return client_co_skip(c, len);
+    void *buf = nbd_buffer_get(len);
+    ret = nbd_client_co_read(c, buf, len);
+    if (ret == 0)
+        *write_ret = node_co_pwrite(child, off, len, buf, 0);
+    nbd_buffer_put(buf, len);
+    return ret;
+}
+
 /* Bytes of data a request holds while it runs: its write payload or read buffer. */
 static uint64_t request_cost(const NbdRequest *req, uint32_t error)
 {
@@ -614,6 +737,9 @@ static NbdReq *coroutine_fn client_co_receive(NbdClient *c)
     c->in_flight_bytes += r->cost;
     if (ret == 0 && payload && r->error) {
         ret = client_co_skip(c, payload);
+    } else if (ret == 0 && payload && client_co_can_receive_into_node(c, &req, payload)) {
+        r->written = true;
+        ret = client_co_receive_into_node(c, req.offset, payload, &r->write_ret);
     } else if (ret == 0 && payload) {
         r->buf_size = payload;
         r->buf = nbd_buffer_get(payload);

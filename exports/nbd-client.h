@@ -60,6 +60,8 @@ struct NbdReq {
     void *buf;                  /* payload (WRITE) or data (READ) */
     size_t buf_size;
     uint64_t cost;              /* counted in client->in_flight_bytes */
+    bool written;               /* WRITE: received straight into the image, result in write_ret */
+    int write_ret;
     NbdReq *next_free;
 };
 

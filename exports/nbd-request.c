@@ -400,6 +400,8 @@ static int coroutine_fn run_command(NbdReq *r)
     int ret;
     switch (req->type) {
     case NBD_CMD_WRITE:
+        if (r->written)
+            return r->write_ret;
         return node_co_pwrite(child, req->offset, req->length, r->buf,
                               req->flags & NBD_CMD_FLAG_FUA ? BLOCK_REQ_FUA : 0);
     case NBD_CMD_FLUSH:

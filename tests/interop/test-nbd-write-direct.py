@@ -1,0 +1,181 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# NBD writes of 32 KiB and more to an image on tmpfs are received straight
+# into the file's mapped page cache (docs/nbd.md, "Zero-copy writes").  They
+# must land as normal writes do: the bytes (odd sizes and offsets, through a
+# raw window, many in flight, FUA), the dirty bitmap; a client that stops
+# halfway through a payload must hold no drain back; and a file that another
+# program shrank must get every byte, not lose the ones past its end.
+import os
+import random
+import shutil
+import tempfile
+import time
+import dbus
+import nbdtest
+import nbdwire
+from nbdtest import bgtest, MiB
+
+KiB = 1 << 10
+SIZE = 16 * MiB
+WIN_OFF, WIN_SIZE = MiB + 4 * KiB, 8 * MiB
+GRAN = 64 * KiB
+
+
+def mapped(d, path):
+    """Whether the daemon has the file mapped."""
+    with open('/proc/%d/maps' % d.proc.pid) as f:
+        return any(line.split(None, 5)[-1].strip() == path for line in f if len(line.split()) > 5)
+
+
+def dirty_count(d, node, name):
+    return [int(b[2]) for b in d.node_props(node)['Bitmaps'] if str(b[0]) == name][0]
+
+
+class Image:
+    """The image's expected bytes and the bitmap clusters the writes dirtied."""
+
+    def __init__(self, content):
+        self.content = bytearray(content)
+        self.dirty = set()
+
+    def write(self, off, data):
+        self.content[off:off + len(data)] = data
+        self.dirty.update(range(off // GRAN, (off + len(data) - 1) // GRAN + 1))
+
+    def check_file(self, path, what):
+        with open(path, 'rb') as f:
+            on_disk = f.read()
+        bgtest.check(on_disk == bytes(self.content), '%s: the file holds what was written' % what)
+
+
+def write_all(c, writes, flags=0):
+    """Sends every (offset, data) before reading a reply: many in flight."""
+    cookies = [c.request(nbdwire.CMD_WRITE, off, len(data), flags, data) for off, data in writes]
+    errors = {}
+    for _ in cookies:
+        cookie, error, _, _ = c.reply()
+        errors[cookie] = error
+    return [errors[k] for k in cookies]
+
+
+def check_writes(d, img, image, sock_file, sock_win):
+    rnd = random.Random(7)
+    c = nbdwire.Client(sock_file)
+    c.go(b'f')
+    writes = [((i * 769 * KiB) % (SIZE - MiB), rnd.randbytes(MiB)) for i in range(24)]
+    writes += [(12345, rnd.randbytes(3 * MiB + 517)), (7 * MiB + 3, rnd.randbytes(40000)),
+               (SIZE - 96 * KiB, rnd.randbytes(96 * KiB))]
+    bgtest.check_equal(write_all(c, writes), [0] * len(writes), 'pipelined writes succeed')
+    for off, data in writes:
+        image.write(off, data)
+    fua = [(5 * MiB + 7, rnd.randbytes(MiB))]
+    bgtest.check_equal(write_all(c, fua, nbdwire.FLAG_FUA), [0], 'a FUA write succeeds')
+    image.write(*fua[0])
+    error, data = c.read(0, SIZE)
+    bgtest.check(error == 0 and data == bytes(image.content), 'the export reads what was written')
+    c.disconnect()
+
+    c = nbdwire.Client(sock_win)
+    c.go(b'w')
+    writes = [(3, rnd.randbytes(2 * MiB)), (WIN_SIZE - MiB, rnd.randbytes(MiB)),
+              (MiB + 100, rnd.randbytes(64 * KiB))]
+    bgtest.check_equal(write_all(c, writes), [0] * len(writes), 'writes through the window')
+    for off, data in writes:
+        image.write(WIN_OFF + off, data)
+    c.disconnect()
+    image.check_file(img, 'after the writes')
+    bgtest.check(mapped(d, img), 'the image on tmpfs is mapped: its writes took the zero-copy path')
+
+
+def check_stalled_payload(d, img, image, sock):
+    """Half a payload, then nothing: a reopen (which drains the node) must not wait for the rest."""
+    data = random.Random(8).randbytes(MiB)
+    c = nbdwire.Client(sock)
+    c.go(b'f')
+    c.request(nbdwire.CMD_WRITE, 2 * MiB, MiB, 0, data[:MiB // 2])
+    time.sleep(0.3)
+    t = time.monotonic()
+    d.node('f').Reopen(str(d.node('f').GetXML()), timeout=10)
+    bgtest.check(time.monotonic() - t < 5, 'a reopen does not wait for a stalled payload')
+    c.send(data[MiB // 2:])
+    cookie, error, _, _ = c.reply()
+    bgtest.check_equal(error, 0, 'the stalled write succeeds once the payload is in')
+    image.write(2 * MiB, data)
+    c.disconnect()
+    image.check_file(img, 'after the stalled write')
+
+
+def check_shrunk_file(d, img, image, sock):
+    """Another program shrank the file to the middle of a page (past what the read buffer may
+    hold of the payload): the writes past its end extend it."""
+    os.truncate(img, 5 * MiB + 256 * KiB + 100)
+    del image.content[5 * MiB + 256 * KiB + 100:]
+    image.content.extend(bytes(SIZE - len(image.content)))
+    rnd = random.Random(9)
+    writes = [(5 * MiB, rnd.randbytes(MiB)), (10 * MiB + 5, rnd.randbytes(MiB))]
+    c = nbdwire.Client(sock)
+    c.go(b'f')
+    bgtest.check_equal(write_all(c, writes), [0, 0], 'writes past the end of the shrunk file')
+    for off, data in writes:
+        image.write(off, data)
+        error, back = c.read(off, len(data))
+        bgtest.check(error == 0 and back == data, 'the write at %d reads back whole' % off)
+    c.disconnect()
+    with open(img, 'rb') as f:
+        f.seek(5 * MiB)
+        bgtest.check(f.read(MiB) == writes[0][1], 'the file holds the write across its old end')
+
+
+def check_disk_file(d):
+    """On a disk file system the payload goes through a buffer: nothing is mapped."""
+    img = os.path.join(d.tmpdir, 'disk.img')
+    nbdtest.make_image(img, 4 * MiB)
+    nbdtest.add_file_node(d, 'g', img)
+    sock = os.path.join(d.tmpdir, 'g.sock')
+    nbdtest.add_export(d, 'eg', 'g', sock)
+    data = random.Random(10).randbytes(MiB)
+    c = nbdwire.Client(sock)
+    c.go(b'g')
+    bgtest.check_equal(c.write(MiB, data), 0, 'a write to a disk file')
+    error, back = c.read(MiB, MiB)
+    bgtest.check(error == 0 and back == data, 'the disk file reads back the write')
+    c.disconnect()
+    bgtest.check(not mapped(d, img), 'a disk file is not mapped')
+
+
+def main():
+    if not os.path.isdir('/dev/shm'):
+        bgtest.skip('no /dev/shm')
+    shm = tempfile.mkdtemp(prefix='bg-write-direct-', dir='/dev/shm')
+    try:
+        with bgtest.Daemon() as d:
+            img = os.path.join(shm, 'direct.img')
+            content = os.urandom(SIZE)
+            with open(img, 'wb') as f:
+                f.write(content)
+            image = Image(content)
+            d.manager.AddNode('<blockdev driver="file" node-name="f" filename="%s"/>' % img)
+            d.manager.AddNode('<blockdev driver="raw" node-name="w" offset="%d" size="%d">'
+                              '<file ref="f"/></blockdev>' % (WIN_OFF, WIN_SIZE))
+            d.node('f').AddBitmap('b', dbus.UInt32(GRAN), False, False)
+            sock_f = os.path.join(d.tmpdir, 'f.sock')
+            sock_w = os.path.join(d.tmpdir, 'w.sock')
+            nbdtest.add_export(d, 'ef', 'f', sock_f)
+            nbdtest.add_export(d, 'ew', 'w', sock_w)
+
+            check_writes(d, img, image, sock_f, sock_w)
+            bgtest.check_equal(dirty_count(d, 'f', 'b'), len(image.dirty) * GRAN,
+                               'the bitmap has every written cluster dirty')
+            check_stalled_payload(d, img, image, sock_f)
+            check_shrunk_file(d, img, image, sock_f)
+            check_disk_file(d)
+            for e in ('ef', 'ew', 'eg'):
+                bgtest.remove_export_safe(d, d.manager_path('export', e))
+            for n in ('w', 'f', 'g'):
+                d.manager.RemoveNode(n)
+    finally:
+        shutil.rmtree(shm, ignore_errors=True)
+
+
+bgtest.run(main)
