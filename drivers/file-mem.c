@@ -20,7 +20,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "drivers/file-inline.h"
 #include "drivers/file-mem.h"
+#include "drivers/file.h"
 
 /* Larger files are written the normal way: the mapping's address space stays small. */
 #define FILE_MEM_MAX_SIZE (1ULL << 40)
@@ -39,7 +41,14 @@ void *file_mem_write(BlockNode *node, uint64_t offset, uint64_t bytes)
     FileState *s = node->opaque;
     struct stat st;
 
-    if (!s->memory_fs || s->direct || !node->writable || s->mem_refused)
+    /*
+     * Only where the copy would run on this loop anyway (file-inline.c):
+     * on the main loop the pool takes a large copy, overlapped with the
+     * receipt of the next payload, and one connection wrote 1 MiB
+     * requests 1.7x as fast that way (docs/nbd.md).
+     */
+    if (!file_inline_memory_here(&s->inline_io, bytes, file_large_copy_here) ||
+        !node->writable || s->mem_refused)
         return NULL;
     /*
      * A file shrunk behind our back: into the rest of its last page a copy

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# NBD writes of 32 KiB and more to an image on tmpfs are received straight
-# into the file's mapped page cache (docs/nbd.md, "Zero-copy writes").  They
+# NBD writes of 32 KiB and more to an image on tmpfs, served by an
+# iothread, are received straight into the file's mapped page cache
+# (docs/nbd.md, "Zero-copy writes"); on the main loop large ones go through
+# a buffer and the worker pool, as on a disk file system.  They
 # must land as normal writes do: the bytes (odd sizes and offsets, through a
 # raw window, many in flight, FUA), the dirty bitmap; a client that stops
 # halfway through a payload must hold no drain back; and a file that another
@@ -127,21 +129,29 @@ def check_shrunk_file(d, img, image, sock):
         bgtest.check(f.read(MiB) == writes[0][1], 'the file holds the write across its old end')
 
 
-def check_disk_file(d):
-    """On a disk file system the payload goes through a buffer: nothing is mapped."""
-    img = os.path.join(d.tmpdir, 'disk.img')
+def add_export(d, eid, node, iothread=None):
+    sock = os.path.join(d.tmpdir, eid + '.sock')
+    d.manager.AddExport('<export type="nbd" id="%s" node-name="%s" writable="on"%s>'
+                        '<server type="unix" path="%s"/></export>'
+                        % (eid, node, ' iothread="%s"' % iothread if iothread else '', sock))
+    return sock
+
+
+def check_not_mapped(d, folder, node, iothread, what):
+    """The payload goes through a buffer: nothing is mapped."""
+    img = os.path.join(folder, node + '.img')
     nbdtest.make_image(img, 4 * MiB)
-    nbdtest.add_file_node(d, 'g', img)
-    sock = os.path.join(d.tmpdir, 'g.sock')
-    nbdtest.add_export(d, 'eg', 'g', sock)
+    d.manager.AddNode('<blockdev driver="file" node-name="%s" filename="%s"%s/>'
+                      % (node, img, ' iothread="%s"' % iothread if iothread else ''))
+    sock = add_export(d, 'e' + node, node, iothread)
     data = random.Random(10).randbytes(MiB)
     c = nbdwire.Client(sock)
-    c.go(b'g')
-    bgtest.check_equal(c.write(MiB, data), 0, 'a write to a disk file')
+    c.go(node.encode())
+    bgtest.check_equal(c.write(MiB, data), 0, '%s: a write' % what)
     error, back = c.read(MiB, MiB)
-    bgtest.check(error == 0 and back == data, 'the disk file reads back the write')
+    bgtest.check(error == 0 and back == data, '%s: the write reads back' % what)
     c.disconnect()
-    bgtest.check(not mapped(d, img), 'a disk file is not mapped')
+    bgtest.check(not mapped(d, img), '%s: the file is not mapped' % what)
 
 
 def main():
@@ -155,24 +165,25 @@ def main():
             with open(img, 'wb') as f:
                 f.write(content)
             image = Image(content)
-            d.manager.AddNode('<blockdev driver="file" node-name="f" filename="%s"/>' % img)
-            d.manager.AddNode('<blockdev driver="raw" node-name="w" offset="%d" size="%d">'
-                              '<file ref="f"/></blockdev>' % (WIN_OFF, WIN_SIZE))
+            d.manager.AddIOThread('<iothread id="io1"/>')
+            d.manager.AddNode('<blockdev driver="file" node-name="f" filename="%s" '
+                              'iothread="io1"/>' % img)
+            d.manager.AddNode('<blockdev driver="raw" node-name="w" offset="%d" size="%d" '
+                              'iothread="io1"><file ref="f"/></blockdev>' % (WIN_OFF, WIN_SIZE))
             d.node('f').AddBitmap('b', dbus.UInt32(GRAN), False, False)
-            sock_f = os.path.join(d.tmpdir, 'f.sock')
-            sock_w = os.path.join(d.tmpdir, 'w.sock')
-            nbdtest.add_export(d, 'ef', 'f', sock_f)
-            nbdtest.add_export(d, 'ew', 'w', sock_w)
+            sock_f = add_export(d, 'ef', 'f', 'io1')
+            sock_w = add_export(d, 'ew', 'w', 'io1')
 
             check_writes(d, img, image, sock_f, sock_w)
             bgtest.check_equal(dirty_count(d, 'f', 'b'), len(image.dirty) * GRAN,
                                'the bitmap has every written cluster dirty')
             check_stalled_payload(d, img, image, sock_f)
             check_shrunk_file(d, img, image, sock_f)
-            check_disk_file(d)
-            for e in ('ef', 'ew', 'eg'):
+            check_not_mapped(d, d.tmpdir, 'disk', 'io1', 'a disk file on an iothread')
+            check_not_mapped(d, shm, 'main', None, 'a tmpfs file on the main loop')
+            for e in ('ef', 'ew', 'edisk', 'emain'):
                 bgtest.remove_export_safe(d, d.manager_path('export', e))
-            for n in ('w', 'f', 'g'):
+            for n in ('w', 'f', 'disk', 'main'):
                 d.manager.RemoveNode(n)
     finally:
         shutil.rmtree(shm, ignore_errors=True)
