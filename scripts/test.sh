@@ -16,7 +16,8 @@ run_suite() {
 
 # Under ThreadSanitizer (about 1 minute on 2 cores): what runs on several threads.
 TSAN_TESTS=(iothread worker-pool io nbd-server test-iothread-exports test-driver-options
-            test-nbd-concurrent test-io-uring test-job-iothread test-iothread-filters)
+            test-nbd-concurrent test-io-uring test-job-iothread test-iothread-filters
+            test-nbd-write-direct)
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
