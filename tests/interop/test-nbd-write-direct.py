@@ -6,8 +6,8 @@
 # a buffer and the worker pool, as on a disk file system.  They
 # must land as normal writes do: the bytes (odd sizes and offsets, through a
 # raw window, many in flight, FUA), the dirty bitmap; a client that stops
-# halfway through a payload must hold no drain back; and a file that another
-# program shrank must get every byte, not lose the ones past its end.
+# halfway through a payload must hold no drain back; a node grown by Resize
+# and a file that another program shrank must get every byte.
 import os
 import random
 import shutil
@@ -108,12 +108,27 @@ def check_stalled_payload(d, img, image, sock):
     image.check_file(img, 'after the stalled write')
 
 
+def check_grown_node(d, img, image, sock):
+    """Resize grows the node past what was mapped: a write there lands too."""
+    d.node('f').Resize(dbus.UInt64(SIZE + 4 * MiB))
+    image.content.extend(bytes(4 * MiB))
+    data = random.Random(11).randbytes(MiB)
+    c = nbdwire.Client(sock)
+    c.go(b'f')
+    bgtest.check_equal(c.write(SIZE + 2 * MiB + 5, data), 0, 'a write past the old end')
+    image.write(SIZE + 2 * MiB + 5, data)
+    c.disconnect()
+    image.check_file(img, 'after the node grew')
+    bgtest.check(mapped(d, img), 'the grown file is mapped again')
+
+
 def check_shrunk_file(d, img, image, sock):
     """Another program shrank the file to the middle of a page (past what the read buffer may
     hold of the payload): the writes past its end extend it."""
     os.truncate(img, 5 * MiB + 256 * KiB + 100)
+    size = len(image.content)
     del image.content[5 * MiB + 256 * KiB + 100:]
-    image.content.extend(bytes(SIZE - len(image.content)))
+    image.content.extend(bytes(size - len(image.content)))
     rnd = random.Random(9)
     writes = [(5 * MiB, rnd.randbytes(MiB)), (10 * MiB + 5, rnd.randbytes(MiB))]
     c = nbdwire.Client(sock)
@@ -178,12 +193,16 @@ def main():
             bgtest.check_equal(dirty_count(d, 'f', 'b'), len(image.dirty) * GRAN,
                                'the bitmap has every written cluster dirty')
             check_stalled_payload(d, img, image, sock_f)
+            # The window keeps others from resizing its file.
+            bgtest.remove_export_safe(d, d.manager_path('export', 'ew'))
+            d.manager.RemoveNode('w')
+            check_grown_node(d, img, image, sock_f)
             check_shrunk_file(d, img, image, sock_f)
             check_not_mapped(d, d.tmpdir, 'disk', 'io1', 'a disk file on an iothread')
             check_not_mapped(d, shm, 'main', None, 'a tmpfs file on the main loop')
-            for e in ('ef', 'ew', 'edisk', 'emain'):
+            for e in ('ef', 'edisk', 'emain'):
                 bgtest.remove_export_safe(d, d.manager_path('export', e))
-            for n in ('w', 'f', 'disk', 'main'):
+            for n in ('f', 'disk', 'main'):
                 d.manager.RemoveNode(n)
     finally:
         shutil.rmtree(shm, ignore_errors=True)
