@@ -6,8 +6,9 @@
 # a buffer and the worker pool, as on a disk file system.  They
 # must land as normal writes do: the bytes (odd sizes and offsets, through a
 # raw window, many in flight, FUA), the dirty bitmap; a client that stops
-# halfway through a payload must hold no drain back; a node grown by Resize
-# and a file that another program shrank must get every byte.
+# halfway through a payload must hold no drain back, nor a hard removal or
+# SIGTERM; a node grown by Resize and a file that another program shrank
+# must get every byte.
 import os
 import random
 import shutil
@@ -16,6 +17,7 @@ import time
 import dbus
 import nbdtest
 import nbdwire
+import stalled
 from nbdtest import bgtest, MiB
 
 KiB = 1 << 10
@@ -106,6 +108,32 @@ def check_stalled_payload(d, img, image, sock):
     image.write(2 * MiB, data)
     c.disconnect()
     image.check_file(img, 'after the stalled write')
+
+
+def half_payload(sock):
+    """A client that sent the header of a 1 MiB write and half its payload."""
+    c = nbdwire.Client(sock)
+    c.go(b'f')
+    c.request(nbdwire.CMD_WRITE, 3 * MiB, MiB, 0, bytes(MiB // 2))
+    time.sleep(0.3)
+    return c
+
+
+def check_removed_mid_payload(d, img, sock):
+    """Remove('hard') and SIGTERM cut off a client halfway through a payload."""
+    path = d.manager_path('export', 'eh')
+    add_export(d, 'eh', 'f', 'io1')
+    stalled.remove_hard(d, 'eh', half_payload(os.path.join(d.tmpdir, 'eh.sock')),
+                        'client halfway through a payload')
+    data = random.Random(12).randbytes(MiB)
+    c = nbdwire.Client(sock)
+    c.go(b'f')
+    bgtest.check_equal(c.write(3 * MiB, data), 0, 'the node is written after the removal')
+    c.disconnect()
+    with open(img, 'rb') as f:
+        f.seek(3 * MiB)
+        bgtest.check(f.read(MiB) == data, 'the file holds the write after the removal')
+    bgtest.check(path not in d.managed_objects(), 'the export is gone')
 
 
 def check_grown_node(d, img, image, sock):
@@ -200,10 +228,13 @@ def main():
             check_shrunk_file(d, img, image, sock_f)
             check_not_mapped(d, d.tmpdir, 'disk', 'io1', 'a disk file on an iothread')
             check_not_mapped(d, shm, 'main', None, 'a tmpfs file on the main loop')
-            for e in ('ef', 'edisk', 'emain'):
+            check_removed_mid_payload(d, img, sock_f)
+            for e in ('edisk', 'emain'):
                 bgtest.remove_export_safe(d, d.manager_path('export', e))
-            for n in ('f', 'disk', 'main'):
+            for n in ('disk', 'main'):
                 d.manager.RemoveNode(n)
+            # SIGTERM with a client halfway through a payload: a clean exit.
+            stalled.stop_with(d, half_payload(sock_f), 'client halfway through a payload')
     finally:
         shutil.rmtree(shm, ignore_errors=True)
 
