@@ -72,6 +72,7 @@ typedef struct WorkerJob {
     bool done;                  /* the submitting loop only */
     /* Main thread, instead of entering co (abandonable calls). */
     void (*complete)(struct WorkerJob *job);
+    bool detached;              /* nobody waits: the worker frees the job */
     struct WorkerJob *next;
 } WorkerJob;
 
@@ -252,7 +253,10 @@ static void *worker_thread(void *arg)
         if (slept)
             switches = thread_voluntary_switches();     /* not the job's sleep */
         worker_run_job(job, &switches);
-        worker_finish_job(job);
+        if (job->detached)
+            g_free(job);
+        else
+            worker_finish_job(job);
         pthread_mutex_lock(&pool.lock);
         pool.running--;
     }
@@ -540,6 +544,19 @@ long coroutine_fn worker_pool_co_run(WorkerFunc *fn, void *opaque)
     while (!job.done)
         coroutine_yield();
     return job.ret;
+}
+
+void worker_pool_run_detached(WorkerFunc *fn, void *opaque)
+{
+    WorkerJob *job = g_new0(WorkerJob, 1);
+
+    job->fn = fn;
+    job->opaque = opaque;
+    job->detached = true;
+    if (pool_inline || worker_pool_init() < 0 || !worker_pool_queue(job)) {
+        fn(opaque);
+        g_free(job);
+    }
 }
 
 /* ---- calls that can be abandoned ---- */

@@ -38,6 +38,14 @@ bool worker_pool_busy(void);
 long coroutine_fn worker_pool_co_run(WorkerFunc *fn, void *opaque);
 
 /*
+ * Runs fn(opaque) in a worker thread without waiting for it, for a release
+ * that may take long and whose result nobody needs (unmapping a large file
+ * mapping, drivers/file-mem.c); fn owns opaque.  worker_pool_shutdown
+ * waits for it.  Where no thread can be had, fn runs on this thread.
+ */
+void worker_pool_run_detached(WorkerFunc *fn, void *opaque);
+
+/*
  * For a call that may never return (open(2) on a hung NFS server).  *opaque
  * is a job on the heap.  When fn returns within timeout_us, the result comes
  * back and the caller keeps *opaque.  Otherwise (or when

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -342,6 +343,39 @@ static void test_busy(void **state)
     assert_true(busy_becomes(false));
 }
 
+typedef struct Detached {
+    pthread_t thread;
+    unsigned delay_us;
+    atomic_bool ran;
+} Detached;
+
+static long detached_job(void *opaque)
+{
+    Detached *d = opaque;
+
+    usleep(d->delay_us);
+    d->thread = pthread_self();
+    atomic_store(&d->ran, true);
+    return 0;
+}
+
+/* A detached job runs on a worker, and shutdown waits for the ones still queued or running. */
+static void test_detached(void **state)
+{
+    enum { N = 20 };
+    static Detached d[N];
+
+    for (int i = 0; i < N; i++) {
+        d[i] = (Detached){ .delay_us = 20000 };
+        worker_pool_run_detached(detached_job, &d[i]);
+    }
+    worker_pool_shutdown();
+    for (int i = 0; i < N; i++) {
+        assert_true(atomic_load(&d[i].ran));
+        assert_false(pthread_equal(d[i].thread, pthread_self()));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -355,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_abandonable_timeout),
         cmocka_unit_test(test_abandon_all),
         cmocka_unit_test(test_busy),
+        cmocka_unit_test(test_detached),
     };
     int ret = cmocka_run_group_tests(tests, NULL, NULL);
 
