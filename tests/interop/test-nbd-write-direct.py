@@ -136,6 +136,26 @@ def check_removed_mid_payload(d, img, sock):
     bgtest.check(path not in d.managed_objects(), 'the export is gone')
 
 
+def check_unmapped_on_removal(d, folder):
+    """RemoveNode unmaps the file (off the loop thread, so the test waits for it)."""
+    img = os.path.join(folder, 'gone.img')
+    nbdtest.make_image(img, 4 * MiB)
+    d.manager.AddNode('<blockdev driver="file" node-name="gone" filename="%s" iothread="io1"/>'
+                      % img)
+    sock = add_export(d, 'egone', 'gone', 'io1')
+    c = nbdwire.Client(sock)
+    c.go(b'gone')
+    bgtest.check_equal(c.write(MiB, bytes(range(256)) * 4096), 0, 'a write to be unmapped')
+    c.disconnect()
+    bgtest.check(mapped(d, img), 'mapped after the write')
+    bgtest.remove_export_safe(d, d.manager_path('export', 'egone'))
+    d.manager.RemoveNode('gone')
+    end = time.monotonic() + 10
+    while mapped(d, img) and time.monotonic() < end:
+        time.sleep(0.05)
+    bgtest.check(not mapped(d, img), 'unmapped after RemoveNode')
+
+
 def check_grown_node(d, img, image, sock):
     """Resize grows the node past what was mapped: a write there lands too."""
     d.node('f').Resize(dbus.UInt64(SIZE + 4 * MiB))
@@ -229,6 +249,7 @@ def main():
             check_not_mapped(d, d.tmpdir, 'disk', 'io1', 'a disk file on an iothread')
             check_not_mapped(d, shm, 'main', None, 'a tmpfs file on the main loop')
             check_removed_mid_payload(d, img, sock_f)
+            check_unmapped_on_removal(d, shm)
             for e in ('edisk', 'emain'):
                 bgtest.remove_export_safe(d, d.manager_path('export', e))
             for n in ('disk', 'main'):
