@@ -5,13 +5,14 @@
 # (docs/nbd.md, "Zero-copy writes"); on the main loop large ones go through
 # a buffer and the worker pool, as on a disk file system.  They
 # must land as normal writes do: the bytes (odd sizes and offsets, through a
-# raw window, many in flight, FUA), the dirty bitmap; a client that stops
+# raw window, many in flight, FUA, over TCP), the dirty bitmap; a client that stops
 # halfway through a payload must hold no drain back, nor a hard removal or
 # SIGTERM; a node grown by Resize and a file that another program shrank
 # must get every byte.
 import os
 import random
 import shutil
+import socket
 import tempfile
 import time
 import dbus
@@ -90,6 +91,27 @@ def check_writes(d, img, image, sock_file, sock_win):
     c.disconnect()
     image.check_file(img, 'after the writes')
     bgtest.check(mapped(d, img), 'the image on tmpfs is mapped: its writes took the zero-copy path')
+
+
+def check_tcp(d, img, image):
+    """Over TCP the payload is received into the mapping the same way."""
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    d.manager.AddExport('<export type="nbd" id="et" node-name="f" name="f" writable="on" '
+                        'iothread="io1"><server type="inet" host="127.0.0.1" port="%d"/>'
+                        '</export>' % port)
+    rnd = random.Random(13)
+    writes = [(i * 1031 * KiB, rnd.randbytes(MiB)) for i in range(8)]
+    c = nbdwire.Client(host='127.0.0.1', port=port)
+    c.go(b'f')
+    bgtest.check_equal(write_all(c, writes), [0] * len(writes), 'writes over TCP')
+    c.disconnect()
+    for off, data in writes:
+        image.write(off, data)
+    image.check_file(img, 'after the writes over TCP')
+    bgtest.remove_export_safe(d, d.manager_path('export', 'et'))
 
 
 def check_stalled_payload(d, img, image, sock):
@@ -240,6 +262,7 @@ def main():
             check_writes(d, img, image, sock_f, sock_w)
             bgtest.check_equal(dirty_count(d, 'f', 'b'), len(image.dirty) * GRAN,
                                'the bitmap has every written cluster dirty')
+            check_tcp(d, img, image)
             check_stalled_payload(d, img, image, sock_f)
             # The window keeps others from resizing its file.
             bgtest.remove_export_safe(d, d.manager_path('export', 'ew'))
