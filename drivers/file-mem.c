@@ -79,7 +79,7 @@ void *file_mem_write(BlockNode *node, uint64_t offset, uint64_t bytes)
     if (fstat(s->fd, &st) < 0 || (uint64_t)st.st_size < offset + bytes)
         return NULL;
     if (offset + bytes > s->mem_size) {
-        /* The node grew: map it as it is now. */
+        /* First use, or the node grew: map it as it is now. */
         file_mem_drop(s);
         if (node->size > FILE_MEM_MAX_SIZE || offset + bytes > node->size)
             return NULL;
