@@ -12,10 +12,10 @@
 import os
 import random
 import shutil
-import socket
 import tempfile
 import time
 import dbus
+import nbdremote
 import nbdtest
 import nbdwire
 import stalled
@@ -95,10 +95,7 @@ def check_writes(d, img, image, sock_file, sock_win):
 
 def check_tcp(d, img, image):
     """Over TCP the payload is received into the mapping the same way."""
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = nbdremote.free_port()
     d.manager.AddExport('<export type="nbd" id="et" node-name="f" name="f" writable="on" '
                         'iothread="io1"><server type="inet" host="127.0.0.1" port="%d"/>'
                         '</export>' % port)
