@@ -8,7 +8,8 @@
 # raw window, many in flight, FUA, over TCP), the dirty bitmap; a client that stops
 # halfway through a payload must hold no drain back, nor a hard removal or
 # SIGTERM; a node grown by Resize and a file that another program shrank
-# must get every byte.
+# must get every byte; the mapping goes with the node, and with the
+# read-write descriptor of an auto-read-only node.
 import os
 import random
 import shutil
@@ -155,6 +156,14 @@ def check_removed_mid_payload(d, img, sock):
     bgtest.check(path not in d.managed_objects(), 'the export is gone')
 
 
+def unmapped_soon(d, img):
+    """Whether the mapping goes (the worker pool unmaps it: not at once)."""
+    end = time.monotonic() + 10
+    while mapped(d, img) and time.monotonic() < end:
+        time.sleep(0.05)
+    return not mapped(d, img)
+
+
 def check_unmapped_on_removal(d, folder):
     """RemoveNode unmaps the file (off the loop thread, so the test waits for it)."""
     img = os.path.join(folder, 'gone.img')
@@ -169,10 +178,31 @@ def check_unmapped_on_removal(d, folder):
     bgtest.check(mapped(d, img), 'mapped after the write')
     bgtest.remove_export_safe(d, d.manager_path('export', 'egone'))
     d.manager.RemoveNode('gone')
-    end = time.monotonic() + 10
-    while mapped(d, img) and time.monotonic() < end:
-        time.sleep(0.05)
-    bgtest.check(not mapped(d, img), 'unmapped after RemoveNode')
+    bgtest.check(unmapped_soon(d, img), 'unmapped after RemoveNode')
+
+
+def check_auto_read_only(d, folder):
+    """auto-read-only: the descriptor turns read-write with the export's write
+    permission and back without; each writable export maps the file again."""
+    img = os.path.join(folder, 'aro.img')
+    nbdtest.make_image(img, 4 * MiB)
+    d.manager.AddNode('<blockdev driver="file" node-name="aro" filename="%s" iothread="io1" '
+                      'auto-read-only="on"/>' % img)
+    for i in range(2):
+        sock = add_export(d, 'earo', 'aro', 'io1')
+        data = random.Random(14 + i).randbytes(MiB)
+        c = nbdwire.Client(sock)
+        c.go(b'aro')
+        bgtest.check_equal(c.write(MiB, data), 0, 'auto-read-only, export %d: a write' % i)
+        c.disconnect()
+        with open(img, 'rb') as f:
+            f.seek(MiB)
+            bgtest.check(f.read(MiB) == data, 'auto-read-only, export %d: the write landed' % i)
+        bgtest.check(mapped(d, img), 'auto-read-only, export %d: the file is mapped' % i)
+        bgtest.remove_export_safe(d, d.manager_path('export', 'earo'))
+        bgtest.check(unmapped_soon(d, img),
+                     'auto-read-only, export %d gone: read-only again, unmapped' % i)
+    d.manager.RemoveNode('aro')
 
 
 def check_grown_node(d, img, image, sock):
@@ -270,6 +300,7 @@ def main():
             check_not_mapped(d, shm, 'main', None, 'a tmpfs file on the main loop')
             check_removed_mid_payload(d, img, sock_f)
             check_unmapped_on_removal(d, shm)
+            check_auto_read_only(d, shm)
             for e in ('edisk', 'emain'):
                 bgtest.remove_export_safe(d, d.manager_path('export', e))
             for n in ('disk', 'main'):
