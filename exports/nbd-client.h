@@ -42,6 +42,8 @@ struct NbdClient {
     uint8_t *rbuf;
     size_t rstart, rend;
     int64_t poll_ns;            /* how long the reader spins before it sleeps */
+    int64_t poll_max_ns;        /* the cap poll_ns adapts under now */
+    unsigned reqs_since_idle;   /* requests read since the reader last ran out of input */
 
     /* Reply batching (nbd-send.c). */
     uint8_t *obuf;              /* replies waiting for the flush */
