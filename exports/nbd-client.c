@@ -224,6 +224,68 @@ static void client_poll_adapt(NbdClient *c, int64_t slept_ns)
         c->poll_ns = MIN(MAX(c->poll_ns * 2, NBD_POLL_START_NS), c->poll_max_ns);
 }
 
+/*
+ * Where a read puts what it receives: recv_fn(c, opaque, spin, t) is one
+ * recv(2) into it, after client_poll_recv's spin when asked (*t: when the
+ * spin ended), with recv's result and errno.  Into memory (ClientRecvBuf),
+ * or into the image itself (client_recv_into_node).
+ */
+typedef ssize_t coroutine_fn ClientRecvFn(NbdClient *c, void *opaque, bool spin, int64_t *t);
+
+typedef struct ClientRecvBuf {
+    void *dst;
+    size_t want;
+} ClientRecvBuf;
+
+static ssize_t coroutine_fn client_recv_buf(NbdClient *c, void *opaque, bool spin, int64_t *t)
+{
+    ClientRecvBuf *b = opaque;
+
+    if (spin)
+        return client_poll_recv(c, b->dst, b->want, t);
+    c->read_ready = false;      /* this recv() takes what the events said */
+    return client_recv(c, b->dst, b->want);
+}
+
+/*
+ * One step of a read: a recv() through recv_fn and, once the socket is
+ * empty (or *drained: the last recv() came back short, so it took all the
+ * socket held and the next would only say EAGAIN), the replies batched
+ * meanwhile pushed out, the spin, and the wait for data.  Data coming
+ * meanwhile is not missed: the epoll set reports it, or it is there when
+ * the socket is added again.  Returns the bytes received, -EAGAIN when
+ * there are none yet (step again), -EPIPE at the end of the stream, or
+ * another negative errno.
+ */
+static ssize_t coroutine_fn client_co_recv_step(NbdClient *c, bool *drained,
+                                                ClientRecvFn *recv_fn, void *opaque)
+{
+    ssize_t r = -1;
+    int64_t t = 0;
+
+    if (*drained)
+        errno = EAGAIN;
+    else
+        r = recv_fn(c, opaque, false, NULL);
+    *drained = false;
+    if (r < 0 && errno == EAGAIN) {
+        nbd_client_co_flush_idle(c);
+        r = recv_fn(c, opaque, true, &t);
+        if (r < 0 && errno == EAGAIN) {
+            int ret = client_co_wait(c, false);
+            if (ret < 0)
+                return ret;
+            client_poll_adapt(c, now_ns() - t);
+            return -EAGAIN;
+        }
+    }
+    if (r > 0)
+        return r;
+    if (r == 0)
+        return -EPIPE;
+    return errno == EINTR ? -EAGAIN : -errno;
+}
+
 static int coroutine_fn client_co_read(NbdClient *c, void *buf, size_t len);
 
 /*
@@ -260,48 +322,20 @@ static int coroutine_fn client_co_read(NbdClient *c, void *buf, size_t len)
         if (c->quit)
             return -ESHUTDOWN;
         bool direct = len >= NBD_RBUF_SIZE / 2;
-        void *dst = direct ? p : c->rbuf;
-        size_t want = direct ? len : NBD_RBUF_SIZE;
-        /*
-         * A short plain read into a payload took all the socket held: the
-         * next recv() would only say EAGAIN (~4 recv() per 1 MiB write).
-         * Data coming meanwhile is not missed: it is reported by the epoll
-         * set the socket is in, or is there when it is added again.
-         */
-        ssize_t r = -1;
-        if (drained) {
-            errno = EAGAIN;
+        ClientRecvBuf dst = { direct ? p : c->rbuf, direct ? len : NBD_RBUF_SIZE };
+        ssize_t r = client_co_recv_step(c, &drained, client_recv_buf, &dst);
+        if (r == -EAGAIN)
+            continue;
+        if (r < 0)
+            return (int)r;
+        if (direct) {
+            /* A short read into a payload (~4 recv() per 1 MiB write, not 8). */
+            drained = !c->tls && (size_t)r < dst.want;
+            p += r;
+            len -= (size_t)r;
         } else {
-            c->read_ready = false;      /* this recv() takes what the events said */
-            r = client_recv(c, dst, want);
-        }
-        drained = false;
-        if (r < 0 && errno == EAGAIN) {
-            /* Nothing more to read: push out the replies batched meanwhile. */
-            nbd_client_co_flush_idle(c);
-            int64_t t;
-            r = client_poll_recv(c, dst, want, &t);
-            if (r < 0 && errno == EAGAIN) {
-                int ret = client_co_wait(c, false);
-                if (ret < 0)
-                    return ret;
-                client_poll_adapt(c, now_ns() - t);
-                continue;
-            }
-        }
-        if (r > 0) {
-            if (direct) {
-                drained = !c->tls && (size_t)r < want;
-                p += r;
-                len -= (size_t)r;
-            } else {
-                c->rstart = 0;
-                c->rend = (size_t)r;
-            }
-        } else if (r == 0) {
-            return -EPIPE;
-        } else if (errno != EINTR) {
-            return -errno;
+            c->rstart = 0;
+            c->rend = (size_t)r;
         }
     }
     return 0;
@@ -573,26 +607,26 @@ static int coroutine_fn client_co_skip(NbdClient *c, uint32_t len)
 }
 
 /*
- * One recv(2) of up to len payload bytes straight into the image at off
- * (node_co_map_write), after a spin (client_poll_recv) if asked; the nodes
- * are held only meanwhile.  -1 with recv's errno, or ENOTSUP when the
- * graph cannot map the range now.
+ * A ClientRecvFn: up to len payload bytes straight into the image at off
+ * (node_co_map_write), the nodes held only for the recv().  ENOTSUP when
+ * the graph cannot map the range now.
  */
-static ssize_t coroutine_fn client_recv_into_node(NbdClient *c, uint64_t off, size_t len,
-                                                  bool spin, int64_t *t)
+typedef struct ClientRecvNode {
+    uint64_t off;
+    size_t len;
+} ClientRecvNode;
+
+static ssize_t coroutine_fn client_recv_into_node(NbdClient *c, void *opaque, bool spin,
+                                                  int64_t *t)
 {
+    ClientRecvNode *n = opaque;
     BlockWriteMap m;
-    if (!node_co_map_write(c->export->child, off, len, &m)) {
+    if (!node_co_map_write(c->export->child, n->off, n->len, &m)) {
         errno = ENOTSUP;
         return -1;
     }
-    ssize_t r;
-    if (spin) {
-        r = client_poll_recv(c, m.mem, len, t);
-    } else {
-        c->read_ready = false;      /* this recv() takes what the events said */
-        r = recv(c->fd, m.mem, len, 0);
-    }
+    ClientRecvBuf into_map = { m.mem, n->len };
+    ssize_t r = client_recv_buf(c, &into_map, spin, t);
     int err = errno;
     node_map_write_end(&m, r > 0 ? (uint64_t)r : 0);
     errno = err;
@@ -641,44 +675,26 @@ static int coroutine_fn client_co_receive_into_node(NbdClient *c, uint64_t off, 
     len -= head;
 
     int ret = 0;
-    bool drained = false;       /* the last recv() took all the socket held */
+    bool drained = false;
     c->hold_watch = true;
     while (len && *write_ret == 0) {
         if (c->quit) {
             ret = -ESHUTDOWN;
             break;
         }
-        ssize_t r = -1;
-        int64_t t = 0;
-        if (drained)
-            errno = EAGAIN;
-        else
-            r = client_recv_into_node(c, off, len, false, NULL);
-        drained = false;
-        if (r < 0 && errno == EAGAIN) {
-            nbd_client_co_flush_idle(c);
-            r = client_recv_into_node(c, off, len, true, &t);
-            if (r < 0 && errno == EAGAIN) {
-                ret = client_co_wait(c, false);
-                if (ret < 0)
-                    break;
-                client_poll_adapt(c, now_ns() - t);
-                continue;
-            }
-        }
-        if (r > 0) {
-            drained = (size_t)r < len;
-            off += (uint64_t)r;
-            len -= (uint32_t)r;
-        } else if (r == 0) {
-            ret = -EPIPE;
-            break;
-        } else if (errno == ENOTSUP || errno == EFAULT) {
-            break;
-        } else if (errno != EINTR) {
-            ret = -errno;
+        ClientRecvNode dst = { off, len };
+        ssize_t r = client_co_recv_step(c, &drained, client_recv_into_node, &dst);
+        if (r == -EAGAIN)
+            continue;
+        if (r == -ENOTSUP || r == -EFAULT)
+            break;      /* the rest the normal way */
+        if (r < 0) {
+            ret = (int)r;
             break;
         }
+        drained = (size_t)r < len;
+        off += (uint64_t)r;
+        len -= (uint32_t)r;
     }
     c->hold_watch = false;
     client_watch_update(c);
