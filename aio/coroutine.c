@@ -64,7 +64,7 @@ struct Coroutine {
     sigjmp_buf env;
     void *stack;            /* usable part, above the guard page */
     size_t stack_size;
-    bool scheduled;         /* on the wake list */
+    bool scheduled;         /* on a wake list */
     unsigned valgrind_stack_id;
     sigjmp_buf *creator_env;
     AioLoop *home;          /* the loop whose thread runs it */
@@ -73,16 +73,35 @@ struct Coroutine {
 };
 
 /*
+ * Coroutines to enter on a loop's next iterations, and the defer source that
+ * enters them.  Woken ones run at the loop's normal priority; those that
+ * yielded to the loop one lower, after every event that is ready.  At the
+ * same priority they would starve the others: sd-event dispatches pending
+ * sources of one priority oldest first, and a defer source stays pending
+ * from its creation on, so a coroutine that yields to wait for an event of
+ * its loop (a socket, a timer) ran again and again before that event.
+ */
+typedef struct WakeList {
+    GQueue queue;
+    sd_event_source *source;
+    int64_t priority;
+    const char *description;
+} WakeList;
+
+#define WAKE_LIST_WOKEN   { G_QUEUE_INIT, NULL, SD_EVENT_PRIORITY_NORMAL, "coroutine-wake" }
+#define WAKE_LIST_YIELDED { G_QUEUE_INIT, NULL, SD_EVENT_PRIORITY_NORMAL + 1, "coroutine-turn" }
+
+/*
  * Per thread (each event loop has its own): the loop's own stack (no
  * coroutine of ours, but a switch partner), the running coroutine, the
- * pool of finished coroutines and the wake list.  A coroutine runs on the
+ * pool of finished coroutines and the wake lists.  A coroutine runs on the
  * thread that created it, always.
  */
 static __thread Coroutine leader;
 static __thread Coroutine *current;
 static __thread GQueue pool = G_QUEUE_INIT;
-static __thread GQueue wake_list = G_QUEUE_INIT;
-static __thread sd_event_source *wake_source;
+static __thread WakeList woken = WAKE_LIST_WOKEN;
+static __thread WakeList yielded = WAKE_LIST_YIELDED;
 static __thread bool thread_exit_registered;
 static atomic_uint alive;
 
@@ -309,25 +328,45 @@ unsigned coroutine_count_alive(void)
     return atomic_load(&alive);
 }
 
+static void wake_list_add(WakeList *w, Coroutine *co, bool head);
+
 static int wake_list_run(sd_event_source *s, void *userdata)
 {
-    GQueue batch = wake_list;
+    WakeList *w = userdata;
+    GQueue batch = w->queue;
 
     /* Only what was scheduled before this pass: re-scheduling waits a turn. */
-    g_queue_init(&wake_list);
-    sd_event_source_set_enabled(wake_source, SD_EVENT_OFF);
+    g_queue_init(&w->queue);
+    sd_event_source_set_enabled(w->source, SD_EVENT_OFF);
     for (Coroutine *co; (co = g_queue_pop_head(&batch));) {
         co->scheduled = false;
         coroutine_enter(co);
         if (aio_loop_yield_wanted() && !g_queue_is_empty(&batch)) {
-            /* The main loop waits for this iothread: the rest go first next time. */
+            /* The turn is over: the rest go first of the yielded ones. */
             while ((co = g_queue_pop_tail(&batch)))
-                g_queue_push_head(&wake_list, co);
-            sd_event_source_set_enabled(wake_source, SD_EVENT_ON);
+                wake_list_add(&yielded, co, true);
             break;
         }
     }
     return 0;
+}
+
+static void wake_list_add(WakeList *w, Coroutine *co, bool head)
+{
+    co->scheduled = true;
+    if (head)
+        g_queue_push_head(&w->queue, co);
+    else
+        g_queue_push_tail(&w->queue, co);
+    if (!w->source) {
+        int r = sd_event_add_defer(aio_loop(), &w->source, wake_list_run, w);
+        if (r >= 0)
+            r = sd_event_source_set_priority(w->source, w->priority);
+        if (r < 0)
+            g_error("Failed to add the coroutine wake source: %s", g_strerror(-r));
+        sd_event_source_set_description(w->source, w->description);
+    }
+    sd_event_source_set_enabled(w->source, SD_EVENT_ON);
 }
 
 static void coroutine_wake_remote(void *opaque)
@@ -340,7 +379,8 @@ static void coroutine_thread_exit(void *opaque)
 {
     for (Coroutine *co; (co = g_queue_pop_head(&pool));)
         coroutine_delete(co);
-    wake_source = sd_event_source_disable_unref(wake_source);
+    woken.source = sd_event_source_disable_unref(woken.source);
+    yielded.source = sd_event_source_disable_unref(yielded.source);
     thread_exit_registered = false;
 }
 
@@ -353,20 +393,12 @@ void coroutine_wake(Coroutine *co)
     }
     if (co->scheduled)
         return;
-    co->scheduled = true;
-    g_queue_push_tail(&wake_list, co);
-    if (!wake_source) {
-        int r = sd_event_add_defer(aio_loop(), &wake_source, wake_list_run, NULL);
-        if (r < 0)
-            g_error("Failed to add the coroutine wake source: %s", g_strerror(-r));
-        sd_event_source_set_description(wake_source, "coroutine-wake");
-    }
-    sd_event_source_set_enabled(wake_source, SD_EVENT_ON);
+    wake_list_add(&woken, co, false);
 }
 
 void coroutine_fn coroutine_yield_to_loop(void)
 {
-    coroutine_wake(coroutine_self());
+    wake_list_add(&yielded, coroutine_self(), false);
     coroutine_yield();
 }
 

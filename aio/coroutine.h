@@ -55,7 +55,10 @@ void **coroutine_local(void);
  */
 void coroutine_wake(Coroutine *co);
 
-/* Yields to the loop and comes back on its next iteration. */
+/*
+ * Yields to the loop: the coroutine comes back once every event of its loop
+ * that is ready now (sockets, timers, woken coroutines) has been dispatched.
+ */
 void coroutine_fn coroutine_yield_to_loop(void);
 
 /* Sleeps for ns nanoseconds on the loop's monotonic clock. */
