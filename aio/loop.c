@@ -17,8 +17,16 @@
  * lets go of them when the dispatch ends.  After a dispatch it kicks each
  * iothread it held (its call eventfd), so that an iothread waiting in poll()
  * arms again for what the main loop may have added to it (a timer, an
- * export's socket).  With no iothread the main loop runs sd_event_run(), as
- * it always did.
+ * export's socket).
+ *
+ * A dispatch of any loop is one turn, and a turn that runs long keeps the
+ * loop from everything else it serves: the main loop from the bus (and,
+ * holding the iothreads' locks, the iothreads from their work), an iothread
+ * from the other exports' clients and the completions of its own.  Code that
+ * can run long (an NBD client that keeps sending, a batch of woken
+ * coroutines) asks aio_loop_yield_wanted() and ends its turn when the main
+ * loop waits for the lock or the turn has lasted AIO_TURN_US while other
+ * events of the loop are ready; alone on its loop it goes on.
  */
 
 #include <errno.h>
@@ -80,6 +88,17 @@ static GPtrArray *iothreads;    /* AioLoop, main loop only */
 static bool main_holding;       /* the main loop holds every iothread's lock */
 static bool main_dispatching;   /* in a dispatch of the main loop (it may acquire locks) */
 static GPtrArray *unlocked_sources;     /* sd_event_source*, main loop only */
+
+/*
+ * Long enough that a busy loop pays one more iteration (~2 µs) per 250 times
+ * that, short enough for the bus's p99 target (5 ms) with room for the
+ * scheduler: an NBD client pipelining 4k reads at qd32 into an export on the
+ * main loop kept the transmit coroutine in one dispatch while the client
+ * never let the socket empty, and a property Get waited 12-24 ms at p99
+ * (58-515 ms at most); with turns of 500 µs, 4-5 ms (docs/architecture.md).
+ */
+#define AIO_TURN_US 500
+static __thread int64_t turn_start_us;  /* the current dispatch's start; 0 outside one */
 
 static void loop_lock(AioLoop *l)
 {
@@ -301,7 +320,28 @@ void aio_iothreads_acquire(void)
 
 bool aio_loop_yield_wanted(void)
 {
-    return self_loop && atomic_load_explicit(&self_loop->main_waiting, memory_order_relaxed);
+    if (self_loop && atomic_load_explicit(&self_loop->main_waiting, memory_order_relaxed))
+        return true;
+    if (!turn_start_us)
+        return false;
+    int64_t now = g_get_monotonic_time();
+    if (now - turn_start_us < AIO_TURN_US)
+        return false;
+    /* The epoll set of the loop: readable when one of its sources is ready. */
+    struct pollfd pfd = { .fd = sd_event_get_fd(aio_loop()), .events = POLLIN };
+    if (poll(&pfd, 1, 0) > 0)
+        return true;
+    turn_start_us = now;        /* nothing else waits: one more turn */
+    return false;
+}
+
+/* sd_event_dispatch() as one turn. */
+static int loop_dispatch_turn(sd_event *e)
+{
+    turn_start_us = g_get_monotonic_time();
+    int r = sd_event_dispatch(e);
+    turn_start_us = 0;
+    return r;
 }
 
 int aio_main_add_unlocked(sd_event_source *s)
@@ -342,7 +382,7 @@ static int main_dispatch(sd_event *e)
     if (!main_next_unlocked(e))
         main_lock_iothreads();
     main_dispatching = true;
-    r = sd_event_dispatch(e);
+    r = loop_dispatch_turn(e);
     main_dispatching = false;
     main_unlock_iothreads();
     return r;
@@ -353,19 +393,19 @@ static int main_iterate(uint64_t timeout)
     sd_event *e = aio_loop_main()->event;
     int r;
 
-    if (!iothreads || iothreads->len == 0) {
-        main_dispatching = true;
-        r = sd_event_run(e, timeout);
-        main_dispatching = false;
-        if (iothreads)
-            main_unlock_iothreads();    /* one may have started in that dispatch */
-        return r;
-    }
     r = sd_event_prepare(e);
     if (r == 0)
         r = sd_event_wait(e, timeout);
     if (r <= 0)
         return r;
+    if (!iothreads || iothreads->len == 0) {
+        main_dispatching = true;
+        r = loop_dispatch_turn(e);
+        main_dispatching = false;
+        if (iothreads)
+            main_unlock_iothreads();    /* one may have started in that dispatch */
+        return r;
+    }
     return main_dispatch(e);
 }
 
@@ -444,7 +484,7 @@ static int iothread_iterate(AioLoop *l)
         loop_lock(l);
     }
     if (r > 0)
-        r = sd_event_dispatch(l->event);
+        r = loop_dispatch_turn(l->event);
     return r;
 }
 

@@ -117,9 +117,11 @@ void aio_loop_acquire(AioLoop *l);
 void aio_iothreads_acquire(void);
 
 /*
- * On an iothread: the main loop waits for its lock, so a long dispatch
- * should end now (a coroutine yields to the loop, a batch keeps its rest
- * for the next iteration).  False on the main loop.
+ * A long dispatch should end now (a coroutine yields to the loop, a batch
+ * keeps its rest for the next iteration): on an iothread, the main loop
+ * waits for its lock; on any loop, the dispatch has run its turn
+ * (aio/loop.c) and other events of the loop are ready.  False outside a
+ * dispatch.
  */
 bool aio_loop_yield_wanted(void);
 

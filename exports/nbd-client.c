@@ -794,7 +794,7 @@ static void coroutine_fn client_co_transmit(NbdClient *c)
         c->in_flight++;
         c->reqs_since_idle++;
         coroutine_start(nbd_request_run, r);
-        /* A client that keeps sending would keep an iothread in one dispatch. */
+        /* A client that keeps sending would keep its loop in one dispatch. */
         if (aio_loop_yield_wanted())
             coroutine_yield_to_loop();
     }
