@@ -15,7 +15,7 @@ run_suite() {
 }
 
 # Under ThreadSanitizer (about 1 minute on 2 cores): what runs on several threads.
-TSAN_TESTS=(iothread worker-pool io nbd-server test-iothread-exports test-driver-options
+TSAN_TESTS=(iothread loop-turn worker-pool io nbd-server test-iothread-exports test-driver-options
             test-nbd-concurrent test-io-uring test-job-iothread test-iothread-filters
             test-nbd-write-direct)
 
