@@ -90,12 +90,12 @@ static bool main_dispatching;   /* in a dispatch of the main loop (it may acquir
 static GPtrArray *unlocked_sources;     /* sd_event_source*, main loop only */
 
 /*
- * Long enough that a busy loop pays one more iteration (~2 µs) per 250 times
- * that, short enough for the bus's p99 target (5 ms) with room for the
- * scheduler: an NBD client pipelining 4k reads at qd32 into an export on the
- * main loop kept the transmit coroutine in one dispatch while the client
- * never let the socket empty, and a property Get waited 12-24 ms at p99
- * (58-515 ms at most); with turns of 500 µs, 4-5 ms (docs/architecture.md).
+ * Long enough that a busy loop pays one more iteration (a few µs) per turn,
+ * short enough for the bus's p99 target (5 ms) with room for the scheduler:
+ * an NBD client pipelining 4k reads at qd32 into an export on the main loop
+ * kept the transmit coroutine in one dispatch while the client never let
+ * the socket empty, and a property Get waited 13.7-15.4 ms at p99; with
+ * turns, 1.7-3.1 ms (docs/architecture.md).
  */
 #define AIO_TURN_US 500
 static __thread int64_t turn_start_us;  /* the current dispatch's start; 0 outside one */
