@@ -341,7 +341,7 @@ static int wake_list_run(sd_event_source *s, void *userdata)
     for (Coroutine *co; (co = g_queue_pop_head(&batch));) {
         co->scheduled = false;
         coroutine_enter(co);
-        if (aio_loop_yield_wanted() && !g_queue_is_empty(&batch)) {
+        if (!g_queue_is_empty(&batch) && aio_loop_yield_wanted()) {
             /* The turn is over: the rest go first of the yielded ones. */
             while ((co = g_queue_pop_tail(&batch)))
                 wake_list_add(&yielded, co, true);
