@@ -93,81 +93,62 @@ static void run_busy(AioLoop *l, Turn *t)
     assert_int_equal(aio_run_until(&t->done), 0);
 }
 
-static void check_timer_runs_between_turns(AioLoop *l)
+/* Each case runs on the main loop and on an iothread: *state is the loop. */
+static int on_main(void **state)
+{
+    *state = aio_loop_main();
+    return 0;
+}
+
+static int on_iothread(void **state)
+{
+    *state = aio_iothread_start("io-turn", NULL);
+    return *state ? 0 : -1;
+}
+
+static int iothread_stop(void **state)
+{
+    aio_iothread_stop(*state);
+    return 0;
+}
+
+static void test_timer_runs_between_turns(void **state)
 {
     Turn t = { .with_timer = true };
 
-    run_busy(l, &t);
+    run_busy(*state, &t);
     assert_true(atomic_load(&t.timer_fired));
     assert_true(atomic_load(&t.fired_during));
     assert_true(atomic_load(&t.yields) >= 1);
 }
 
 /* Before, the yielded coroutine came back before the timer every time. */
-static void check_yielder_lets_timer_run(AioLoop *l)
+static void test_yielder_lets_timer_run(void **state)
 {
     Turn t = { .with_timer = true, .yield_each = true };
 
-    run_busy(l, &t);
+    run_busy(*state, &t);
     assert_true(atomic_load(&t.fired_during));
 }
 
-static void check_alone_goes_on(AioLoop *l)
+static void test_alone_goes_on(void **state)
 {
     Turn t = { .with_timer = false };
 
-    run_busy(l, &t);
+    run_busy(*state, &t);
     assert_int_equal(atomic_load(&t.yields), 0);
 }
 
-static void test_main_timer_runs_between_turns(void **state)
-{
-    check_timer_runs_between_turns(aio_loop_main());
-}
-
-static void test_main_yielder_lets_timer_run(void **state)
-{
-    check_yielder_lets_timer_run(aio_loop_main());
-}
-
-static void test_iothread_yielder_lets_timer_run(void **state)
-{
-    AioLoop *io = aio_iothread_start("io-yielder", NULL);
-
-    check_yielder_lets_timer_run(io);
-    aio_iothread_stop(io);
-}
-
-static void test_main_alone_goes_on(void **state)
-{
-    check_alone_goes_on(aio_loop_main());
-}
-
-static void test_iothread_timer_runs_between_turns(void **state)
-{
-    AioLoop *io = aio_iothread_start("io-turn", NULL);
-
-    check_timer_runs_between_turns(io);
-    aio_iothread_stop(io);
-}
-
-static void test_iothread_alone_goes_on(void **state)
-{
-    AioLoop *io = aio_iothread_start("io-alone", NULL);
-
-    check_alone_goes_on(io);
-    aio_iothread_stop(io);
-}
+#define ON_BOTH_LOOPS(test) \
+    cmocka_unit_test_setup(test, on_main), \
+    cmocka_unit_test_setup_teardown(test, on_iothread, iothread_stop)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_main_timer_runs_between_turns),
-        cmocka_unit_test(test_main_alone_goes_on),
-        cmocka_unit_test(test_main_yielder_lets_timer_run),
-        cmocka_unit_test(test_iothread_yielder_lets_timer_run),
-        cmocka_unit_test(test_iothread_timer_runs_between_turns),
-        cmocka_unit_test(test_iothread_alone_goes_on),
+        ON_BOTH_LOOPS(test_timer_runs_between_turns),
+        ON_BOTH_LOOPS(test_yielder_lets_timer_run),
+        ON_BOTH_LOOPS(test_alone_goes_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
