@@ -1,15 +1,17 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """The monitor under load: how fast a property Get over the bus answers
-while fio runs 4k random reads at qd32 through an export, with the export's
-node on the main loop and on an iothread.
+while fio runs 4k random reads at qd32 through an export (or, with
+--write-1m, 1 MiB sequential writes at qd8), with the export's node on the
+main loop and on an iothread.
 
 One daemon holds two raw images on /dev/shm: disk0 on the main loop and
 disk1 bound to iothread io1, each with an export.  For each, fio (nbd
 engine) reads for --runtime seconds while this script calls
 org.freedesktop.DBus.Properties.Get(Node, 'Size') on that node in a loop
 and records each call's round trip; then the same without fio (idle).
-Prints p50 / p99 / max in milliseconds and fio's IOPS; asserts nothing.
+Prints p50 / p99 / max in milliseconds and fio's IOPS (MiB/s for
+--write-1m); asserts nothing.
 
 With --sched (root, perf), `perf sched record` runs while the Gets are
 sampled, and each thread on the Get's path gets a line: how long it waited
@@ -99,20 +101,29 @@ def iothread_tid(pid):
     return None
 
 
-def fio(uri, runtime, size):
+# (fio's rw, block size, queue depth, what is reported: its JSON section and field, unit)
+RANDREAD_4K = ('randread', '4k', 32, 'read', 'iops', 'IOPS')
+WRITE_1M = ('write', '1M', 8, 'write', 'bw', 'KiB/s')
+
+
+def fio(uri, workload, runtime, size):
+    rw, bs, qd = workload[:3]
     return subprocess.Popen(['fio', '--name=bus-latency', '--ioengine=nbd', '--uri=' + uri,
-                             '--rw=randread', '--bs=4k', '--iodepth=32',
+                             '--rw=' + rw, '--bs=' + bs, '--iodepth=%d' % qd,
                              '--runtime=%d' % runtime, '--time_based', '--size=%d' % size,
                              '--output-format=json'],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def fio_iops(p):
+def fio_rate(p, workload):
+    """IOPS, or MiB/s for a workload that fio reports in KiB/s."""
     import json
     out, err = p.communicate(timeout=600)
     if p.returncode != 0:
         sys.exit('fio failed:\n%s%s' % (out, err))
-    return json.loads(out[out.index('{'):])['jobs'][0]['read']['iops']
+    section, field, unit = workload[3:]
+    rate = json.loads(out[out.index('{'):])['jobs'][0][section][field]
+    return rate / 1024.0 if unit == 'KiB/s' else rate
 
 
 def write_config(conf, workdir, images):
@@ -134,9 +145,12 @@ def main():
     ap.add_argument('--size-mib', type=int, default=256)
     ap.add_argument('--sched', action='store_true',
                     help='perf sched record while sampling: wake-up delays per thread')
+    ap.add_argument('--write-1m', action='store_true',
+                    help="fio writes 1 MiB blocks at qd8 instead of 4k random reads at qd32")
     ap.add_argument('--blockgraphd', default=os.environ.get('BLOCKGRAPHD') or
                     os.path.join(HERE, '..', 'build', 'daemon', 'blockgraphd'))
     args = ap.parse_args()
+    workload = WRITE_1M if args.write_1m else RANDREAD_4K
     if not shutil.which('fio'):
         print('SKIP: fio not installed')
         sys.exit(77)
@@ -158,19 +172,20 @@ def main():
             for i in range(2):
                 wait_for_socket(os.path.join(workdir, 'e%d.sock' % i), d.proc, 'blockgraphd')
             idle = sample_gets(d, 'disk0', min(args.runtime, 3))
-            print('%-26s %8s %8s %8s %10s' % ('export', 'p50 ms', 'p99 ms', 'max ms', 'fio IOPS'))
+            print('%-26s %8s %8s %8s %10s' % ('export', 'p50 ms', 'p99 ms', 'max ms',
+                                              'fio MiB/s' if args.write_1m else 'fio IOPS'))
             print('%-26s %8.3f %8.3f %8.3f %10s' % ('idle (no fio)', percentile(idle, 50),
                                                    percentile(idle, 99), max(idle), '-'))
             for i, where in ((0, 'main loop'), (1, 'iothread io1')):
                 uri = 'nbd+unix:///disk%d?socket=%s' % (i, os.path.join(workdir, 'e%d.sock' % i))
-                p = fio(uri, args.runtime, args.size_mib << 20)
+                p = fio(uri, workload, args.runtime, args.size_mib << 20)
                 time.sleep(1)       # fio connected and at full depth
                 rec = os.path.join(workdir, 'sched%d.data' % i)
                 perf = sched_record(rec, args.runtime - 2) if args.sched else None
                 lat = sample_gets(d, 'disk%d' % i, args.runtime - 2)
                 if perf:
                     perf.wait()
-                iops = fio_iops(p)
+                iops = fio_rate(p, workload)
                 print('%-26s %8.3f %8.3f %8.3f %10.0f' % ('disk%d on the %s' % (i, where),
                                                          percentile(lat, 50),
                                                          percentile(lat, 99), max(lat), iops),
