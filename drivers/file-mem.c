@@ -62,13 +62,14 @@ void *file_mem_write(BlockNode *node, uint64_t offset, uint64_t bytes)
     struct stat st;
 
     /*
-     * Only where the copy would run on this loop anyway (file-inline.c):
-     * on the main loop the pool takes a large copy, overlapped with the
-     * receipt of the next payload, and one connection wrote 1 MiB
-     * requests 1.7x as fast that way (docs/nbd.md).
+     * On every loop, the main one included: a copy saved is CPU time saved,
+     * and a host serving many guests has none to spare.  The pool's overlap
+     * (the loop receives the next payload while a worker copies this one)
+     * won only with a CPU idle; with fio beside the daemon on two CPUs the
+     * mapping is faster there too (docs/nbd.md, "Mapped writes on the main
+     * loop").
      */
-    if (!file_inline_memory_here(&s->inline_io, bytes, file_large_copy_here) ||
-        !node->writable || s->mem_refused)
+    if (!s->inline_io.memory_fs || !node->writable || s->mem_refused)
         return NULL;
     /*
      * A file shrunk behind our back: into the rest of its last page a copy
