@@ -191,7 +191,9 @@ static bool file_iov_aligned(const FileState *s, const IOVector *qiov)
  * thread, and a worker on another CPU would fetch all of it from this
  * CPU's cache and wake the loop afterwards; the copy costs a third more
  * there (docs/nbd.md).  Not on the main loop: it also answers the bus, and
- * serves every node when there are no iothreads.
+ * serves every node when there are no iothreads.  (A write's payload
+ * received into the mapped file is no extra copy: drivers/file-mem.c
+ * does that on every loop.)
  */
 bool file_large_copy_here(void)
 {
