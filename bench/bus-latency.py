@@ -185,10 +185,10 @@ def main():
                 lat = sample_gets(d, 'disk%d' % i, args.runtime - 2)
                 if perf:
                     perf.wait()
-                iops = fio_rate(p, workload)
+                rate = fio_rate(p, workload)
                 print('%-26s %8.3f %8.3f %8.3f %10.0f' % ('disk%d on the %s' % (i, where),
                                                          percentile(lat, 50),
-                                                         percentile(lat, 99), max(lat), iops),
+                                                         percentile(lat, 99), max(lat), rate),
                       flush=True)
                 if perf:
                     sched_report(rec, path_threads(d, iothread_tid(d.proc.pid)))

@@ -3,12 +3,13 @@
 # NBD writes of 32 KiB and more to an image on tmpfs, served by an
 # iothread, are received straight into the file's mapped page cache
 # (docs/nbd.md, "Zero-copy writes"), on the main loop too; on a disk file
-# system they go through a buffer.  They must land as normal writes do: the bytes (odd sizes and offsets, through a
-# raw window, many in flight, FUA, over TCP), the dirty bitmap; a client that stops
-# halfway through a payload must hold no drain back, nor a hard removal or
-# SIGTERM; a node grown by Resize and a file that another program shrank
-# must get every byte; the mapping goes with the node, and with the
-# read-write descriptor of an auto-read-only node.
+# system they go through a buffer.  They must land as normal writes do:
+# the bytes (odd sizes and offsets, through a raw window, many in flight,
+# FUA, over TCP), the dirty bitmap; a client that stops halfway through a
+# payload must hold no drain back (of its own loop or another), nor a
+# hard removal or SIGTERM; a node grown by Resize and a file that another
+# program shrank must get every byte; the mapping goes with the node, and
+# with the read-write descriptor of an auto-read-only node.
 import os
 import random
 import shutil
@@ -111,22 +112,22 @@ def check_tcp(d, img, image):
     bgtest.remove_export_safe(d, d.manager_path('export', 'et'))
 
 
-def check_stalled_payload(d, img, image, sock):
+def check_stalled_payload(d, img, image, sock, node='f'):
     """Half a payload, then nothing: a reopen (which drains the node) must not wait for the rest."""
     data = random.Random(8).randbytes(MiB)
     c = nbdwire.Client(sock)
-    c.go(b'f')
+    c.go(node.encode())
     c.request(nbdwire.CMD_WRITE, 2 * MiB, MiB, 0, data[:MiB // 2])
     time.sleep(0.3)
     t = time.monotonic()
-    d.node('f').Reopen(str(d.node('f').GetXML()), timeout=10)
-    bgtest.check(time.monotonic() - t < 5, 'a reopen does not wait for a stalled payload')
+    d.node(node).Reopen(str(d.node(node).GetXML()), timeout=10)
+    bgtest.check(time.monotonic() - t < 5, '%s: a reopen does not wait for a stalled payload' % node)
     c.send(data[MiB // 2:])
     cookie, error, _, _ = c.reply()
     bgtest.check_equal(error, 0, 'the stalled write succeeds once the payload is in')
     image.write(2 * MiB, data)
     c.disconnect()
-    image.check_file(img, 'after the stalled write')
+    image.check_file(img, '%s: after the stalled write' % node)
 
 
 def half_payload(sock):
@@ -297,6 +298,11 @@ def main():
             check_shrunk_file(d, img, image, sock_f)
             check_mapping(d, d.tmpdir, 'disk', 'io1', 'a disk file on an iothread', False)
             check_mapping(d, shm, 'main', None, 'a tmpfs file on the main loop', True)
+            # The reopen's drain runs on the main loop, where the stalled payload waits.
+            main_img = os.path.join(shm, 'main.img')
+            with open(main_img, 'rb') as f:
+                check_stalled_payload(d, main_img, Image(f.read()),
+                                      os.path.join(d.tmpdir, 'emain.sock'), 'main')
             check_removed_mid_payload(d, img, sock_f)
             check_unmapped_on_removal(d, shm)
             check_auto_read_only(d, shm)
