@@ -102,6 +102,20 @@ def check_equal(a, b, msg=''):
         raise TestFailure('%s%r != %r' % (msg + ': ' if msg else '', a, b))
 
 
+def thread_status(pid):
+    """Each live thread of process pid: its /proc status as {field: value}
+    (threads that end while this reads are left out)."""
+    tasks = '/proc/%d/task' % pid
+    result = []
+    for tid in os.listdir(tasks):
+        try:
+            with open(os.path.join(tasks, tid, 'status')) as f:
+                result.append(dict(line.rstrip('\n').split(':\t', 1) for line in f if ':\t' in line))
+        except FileNotFoundError:
+            pass
+    return result
+
+
 def skip(msg):
     raise Skip(msg)
 

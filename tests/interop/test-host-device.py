@@ -38,21 +38,12 @@ def kernel_has_ring_discard():
 
 def strace_ioctls(pid):
     """strace -f on the daemon's ioctls, once every thread is attached."""
-    tids = os.listdir('/proc/%d/task' % pid)
     p = subprocess.Popen(['strace', '-f', '-qq', '-e', 'trace=ioctl', '-p', str(pid)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     # strace -qq prints nothing on attach: wait until each thread is traced
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        traced = 0
-        for t in tids:
-            try:
-                with open('/proc/%d/task/%s/status' % (pid, t)) as f:
-                    traced += any(l.startswith('TracerPid:') and l.split()[1] == str(p.pid)
-                                  for l in f)
-            except OSError:
-                traced += 1     # the thread ended
-        if traced == len(tids):
+        if all(t['TracerPid'] == str(p.pid) for t in bgtest.thread_status(pid)):
             return p
         time.sleep(0.02)
     p.kill()

@@ -37,12 +37,7 @@ class Tracer:
             time.sleep(0.02)
 
     def attached(self, pid):
-        tasks = '/proc/%d/task' % pid
-        for t in os.listdir(tasks):
-            with open(os.path.join(tasks, t, 'status')) as f:
-                if 'TracerPid:\t%d\n' % self.proc.pid not in f.read():
-                    return False
-        return True
+        return all(t['TracerPid'] == str(self.proc.pid) for t in bgtest.thread_status(pid))
 
     def stop(self):
         self.proc.send_signal(signal.SIGINT)

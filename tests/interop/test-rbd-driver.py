@@ -235,17 +235,10 @@ def stop_process(pid):
     once the signal is queued, and until each thread has run again to take
     it, a busy machine leaves the process time to answer what comes."""
     os.kill(pid, signal.SIGSTOP)
-    tasks = '/proc/%d/task' % pid
     end = time.monotonic() + 30
     while True:
-        states = []
-        for tid in os.listdir(tasks):
-            try:
-                with open('%s/%s/stat' % (tasks, tid)) as f:
-                    states.append(f.read().rsplit(')', 1)[1].split()[0])
-            except FileNotFoundError:
-                pass            # a thread that ended meanwhile
-        if all(st in ('T', 't') for st in states):
+        states = [t['State'] for t in bgtest.thread_status(pid)]
+        if all(st[0] in 'Tt' for st in states):
             return
         if time.monotonic() > end:
             raise bgtest.TestFailure('process %d did not stop: thread states %s' % (pid, states))
