@@ -10,6 +10,9 @@
  * program shrank, a store raises SIGBUS; the kernel's copy fails with
  * EFAULT, and the caller writes the rest the normal way.
  *
+ * A range is written through a buffer until mapping it pays: where a
+ * first store into a mapped page costs many copies (drivers/file-mem-rent.h).
+ *
  * The mapping covers the file as the node knows it and grows with it; its
  * pages count in the daemon's resident set (as shared memory: the file's
  * own pages, no extra copy) and their page tables cost 2 MiB per GiB
@@ -51,6 +54,7 @@ void file_mem_drop(FileState *s)
         *u = (FileMemUnmap){ s->mem, s->mem_size };
         worker_pool_run_detached(file_mem_unmap_job, u);
     }
+    file_mem_rent_reset(&s->mem_rent);
     s->mem = NULL;
     s->mem_size = 0;
     s->mem_refused = false;
@@ -79,11 +83,15 @@ void *file_mem_write(BlockNode *node, uint64_t offset, uint64_t bytes)
      */
     if (fstat(s->fd, &st) < 0 || (uint64_t)st.st_size < offset + bytes)
         return NULL;
+    if (node->size > FILE_MEM_MAX_SIZE || offset + bytes > node->size)
+        return NULL;
+    /* Where a page's first fault costs many copies, a range is copied a while first. */
+    if (!file_mem_rent_paid(&s->mem_rent, node->size, offset, bytes, file_mem_rent_limit()))
+        return NULL;
     if (offset + bytes > s->mem_size) {
         /* First use, or the node grew: map it as it is now. */
-        file_mem_drop(s);
-        if (node->size > FILE_MEM_MAX_SIZE || offset + bytes > node->size)
-            return NULL;
+        if (s->mem)
+            file_mem_drop(s);
         void *p = mmap(NULL, node->size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
         if (p == MAP_FAILED) {
             g_debug("Node '%s': writes are copied, the file cannot be mapped: %s",

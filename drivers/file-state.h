@@ -8,6 +8,7 @@
 #include <glib.h>
 
 #include "drivers/file-inline.h"
+#include "drivers/file-mem-rent.h"
 
 typedef enum FileAio {
     FILE_AIO_THREADS,
@@ -44,6 +45,7 @@ typedef struct FileState {
     void *mem;                  /* zero-copy writes: the file mapped (file-mem.c), or NULL */
     uint64_t mem_size;
     bool mem_refused;           /* mmap failed on this descriptor */
+    FileMemRent mem_rent;       /* ranges written through a buffer until mapping them pays */
     /*
      * The last data extent block status found, as QEMU keeps one per protocol node:
      * SEEK_HOLE scans page by page up to the next hole, so on a fully
