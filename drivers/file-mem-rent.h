@@ -17,7 +17,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Pages written the copying way, per 1 MiB chunk of the file, since it was last mapped. */
+/*
+ * Pages written the copying way, per 1 MiB chunk of the file, since it was
+ * last mapped: 2 bytes per MiB of the file, allocated with the first count.
+ */
 typedef struct FileMemRent {
     uint16_t *copied;
     uint64_t chunks;
