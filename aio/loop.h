@@ -23,10 +23,21 @@
  */
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
 #include <glib.h>
 #include <systemd/sd-event.h>
 
 typedef struct AioLoop AioLoop;
+
+/* CLOCK_MONOTONIC in nanoseconds, for spans where microseconds are too coarse. */
+static inline int64_t aio_now_ns(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
 
 /* The main thread's loop (sd_event_default), created on first use. */
 AioLoop *aio_loop_main(void);

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <glib.h>
 
+#include "aio/loop.h"
 #include "drivers/file-mem-rent.h"
 
 #define CHUNK_SHIFT 20
@@ -23,14 +23,6 @@
 unsigned file_mem_rent_limit_for(uint64_t first_touch_ns)
 {
     return (unsigned)MIN(first_touch_ns / COPY_SAVED_NS, FILE_MEM_RENT_MAX);
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
 /*
@@ -50,10 +42,10 @@ static uint64_t first_touch_ns(void)
                                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED)
             return 0;
-        uint64_t t0 = now_ns();
+        int64_t t0 = aio_now_ns();
         for (unsigned i = 0; i < PAGES; i++)
             p[i * PAGE_SIZE_4K] = 1;
-        best = MIN(best, (now_ns() - t0) / PAGES);
+        best = MIN(best, (uint64_t)(aio_now_ns() - t0) / PAGES);
         munmap((void *)p, PAGES * PAGE_SIZE_4K);
     }
     return best;

@@ -84,14 +84,6 @@ const OptionSpec throttle_limit_options[] = {
     OPTION_TABLE_END,
 };
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* ---- limits ---- */
 
 static uint64_t limit_get(const OptionSet *set, const char *base, const char *suffix)
@@ -287,7 +279,7 @@ static bool must_wait(ThrottleMember *m, ThrottleDirection dir)
         return false;
     if (timer_armed(g, dir))
         return true;
-    now = now_ns();
+    now = aio_now_ns();
     wait = group_wait(g, dir, now);
     if (!wait)
         return false;
@@ -334,7 +326,7 @@ static void schedule_next(ThrottleMember *m, ThrottleDirection dir)
     /* The budget allows it: m's own next request goes now, another member's on the loop. */
     if (t == m && restart_queue(m, dir))
         return;
-    timer_arm(t, dir, now_ns());
+    timer_arm(t, dir, aio_now_ns());
 }
 
 static int timer_fired(sd_event_source *s, uint64_t usec, void *opaque)
@@ -371,7 +363,7 @@ static void kick(ThrottleGroup *g, ThrottleDirection dir)
     ThrottleMember *from = g->token[dir] ? g->token[dir] : g->members->data;
     ThrottleMember *t = next_token(from, dir);
     if (t->pending[dir])
-        timer_arm(t, dir, now_ns());
+        timer_arm(t, dir, aio_now_ns());
 }
 
 void throttle_member_disable(ThrottleMember *m)
@@ -442,7 +434,7 @@ bool throttle_group_set(const char *id, GHashTable *raw, bool implicit, GError *
     /* New limits start with empty buckets (QEMU's throttle_config). */
     memcpy(g->buckets, b, sizeof(b));
     g->op_size = op_size;
-    g->previous_leak = now_ns();
+    g->previous_leak = aio_now_ns();
     for (int dir = 0; dir < THROTTLE_DIRECTIONS; dir++) {
         ThrottleMember *waiting = g->timer_member[dir];
 

@@ -157,13 +157,6 @@ static int coroutine_fn client_co_wait(NbdClient *c, bool write)
 
 static atomic_uint transmitting_clients;     /* of every loop */
 
-static int64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
 static const char *client_where(const NbdClient *c)
 {
     return c->where;
@@ -194,7 +187,7 @@ static ssize_t client_recv(NbdClient *c, void *buf, size_t len)
 /* Spins until the socket is readable, then recv(); -1/EAGAIN at the end of the spin. */
 static ssize_t client_poll_recv(NbdClient *c, void *buf, size_t len, int64_t *t)
 {
-    int64_t t0 = now_ns();
+    int64_t t0 = aio_now_ns();
     *t = t0;
     c->poll_max_ns = c->reqs_since_idle <= 1 ? NBD_POLL_MAX_QD1_NS : NBD_POLL_MAX_NS;
     c->reqs_since_idle = 0;
@@ -210,7 +203,7 @@ static ssize_t client_poll_recv(NbdClient *c, void *buf, size_t len, int64_t *t)
             if (r >= 0 || errno != EAGAIN)
                 return r;
         }
-        *t = now_ns();
+        *t = aio_now_ns();
     }
     errno = EAGAIN;
     return -1;
@@ -275,7 +268,7 @@ static ssize_t coroutine_fn client_co_recv_step(NbdClient *c, bool *drained,
             int ret = client_co_wait(c, false);
             if (ret < 0)
                 return ret;
-            client_poll_adapt(c, now_ns() - t);
+            client_poll_adapt(c, aio_now_ns() - t);
             return -EAGAIN;
         }
     }
