@@ -47,7 +47,7 @@ sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
 sys.path.insert(0, HERE)
 from fiolib import (LATENCY_WORKLOADS, WORKLOADS, SyscallCounts, cpu_seconds, run_fio,  # noqa: E402
                     run_fio_p99)
-from nbdservers import SERVERS  # noqa: E402
+from nbdservers import KEPT_MALLOC_HELP, SERVERS  # noqa: E402
 
 
 def record(results, wl, name, value, lower_is_better=False):
@@ -111,6 +111,7 @@ def main():
     ap.add_argument('--perf', default='', help='perf record blockgraphd into this file')
     ap.add_argument('--aio', default='', help="blockgraphd's engine (default: its own choice)")
     ap.add_argument('--qsd-aio', default='io_uring')
+    ap.add_argument('--qsd-kept-malloc', action='store_true', help=KEPT_MALLOC_HELP)
     ap.add_argument('--nbdkit-threads', type=int, default=16)
     ap.add_argument('--dir', default='/dev/shm', help='where the images go')
     ap.add_argument('--direct', action='store_true', help='blockgraphd: cache.direct=on')

@@ -50,7 +50,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
 sys.path.insert(0, HERE)
 from fiolib import WORKLOADS, SyscallCounts, cpu_seconds, run_fio, wait_for_socket  # noqa: E402
-from nbdservers import aio_attr, process_server, qsd_aio  # noqa: E402
+from nbdservers import KEPT_MALLOC_HELP, aio_attr, process_server, qsd_aio, qsd_env  # noqa: E402
 
 N = 4
 LOOPS = 2
@@ -131,7 +131,7 @@ def qsd(images, workdir, args):
             stack.enter_context(process_server(qsd_cmd(group, sock, qsd_aio(args),
                                                        args.qsd_iothreads),
                                                sock, 'qemu-storage-daemon', None,
-                                               args.pids.setdefault('qsd', [])))
+                                               args.pids.setdefault('qsd', []), qsd_env(args)))
         yield uris
 
 
@@ -226,6 +226,7 @@ def main():
     ap.add_argument('--workloads', default='')
     ap.add_argument('--aio', default='', help="blockgraphd's engine (default: its own choice)")
     ap.add_argument('--qsd-aio', default='io_uring')
+    ap.add_argument('--qsd-kept-malloc', action='store_true', help=KEPT_MALLOC_HELP)
     ap.add_argument('--qsd-iothreads', action='store_true',
                     help='one qsd with 2 iothread objects (aborts on disconnect in qsd 7.2)')
     ap.add_argument('--syscalls', action='store_true',

@@ -2,7 +2,7 @@
 """The three NBD servers the benchmarks compare, each serving one raw image
 on a unix socket: blockgraphd (file node; aio as args.aio says, unset: the
 daemon's own choice), qemu-storage-daemon (file node, aio=args.qsd_aio,
-io_uring unless set) and nbdkit (file plugin, args.nbdkit_threads threads,
+io_uring unless set; args.qsd_kept_malloc: glibc keeps freed memory mapped) and nbdkit (file plugin, args.nbdkit_threads threads,
 16 unless set).  Each is a context manager that yields the NBD URI; `args`
 needs .blockgraphd and .perf, and may have .tls_dir: then every server requires TLS with the x509 files of
 that directory (server and client certificates, as tests/interop/tlscerts.py
@@ -46,6 +46,21 @@ def qsd_aio(args):
     return getattr(args, 'qsd_aio', '') or 'io_uring'
 
 
+# glibc settings that keep freed memory mapped (--qsd-kept-malloc).
+KEPT_MALLOC = 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456'
+KEPT_MALLOC_HELP = ('run qemu-storage-daemon with GLIBC_TUNABLES=%s: its per-request '
+                    'buffers of 1 MiB otherwise come fresh from mmap and fault in every '
+                    'page each time, which costs ~10 us per page in a VM with shadow page '
+                    'tables (docs/nbd.md)' % KEPT_MALLOC)
+
+
+def qsd_env(args):
+    """The environment for qemu-storage-daemon: ours, with KEPT_MALLOC if asked."""
+    if not getattr(args, 'qsd_kept_malloc', False):
+        return None
+    return dict(os.environ, GLIBC_TUNABLES=KEPT_MALLOC)
+
+
 @contextlib.contextmanager
 def blockgraph_server(img, workdir, args):
     import bgtest
@@ -79,11 +94,11 @@ def blockgraph_server(img, workdir, args):
 
 
 @contextlib.contextmanager
-def process_server(cmd, sock, what, uri, pids=None):
-    """Runs cmd until the with-block ends; its pid goes to the list pids."""
+def process_server(cmd, sock, what, uri, pids=None, env=None):
+    """Runs cmd (in env, else ours) until the with-block ends; its pid goes to the list pids."""
     if os.path.exists(sock):
         os.unlink(sock)     # left by an earlier run: its presence is what we wait for
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env)
     if pids is not None:
         pids.append(proc.pid)
     try:
@@ -106,7 +121,7 @@ def qsd_server(img, workdir, args):
         ['--blockdev', 'driver=file,node-name=disk0,filename=%s,aio=%s' % (img, qsd_aio(args)),
          '--nbd-server', 'addr.type=unix,addr.path=%s%s' % (sock, creds),
          '--export', 'type=nbd,id=e0,node-name=disk0,name=disk0,writable=on'],
-        sock, 'qemu-storage-daemon', _uri(sock, args), _pids(args, 'qsd'))
+        sock, 'qemu-storage-daemon', _uri(sock, args), _pids(args, 'qsd'), qsd_env(args))
 
 
 def nbdkit_server(img, workdir, args):

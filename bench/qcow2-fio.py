@@ -34,6 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'harness'))
 sys.path.insert(0, HERE)
 from fiolib import WORKLOADS, cpu_seconds, run_fio, wait_for_socket  # noqa: E402
+from nbdservers import KEPT_MALLOC_HELP, qsd_env  # noqa: E402
 
 
 def make_image(path, state, size_mib):
@@ -67,7 +68,7 @@ def start_qsd(img, sock, workdir, args):
          '--blockdev', 'driver=qcow2,node-name=disk0,file=f0',
          '--nbd-server', 'addr.type=unix,addr.path=%s' % sock,
          '--export', 'type=nbd,id=e0,node-name=disk0,name=disk0,writable=on'],
-        stdin=subprocess.DEVNULL)
+        stdin=subprocess.DEVNULL, env=qsd_env(args))
 
 
 def bus_daemon(workdir):
@@ -128,6 +129,7 @@ def main():
                     help='fio processes, one NBD connection each (default 1)')
     ap.add_argument('--aio', default='', help="blockgraphd's engine (default: its own choice)")
     ap.add_argument('--qsd-aio', default='io_uring')
+    ap.add_argument('--qsd-kept-malloc', action='store_true', help=KEPT_MALLOC_HELP)
     args = ap.parse_args()
     args.workloads = [w for w in args.workloads.split(',') if w]
     for tool in ('fio', 'qemu-storage-daemon', 'qemu-img', 'dbus-daemon'):
