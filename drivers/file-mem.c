@@ -75,6 +75,11 @@ void *file_mem_write(BlockNode *node, uint64_t offset, uint64_t bytes)
      */
     if (!s->inline_io.memory_fs || !node->writable || s->mem_refused)
         return NULL;
+    if (node->size > FILE_MEM_MAX_SIZE || offset + bytes > node->size)
+        return NULL;
+    /* Where a page's first fault costs many copies, a range is copied a while first. */
+    if (!file_mem_rent_paid(&s->mem_rent, node->size, offset, bytes, file_mem_rent_limit()))
+        return NULL;
     /*
      * A file shrunk behind our back: into the rest of its last page a copy
      * would not fail, and what POSIX makes of bytes there is unspecified;
@@ -82,11 +87,6 @@ void *file_mem_write(BlockNode *node, uint64_t offset, uint64_t bytes)
      * block).
      */
     if (fstat(s->fd, &st) < 0 || (uint64_t)st.st_size < offset + bytes)
-        return NULL;
-    if (node->size > FILE_MEM_MAX_SIZE || offset + bytes > node->size)
-        return NULL;
-    /* Where a page's first fault costs many copies, a range is copied a while first. */
-    if (!file_mem_rent_paid(&s->mem_rent, node->size, offset, bytes, file_mem_rent_limit()))
         return NULL;
     if (offset + bytes > s->mem_size) {
         /* First use, or the node grew: map it as it is now. */
