@@ -2,8 +2,9 @@
 """The three NBD servers the benchmarks compare, each serving one raw image
 on a unix socket: blockgraphd (file node; aio as args.aio says, unset: the
 daemon's own choice), qemu-storage-daemon (file node, aio=args.qsd_aio,
-io_uring unless set; args.qsd_kept_malloc: glibc keeps freed memory mapped) and nbdkit (file plugin, args.nbdkit_threads threads,
-16 unless set).  Each is a context manager that yields the NBD URI; `args`
+io_uring unless set; with args.qsd_kept_malloc glibc keeps freed memory
+mapped) and nbdkit (file plugin, args.nbdkit_threads threads, 16 unless
+set).  Each is a context manager that yields the NBD URI; `args`
 needs .blockgraphd and .perf, and may have .tls_dir: then every server requires TLS with the x509 files of
 that directory (server and client certificates, as tests/interop/tlscerts.py
 makes them) and checks the client's certificate, and the URI is an nbds one
