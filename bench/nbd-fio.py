@@ -22,6 +22,12 @@ better for us too).
                    [--nbdkit-threads 16] [--dir /dev/shm] [--direct]
                    [--syscalls]
 
+--only ...,null adds a fourth server: blockgraphd exporting a null-co node
+(no I/O at all), and two columns: each server's result as a share of it.
+With one fio process on a small machine fio's own CPU bounds the 4k rows;
+this row shows where, so that a ratio between servers near that bound is
+read as the client's limit, not the servers'.
+
 --syscalls runs fio under `perf stat` and attaches one to the server:
 context switches and system calls (poll, recvfrom, sendto, epoll_*, futex
 ...) per request, of fio and of the server, printed under each run.
@@ -77,24 +83,30 @@ def timed_fio(args, name, uri, rw, bs, qd):
 
 
 def report(results):
-    print('\n%-18s %14s %14s %14s %10s %10s' %
-          ('workload', 'blockgraph', 'qsd', 'nbdkit', 'vs qsd', 'vs nbdkit'))
+    """The table; with the null server run, two more columns: each server's
+    result as a share of what fio reached against an export that does no I/O."""
+    with_null = any('null' in r for r in results.values())
+    print('\n%-18s %14s %14s %14s %10s %10s%s' %
+          ('workload', 'blockgraph', 'qsd', 'nbdkit', 'vs qsd', 'vs nbdkit',
+           '  %14s %9s %9s' % ('null-co', 'bg/null', 'nbdkit/null') if with_null else ''))
     rows = [(w[0], w[4]) for w in WORKLOADS] + [(w[0], 'us') for w in LATENCY_WORKLOADS]
     for wl, unit in rows:
         r = results.get(wl)
         if not r:
             continue
-        bg = r.get('blockgraph')
 
-        def ratio(other):
-            if not bg or not r.get(other):
-                return '%10s' % '-'
-            return '%9.2fx' % (r[other] / bg if unit == 'us' else bg / r[other])
+        def ratio(a, b, width=10):
+            if not r.get(a) or not r.get(b):
+                return '%*s' % (width, '-')
+            return '%*.2fx' % (width - 1, r[b] / r[a] if unit == 'us' else r[a] / r[b])
 
         def cell(k):
             return '%14s' % ('%.1f %s' % (r[k], unit) if k in r else '-')
-        print('%-18s %s %s %s %s %s' % (wl, cell('blockgraph'), cell('qsd'), cell('nbdkit'),
-                                        ratio('qsd'), ratio('nbdkit')))
+        extra = ('  %s %s %s' % (cell('null'), ratio('blockgraph', 'null', 9),
+                                 ratio('nbdkit', 'null', 11)) if with_null else '')
+        print('%-18s %s %s %s %s %s%s' % (wl, cell('blockgraph'), cell('qsd'), cell('nbdkit'),
+                                          ratio('blockgraph', 'qsd'),
+                                          ratio('blockgraph', 'nbdkit'), extra))
 
 
 def main():
@@ -103,7 +115,8 @@ def main():
     ap.add_argument('--size-mib', type=int, default=1024)
     ap.add_argument('--blockgraphd', default=os.environ.get('BLOCKGRAPHD') or
                     os.path.join(HERE, '..', 'build', 'daemon', 'blockgraphd'))
-    ap.add_argument('--only', default='blockgraph,qsd,nbdkit')
+    ap.add_argument('--only', default='blockgraph,qsd,nbdkit',
+                    help='servers, of blockgraph,qsd,nbdkit,null')
     ap.add_argument('--workloads', default='')
     ap.add_argument('--reps', type=int, default=2, help='runs per server and workload (best counts)')
     ap.add_argument('--jobs', type=int, default=1,

@@ -24,7 +24,9 @@ CPU time per request: on 2 CPUs the two together set the pace, and a
 server that makes fio wait and wake up more costs fio CPU too; the best
 run counts); fio's 4 jobs are summed; --only runs some of the servers;
 --syscalls prints fio's and the server's context switches and system calls
-per request under each run (`perf stat`).
+per request under each run (`perf stat`); --only ...,null adds blockgraphd
+with null-co nodes (no I/O at all: what the four clients and their sockets
+reach on this machine) and each server's share of it.
 At the end: the CPU time of each blockgraphd thread (the
 work must spread over io-io1 and io-io2), the load average, and one line
 per workload with the three results, our ratios, and our ratios per
@@ -60,20 +62,31 @@ def loop_of(i):
     return i % LOOPS
 
 
-@contextlib.contextmanager
 def blockgraph(images, workdir, args):
+    return _blockgraphd(images, workdir, args, 'blockgraph',
+                        lambda img: 'driver="file" filename="%s"%s' % (img, aio_attr(args)))
+
+
+def null(images, workdir, args):
+    """blockgraphd with null-co nodes of the images' sizes: fio against
+    servers that do no I/O, what the clients and sockets alone reach here."""
+    return _blockgraphd(images, workdir, args, 'null',
+                        lambda img: 'driver="null-co" size="%d"' % os.path.getsize(img))
+
+
+@contextlib.contextmanager
+def _blockgraphd(images, workdir, args, name, node_attrs):
     import bgtest
     bgtest.BLOCKGRAPHD = args.blockgraphd
-    conf = os.path.join(workdir, 'bg-conf')
+    conf = os.path.join(workdir, name + '-conf')
     os.makedirs(conf, exist_ok=True)
     lines = ['<blockgraph>'] + ['  <iothread id="io%d"/>' % (1 + n) for n in range(LOOPS)]
     socks = []
     for i, img in enumerate(images):
-        sock = os.path.join(workdir, 'bg%d.sock' % i)
+        sock = os.path.join(workdir, '%s%d.sock' % (name, i))
         socks.append(sock)
         io = 'io%d' % (1 + loop_of(i))
-        lines += ['  <blockdev driver="file" node-name="disk%d" filename="%s"%s '
-                  'iothread="%s"/>' % (i, img, aio_attr(args), io),
+        lines += ['  <blockdev node-name="disk%d" %s iothread="%s"/>' % (i, node_attrs(img), io),
                   '  <export type="nbd" id="e%d" node-name="disk%d" writable="on" '
                   'iothread="%s">' % (i, i, io),
                   '    <server type="unix" path="%s"/>' % sock, '  </export>']
@@ -83,9 +96,10 @@ def blockgraph(images, workdir, args):
     with bgtest.Daemon(config_dir=conf) as d:
         for sock in socks:
             wait_for_socket(sock, d.proc, 'blockgraphd')
-        args.pids['blockgraph'] = [d.proc.pid]
+        args.pids[name] = [d.proc.pid]
         yield ['nbd+unix:///disk%d?socket=%s' % (i, s) for i, s in enumerate(socks)]
-        args.bg_threads = thread_cpu(d.proc.pid)
+        if name == 'blockgraph':
+            args.bg_threads = thread_cpu(d.proc.pid)
 
 
 def thread_cpu(pid):
@@ -144,7 +158,7 @@ def nbdkit(images, workdir, args):
                           args.pids.setdefault('nbdkit', []))
 
 
-SERVERS = {'blockgraph': blockgraph, 'qsd': qsd, 'nbdkit': nbdkit}
+SERVERS = {'blockgraph': blockgraph, 'qsd': qsd, 'nbdkit': nbdkit, 'null': null}
 
 
 def make_images(workdir, size_mib, names):
@@ -203,17 +217,21 @@ def report(best, args):
           ', '.join('%s %.1f' % kv for kv in sorted(getattr(args, 'bg_threads', {}).items(),
                                                        key=lambda kv: -kv[1]) if kv[1] >= 0.1))
     print('load average: %.2f %.2f %.2f' % os.getloadavg())
-    print('\n4 exports, 4 connections; %-18s %12s %12s %12s %8s %8s  %s'
+    with_null = any('null' in r for r in best.values())
+    print('\n4 exports, 4 connections; %-18s %12s %12s %12s %8s %8s  %s%s'
           % ('workload', 'blockgraph', 'qsd', 'nbdkit', 'vs qsd', 'vs nbdkit',
-             'per CPU-s: vs qsd, vs nbdkit'))
+             'per CPU-s: vs qsd, vs nbdkit',
+             '  %12s %8s %11s' % ('null-co', 'bg/null', 'nbdkit/null') if with_null else ''))
     for wl, _, _, _, unit in WORKLOADS:
         r = best.get(wl)
         if r:
             none = (float('nan'), float('nan'))
-            bg, q, k = (r.get(n, none) for n in ('blockgraph', 'qsd', 'nbdkit'))
-            print('%-44s %12.1f %12.1f %12.1f %7.2fx %7.2fx  %7.2fx %7.2fx'
+            bg, q, k, z = (r.get(n, none) for n in ('blockgraph', 'qsd', 'nbdkit', 'null'))
+            extra = ('  %12.1f %7.2fx %10.2fx' % (z[0], bg[0] / z[0], k[0] / z[0])
+                     if with_null else '')
+            print('%-44s %12.1f %12.1f %12.1f %7.2fx %7.2fx  %7.2fx %7.2fx%s'
                   % (wl + ' (' + unit + ')', bg[0], q[0], k[0], bg[0] / q[0], bg[0] / k[0],
-                     bg[1] / q[1], bg[1] / k[1]))
+                     bg[1] / q[1], bg[1] / k[1], extra))
 
 
 def main():
@@ -231,14 +249,14 @@ def main():
                     help='one qsd with 2 iothread objects (aborts on disconnect in qsd 7.2)')
     ap.add_argument('--syscalls', action='store_true',
                     help="perf stat: fio's and the server's system calls per request")
-    ap.add_argument('--only', default=','.join(SERVERS),
+    ap.add_argument('--only', default='blockgraph,qsd,nbdkit',
                     help='the servers to run, of ' + ','.join(SERVERS))
     args = ap.parse_args()
     args.only = [n for n in args.only.split(',') if n]
     if not args.only or not set(args.only) <= set(SERVERS):
         ap.error('--only: a list of ' + ','.join(SERVERS))
     wanted = [w for w in args.workloads.split(',') if w]
-    tools = {'blockgraph': None, 'qsd': 'qemu-storage-daemon', 'nbdkit': 'nbdkit'}
+    tools = {'blockgraph': None, 'null': None, 'qsd': 'qemu-storage-daemon', 'nbdkit': 'nbdkit'}
     for tool in ['fio'] + [tools[n] for n in args.only if tools[n]]:
         if not shutil.which(tool):
             print('SKIP: %s not installed' % tool)

@@ -62,27 +62,40 @@ def qsd_env(args):
     return dict(os.environ, GLIBC_TUNABLES=KEPT_MALLOC)
 
 
-@contextlib.contextmanager
 def blockgraph_server(img, workdir, args):
+    node = ('<blockdev driver="file" node-name="disk0" filename="%s"%s%s\n'
+            % (img, aio_attr(args),
+               '><cache direct="on"/></blockdev>' if getattr(args, 'direct', False) else '/>'))
+    return _blockgraphd(node, 'blockgraph', workdir, args)
+
+
+def null_server(img, workdir, args):
+    """blockgraphd exporting a null-co node of the image's size: the client
+    against a server that does nothing but NBD, so what one fio process can
+    reach on this machine (the ceiling no server's ratio can pass)."""
+    node = ('<blockdev driver="null-co" node-name="disk0" size="%d"/>\n'
+            % os.path.getsize(img))
+    return _blockgraphd(node, 'null', workdir, args)
+
+
+@contextlib.contextmanager
+def _blockgraphd(node, name, workdir, args):
     import bgtest
     bgtest.BLOCKGRAPHD = args.blockgraphd
-    sock = os.path.join(workdir, 'bg.sock')
-    conf = os.path.join(workdir, 'conf')
+    sock = os.path.join(workdir, '%s.sock' % name)
+    conf = os.path.join(workdir, '%s-conf' % name)
     os.makedirs(conf, exist_ok=True)
     tls = '    <tls dir="%s"/>\n' % _tls_dir(args) if _tls_dir(args) else ''
     with open(os.path.join(conf, 'bench.xml'), 'w') as f:
-        f.write('<blockgraph>\n'
-                '  <blockdev driver="file" node-name="disk0" filename="%s"%s%s\n'
+        f.write('<blockgraph>\n  %s'
                 '  <export type="nbd" id="e0" node-name="disk0" name="disk0" writable="on">\n'
                 '    <server type="unix" path="%s"/>\n%s  </export>\n</blockgraph>\n'
-                % (img, aio_attr(args),
-                   '><cache direct="on"/></blockdev>' if getattr(args, 'direct', False) else '/>',
-                   sock, tls))
+                % (node, sock, tls))
     with bgtest.Daemon(config_dir=conf) as d:
         wait_for_socket(sock, d.proc, 'blockgraphd')
-        _pids(args, 'blockgraph').append(d.proc.pid)
+        _pids(args, name).append(d.proc.pid)
         perf = None
-        if args.perf:
+        if args.perf and name == 'blockgraph':
             perf = subprocess.Popen(['perf', 'record', '-g', '-o', args.perf,
                                      '-p', str(d.proc.pid)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -136,4 +149,5 @@ def nbdkit_server(img, workdir, args):
                           _pids(args, 'nbdkit'))
 
 
-SERVERS = {'blockgraph': blockgraph_server, 'qsd': qsd_server, 'nbdkit': nbdkit_server}
+SERVERS = {'blockgraph': blockgraph_server, 'qsd': qsd_server, 'nbdkit': nbdkit_server,
+           'null': null_server}
