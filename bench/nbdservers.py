@@ -72,7 +72,8 @@ def blockgraph_server(img, workdir, args):
 def null_server(img, workdir, args):
     """blockgraphd exporting a null-co node of the image's size: the client
     against a server that does nothing but NBD, so what one fio process can
-    reach on this machine (the ceiling no server's ratio can pass)."""
+    reach on this machine (a bound for every row but large reads, which a
+    file serves with sendfile and null-co copies from a buffer)."""
     node = ('<blockdev driver="null-co" node-name="disk0" size="%d"/>\n'
             % os.path.getsize(img))
     return _blockgraphd(node, 'null', workdir, args)
