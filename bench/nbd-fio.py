@@ -146,6 +146,9 @@ def main():
         chunk = os.urandom(1 << 20)
         images = {}
         for name in names:
+            if name == 'null':
+                images[name] = None     # null_server stores nothing
+                continue
             images[name] = os.path.join(workdir, '%s.raw' % name)
             with open(images[name], 'wb') as f:
                 for _ in range(args.size_mib):

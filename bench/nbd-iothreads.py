@@ -71,7 +71,7 @@ def null(images, workdir, args):
     """blockgraphd with null-co nodes of the images' sizes: fio against
     servers that do no I/O, what the clients and sockets alone reach here."""
     return _blockgraphd(images, workdir, args, 'null',
-                        lambda img: 'driver="null-co" size="%d"' % os.path.getsize(img))
+                        lambda img: 'driver="null-co" size="%d"' % (args.size_mib << 20))
 
 
 @contextlib.contextmanager
@@ -165,6 +165,9 @@ def make_images(workdir, size_mib, names):
     chunk = os.urandom(1 << 20)
     images = {}
     for name in names:
+        if name == 'null':
+            images[name] = [None] * N   # null() stores nothing
+            continue
         os.makedirs(os.path.join(workdir, name))
         images[name] = [os.path.join(workdir, name, 'disk%d' % i) for i in range(N)]
         for img in images[name]:

@@ -1,13 +1,15 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""The three NBD servers the benchmarks compare, each serving one raw image
-on a unix socket: blockgraphd (file node; aio as args.aio says, unset: the
-daemon's own choice), qemu-storage-daemon (file node, aio=args.qsd_aio,
-io_uring unless set; with args.qsd_kept_malloc glibc keeps freed memory
-mapped) and nbdkit (file plugin, args.nbdkit_threads threads, 16 unless
-set).  Each is a context manager that yields the NBD URI; `args`
-needs .blockgraphd and .perf, and may have .tls_dir: then every server requires TLS with the x509 files of
-that directory (server and client certificates, as tests/interop/tlscerts.py
-makes them) and checks the client's certificate, and the URI is an nbds one
+"""The NBD servers the benchmarks compare, each serving one raw image on a
+unix socket: blockgraphd (file node; aio as args.aio says, unset: the
+daemon's own choice; or `null`: a null-co node, no image),
+qemu-storage-daemon (file node, aio=args.qsd_aio, io_uring unless set;
+with args.qsd_kept_malloc glibc keeps freed memory mapped) and nbdkit
+(file plugin, args.nbdkit_threads threads, 16 unless set).  Each is a
+context manager that yields the NBD URI; `args` needs .blockgraphd and
+.perf (.size_mib for `null`), and may have .tls_dir: then every server
+requires TLS with the x509 files of that directory (server and client
+certificates, as tests/interop/tlscerts.py makes them) and checks the
+client's certificate, and the URI is an nbds one
 that names the directory for libnbd."""
 
 import contextlib
@@ -70,12 +72,12 @@ def blockgraph_server(img, workdir, args):
 
 
 def null_server(img, workdir, args):
-    """blockgraphd exporting a null-co node of the image's size: the client
-    against a server that does nothing but NBD, so what one fio process can
-    reach on this machine (a bound for every row but large reads, which a
-    file serves with sendfile and null-co copies from a buffer)."""
-    node = ('<blockdev driver="null-co" node-name="disk0" size="%d"/>\n'
-            % os.path.getsize(img))
+    """blockgraphd exporting a null-co node of args.size_mib (img unused: no
+    image): the client against a server that does nothing but NBD, so what
+    one fio process can reach on this machine (a bound for every row but
+    large reads, which a file serves with sendfile and null-co copies from
+    a buffer)."""
+    node = '<blockdev driver="null-co" node-name="disk0" size="%d"/>\n' % (args.size_mib << 20)
     return _blockgraphd(node, 'null', workdir, args)
 
 
