@@ -53,12 +53,13 @@ LATENCY_WORKLOADS = [
 ]
 
 
-def run_fio(uri, rw, bs, iodepth, runtime, size, jobs=1, prefix=()):
+def run_fio(uri, rw, bs, iodepth, runtime, size, jobs=1, prefix=(), cpus=None):
     """fio (ioengine=nbd) against uri, `jobs` processes with a connection
     each (summed); uri may be a list: one job (connection) per URI, summed.
     Returns (IOPS, MiB/s).  runtime: seconds, or a string with fio's units
-    ('1500ms').  prefix: a command fio runs under (SyscallCounts.prefix)."""
-    side = fio_side(uri, rw, bs, iodepth, runtime, size, jobs, prefix)
+    ('1500ms').  prefix: a command fio runs under (SyscallCounts.prefix).
+    cpus: with a list of URIs, the CPU each one's job is bound to."""
+    side = fio_side(uri, rw, bs, iodepth, runtime, size, jobs, prefix, cpus)
     return side['iops'], side['bw'] / 1024.0
 
 
@@ -68,7 +69,7 @@ def run_fio_p99(uri, rw, bs, iodepth, runtime, size):
     return side['clat_ns']['percentile']['99.000000'] / 1000.0
 
 
-def fio_side(uri, rw, bs, iodepth, runtime, size, jobs, prefix=()):
+def fio_side(uri, rw, bs, iodepth, runtime, size, jobs, prefix=(), cpus=None):
     """The read or write half of fio's JSON report for one run (all jobs
     summed: group_reporting)."""
     uris = uri if isinstance(uri, list) else [uri]
@@ -77,6 +78,8 @@ def fio_side(uri, rw, bs, iodepth, runtime, size, jobs, prefix=()):
            '--numjobs=%d' % jobs, '--group_reporting', '--output-format=json']
     for i, u in enumerate(uris):
         cmd += ['--name=bench%d' % i, '--uri=' + u]
+        if cpus is not None:
+            cmd.append('--cpus_allowed=%d' % cpus[i])
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit('fio failed on %s:\n%s%s' % (' '.join(uris), p.stdout, p.stderr))

@@ -27,6 +27,12 @@ run counts); fio's 4 jobs are summed; --only runs some of the servers;
 per request under each run (`perf stat`); --only ...,null adds blockgraphd
 with null-co nodes (no I/O at all: what the four clients and their sockets
 reach on this machine) and each server's share of it.
+--place together binds each loop to a CPU of its own (our iothreads, qsd's
+processes) and each fio job to the CPU of the loop that serves its export;
+--place split binds the loops alike and puts each loop's two clients on
+different CPUs (one beside it, one not); --place free (the default) binds
+nothing.  nbdkit has no loop per export: only its clients are bound.  What
+the scheduler's placement is worth, not a result to compare servers by.
 At the end: the CPU time of each blockgraphd thread (the
 work must spread over io-io1 and io-io2), the load average, and one line
 per workload with the three results, our ratios, and our ratios per
@@ -38,6 +44,7 @@ CPU, this column shows the cost of a request instead).  Asserts nothing (a measu
                          [--blockgraphd PATH] [--workloads randread-4k-qd32,...]
                          [--aio ENGINE] [--qsd-aio ENGINE] [--qsd-iothreads]
                          [--only blockgraph,qsd,nbdkit] [--syscalls]
+                         [--place free|together|split]
 """
 
 import argparse
@@ -60,6 +67,43 @@ LOOPS = 2
 
 def loop_of(i):
     return i % LOOPS
+
+
+def cpu_of_loop(n):
+    cpus = sorted(os.sched_getaffinity(0))
+    return cpus[n % len(cpus)]
+
+
+def client_cpus(args):
+    """--place: the CPU each fio job (export i) is bound to, or None."""
+    if args.place == 'together':
+        return [cpu_of_loop(loop_of(i)) for i in range(N)]
+    if args.place == 'split':
+        return [cpu_of_loop(loop_of(i) + i // LOOPS) for i in range(N)]
+    return None
+
+
+def bind_threads(pid, cpu, name=None):
+    """Binds the threads of process pid (those called name, or all) to cpu."""
+    for tid in os.listdir('/proc/%d/task' % pid):
+        try:
+            with open('/proc/%d/task/%s/comm' % (pid, tid)) as f:
+                if name is None or f.read().strip() == name:
+                    os.sched_setaffinity(int(tid), {cpu})
+        except OSError:
+            continue    # the thread has ended
+
+
+def bind_loops(name, args):
+    """--place together/split: each of the server's loops on a CPU of its own."""
+    if args.place == 'free':
+        return
+    if name in ('blockgraph', 'null'):
+        for n in range(LOOPS):
+            bind_threads(args.pids[name][0], cpu_of_loop(n), 'io-io%d' % (1 + n))
+    elif name == 'qsd' and not args.qsd_iothreads:
+        for n, pid in enumerate(args.pids[name]):
+            bind_threads(pid, cpu_of_loop(n))
 
 
 def blockgraph(images, workdir, args):
@@ -188,6 +232,8 @@ def measure(images, workdir, args, wanted):
     best = {}
     with contextlib.ExitStack() as stack:
         uris = {n: stack.enter_context(SERVERS[n](images[n], workdir, args)) for n in args.only}
+        for name in args.only:
+            bind_loops(name, args)
         for wl, rw, bs, qd, unit in WORKLOADS:
             if wanted and wl not in wanted:
                 continue
@@ -198,7 +244,8 @@ def measure(images, workdir, args, wanted):
                         cpu, fio_cpu = cpu_seconds(args.pids[name]), client_cpu()
                         iops, mibs = run_fio(uris[name], rw, bs, qd, args.runtime,
                                              args.size_mib << 20,
-                                             prefix=counts.prefix if counts else ())
+                                             prefix=counts.prefix if counts else (),
+                                             cpus=client_cpus(args))
                         cpu = cpu_seconds(args.pids[name]) - cpu
                     fio_cpu = client_cpu() - fio_cpu
                     value = iops if unit == 'IOPS' else mibs
@@ -220,6 +267,8 @@ def report(best, args):
           ', '.join('%s %.1f' % kv for kv in sorted(getattr(args, 'bg_threads', {}).items(),
                                                        key=lambda kv: -kv[1]) if kv[1] >= 0.1))
     print('load average: %.2f %.2f %.2f' % os.getloadavg())
+    if args.place != 'free':
+        print('placement: %s (fio jobs on CPUs %s)' % (args.place, client_cpus(args)))
     with_null = any('null' in r for r in best.values())
     print('\n4 exports, 4 connections; %-18s %12s %12s %12s %8s %8s  %s%s'
           % ('workload', 'blockgraph', 'qsd', 'nbdkit', 'vs qsd', 'vs nbdkit',
@@ -252,6 +301,8 @@ def main():
                     help='one qsd with 2 iothread objects (aborts on disconnect in qsd 7.2)')
     ap.add_argument('--syscalls', action='store_true',
                     help="perf stat: fio's and the server's system calls per request")
+    ap.add_argument('--place', choices=('free', 'together', 'split'), default='free',
+                    help="bind the loops and fio's jobs to CPUs (see above)")
     ap.add_argument('--only', default='blockgraph,qsd,nbdkit',
                     help='the servers to run, of ' + ','.join(SERVERS))
     args = ap.parse_args()
