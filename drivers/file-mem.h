@@ -12,6 +12,6 @@
 #include "drivers/file-state.h"
 
 /* The driver's write_mem: the mapping of [offset, +bytes), mapped on first use; NULL where not. */
-void *file_mem_write(BlockNode *node, uint64_t offset, uint64_t bytes);
+void *file_mem_write(BlockNode *node, uint64_t offset, uint64_t bytes, bool continued);
 /* Drops the mapping: the descriptor changes or closes. */
 void file_mem_drop(FileState *s);

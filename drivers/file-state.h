@@ -45,6 +45,7 @@ typedef struct FileState {
     void *mem;                  /* zero-copy writes: the file mapped (file-mem.c), or NULL */
     uint64_t mem_size;
     bool mem_refused;           /* mmap failed on this descriptor */
+    uint64_t mem_file_size;     /* the file's size at the last check (file-mem.c); 0: none */
     FileMemRent mem_rent;       /* ranges written through a buffer until mapping them pays */
     /*
      * The last data extent block status found, as QEMU keeps one per protocol node:

@@ -614,7 +614,7 @@ static ssize_t coroutine_fn client_recv_into_node(NbdClient *c, void *opaque, bo
 {
     ClientRecvNode *n = opaque;
     BlockWriteMap m;
-    if (!node_co_map_write(c->export->child, n->off, n->len, &m)) {
+    if (!node_co_map_write(c->export->child, n->off, n->len, true, &m)) {
         errno = ENOTSUP;
         return -1;
     }
@@ -639,7 +639,7 @@ static bool coroutine_fn client_co_can_receive_into_node(NbdClient *c, const Nbd
     if (req->type != NBD_CMD_WRITE || payload < NBD_RBUF_SIZE / 2 || c->tls ||
         (req->flags & NBD_CMD_FLAG_FUA))
         return false;
-    if (!node_co_map_write(c->export->child, req->offset, payload, &m))
+    if (!node_co_map_write(c->export->child, req->offset, payload, false, &m))
         return false;
     node_map_write_end(&m, 0);
     return true;

@@ -129,8 +129,9 @@ typedef struct BlockDriver {
     /*
      * Zero-copy writes (node_co_map_write): where in memory a protocol node's
      * [offset, offset+bytes) may be written by a kernel copy, or NULL.
+     * continued: a later piece of a write mapped whole before.
      */
-    void *(*write_mem)(BlockNode *node, uint64_t offset, uint64_t bytes);
+    void *(*write_mem)(BlockNode *node, uint64_t offset, uint64_t bytes, bool continued);
 
     /*
      * Copy offload (node_co_copy_range, QEMU's copy_range_from/to).

@@ -732,7 +732,7 @@ void coroutine_fn node_fd_map_release(BlockFdMap *m)
 static bool copy_write_ok(const BlockNode *node, uint64_t offset, uint64_t bytes);
 
 bool coroutine_fn node_co_map_write(BlockChild *c, uint64_t offset, uint64_t bytes,
-                                    BlockWriteMap *m)
+                                    bool continued, BlockWriteMap *m)
 {
     BlockChild *link = c;
 
@@ -753,7 +753,7 @@ bool coroutine_fn node_co_map_write(BlockChild *c, uint64_t offset, uint64_t byt
         l->offset = offset;
         m->depth++;
         if (node->drv->write_mem) {
-            m->mem = node->drv->write_mem(node, offset, bytes);
+            m->mem = node->drv->write_mem(node, offset, bytes, continued);
             break;
         }
         if (!node->drv->linear_map || !node->file ||

@@ -207,6 +207,11 @@ void coroutine_fn node_fd_map_release(BlockFdMap *m);
  * held, nothing written) where the graph cannot, or the write must be seen
  * as data (detect-zeroes, a write observer that reads or copies it, an
  * unaligned range): the caller writes the normal way then.
+ *
+ * continued: a later piece of one write whose whole range an earlier call
+ * mapped.  What the driver checked for the whole write then (the file's
+ * size) stands: a change meanwhile races with a write in flight, whose
+ * outcome is open anyway.  The drain's and the node's own checks run again.
  */
 typedef struct BlockWriteMap {
     void *mem;
@@ -220,5 +225,5 @@ typedef struct BlockWriteMap {
 } BlockWriteMap;
 
 bool coroutine_fn node_co_map_write(BlockChild *c, uint64_t offset, uint64_t bytes,
-                                    BlockWriteMap *m);
+                                    bool continued, BlockWriteMap *m);
 void coroutine_fn node_map_write_end(BlockWriteMap *m, uint64_t done);

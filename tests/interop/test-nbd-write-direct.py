@@ -8,7 +8,7 @@
 # FUA, over TCP), the dirty bitmap; a client that stops halfway through a
 # payload must hold no drain back (of its own loop or another), nor a
 # hard removal or SIGTERM; a node grown by Resize and a file that another
-# program shrank must get every byte; the mapping goes with the node, and
+# program shrank (before a write, or between two) must get every byte; the mapping goes with the node, and
 # with the read-write descriptor of an auto-read-only node.  Where a first
 # store into a mapped page costs many copies, a range is written through a
 # buffer until mapping it pays (drivers/file-mem-rent.h).
@@ -243,6 +243,26 @@ def check_shrunk_file(d, img, image, sock):
         bgtest.check(f.read(MiB) == writes[0][1], 'the file holds the write across its old end')
 
 
+def check_shrunk_between_writes(d, img, sock):
+    """A mapped write that ends at 9 MiB; then another program shrinks the file to 100
+    bytes into the page at 5 MiB; then a write that ends at that page's end.  The
+    file's size is checked for each write, not taken from the write before: mapped,
+    the write's last 3996 bytes would go into the rest of the page, past the end of
+    the file, which no copy fails, and the file would not grow to hold them."""
+    rnd = random.Random(12)
+    c = nbdwire.Client(sock)
+    c.go(b'f')
+    bgtest.check_equal(c.write(8 * MiB, rnd.randbytes(MiB)), 0, 'a mapped write before the shrink')
+    bgtest.check(mapped(d, img), 'the file is mapped before the shrink')
+    os.truncate(img, 5 * MiB + 100)
+    off, data = 4 * MiB + 4096, rnd.randbytes(MiB)
+    bgtest.check_equal(c.write(off, data), 0, 'the write after the shrink')
+    error, back = c.read(off, MiB)
+    bgtest.check(error == 0 and back == data, 'the write after the shrink reads back whole')
+    c.disconnect()
+    bgtest.check_equal(os.path.getsize(img), off + MiB, 'the file grew to hold the write')
+
+
 def add_export(d, eid, node, iothread=None):
     sock = os.path.join(d.tmpdir, eid + '.sock')
     d.manager.AddExport('<export type="nbd" id="%s" node-name="%s" writable="on"%s>'
@@ -327,6 +347,7 @@ def main():
             d.manager.RemoveNode('w')
             check_grown_node(d, img, image, sock_f)
             check_shrunk_file(d, img, image, sock_f)
+            check_shrunk_between_writes(d, img, sock_f)
             check_mapping(d, d.tmpdir, 'disk', 'io1', 'a disk file on an iothread', False)
             check_mapping(d, shm, 'main', None, 'a tmpfs file on the main loop', True)
             # The reopen's drain runs on the main loop, where the stalled payload waits.
