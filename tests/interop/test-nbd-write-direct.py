@@ -8,10 +8,11 @@
 # FUA, over TCP), the dirty bitmap; a client that stops halfway through a
 # payload must hold no drain back (of its own loop or another), nor a
 # hard removal or SIGTERM; a node grown by Resize and a file that another
-# program shrank (before a write, or between two) must get every byte; the mapping goes with the node, and
-# with the read-write descriptor of an auto-read-only node.  Where a first
-# store into a mapped page costs many copies, a range is written through a
-# buffer until mapping it pays (drivers/file-mem-rent.h).
+# program shrank (before a write, or between two) must get every byte; the
+# mapping goes with the node, and with the read-write descriptor of an
+# auto-read-only node.  Where a first store into a mapped page costs many
+# copies, a range is written through a buffer until mapping it pays
+# (drivers/file-mem-rent.h).
 import os
 import random
 import shutil
