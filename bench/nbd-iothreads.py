@@ -85,13 +85,13 @@ def client_cpus(args):
 
 def bind_threads(pid, cpu, name=None):
     """Binds the threads of process pid (those called name, or all) to cpu."""
-    for tid in os.listdir('/proc/%d/task' % pid):
-        try:
-            with open('/proc/%d/task/%s/comm' % (pid, tid)) as f:
-                if name is None or f.read().strip() == name:
-                    os.sched_setaffinity(int(tid), {cpu})
-        except OSError:
-            continue    # the thread has ended
+    import bgtest
+    for thread in bgtest.thread_status(pid):
+        if name is None or thread['Name'] == name:
+            try:
+                os.sched_setaffinity(int(thread['Pid']), {cpu})
+            except ProcessLookupError:
+                pass    # the thread has ended
 
 
 def bind_loops(name, args):
